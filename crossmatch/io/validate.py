@@ -1,0 +1,276 @@
+"""Schema and row validation of logs, item catalogues and category tables (ingest's checks)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+
+import polars as pl
+
+from crossmatch.io.checks import ROW, Check, CheckResult, missing_columns_error, run_checks, with_row_numbers
+from crossmatch.io.coerce import as_number, as_text, as_timestamp
+from crossmatch.io.readers import REPLACEMENT_CHAR, Table
+from crossmatch.io.schema import (
+    CATEGORY_REQUIRED,
+    ITEM_OPTIONAL,
+    ITEM_REQUIRED,
+    LOG_OPTIONAL,
+    LOG_REQUIRED,
+    TAXONOMY_REQUIRED,
+)
+
+
+def _utf8_checks(frame: pl.DataFrame) -> list[Check]:
+    return [
+        Check(
+            "invalid_utf8",
+            col,
+            "contains bytes that are not valid UTF-8",
+            pl.col(col).str.contains(REPLACEMENT_CHAR, literal=True),
+        )
+        for col, dtype in frame.schema.items()
+        if dtype == pl.String and not col.startswith("_")
+    ]
+
+
+def _source_checks(table: Table, frame: pl.DataFrame, known: Collection[str] | None) -> tuple[pl.DataFrame, list[Check]]:
+    """Adds the typed ``_source`` column and its checks (per-file source or ``source`` column)."""
+    checks: list[Check] = []
+    if "source" in frame.columns:
+        frame = frame.with_columns(as_text("source", frame.schema["source"], file=table.file).alias("_source"))
+        checks.append(Check("null_source", "source", "source is missing", pl.col("_source").is_null()))
+        if table.source is not None:
+            checks.append(
+                Check(
+                    "source_mismatch",
+                    "source",
+                    f"source differs from the file's source '{table.source}'",
+                    pl.col("_source") != table.source,
+                )
+            )
+    else:
+        frame = frame.with_columns(pl.lit(table.source, dtype=pl.String).alias("_source"))
+    if known is not None:
+        known_list = sorted(known)
+        checks.append(
+            Check(
+                "unknown_source",
+                "source" if "source" in frame.columns else None,
+                f"unknown source (known sources: {known_list})",
+                pl.col("_source").is_not_null() & ~pl.col("_source").is_in(known_list),
+            )
+        )
+    return frame, checks
+
+
+def check_logs(
+    table: Table,
+    *,
+    known_sources: Collection[str] | None,
+    categories: Collection[str] | None = None,
+    items: Mapping[str, Collection[str]] | None = None,
+    quarantine: bool = False,
+) -> CheckResult:
+    """Validate and type one logs table.
+
+    Returns clean rows with columns ``source, user_id, item_id, timestamp, weight[, category],
+    _file, _row``. See :mod:`crossmatch.io.schema` for the contract.
+
+    Raises:
+        InputError: file-level problems always; row-level problems unless ``quarantine``.
+    """
+    raw = table.frame
+    required = list(LOG_REQUIRED) + ([] if table.source is not None else ["source"])
+    err = missing_columns_error(table.file, raw.columns, required)
+    if err:
+        raise err
+    frame = with_row_numbers(raw, table.file)
+    frame, checks = _source_checks(table, frame, known_sources)
+    checks = _utf8_checks(raw) + checks
+    schema = raw.schema
+    frame = frame.with_columns(
+        as_text("user_id", schema["user_id"], file=table.file).alias("_user"),
+        as_text("item_id", schema["item_id"], file=table.file).alias("_item"),
+        as_timestamp("timestamp", schema["timestamp"], file=table.file).alias("_ts"),
+        as_number("weight", schema["weight"], file=table.file).alias("_w"),
+    )
+    ts_raw = pl.col("timestamp")
+    ts_missing = ts_raw.is_null() if schema["timestamp"] != pl.String else (ts_raw.is_null() | (ts_raw.str.strip_chars() == ""))
+    w_raw = pl.col("weight")
+    w_missing = w_raw.is_null() if schema["weight"] != pl.String else (w_raw.is_null() | (w_raw.str.strip_chars() == ""))
+    checks += [
+        Check("null_id", "user_id", "user_id is missing or empty", pl.col("_user").is_null()),
+        Check("null_id", "item_id", "item_id is missing or empty", pl.col("_item").is_null()),
+        Check("missing_timestamp", "timestamp", "timestamp is missing", ts_missing),
+        Check(
+            "bad_timestamp",
+            "timestamp",
+            "timestamp cannot be parsed (expected ISO date/datetime or epoch seconds; NaN is not a time)",
+            ~ts_missing & pl.col("_ts").is_null(),
+        ),
+        Check("missing_weight", "weight", "weight is missing", w_missing),
+        Check("bad_dtype", "weight", "weight is not a number", ~w_missing & pl.col("_w").is_null()),
+        Check("nonfinite_weight", "weight", "weight is NaN or infinite", pl.col("_w").is_not_null() & ~pl.col("_w").is_finite()),
+        Check("negative_weight", "weight", "weight is negative", pl.col("_w") < 0),
+    ]
+    has_cat = "category" in raw.columns
+    if has_cat:
+        frame = frame.with_columns(as_text("category", schema["category"], file=table.file).alias("_cat"))
+        checks.append(Check("null_category", "category", "category is missing", pl.col("_cat").is_null()))
+        if categories is not None:
+            checks.append(
+                Check(
+                    "unknown_category",
+                    "category",
+                    "category is not in the category table",
+                    pl.col("_cat").is_not_null() & ~pl.col("_cat").is_in(sorted(categories)),
+                )
+            )
+    if items is not None:
+        keys = [f"{s}\x1f{i}" for s, ids in items.items() for i in ids]
+        checks.append(
+            Check(
+                "unknown_item",
+                "item_id",
+                "item_id is not in that source's item catalogue",
+                pl.col("_item").is_not_null()
+                & ~pl.concat_str([pl.col("_source"), pl.lit("\x1f"), pl.col("_item")]).is_in(keys),
+            )
+        )
+    raw_cols = [c for c in (*LOG_OPTIONAL, *LOG_REQUIRED) if c in raw.columns]
+    kept, quarantined, problems = run_checks(
+        frame, checks, file=table.file, quarantine=quarantine, raw_columns=raw_cols
+    )
+    out_cols = [
+        pl.col("_source").alias("source"),
+        pl.col("_user").alias("user_id"),
+        pl.col("_item").alias("item_id"),
+        pl.col("_ts").alias("timestamp"),
+        pl.col("_w").alias("weight"),
+    ]
+    if has_cat:
+        out_cols.append(pl.col("_cat").alias("category"))
+    clean = kept.select(*out_cols, pl.col("_file"), pl.col(ROW))
+    return CheckResult(clean, quarantined, problems)
+
+
+def check_items(
+    table: Table,
+    *,
+    known_sources: Collection[str] | None,
+    categories: Collection[str] | None = None,
+    fine_categories: Mapping[str, Collection[str]] | None = None,
+    quarantine: bool = False,
+) -> CheckResult:
+    """Validate one item catalogue: ids present and unique per source, categories known.
+
+    Returns clean rows with ``source, item_id, category[, title, fine_category]`` then the
+    feature columns, in file order.
+    """
+    raw = table.frame
+    required = list(ITEM_REQUIRED) + ([] if table.source is not None else ["source"])
+    err = missing_columns_error(table.file, raw.columns, required)
+    if err:
+        raise err
+    frame = with_row_numbers(raw, table.file)
+    frame, checks = _source_checks(table, frame, known_sources)
+    checks = _utf8_checks(raw) + checks
+    frame = frame.with_columns(
+        as_text("item_id", raw.schema["item_id"], file=table.file).alias("_item"),
+        as_text("category", raw.schema["category"], file=table.file).alias("_cat"),
+    )
+    checks += [
+        Check("null_id", "item_id", "item_id is missing or empty", pl.col("_item").is_null()),
+        Check(
+            "duplicate_item",
+            "item_id",
+            "item_id appears more than once in the catalogue",
+            pl.col("_item").is_not_null() & (pl.int_range(pl.len()).over("_source", "_item") > 0),
+        ),
+        Check("null_category", "category", "category is missing", pl.col("_cat").is_null()),
+    ]
+    if categories is not None:
+        checks.append(
+            Check(
+                "unknown_category",
+                "category",
+                "category is not in the category table",
+                pl.col("_cat").is_not_null() & ~pl.col("_cat").is_in(sorted(categories)),
+            )
+        )
+    if "fine_category" in raw.columns:
+        frame = frame.with_columns(as_text("fine_category", raw.schema["fine_category"], file=table.file).alias("_fine"))
+        if fine_categories is not None:
+            keys = [f"{s}\x1f{f}" for s, fs in fine_categories.items() for f in fs]
+            checks.append(
+                Check(
+                    "unknown_fine_category",
+                    "fine_category",
+                    "fine_category is not in that source's taxonomy",
+                    pl.col("_fine").is_not_null()
+                    & ~pl.concat_str([pl.col("_source"), pl.lit("\x1f"), pl.col("_fine")]).is_in(keys),
+                )
+            )
+    raw_cols = [c for c in ("source", "item_id", "category", "fine_category") if c in raw.columns]
+    kept, quarantined, problems = run_checks(
+        frame, checks, file=table.file, quarantine=quarantine, raw_columns=raw_cols
+    )
+    head = [pl.col("_source").alias("source"), pl.col("_item").alias("item_id"), pl.col("_cat").alias("category")]
+    if "title" in raw.columns:
+        head.append(pl.col("title").cast(pl.String).fill_null(""))
+    if "fine_category" in raw.columns:
+        head.append(pl.col("_fine").alias("fine_category"))
+    features = [c for c in raw.columns if c not in (*ITEM_REQUIRED, *ITEM_OPTIONAL)]
+    clean = kept.select(*head, *features, pl.col("_file"), pl.col(ROW))
+    return CheckResult(clean, quarantined, problems)
+
+
+def load_categories(table: Table) -> list[str]:
+    """The shared coarse categories; every one present, non-empty and listed once."""
+    raw = table.frame
+    err = missing_columns_error(table.file, raw.columns, CATEGORY_REQUIRED)
+    if err:
+        raise err
+    frame = with_row_numbers(raw, table.file).with_columns(
+        as_text("category", raw.schema["category"], file=table.file).alias("_cat")
+    )
+    checks = _utf8_checks(raw) + [
+        Check("null_category", "category", "category is missing or empty", pl.col("_cat").is_null()),
+        Check(
+            "duplicate_category",
+            "category",
+            "category is listed more than once",
+            pl.col("_cat").is_not_null() & (pl.int_range(pl.len()).over("_cat") > 0),
+        ),
+    ]
+    kept, _, _ = run_checks(frame, checks, file=table.file, quarantine=False, raw_columns=["category"])
+    return kept.get_column("_cat").to_list()
+
+
+def load_taxonomy(table: Table, categories: Collection[str]) -> pl.DataFrame:
+    """Per-source fine categories, each under a known coarse category (``source, fine_category, category``)."""
+    raw = table.frame
+    err = missing_columns_error(table.file, raw.columns, TAXONOMY_REQUIRED)
+    if err:
+        raise err
+    frame = with_row_numbers(raw, table.file).with_columns(
+        *[as_text(c, raw.schema[c], file=table.file).alias(f"_{c}") for c in TAXONOMY_REQUIRED]
+    )
+    checks = _utf8_checks(raw) + [
+        Check("null_id", c, f"{c} is missing or empty", pl.col(f"_{c}").is_null()) for c in TAXONOMY_REQUIRED
+    ]
+    checks += [
+        Check(
+            "unknown_category",
+            "category",
+            "category is not in the category table",
+            pl.col("_category").is_not_null() & ~pl.col("_category").is_in(sorted(categories)),
+        ),
+        Check(
+            "duplicate_fine_category",
+            "fine_category",
+            "fine_category is listed more than once for its source",
+            pl.int_range(pl.len()).over("_source", "_fine_category") > 0,
+        ),
+    ]
+    kept, _, _ = run_checks(frame, checks, file=table.file, quarantine=False, raw_columns=list(TAXONOMY_REQUIRED))
+    return kept.select(*[pl.col(f"_{c}").alias(c) for c in TAXONOMY_REQUIRED])

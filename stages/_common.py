@@ -1,0 +1,122 @@
+"""What every stage shares: typed params, atomic writes, clean error exits, progress.
+
+Stages never import Prefect; they read their own section of ``params.yaml`` and write
+outputs atomically (temporary sibling, then ``os.replace``), so a failing stage leaves no
+half-written file behind.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from rich.console import Console
+
+from crossmatch.errors import ConfigError, CrossmatchError
+
+console = Console(stderr=True)
+T = TypeVar("T")
+
+
+def load_section(stage: str, path: str | Path = "params.yaml") -> dict[str, Any]:
+    """The ``stage`` section of a params file (an empty mapping when absent)."""
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError(f"params file not found: {p}")
+    try:
+        with p.open() as fh:
+            data = yaml.safe_load(fh) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p}: not valid YAML ({exc})") from None
+    section = data.get(stage, {})
+    if not isinstance(section, dict):
+        raise ConfigError(f"{p}: '{stage}' must be a mapping of parameters")
+    return section
+
+
+def params_as(cls: type[T], section: dict[str, Any], stage: str) -> T:
+    """Build the dataclass ``cls`` from a params section; unknown keys are an error."""
+    known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(section) - known)
+    if unknown:
+        raise ConfigError(f"params.yaml: unknown key(s) {unknown} under '{stage}'; known: {sorted(known)}")
+    try:
+        return cls(**section)
+    except TypeError as exc:
+        raise ConfigError(f"params.yaml: '{stage}': {exc}") from None
+
+
+def _tmp_sibling(path: Path, suffix: str = "") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix + ".tmp", dir=path.parent)
+    os.close(fd)
+    return Path(name)
+
+
+def write_atomic(path: str | Path, writer: Callable[[Path], None]) -> None:
+    """Call ``writer(tmp)`` then rename ``tmp`` over ``path``."""
+    target = Path(path)
+    tmp = _tmp_sibling(target, target.suffix)
+    try:
+        writer(tmp)
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_json(path: str | Path, obj: Any) -> None:
+    write_atomic(path, lambda p: p.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n"))
+
+
+def write_text(path: str | Path, text: str) -> None:
+    write_atomic(path, lambda p: p.write_text(text))
+
+
+def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "item"):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+@contextmanager
+def atomic_dir(path: str | Path) -> Iterator[Path]:
+    """Yield a fresh temporary directory that replaces ``path`` only if the block succeeds."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        yield tmp
+        old = None
+        if target.exists():
+            old = target.with_name(f".{target.name}.old-{os.getpid()}")
+            os.replace(target, old)
+        os.replace(tmp, target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run(stage: str, main: Callable[[], None]) -> None:
+    """Run a stage's ``main``; bad input or config ends with a one-paragraph message and exit 2."""
+    try:
+        main()
+    except CrossmatchError as exc:
+        console.print(f"[bold red]{stage}: error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        console.print(f"[yellow]{stage}: interrupted[/]")
+        sys.exit(130)

@@ -1,0 +1,139 @@
+"""Stage ``ingest``: validate raw logs and catalogues, normalise them, write one folder per source.
+
+Inputs are either the standard contract (``--logs``, ``--items``, ``--categories``,
+``--taxonomy``; see :mod:`crossmatch.io.schema`) or a real dataset through an adapter
+(``--adapter xmarket|walmart_amazon --raw DIR``).
+
+Outputs:
+    <out>/<source>/logs.parquet    user_idx, item_idx, user_id, item_id, timestamp, weight[, category]
+    <out>/<source>/items.parquet   item_idx, item_id, category[, title, fine_category], features
+    <out>/categories.parquet, <out>/taxonomy.parquet (when given)
+    <quarantine>                   rows set aside in quarantine mode (empty otherwise)
+    <report>                       counts per source and per rejection reason
+    <truth>/...                    hidden truth recovered by an adapter (adapters only)
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+
+from crossmatch.errors import ConfigError, InputError
+from crossmatch.io import IngestResult, Table, ingest, read_table, read_tables
+from crossmatch.io.adapters import AdaptedData, walmart_amazon, xmarket
+from stages._common import atomic_dir, console, load_section, params_as, run, write_atomic, write_json
+
+
+@dataclass(frozen=True)
+class IngestParams:
+    sources: list[str] | None = None
+    quarantine: bool = False
+    duplicates: Literal["drop", "error"] = "drop"
+    seed: int = 0  # only used by adapters that re-index ids
+
+    def __post_init__(self) -> None:
+        if self.duplicates not in ("drop", "error"):
+            raise ConfigError(f"ingest.duplicates must be 'drop' or 'error', got '{self.duplicates}'")
+        if not isinstance(self.quarantine, bool):
+            raise ConfigError(f"ingest.quarantine must be true or false, got {self.quarantine!r}")
+
+
+def load_adapter(name: str, raw: Path, seed: int) -> AdaptedData:
+    """Read a real dataset folder through its adapter."""
+    if not raw.is_dir():
+        raise InputError("dataset folder not found", file=str(raw))
+    if name == "xmarket":
+        files = sorted(raw.glob("*_5core.txt"))
+        if not files:
+            raise InputError("no '<market>_5core.txt' files", file=str(raw))
+        markets = {f.name.split("_")[0]: Table(str(f), f.name.split("_")[0], read_table(f, separator=" ")) for f in files}
+        return xmarket(markets, seed=seed)
+    if name == "walmart_amazon":
+        a, b = raw / "tableA.csv", raw / "tableB.csv"
+        pairs = [raw / f for f in ("train.csv", "valid.csv") if (raw / f).exists()]
+        return walmart_amazon(
+            Table(str(a), None, read_table(a)),
+            Table(str(b), None, read_table(b)),
+            [Table(str(p), None, read_table(p)) for p in pairs],
+        )
+    raise ConfigError(f"ingest: unknown adapter '{name}'; choose xmarket or walmart_amazon")
+
+
+def write_outputs(result: IngestResult, out: Path) -> None:
+    for source, items in result.items.items():
+        (out / source).mkdir(parents=True, exist_ok=True)
+        items.write_parquet(out / source / "items.parquet")
+        if source in result.logs:
+            result.logs[source].write_parquet(out / source / "logs.parquet")
+    result.categories.write_parquet(out / "categories.parquet")
+    if result.taxonomy is not None:
+        result.taxonomy.write_parquet(out / "taxonomy.parquet")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(prog="python -m stages.ingest", description=__doc__.splitlines()[0])
+    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--section", default="ingest", help="params section to read")
+    ap.add_argument("--logs", help="logs file or folder (one file per source)")
+    ap.add_argument("--items", help="item catalogue file or folder")
+    ap.add_argument("--categories", help="category table")
+    ap.add_argument("--taxonomy", help="fine taxonomy table (optional)")
+    ap.add_argument("--adapter", choices=["xmarket", "walmart_amazon"], help="read a real dataset instead")
+    ap.add_argument("--raw", help="dataset folder for --adapter")
+    ap.add_argument("--truth", help="where an adapter writes the hidden truth")
+    ap.add_argument("--out", default="data/ingested")
+    ap.add_argument("--quarantine-file", default="data/quarantine/rejected.parquet")
+    ap.add_argument("--report", default="metrics/ingest.json")
+    args = ap.parse_args()
+    params = params_as(IngestParams, load_section(args.section, args.params), args.section)
+
+    adapted: AdaptedData | None = None
+    with console.status("ingest: reading inputs"):
+        if args.adapter:
+            if not args.raw:
+                raise ConfigError("ingest: --adapter needs --raw DIR")
+            adapted = load_adapter(args.adapter, Path(args.raw), params.seed)
+            log_tables, item_tables = adapted.log_tables, adapted.item_tables
+            category_table, taxonomy_table = adapted.category_table, adapted.taxonomy_table
+        else:
+            missing = [n for n in ("items", "categories") if getattr(args, n) is None]
+            if missing:
+                raise ConfigError(f"ingest: missing --{' --'.join(missing)}")
+            log_tables = read_tables(args.logs) if args.logs else []
+            item_tables = read_tables(args.items)
+            category_table = read_tables(args.categories)[0]
+            taxonomy_table = read_tables(args.taxonomy)[0] if args.taxonomy else None
+    with console.status("ingest: validating"):
+        result = ingest(
+            log_tables=log_tables,
+            item_tables=item_tables,
+            category_table=category_table,
+            taxonomy_table=taxonomy_table,
+            sources=params.sources,
+            quarantine=params.quarantine,
+            duplicates=params.duplicates,
+        )
+    with atomic_dir(args.out) as tmp:
+        write_outputs(result, tmp)
+    write_atomic(args.quarantine_file, lambda p: result.quarantined.write_parquet(p))
+    if args.truth and adapted is not None:
+        with atomic_dir(args.truth) as tmp:
+            if adapted.concepts is not None:
+                adapted.concepts.write_parquet(tmp / "concepts.parquet")
+            if adapted.product_truth is not None:
+                adapted.product_truth.write_parquet(tmp / "product_matches.parquet")
+    result.report["quarantine"] = params.quarantine
+    write_json(args.report, result.report)
+    n_rows = sum(s.get("rows_out", 0) for s in result.report["sources"].values())
+    msg = f"ingest: {len(result.items)} sources, {n_rows:,} log rows"
+    if result.quarantined.height:
+        msg += f", {result.quarantined.height:,} rows quarantined -> {args.quarantine_file}"
+    console.print(msg)
+
+
+if __name__ == "__main__":
+    run("ingest", main)
+
