@@ -1,0 +1,1 @@
+"""Prefect 3 orchestration of the DVC pipeline (and the ``crossmatch`` CLI)."""
