@@ -26,6 +26,10 @@ STAGES: tuple[StageSpec, ...] = (
     StageSpec("generate"),
     StageSpec("ingest", io=True),
     StageSpec("edges"),
+    # ICPA: StageSpec("train_align", "gpu"), StageSpec("pareto_finetune", "gpu")
+    # BiPoly: StageSpec("blocking")
+    # Two-sided: StageSpec("weavenet_train", "gpu"), StageSpec("weavenet_eval"), StageSpec("match")
+    # StageSpec("evaluate")
 )
 
 # Retry schedule for I/O-bound stages (seconds before retry 1, 2, 3).
