@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import yaml
 from rich.console import Console
+from rich.markup import escape
 
 from crossmatch.errors import ConfigError, CrossmatchError
 
@@ -115,7 +116,7 @@ def run(stage: str, main: Callable[[], None]) -> None:
     try:
         main()
     except CrossmatchError as exc:
-        console.print(f"[bold red]{stage}: error:[/] {exc}", highlight=False, soft_wrap=True)
+        console.print(f"[bold red]{stage}: error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         console.print(f"[yellow]{stage}: interrupted[/]")

@@ -41,7 +41,7 @@ class Problem:
     rows: list[int]
 
     def to_error(self, more: int = 0) -> InputError:
-        msg = self.message + (f" [and {more} other problem(s) in this file]" if more else "")
+        msg = self.message + (f"; {more} other check(s) also fail in this file" if more else "")
         return InputError(msg, file=self.file, column=self.column, rows=self.rows, n_bad=self.n_bad)
 
 
