@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -23,8 +24,24 @@ OFFLINE_ENV = {
 }
 
 
+BAD_INPUT_EXIT = 2  # what every stage exits with for bad input or bad params (stages._common.run)
+_STAGE_EXIT = re.compile(r"exited with (-?\d+)")
+
+
 class DvcError(RuntimeError):
-    """A DVC command exited non-zero; the message carries the tail of its output."""
+    """A DVC command exited non-zero; the message carries the tail of its output.
+
+    ``stage_exit`` is the exit code of the stage command DVC ran, when DVC reports one.
+    """
+
+    def __init__(self, message: str, stage_exit: int | None = None) -> None:
+        super().__init__(message)
+        self.stage_exit = stage_exit
+
+    @property
+    def bad_input(self) -> bool:
+        """True when the stage itself rejected its input or params: retrying cannot help."""
+        return self.stage_exit == BAD_INPUT_EXIT
 
 
 def find_repo(start: str | Path | None = None) -> Path:
@@ -50,13 +67,18 @@ def dvc(args: list[str], repo: Path, *, check: bool = True) -> subprocess.Comple
     cmd = [str(exe) if exe.exists() else "dvc", *args]
     proc = subprocess.run(cmd, cwd=repo, env=dvc_env(), capture_output=True, text=True)
     if check and proc.returncode != 0:
-        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-25:])
-        raise DvcError(f"`dvc {' '.join(args)}` failed with exit code {proc.returncode}:\n{tail}")
+        out = (proc.stdout.strip() + "\n" + proc.stderr.strip()).strip()
+        tail = "\n".join(out.splitlines()[-25:])
+        codes = _STAGE_EXIT.findall(proc.stderr)
+        raise DvcError(
+            f"`dvc {' '.join(args)}` failed with exit code {proc.returncode}:\n{tail}",
+            stage_exit=int(codes[-1]) if codes else None,
+        )
     return proc
 
 
-def stage_status(repo: Path) -> dict[str, list[Any]]:
-    """``dvc status --json``: stages that are not up to date, with what changed."""
-    proc = dvc(["status", "--json"], repo)
+def stage_status(repo: Path, dvcfile: str = "dvc.yaml") -> dict[str, list[Any]]:
+    """``dvc status --json <dvcfile>``: stages that are not up to date, with what changed."""
+    proc = dvc(["status", "--json", dvcfile], repo)
     out = proc.stdout.strip()
     return json.loads(out) if out else {}

@@ -13,9 +13,10 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
+from prefect.states import State
 
-from flows.dvc import dvc, find_repo
-from flows.stages import IO_RETRY_DELAYS, STAGES, StageSpec
+from flows.dvc import DvcError, dvc, find_repo
+from flows.stages import IO_RETRY_DELAYS, PIPELINES, StageSpec
 
 
 @task(cache_policy=NONE)
@@ -29,6 +30,17 @@ def repro_stage(stage: str, repo: str, force: bool = False) -> str:
     return proc.stdout
 
 
+def retry_unless_bad_input(task: Any, task_run: Any, state: State) -> bool:
+    """Retry I/O failures, but not a stage that rejected its input (exit 2): that never heals."""
+    try:
+        state.result()
+    except DvcError as exc:
+        return not exc.bad_input
+    except Exception:
+        return True
+    return False
+
+
 def stage_task(spec: StageSpec) -> Any:
     """The Prefect task for one stage: its tags, and retries with backoff if it is I/O-bound."""
     return repro_stage.with_options(
@@ -36,6 +48,7 @@ def stage_task(spec: StageSpec) -> Any:
         tags=spec.tags,
         retries=len(IO_RETRY_DELAYS) if spec.io else 0,
         retry_delay_seconds=IO_RETRY_DELAYS if spec.io else 0,
+        retry_condition_fn=retry_unless_bad_input if spec.io else None,
     )
 
 
@@ -81,33 +94,56 @@ def metrics_markdown(metrics: dict[str, dict[str, Any]], ran: list[str]) -> str:
     return "\n".join(lines)
 
 
+def shared_data_dir(root: Path) -> Path:
+    return root.parent / "shared" / "data"
+
+
 @flow(name="crossmatch-pipeline", log_prints=True)
-def pipeline(repo: str | None = None, stages: list[str] | None = None, force: bool = False) -> dict[str, Any]:
-    """Run the DVC stages in order; a failing stage fails the flow and nothing after it runs.
+def pipeline(
+    name: str = "default", repo: str | None = None, stages: list[str] | None = None, force: bool = False
+) -> dict[str, Any]:
+    """Run one pipeline's DVC stages in order; a failing stage fails the flow and nothing after it runs.
 
     Args:
+        name: ``default`` (synthetic data) or ``real`` (``../shared/data``; skipped with a
+            message when that folder is absent).
         repo: the project folder (default: the nearest one above the working directory).
         stages: a subset of stage names to run (default: all, in ``dvc.yaml`` order).
         force: re-run stages even when DVC finds them up to date.
     """
+    if name not in PIPELINES:
+        raise ValueError(f"unknown pipeline '{name}'; choose one of {sorted(PIPELINES)}")
+    spec = PIPELINES[name]
     root = find_repo(repo)
-    wanted = [s for s in STAGES if stages is None or s.name in stages]
+    logger = get_run_logger()
+    if spec.needs_shared_data and not shared_data_dir(root).is_dir():
+        msg = f"skipped the '{name}' pipeline: {shared_data_dir(root)} is absent (a fresh clone has no real data)"
+        logger.warning(msg)
+        return {"pipeline": name, "stages": [], "skipped": msg, "metrics": {}}
+    known = [s.name for s in spec.stages]
     if stages is not None:
-        unknown = sorted(set(stages) - {s.name for s in STAGES})
+        unknown = sorted(set(stages) - set(known))
         if unknown:
-            raise ValueError(f"unknown stage(s) {unknown}; known: {[s.name for s in STAGES]}")
+            raise ValueError(f"unknown stage(s) {unknown} in the '{name}' pipeline; known: {known}")
     ran = []
-    for spec in wanted:
-        stage_task(spec)(spec.name, str(root), force)
-        ran.append(spec.name)
+    for stage in spec.stages:
+        if stages is not None and stage.name not in stages:
+            continue
+        stage_task(stage)(spec.target(stage.name), str(root), force)
+        ran.append(stage.name)
     metrics = collect_metrics(root)
     create_table_artifact(
-        key="crossmatch-metrics", table=headline_rows(metrics), description="Headline metrics of this run"
+        key=f"crossmatch-{name}-metrics", table=headline_rows(metrics), description=f"Headline metrics of the {name} pipeline"
     )
     create_markdown_artifact(
-        key="crossmatch-report", markdown=metrics_markdown(metrics, ran), description="Metrics of this run"
+        key=f"crossmatch-{name}-report", markdown=metrics_markdown(metrics, ran), description=f"Metrics of the {name} pipeline"
     )
-    return {"stages": ran, "metrics": metrics}
+    return {"pipeline": name, "stages": ran, "metrics": metrics}
+
+
+def run_pipeline(name: str = "default", **kwargs: Any) -> State:
+    """Run :func:`pipeline` in-process and return its final state (never raises on stage failure)."""
+    return pipeline(name=name, return_state=True, **kwargs)
 
 
 if __name__ == "__main__":

@@ -34,3 +34,31 @@ STAGES: tuple[StageSpec, ...] = (
 
 # Retry schedule for I/O-bound stages (seconds before retry 1, 2, 3).
 IO_RETRY_DELAYS: list[float] = [2.0, 5.0, 15.0]
+
+
+# Stages of the real-data pipeline (pipelines/real/dvc.yaml), in that file's order.
+REAL_STAGES: tuple[StageSpec, ...] = (
+    StageSpec("ingest_xmarket", io=True),
+    StageSpec("edges_xmarket"),
+    StageSpec("ingest_walmart_amazon", io=True),
+)
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    """A DVC pipeline file and the ordered stages the flow runs from it."""
+
+    name: str
+    dvcfile: str  # relative to the repository root
+    stages: tuple[StageSpec, ...]
+    needs_shared_data: bool = False
+
+    def target(self, stage: str) -> str:
+        """The name ``dvc repro`` takes for ``stage`` of this pipeline file."""
+        return stage if self.dvcfile == "dvc.yaml" else f"{self.dvcfile}:{stage}"
+
+
+PIPELINES: dict[str, PipelineSpec] = {
+    "default": PipelineSpec("default", "dvc.yaml", STAGES),
+    "real": PipelineSpec("real", "pipelines/real/dvc.yaml", REAL_STAGES, needs_shared_data=True),
+}

@@ -1,0 +1,121 @@
+"""The ``crossmatch`` command line: generate data, run or serve the pipeline, inspect stages."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+console = Console()
+
+
+@app.command()
+def generate(
+    preset: Annotated[str, typer.Option(help="tiny | default | large")] = "default",
+    seed: Annotated[int, typer.Option()] = 0,
+    out: Annotated[Path, typer.Option(help="folder for the observable data")] = Path("data/raw"),
+    truth: Annotated[Path, typer.Option(help="folder for the hidden truth")] = Path("data/truth"),
+    fmt: Annotated[str, typer.Option("--format", help="parquet | csv")] = "parquet",
+    layout: Annotated[str, typer.Option(help="single | per_source")] = "single",
+) -> None:
+    """Generate a synthetic multi-source world with planted truth (outside the DVC pipeline)."""
+    from crossmatch.errors import CrossmatchError
+    from crossmatch.synth import generate_world, make_config
+    from stages._common import atomic_dir
+    from stages.generate import GenerateParams, write_world
+
+    try:
+        params = GenerateParams(preset=preset, seed=seed, raw_format=fmt, layout=layout)  # type: ignore[arg-type]
+        cfg = make_config(preset, seed)
+        with console.status(f"generating the '{preset}' world") as status:
+            world = generate_world(cfg, progress=lambda m: status.update(f"generating: {m}"))
+        with atomic_dir(out) as raw_tmp, atomic_dir(truth) as truth_tmp:
+            summary = write_world(world, raw_tmp, truth_tmp, params)
+    except CrossmatchError as exc:
+        console.print(f"[red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    console.print(f"{summary['events']:,} events, {len(summary['sources'])} sources -> {out}, truth -> {truth}")
+
+
+@app.command()
+def run(
+    stages: Annotated[Optional[str], typer.Option(help="comma-separated subset of stages")] = None,
+    force: Annotated[bool, typer.Option(help="re-run stages DVC finds up to date")] = False,
+    pipeline_name: Annotated[str, typer.Option("--pipeline", help="default | real")] = "default",
+    repo: Annotated[Optional[Path], typer.Option(help="project folder")] = None,
+) -> None:
+    """Run the pipeline once through the Prefect flow (temporary local API, offline)."""
+    from flows.pipeline import run_pipeline
+
+    wanted = [s.strip() for s in stages.split(",")] if stages else None
+    state = run_pipeline(pipeline_name, repo=str(repo) if repo else None, stages=wanted, force=force)
+    if not state.is_completed():
+        console.print(f"[red]pipeline {state.name}:[/] {state.message}", highlight=False)
+        raise typer.Exit(1)
+    console.print("[green]pipeline completed[/]")
+
+
+@app.command()
+def serve(
+    cron: Annotated[Optional[str], typer.Option(help='cron schedule, e.g. "0 3 * * *"')] = None,
+    interval: Annotated[Optional[float], typer.Option(help="or: seconds between runs")] = None,
+    pipeline_name: Annotated[str, typer.Option("--pipeline", help="default | real | all")] = "default",
+    port: Annotated[Optional[int], typer.Option(help="port of the local Prefect server")] = None,
+    limit: Annotated[Optional[int], typer.Option(help="at most this many runs at once")] = None,
+    repo: Annotated[Optional[Path], typer.Option(help="project folder")] = None,
+) -> None:
+    """Serve scheduled deployments (starts a local Prefect server unless PREFECT_API_URL is set)."""
+    from flows.deploy import serve_deployments
+
+    if (cron is None) == (interval is None):
+        console.print("[red]error:[/] give exactly one of --cron or --interval")
+        raise typer.Exit(2)
+    serve_deployments(pipeline_name, cron=cron, interval=interval, port=port, limit=limit,
+                      repo=str(repo) if repo else None)
+
+
+@app.command("stages")
+def list_stages(
+    pipeline_name: Annotated[str, typer.Option("--pipeline", help="default | real")] = "default",
+    repo: Annotated[Optional[Path], typer.Option(help="project folder")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """List the stages in order, their tags, and whether DVC finds each up to date."""
+    from flows.dvc import find_repo, stage_status
+    from flows.stages import PIPELINES
+
+    root = find_repo(repo)
+    spec = PIPELINES[pipeline_name]
+    changed = stage_status(root, spec.dvcfile)
+    rows = []
+    for stage in spec.stages:
+        target = spec.target(stage.name)
+        stale = [k for k in changed if k == target or k.startswith(f"{target}@")]
+        rows.append({"stage": stage.name, "tags": sorted(stage.tags), "up_to_date": not stale})
+    if as_json:
+        console.print_json(json.dumps(rows))
+        return
+    table = Table(title=f"{pipeline_name} pipeline ({spec.dvcfile})")
+    for col in ("stage", "tags", "status"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["stage"], ", ".join(r["tags"]), "[green]up to date[/]" if r["up_to_date"] else "[yellow]changed[/]")
+    console.print(table)
+
+
+@app.command()
+def concurrency() -> None:
+    """Create the tag concurrency limits gpu = 1 and dvc = 1 on the Prefect API in use."""
+    from flows.server import ensure_tag_limits
+
+    for tag, value in ensure_tag_limits().items():
+        console.print(f"tag '{tag}': at most {value} task run(s) at a time")
+
+
+if __name__ == "__main__":
+    app()

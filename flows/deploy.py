@@ -1,0 +1,65 @@
+"""Scheduled deployments of the pipelines, served with ``flow.to_deployment`` + ``prefect.serve``.
+
+``crossmatch serve --cron "0 3 * * *"`` starts a local Prefect server in the background (or
+uses ``PREFECT_API_URL``), creates the tag concurrency limits (gpu = 1, dvc = 1) there, and
+serves one deployment per pipeline until interrupted; the server stops on exit.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from prefect import serve
+
+from flows.dvc import find_repo
+from flows.pipeline import pipeline, shared_data_dir
+from flows.server import ensure_tag_limits, prefect_server
+
+
+def deployments(
+    which: str, *, cron: str | None, interval: float | None, repo: Path
+) -> list[Any]:
+    """The deployments to serve: ``default``, ``real`` (only when ../shared/data exists) or ``all``."""
+    names = ["default", "real"] if which == "all" else [which]
+    if which == "all" and not shared_data_dir(repo).is_dir():
+        names = ["default"]
+    out = []
+    for name in names:
+        out.append(
+            pipeline.to_deployment(
+                name=f"crossmatch-{name}",
+                cron=cron,
+                interval=interval,
+                parameters={"name": name, "repo": str(repo)},
+                tags=["crossmatch", name],
+                description=f"The crossmatch {name} pipeline (dvc repro stage by stage).",
+            )
+        )
+    return out
+
+
+def serve_deployments(
+    which: str = "default",
+    *,
+    cron: str | None = None,
+    interval: float | None = None,
+    port: int | None = None,
+    limit: int | None = None,
+    repo: str | None = None,
+) -> None:
+    """Serve scheduled deployments until interrupted (Ctrl-C stops the server too)."""
+    root = find_repo(repo)
+    log = root / ".prefect" / "server.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    own_server = "PREFECT_API_URL" not in os.environ
+    with prefect_server(port, log_file=log) as api:
+        ensure_tag_limits()
+        print(f"Prefect API {api}; serving {which} pipeline deployment(s); Ctrl-C to stop", flush=True)
+        # A server we started dies with us, so there is nothing to pause on shutdown.
+        serve(
+            *deployments(which, cron=cron, interval=interval, repo=root),
+            limit=limit,
+            pause_on_shutdown=not own_server,
+        )

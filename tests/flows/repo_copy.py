@@ -1,0 +1,40 @@
+"""A throw-away copy of the project (code + pipeline files, no data) for end-to-end flow tests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+COPY = ("crossmatch", "stages", "flows", "dvc.yaml", "params.yaml", ".dvcignore", "pipelines")
+
+# Settings that shrink every stage to test size; keys must exist in params.yaml.
+TINY_OVERRIDES: dict[str, dict[str, Any]] = {
+    "generate": {"preset": "tiny"},
+}
+
+
+def make_repo_copy(dest: Path, overrides: dict[str, dict[str, Any]] | None = None) -> Path:
+    """Copy the project into ``dest`` (git + dvc initialised) with tiny-size params."""
+    dest.mkdir(parents=True, exist_ok=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "dvc.lock")
+    for name in COPY:
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=ignore)
+        elif src.exists():
+            shutil.copy2(src, dest / name)
+    params = yaml.safe_load((dest / "params.yaml").read_text())
+    for stage, values in {**TINY_OVERRIDES, **(overrides or {})}.items():
+        params.setdefault(stage, {}).update(values)
+    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
+    for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"], ["dvc", "config", "core.analytics", "false"]):
+        subprocess.run(cmd, cwd=dest, env=env, check=True, capture_output=True)
+    return dest

@@ -1,0 +1,54 @@
+"""`crossmatch serve`: a local Prefect server, a scheduled deployment, a completed run, clean stop."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from flows.server import free_port
+from tests.flows.repo_copy import make_repo_copy
+
+
+@pytest.mark.slow
+def test_served_deployment_completes_a_scheduled_run(tmp_path):
+    repo = make_repo_copy(tmp_path / "repo")
+    port = free_port()
+    env = dict(os.environ)
+    env.pop("PREFECT_API_URL", None)
+    env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
+    exe = Path(sys.executable).parent / "crossmatch"
+    proc = subprocess.Popen(
+        [str(exe), "serve", "--interval", "5", "--port", str(port), "--repo", str(repo)],
+        cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )
+    api = f"http://127.0.0.1:{port}/api"
+    completed = []
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and not completed:
+            time.sleep(3)
+            assert proc.poll() is None, f"serve exited early:\n{proc.stdout.read() if proc.stdout else ''}"
+            try:
+                runs = httpx.post(f"{api}/flow_runs/filter", json={}, timeout=5).json()
+            except httpx.HTTPError:
+                continue
+            completed = [r for r in runs if r["deployment_id"] and r["state_type"] == "COMPLETED"]
+        assert completed, "no scheduled run completed within 4 minutes"
+        limits = {lim["tag"]: lim["concurrency_limit"] for lim in httpx.post(f"{api}/concurrency_limits/filter", json={}, timeout=5).json()}
+        assert limits == {"gpu": 1, "dvc": 1}
+        deployment = httpx.get(f"{api}/deployments/{completed[0]['deployment_id']}", timeout=5).json()
+        assert deployment["name"] == "crossmatch-default"
+        assert (repo / "data/edges").is_dir()
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=60)
+    # The local server went down with the serve command.
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"{api}/health", timeout=2)
