@@ -1,0 +1,30 @@
+"""BiPoly: robust bidirectional poly-matching of two sources' categories (ALGORITHMS.md §1).
+
+Modules, one job each:
+
+* :mod:`.instance` — the problem (candidate pairs with ĥ) and the rewards ω/η;
+* :mod:`.matching` — matchings, the objective F (eq. 3) and the constraint families;
+* :mod:`.similarity` — Jaccard / overlap / TF-IDF category similarity, rescaling, sparse top-k;
+* :mod:`.ilp` — the robust ILP on HiGHS and its special cases (Poly, Bipartite, UFLP, quota);
+* :mod:`.greedy` — BiPoly.S, greedy Poly and UFLP; :mod:`.center` — BiPoly.C;
+* :mod:`.baselines` — greedy Bipartite and k-core;
+* :mod:`.metrics` — coverage / reduction / tradeoff, category precision / recall;
+* :mod:`.scenario` — the item-to-category scenario; :mod:`.grid` — ω/η grid and partitions;
+* :mod:`.metablocking` — token blocking, purging, filtering and BiPoly as meta-blocking.
+"""
+
+from crossmatch.bipoly.baselines import bipartite_greedy, kcore, kcore_at_reduction
+from crossmatch.bipoly.center import bipoly_c
+from crossmatch.bipoly.greedy import bipoly_s, poly_greedy, uflp_greedy
+from crossmatch.bipoly.ilp import IlpConfig, solve_ilp
+from crossmatch.bipoly.instance import MAX_WEIGHT, Instance, Rewards, rescale_minmax
+from crossmatch.bipoly.matching import Matching, is_bipartite, is_bipoly, is_poly, objective
+from crossmatch.bipoly.metrics import BlockingScores, BlockingTruth, blocking_truth, pair_scores
+from crossmatch.bipoly.similarity import Documents, category_documents, similarity
+
+__all__ = [
+    "MAX_WEIGHT", "BlockingScores", "BlockingTruth", "Documents", "IlpConfig", "Instance", "Matching", "Rewards",
+    "bipartite_greedy", "bipoly_c", "bipoly_s", "blocking_truth", "category_documents", "is_bipartite", "is_bipoly",
+    "is_poly", "kcore", "kcore_at_reduction", "objective", "pair_scores", "poly_greedy", "rescale_minmax",
+    "similarity", "solve_ilp", "uflp_greedy",
+]

@@ -1,0 +1,328 @@
+"""The robust BiPoly integer program on HiGHS, and its special cases (paper eq. 3–11; ALGORITHMS.md §1.3).
+
+One builder, :func:`build_model`, gives every variant by its settings (:class:`IlpConfig`):
+
+=============  ===================================================================================
+family         what is added to the BiPoly model
+=============  ===================================================================================
+``bipoly``     nothing (eq. 3–11)
+``poly``       clients only on the side opposite ``host_side``: those ``x`` columns are absent and
+               the host side's ``v`` is fixed to 1 (code ``solve_poly_left/right``)
+``bipartite``  ``poly`` plus at most one client per host (quota 1)
+``uflp``       ``poly`` plus every client node that has a candidate pair must be served
+               (``v = 0``); with rewards ``ω = 0, η_host = −f`` this is UFLP with opening cost f
+               and service cost ``1 − ĥ`` (§1.3 table)
+=============  ===================================================================================
+
+``quota`` adds ``Σ incoming x ≤ Q·v_u`` (Sec. V-G); max-weight is ``Rewards()`` (ω = η = 0).
+
+Variables (all binary), columns in this order: ``x_{l→r}`` per candidate pair (left client of a
+right host), ``x_{r→l}`` per pair, ``v_u`` and ``z_u`` per node (left nodes first). Rows:
+
+* (4)/(5) ``Σ x(u as client) + v_u = 1`` for every node;
+* (8)/(9) ``Σ x(into u) − z_u ≥ 0``;
+* (10)/(11) ``x − z_host ≤ 0`` per directed pair;
+* (6') ``z_u − v_u ≤ 0`` (the code's extra row). Rows (6)/(7) ``x ≤ v_host`` follow from
+  (10)/(11) and (6') and are left out — a deliberate deviation that removes 2·|E| redundant rows.
+
+Deviation (marked): the model has a column pair only for the instance's candidate pairs. Built
+from a dense matrix with ``keep_zeros=True`` it is exactly the paper's all-pairs model; built
+from top-k candidates it is that model restricted to those pairs (pairs outside can never be
+matched). For ``uflp``, client nodes with no candidate pair cannot be served and stay
+reclusive instead of making the model infeasible.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Literal
+
+import highspy
+import numpy as np
+import scipy.sparse as sp
+
+from crossmatch.bipoly.baselines import bipartite_greedy
+from crossmatch.bipoly.greedy import bipoly_s, poly_greedy
+from crossmatch.bipoly.instance import Instance, Rewards, Side
+from crossmatch.bipoly.matching import Matching, objective
+from crossmatch.errors import ConfigError
+
+IlpFamily = Literal["bipoly", "poly", "bipartite", "uflp"]
+INF = highspy.kHighsInf
+
+
+@dataclass(frozen=True)
+class IlpConfig:
+    """Settings of the one model builder.
+
+    Attributes:
+        family: constraint family (module table).
+        host_side: host side of the one-sided families (Ambiguity 1.3-A: default the smaller
+            source, which is the left one in our datasets).
+        quota: maximum clients per host, or ``None``.
+        time_limit: seconds for HiGHS; on expiry the best incumbent is returned.
+        mip_gap: relative MIP gap at which HiGHS stops (0 = prove optimality).
+        threads: HiGHS threads.
+        seed: HiGHS random seed (determinism).
+        warm_start: give HiGHS the matching greedy solution as a first incumbent.
+    """
+
+    family: IlpFamily = "bipoly"
+    host_side: Side = "left"
+    quota: int | None = None
+    time_limit: float = 60.0
+    mip_gap: float = 1e-4
+    threads: int = 1
+    seed: int = 0
+    warm_start: bool = True
+
+    def __post_init__(self) -> None:
+        if self.family not in ("bipoly", "poly", "bipartite", "uflp"):
+            raise ConfigError(f"ILP family must be bipoly, poly, bipartite or uflp, got {self.family!r}")
+        if self.host_side not in ("left", "right"):
+            raise ConfigError(f"ILP host_side must be 'left' or 'right', got {self.host_side!r}")
+        if self.quota is not None and (not isinstance(self.quota, int) or self.quota < 1):
+            raise ConfigError(f"ILP quota must be a positive integer or null, got {self.quota!r}")
+        if not self.time_limit > 0:
+            raise ConfigError(f"ILP time_limit must be > 0 seconds, got {self.time_limit}")
+        if not 0 <= self.mip_gap < 1:
+            raise ConfigError(f"ILP mip_gap must lie in [0, 1), got {self.mip_gap}")
+
+    @property
+    def effective_quota(self) -> int | None:
+        return 1 if self.family == "bipartite" else self.quota
+
+    @property
+    def hosts_fixed(self) -> Side | None:
+        """The only side that may host, or None for BiPoly."""
+        return None if self.family == "bipoly" else self.host_side
+
+
+@dataclass(frozen=True)
+class IlpModel:
+    """The model as arrays (maximisation), ready for HiGHS."""
+
+    cost: np.ndarray
+    col_lower: np.ndarray
+    col_upper: np.ndarray
+    rows: sp.csr_matrix
+    row_lower: np.ndarray
+    row_upper: np.ndarray
+    # column offsets: x_lr, x_rl (−1 when absent), v, z
+    x_lr: int
+    x_rl: int
+    v: int
+    z: int
+
+
+def build_model(inst: Instance, rewards: Rewards, cfg: IlpConfig) -> IlpModel:
+    """Columns, bounds and constraint rows of the configured model, built in bulk with numpy."""
+    m, n, e = inst.n_left, inst.n_right, inst.n_pairs
+    nn = m + n
+    fixed = cfg.hosts_fixed
+    has_lr = fixed != "left"  # left nodes may be clients of right hosts
+    has_rl = fixed != "right"
+    off = 0
+    x_lr = off if has_lr else -1
+    off += e if has_lr else 0
+    x_rl = off if has_rl else -1
+    off += e if has_rl else 0
+    v, z = off, off + nn
+    n_cols = z + nn
+
+    omega = np.concatenate([np.full(m, rewards.omega_l), np.full(n, rewards.omega_r)])
+    eta = np.concatenate([np.full(m, rewards.eta_l), np.full(n, rewards.eta_r)])
+    cost = np.zeros(n_cols)
+    if has_lr:
+        cost[x_lr : x_lr + e] = inst.weight
+    if has_rl:
+        cost[x_rl : x_rl + e] = inst.weight
+    # F = Σ ĥ x + Σ ω (v − z) + Σ η z  (eq. 3)
+    cost[v : v + nn] = omega
+    cost[z : z + nn] = eta - omega
+    lower = np.zeros(n_cols)
+    upper = np.ones(n_cols)
+    if fixed is not None:
+        host_nodes = np.arange(m) if fixed == "left" else np.arange(m, nn)
+        client_nodes = np.arange(m, nn) if fixed == "left" else np.arange(m)
+        lower[v + host_nodes] = 1.0  # a node that can never be a client is always a host
+        upper[z + client_nodes] = 0.0  # a node that can never host is never receptive
+        if cfg.family == "uflp":
+            served = np.bincount(inst.right if fixed == "left" else inst.left,
+                                 minlength=n if fixed == "left" else m) > 0
+            upper[v + client_nodes[served]] = 0.0  # every reachable customer is served
+
+    edge = np.arange(e)
+    l_node, r_node = inst.left, m + inst.right
+    rr: list[np.ndarray] = []
+    cc: list[np.ndarray] = []
+    vv: list[np.ndarray] = []
+    lo: list[np.ndarray] = []
+    hi: list[np.ndarray] = []
+    row0 = 0
+
+    def add(rows: np.ndarray, cols: np.ndarray, vals: np.ndarray | float) -> None:
+        rr.append(rows)
+        cc.append(cols)
+        vv.append(np.broadcast_to(np.asarray(vals, dtype=np.float64), rows.shape))
+
+    # (4)/(5): Σ x(u as client) + v_u = 1
+    nodes = np.arange(nn)
+    if has_lr:
+        add(row0 + l_node, x_lr + edge, 1.0)
+    if has_rl:
+        add(row0 + r_node, x_rl + edge, 1.0)
+    add(row0 + nodes, v + nodes, 1.0)
+    lo.append(np.ones(nn))
+    hi.append(np.ones(nn))
+    row0 += nn
+    # (8)/(9): Σ x(into u) − z_u ≥ 0
+    if has_lr:
+        add(row0 + r_node, x_lr + edge, 1.0)
+    if has_rl:
+        add(row0 + l_node, x_rl + edge, 1.0)
+    add(row0 + nodes, z + nodes, -1.0)
+    lo.append(np.zeros(nn))
+    hi.append(np.full(nn, INF))
+    row0 += nn
+    # (10)/(11): x − z_host ≤ 0 per directed pair
+    for has, xoff, host in ((has_lr, x_lr, r_node), (has_rl, x_rl, l_node)):
+        if has:
+            add(row0 + edge, xoff + edge, 1.0)
+            add(row0 + edge, z + host, -1.0)
+            lo.append(np.full(e, -INF))
+            hi.append(np.zeros(e))
+            row0 += e
+    # (6'): z_u − v_u ≤ 0
+    add(row0 + nodes, z + nodes, 1.0)
+    add(row0 + nodes, v + nodes, -1.0)
+    lo.append(np.full(nn, -INF))
+    hi.append(np.zeros(nn))
+    row0 += nn
+    # quota: Σ x(into u) − Q v_u ≤ 0
+    q = cfg.effective_quota
+    if q is not None:
+        if has_lr:
+            add(row0 + r_node, x_lr + edge, 1.0)
+        if has_rl:
+            add(row0 + l_node, x_rl + edge, 1.0)
+        add(row0 + nodes, v + nodes, -float(q))
+        lo.append(np.full(nn, -INF))
+        hi.append(np.zeros(nn))
+        row0 += nn
+
+    a = sp.csr_matrix(
+        (np.concatenate(vv), (np.concatenate(rr), np.concatenate(cc))), shape=(row0, n_cols)
+    )
+    a.sum_duplicates()
+    return IlpModel(cost, lower, upper, a, np.concatenate(lo), np.concatenate(hi), x_lr, x_rl, v, z)
+
+
+def _start_values(inst: Instance, model: IlpModel, start: Matching, rewards: Rewards, fixed: Side | None) -> np.ndarray:
+    """Column values encoding a matching (orientation: star centre hosts; single edges by η)."""
+    m, n = inst.n_left, inst.n_right
+    col = np.zeros(model.cost.size)
+    dl = np.bincount(start.left, minlength=m)
+    dr = np.bincount(start.right, minlength=n)
+    edge_pos = np.searchsorted(inst.left * n + inst.right, start.left * n + start.right)
+    single_host_left = (rewards.eta_l >= rewards.eta_r) if fixed is None else fixed == "left"
+    host_left = (dl[start.left] >= 2) | ((dl[start.left] == 1) & (dr[start.right] == 1) & single_host_left)
+    client_is_r = host_left
+    if model.x_rl < 0 and client_is_r.any() or model.x_lr < 0 and (~client_is_r).any():
+        raise ValueError("start matching does not fit the model's host side")
+    col[model.x_rl + edge_pos[client_is_r]] = 1.0
+    col[model.x_lr + edge_pos[~client_is_r]] = 1.0
+    is_client = np.zeros(m + n, dtype=bool)
+    is_client[m + start.right[client_is_r]] = True
+    is_client[start.left[~client_is_r]] = True
+    col[model.v : model.v + m + n] = (~is_client).astype(float)
+    receptive = np.zeros(m + n, dtype=bool)
+    receptive[start.left[client_is_r]] = True
+    receptive[m + start.right[~client_is_r]] = True
+    col[model.z : model.z + m + n] = receptive.astype(float)
+    return col
+
+
+def _greedy_for(inst: Instance, rewards: Rewards, cfg: IlpConfig) -> Matching:
+    if cfg.family == "bipoly":
+        return bipoly_s(inst, rewards, quota=cfg.quota)
+    if cfg.family == "bipartite":
+        if cfg.host_side == "left":
+            return bipartite_greedy(inst, rewards)
+        t = bipartite_greedy(inst.transpose(), Rewards(rewards.omega_r, rewards.omega_l, rewards.eta_r, rewards.eta_l))
+        return Matching.from_pairs(t.right, t.left, method="bipartite")
+    return poly_greedy(inst, rewards, host_side=cfg.host_side, quota=cfg.quota)
+
+
+def solve_ilp(inst: Instance, rewards: Rewards, cfg: IlpConfig | None = None, *, method: str | None = None) -> Matching:
+    """Solve the configured robust ILP with HiGHS (paper eq. 3–11; ALGORITHMS.md §1.3).
+
+    Returns:
+        The matching with ``status`` (HiGHS model status, e.g. ``"Optimal"`` or
+        ``"Time limit reached"``), ``gap`` (relative MIP gap), ``objective`` (F of eq. 3 of the
+        returned matching) and ``info`` with the dual bound, sizes and ``proven_optimal``.
+        When the time limit passes with an incumbent, that incumbent is returned. When HiGHS
+        has no feasible solution at all, the family's greedy (BiPoly.S for BiPoly) is returned
+        with a :class:`RuntimeWarning` and ``status = "fallback: <greedy>"``.
+    """
+    cfg = cfg or IlpConfig()
+    name = method or f"ilp_{cfg.family}"
+    t0 = time.perf_counter()
+    model = build_model(inst, rewards, cfg)
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("time_limit", float(cfg.time_limit))
+    h.setOptionValue("mip_rel_gap", float(cfg.mip_gap))
+    h.setOptionValue("threads", int(cfg.threads))
+    h.setOptionValue("random_seed", int(cfg.seed))
+    n_cols = model.cost.size
+    empty_i = np.empty(0, dtype=np.int32)
+    h.addCols(n_cols, model.cost, model.col_lower, model.col_upper, 0, empty_i, empty_i, np.empty(0))
+    a = model.rows
+    h.addRows(a.shape[0], model.row_lower, model.row_upper, a.nnz,
+              a.indptr[:-1].astype(np.int32), a.indices.astype(np.int32), a.data)
+    h.changeColsIntegrality(n_cols, np.arange(n_cols, dtype=np.int32),
+                            np.full(n_cols, int(highspy.HighsVarType.kInteger.value), dtype=np.uint8))
+    h.changeObjectiveSense(highspy.ObjSense.kMaximize)
+    greedy: Matching | None = None
+    if cfg.warm_start and cfg.family != "uflp":
+        # a feasible first incumbent: HiGHS keeps it if nothing better is found in time
+        greedy = _greedy_for(inst, rewards, cfg)
+        sol = highspy.HighsSolution()
+        sol.col_value = _start_values(inst, model, greedy, rewards, cfg.hosts_fixed).tolist()
+        sol.value_valid = True
+        h.setSolution(sol)
+    h.run()
+    status = h.modelStatusToString(h.getModelStatus())
+    info = h.getInfo()
+    secs = time.perf_counter() - t0
+    sizes = {"n_cols": int(n_cols), "n_rows": int(a.shape[0]), "n_nonzeros": int(a.nnz)}
+    if int(info.primal_solution_status) != int(highspy.kSolutionStatusFeasible):
+        greedy = greedy or _greedy_for(inst, rewards, cfg)
+        warnings.warn(
+            f"{name}: HiGHS found no feasible solution within {cfg.time_limit:g} s (status {status}); "
+            f"falling back to greedy {greedy.method}",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return Matching(greedy.left, greedy.right, method=name, objective=greedy.objective,
+                        seconds=time.perf_counter() - t0, status=f"fallback: {greedy.method}",
+                        info={**sizes, "highs_status": status, "proven_optimal": False})
+    x = np.asarray(h.getSolution().col_value) > 0.5
+    e = inst.n_pairs
+    chosen = np.zeros(e, dtype=bool)
+    if model.x_lr >= 0:
+        chosen |= x[model.x_lr : model.x_lr + e]
+    if model.x_rl >= 0:
+        chosen |= x[model.x_rl : model.x_rl + e]
+    left, right = inst.left[chosen], inst.right[chosen]
+    proven = status == "Optimal"
+    gap = float(info.mip_gap) if np.isfinite(info.mip_gap) else float("nan")
+    return Matching.from_pairs(
+        left, right, method=name, seconds=secs, status=status, gap=0.0 if proven and cfg.mip_gap == 0 else gap,
+        objective=objective(inst, left, right, rewards, host_side=cfg.hosts_fixed),
+        info={**sizes, "highs_objective": float(info.objective_function_value),
+              "dual_bound": float(info.mip_dual_bound), "proven_optimal": proven},
+    )
