@@ -1,0 +1,33 @@
+"""DVC does the bookkeeping: a second `dvc repro` is a no-op and `dvc exp run -S` works."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from flows.dvc import dvc
+from tests.flows.repo_copy import make_repo_copy
+
+GIT = ["git", "-c", "user.email=ci@crossmatch", "-c", "user.name=ci"]
+
+
+@pytest.mark.slow
+def test_repro_twice_then_experiment(tmp_path):
+    repo = make_repo_copy(tmp_path / "repo")
+    first = dvc(["repro", "edges"], repo)  # generate → ingest → edges
+    assert "Running stage 'edges'" in first.stdout
+    second = dvc(["repro", "edges"], repo)
+    assert "Running stage" not in second.stdout
+    assert "didn't change, skipping" in second.stdout
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    subprocess.run([*GIT, "commit", "-qm", "baseline"], cwd=repo, check=True)
+    baseline = json.loads((repo / "metrics/edges.json").read_text())
+    exp = dvc(["exp", "run", "-S", "edges.window=5", "dvc.yaml:edges"], repo)
+    assert "Ran experiment" in exp.stdout + exp.stderr
+    changed = json.loads((repo / "metrics/edges.json").read_text())
+    assert changed["window"] == 5
+    assert changed["sources"]["alpha"]["item_item_weight"] < baseline["sources"]["alpha"]["item_item_weight"]
+    shown = json.loads(dvc(["exp", "show", "--json"], repo).stdout)
+    assert "edges.window" in json.dumps(shown) or '"window": 5' in json.dumps(shown)
