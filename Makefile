@@ -49,7 +49,7 @@ lint: setup
 	$(BIN)/ruff check crossmatch stages flows tests benchmarks
 
 bench: setup
-	@for b in benchmarks/bench_*.py; do m=$${b%.py}; echo "== $$m"; $(BIN)/python -m $${m////.} || exit 1; done
+	@for b in benchmarks/bench_*.py; do m=$$(basename $$b .py); echo "== benchmarks.$$m"; $(BIN)/python -m benchmarks.$$m || exit 1; done
 
 # Tag concurrency limits (gpu = 1, dvc = 1) on the Prefect server in use.
 concurrency: setup
