@@ -27,8 +27,10 @@ STAGES: tuple[StageSpec, ...] = (
     StageSpec("ingest", io=True),
     StageSpec("edges"),
     # ICPA: StageSpec("train_align", "gpu"), StageSpec("pareto_finetune", "gpu")
-    # BiPoly: StageSpec("blocking")
-    # Two-sided: StageSpec("weavenet_train", "gpu"), StageSpec("weavenet_eval"), StageSpec("match")
+    StageSpec("blocking"),
+    StageSpec("weavenet_train", "gpu"),
+    StageSpec("weavenet_eval"),
+    StageSpec("match"),
     # StageSpec("evaluate")
 )
 
