@@ -1,0 +1,110 @@
+"""Property tests (hypothesis): constraint families, ILP ≥ greedy, nested ILP order (ALGORITHMS.md §1.1, §1.3)."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+
+from crossmatch.bipoly import (
+    IlpConfig,
+    Rewards,
+    bipartite_greedy,
+    bipoly_c,
+    bipoly_s,
+    is_bipartite,
+    is_bipoly,
+    is_poly,
+    kcore,
+    poly_greedy,
+    solve_ilp,
+    uflp_greedy,
+)
+from crossmatch.bipoly.instance import Instance
+from crossmatch.bipoly.reference import bipoly_s_reference
+from tests.bipoly.strategies import instances, rewards
+
+FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+ILP = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+EXACT = IlpConfig(mip_gap=0.0, time_limit=30)
+
+
+@FAST
+@given(instances(), rewards)
+def test_greedy_outputs_meet_their_constraint_family(inst: Instance, rw: Rewards) -> None:
+    m, n = inst.n_left, inst.n_right
+    for res in (bipoly_s(inst, rw), bipoly_s(inst, rw, exact_prefix_scan=True), bipoly_c(inst, rw)):
+        assert is_bipoly(res.left, res.right, m, n)
+        assert np.isfinite(res.objective)
+    for side in ("left", "right"):
+        p = poly_greedy(inst, rw, host_side=side)
+        assert is_poly(p.left, p.right, m, n, side)
+        u = uflp_greedy(inst, 0.3, host_side=side)
+        assert is_poly(u.left, u.right, m, n, side)
+    b = bipartite_greedy(inst, rw)
+    assert is_bipartite(b.left, b.right, m, n)
+    q = bipoly_s(inst, rw, quota=2)
+    assert is_bipoly(q.left, q.right, m, n)
+    assert np.all(np.bincount(q.left, minlength=m) <= 2) and np.all(np.bincount(q.right, minlength=n) <= 2)
+    # matched pairs are candidates with positive similarity
+    for res in (bipoly_s(inst, rw), bipoly_c(inst, rw), b):
+        assert np.all(inst.lookup(res.left, res.right) > 0)
+
+
+@FAST
+@given(instances(), rewards)
+def test_bipoly_s_kernel_equals_the_literal_transcription(inst: Instance, rw: Rewards) -> None:
+    dense = inst.dense()
+    for exact in (False, True):
+        fast = bipoly_s(inst, rw, exact_prefix_scan=exact).pairs()
+        assert fast == bipoly_s_reference(dense, rw, exact_prefix_scan=exact)
+
+
+@FAST
+@given(instances())
+def test_kcore_nodes_have_degree_at_least_k(inst: Instance) -> None:
+    for k in (1, 2, 3):
+        res = kcore(inst, tau=0.3, k=k)
+        if res.n_pairs:
+            assert np.bincount(res.left)[res.left].min() >= k
+            assert np.bincount(res.right)[res.right].min() >= k
+            assert np.all(inst.lookup(res.left, res.right) >= 0.3)
+
+
+@ILP
+@given(instances(max_side=5), rewards)
+def test_ilp_objective_is_at_least_every_greedy_objective(inst: Instance, rw: Rewards) -> None:
+    ilp = solve_ilp(inst, rw, EXACT)
+    assert ilp.status == "Optimal"
+    assert is_bipoly(ilp.left, ilp.right, inst.n_left, inst.n_right)
+    assert abs(ilp.objective - ilp.info["highs_objective"]) < 1e-6
+    for g in (bipoly_s(inst, rw), bipoly_s(inst, rw, exact_prefix_scan=True), bipoly_c(inst, rw),
+              poly_greedy(inst, rw), bipartite_greedy(inst, rw)):
+        assert ilp.objective >= g.objective - 1e-9, g.method
+    poly = solve_ilp(inst, rw, IlpConfig(family="poly", mip_gap=0.0))
+    assert poly.objective >= poly_greedy(inst, rw).objective - 1e-9
+    f = Rewards(0.0, 0.0, -0.4, -0.4)
+    assert solve_ilp(inst, f, IlpConfig(family="poly", mip_gap=0.0)).objective >= uflp_greedy(inst, 0.4).objective - 1e-9
+
+
+@ILP
+@given(instances(max_side=5), rewards)
+def test_nested_ilps_order_bipoly_poly_bipartite(inst: Instance, rw: Rewards) -> None:
+    m, n = inst.n_left, inst.n_right
+    bp = solve_ilp(inst, rw, EXACT)
+    for side in ("left", "right"):
+        po = solve_ilp(inst, rw, IlpConfig(family="poly", host_side=side, mip_gap=0.0))
+        bi = solve_ilp(inst, rw, IlpConfig(family="bipartite", host_side=side, mip_gap=0.0))
+        assert is_poly(po.left, po.right, m, n, side)
+        assert is_bipartite(bi.left, bi.right, m, n)
+        assert bp.objective >= po.objective - 1e-9 >= bi.objective - 2e-9
+    q = solve_ilp(inst, rw, IlpConfig(quota=1, mip_gap=0.0))
+    assert q.objective <= bp.objective + 1e-9
+
+
+@ILP
+@given(instances(max_side=5))
+def test_uflp_serves_every_reachable_client(inst: Instance) -> None:
+    res = solve_ilp(inst, Rewards(0.0, 0.0, -0.3, -0.3), IlpConfig(family="uflp", mip_gap=0.0))
+    assert is_poly(res.left, res.right, inst.n_left, inst.n_right, "left")
+    reachable = np.unique(inst.right)
+    assert set(res.right.tolist()) == set(reachable.tolist())
