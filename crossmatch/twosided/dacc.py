@@ -103,10 +103,15 @@ class _Dacc:
                 side = 0
             else:
                 side = 0 if sum(self.kappa[0]) < sum(self.kappa[1]) else 1
+            kap, mate = self.kappa[side], self.mate[side]
             for i in range(n):
+                if self.cc:
+                    self.drain_chains()
+                # Inline copy of Propose's first test: most agents are settled, skip the call.
+                if mate[i] > kap[i] < n:
+                    self.propose(side, i)
+            if self.cc:
                 self.drain_chains()
-                self.propose(side, i)
-            self.drain_chains()
             steps += 1
             if steps > guard:
                 raise RuntimeError("DACC did not settle within its O(n^4) bound; please report this instance")
