@@ -12,7 +12,12 @@ from hypothesis import strategies as st
 from crossmatch.twosided.costs import costs, is_stable
 from crossmatch.twosided.dacc import dacc
 from crossmatch.twosided.exact import all_stable_matchings, brute_force_stable, exact_min
-from crossmatch.twosided.gale_shapley import _deferred_acceptance_numpy, deferred_acceptance_lists, gale_shapley, gs_best
+from crossmatch.twosided.gale_shapley import (
+    _deferred_acceptance_numpy,
+    deferred_acceptance_lists,
+    gale_shapley,
+    gs_best,
+)
 from crossmatch.twosided.generators import DISTRIBUTIONS
 from crossmatch.twosided.instance import Instance
 from crossmatch.twosided.polymin import max_weight_closure, min_egalitarian, min_regret, polymin
