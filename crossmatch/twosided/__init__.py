@@ -13,7 +13,10 @@ Modules, one job each:
 * ``exact``         enumeration of all stable matchings for small N (§3.8.3)
 * ``repair``        stability repair of a binarised network output
 * ``solvers``       one entry point per algorithm name, batched evaluation helpers
-* ``market``        rectangular markets (unequal sides) via dummy padding
+* ``evaluation``    Tables 2–3 summaries, win/tie/loss, the external check against the paper (§3.7, §4.3)
+* ``sparse_market`` stable matching with incomplete lists over blocking candidates; dummy extension
+* ``preferences``   ICPA / TF-IDF similarity and two-sided preferences for entity matching
+* ``entity``        candidate pairs from blocks, precision / recall / F1
 * ``weavenet``      the network, its losses, binarisation and training (§3.4–3.7)
 """
 

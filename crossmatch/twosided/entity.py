@@ -1,67 +1,31 @@
-"""Entity-matching glue for the ``match`` stage: blocks → disjoint markets, and pair-level scoring.
-
-Blocks (from the blocking stage) pair fine categories of the left source with fine categories of the
-right source. If one category appears in several blocks, its items would sit in several markets and the
-union of per-market matchings could use an item twice; so blocks that share a category are merged
-(union–find over categories) into one market. Every item then lies in at most one market and the union
-of the per-market stable matchings is one-to-one.
-"""
+"""Entity-matching glue for the ``match`` stage: candidate pairs from blocks, and pair-level scoring."""
 
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
-@dataclass
-class MarketSpec:
-    block_ids: list[Hashable] = field(default_factory=list)
-    left: set[str] = field(default_factory=set)
-    right: set[str] = field(default_factory=set)
+def expand_blocks(
+    blocks: Iterable[tuple[Hashable, Sequence[str], Sequence[str]]],
+    left_by_category: dict[str, list[int]],
+    right_by_category: dict[str, list[int]],
+    max_pairs: int,
+) -> dict[tuple[int, int], Hashable]:
+    """Every (left row, right row) pair that shares a block → the block id (the first in text order).
 
-
-def merge_blocks(blocks: Iterable[tuple[Hashable, Sequence[str], Sequence[str]]]) -> list[MarketSpec]:
-    """Union–find over ``("L", category)`` / ``("R", category)`` nodes; one market per component.
-
-    ``blocks``: ``(block_id, left categories, right categories)``; rows with the same ``block_id`` belong
-    together. Markets come back sorted by their smallest block id (as text) for determinism.
+    Used when the blocking stage wrote no ``candidate_pairs``; refuses to build more than ``max_pairs``.
     """
-    parent: dict[tuple[str, str], tuple[str, str]] = {}
-
-    def find(x: tuple[str, str]) -> tuple[str, str]:
-        parent.setdefault(x, x)
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    def union(a: tuple[str, str], b: tuple[str, str]) -> None:
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-
-    rows = []
-    for bid, lefts, rights in blocks:
-        nodes = [("L", str(c)) for c in lefts] + [("R", str(c)) for c in rights]
-        for n in nodes:
-            find(n)
-        for n in nodes[1:]:
-            union(nodes[0], n)
-        rows.append((bid, nodes))
-    by_root: dict[tuple[str, str], MarketSpec] = {}
-    for bid, nodes in rows:
-        if not nodes:
-            continue
-        spec = by_root.setdefault(find(nodes[0]), MarketSpec())
-        if bid not in spec.block_ids:
-            spec.block_ids.append(bid)
-        for side, cat in nodes:
-            (spec.left if side == "L" else spec.right).add(cat)
-    markets = list(by_root.values())
-    for m in markets:
-        m.block_ids.sort(key=str)
-    markets.sort(key=lambda m: str(m.block_ids[0]))
-    return markets
+    out: dict[tuple[int, int], Hashable] = {}
+    for bid, lefts, rights in sorted(blocks, key=lambda b: str(b[0])):
+        rows_l = [k for c in lefts for k in left_by_category.get(c, [])]
+        rows_r = [k for c in rights for k in right_by_category.get(c, [])]
+        if len(out) + len(rows_l) * len(rows_r) > max_pairs:
+            raise ValueError(f"blocks expand to more than {max_pairs:,} item pairs")
+        for i in rows_l:
+            for j in rows_r:
+                out.setdefault((i, j), bid)
+    return out
 
 
 @dataclass(frozen=True)

@@ -92,15 +92,51 @@ class _State:
     def one_round(self, side: int) -> None:
         """Every agent of ``side``, in index order, calls Propose once. Only agents that can propose at
         their turn matter: those free at the start, plus agents released during the round whose index
-        comes later (an earlier index has had its turn)."""
+        comes later (an earlier index has had its turn). Propose is inlined: this loop is the hot path."""
         n = self.n
-        heap = sorted(self.free[side])
-        heapq.heapify(heap)
+        other = 1 - side
+        kx, ky = self.kappa[side], self.kappa[other]
+        ex, ey = self.engaged[side], self.engaged[other]
+        px, py = self.pref[side], self.pref[other]
+        ry = self.rank[other]
+        free_x, free_y = self.free[side], self.free[other]
+        heap = sorted(free_x)
+        pop, push = heapq.heappop, heapq.heappush
+        ksum_x = ksum_y = 0
+        eng_x = eng_y = 0
         while heap:
-            x = heapq.heappop(heap)
-            z = self.propose(side, x)
-            if 0 <= z < n and z > x:
-                heapq.heappush(heap, z)
+            x = pop(heap)
+            if ex[x] or kx[x] == n:
+                continue
+            y = px[x][kx[x]]
+            r = ry[y][x]
+            if ky[y] >= r:
+                if ey[y]:
+                    z = py[y][ky[y]]  # y's partner is released
+                    ex[z] = False
+                    eng_x -= 1
+                    if kx[z] < n:
+                        free_x.add(z)
+                        if z > x:
+                            push(heap, z)
+                else:
+                    ey[y] = True
+                    eng_y += 1
+                    free_y.discard(y)
+                ksum_y += r - ky[y]
+                ky[y] = r
+                ex[x] = True
+                eng_x += 1
+                free_x.discard(x)
+            else:
+                kx[x] += 1
+                ksum_x += 1
+                if kx[x] == n:
+                    free_x.discard(x)
+        self.ksum[side] += ksum_x
+        self.ksum[other] += ksum_y
+        self.n_engaged[side] += eng_x
+        self.n_engaged[other] += eng_y
 
     def until_idle(self, side: int) -> None:
         """Full sweeps of ``side``; each agent proposes while it can, until a sweep issues nothing."""

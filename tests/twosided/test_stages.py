@@ -121,6 +121,7 @@ def test_match_tiny(tiny_data, tiny_model: Path, tmp_path: Path, solver: str) ->
     p = tmp_path / "p.yaml"
     p.write_text(f"match: {{solver: {solver}, preferences: standardized}}\n")
     proc = run_stage("match", "--params", str(p), "--items", str(tiny_data.ingested), "--blocks", str(tmp_path / "blocks.parquet"),
+                     "--candidates", str(tmp_path / "absent.parquet"),
                      "--embeddings", str(emb), "--truth", str(tiny_data.truth / "product_matches.parquet"),
                      "--model", str(tiny_model / "weavenet.pt"), "--out", str(tmp_path / "pairs.parquet"), "--metrics", str(tmp_path / "m.json"))
     assert proc.returncode == 0, proc.stderr
@@ -128,10 +129,11 @@ def test_match_tiny(tiny_data, tiny_model: Path, tmp_path: Path, solver: str) ->
     assert pairs.height > 0
     assert pairs.get_column("left_item_id").is_unique().all() and pairs.get_column("right_item_id").is_unique().all()
     m = json.loads((tmp_path / "m.json").read_text())
-    assert m["pairs"] == pairs.height and 0 < m["pairs_scored_icpa"] < m["pairs_scored"]
+    assert m["pairs"] == pairs.height and 0 < m["pairs_scored_icpa"] < m["candidate_pairs"]
+    assert m["candidates_from"] == "blocks"
     assert 0.0 <= m["precision"] <= 1.0 and m["recall"] <= m["recall_ceiling_blocking"] + 1e-12
-    if solver == "weavenet":
-        assert m["weavenet_markets"] > 0
+    if solver in ("power_balance", "weavenet"):
+        assert m["markets_dense"] > 0
 
 
 def test_match_tfidf_quality_and_errors(tiny_data, tmp_path: Path) -> None:
@@ -139,12 +141,22 @@ def test_match_tfidf_quality_and_errors(tiny_data, tmp_path: Path) -> None:
     p = tmp_path / "p.yaml"
     p.write_text("match: {solver: gs}\n")
     args = ["--params", str(p), "--items", str(tiny_data.ingested), "--embeddings", "none",
+            "--candidates", str(tmp_path / "candidates.parquet"),
             "--truth", str(tiny_data.truth / "product_matches.parquet"), "--out", str(tmp_path / "pairs.parquet"),
             "--metrics", str(tmp_path / "m.json")]
-    proc = run_stage("match", *args, "--blocks", str(tmp_path / "blocks.parquet"))
+    # Candidate pairs as the blocking stage writes them: every item pair of every block.
+    ing = tiny_data.ingested
+    il, ir = pl.read_parquet(ing / "alpha/items.parquet"), pl.read_parquet(ing / "beta/items.parquet")
+    pl.read_parquet(tmp_path / "blocks.parquet").join(
+        il.select(pl.col("fine_category").alias("left"), pl.col("item_id").alias("left_item_id")), on="left").join(
+        ir.select(pl.col("fine_category").alias("right"), pl.col("item_id").alias("right_item_id")), on="right").select(
+        "left_item_id", "right_item_id", "block_id").write_parquet(tmp_path / "candidates.parquet")
+    proc = run_stage("match", *args, "--blocks", str(tmp_path / "absent.parquet"))
     assert proc.returncode == 0, proc.stderr
     m = json.loads((tmp_path / "m.json").read_text())
-    assert m["similarity"] == "tfidf" and m["f1"] > 0.5  # titles of true matches share tokens
+    assert m["similarity"] == "tfidf" and m["candidates_from"] == "candidate_pairs"
+    assert m["f1"] > 0.5  # titles of true matches share tokens
+    (tmp_path / "candidates.parquet").unlink()
     code, err = _run_in_process("match", [*args, "--blocks", str(tmp_path / "absent.parquet")])
     assert code == 2 and "run the blocking stage first" in err
     p.write_text("match: {solver: hungarian}\n")
