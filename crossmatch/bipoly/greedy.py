@@ -43,14 +43,35 @@ def candidate_lists(inst: Instance) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     pos = inst.weight > 0
     lft, rgt = inst.left[pos], inst.right[pos]
     d = 1.0 - inst.weight[pos]
-    o_l = np.lexsort((rgt, d, lft))
-    o_r = np.lexsort((lft, d, rgt))
+    # pairs arrive sorted by (left, right); a stable integer sort groups them by right, ties by left
+    by_r = np.argsort(rgt, kind="stable")
+    o_l = _order_within_groups(lft, d, m)
+    o_r = by_r[_order_within_groups(rgt[by_r], d[by_r], n)]
     cand = np.concatenate([rgt[o_l] + m, lft[o_r]]).astype(np.int64)
     dist = np.concatenate([d[o_l], d[o_r]])
     counts = np.concatenate([np.bincount(lft, minlength=m), np.bincount(rgt, minlength=n)])
     ptr = np.zeros(m + n + 1, dtype=np.int64)
     np.cumsum(counts, out=ptr[1:])
     return ptr, cand, dist
+
+
+def _order_within_groups(group: np.ndarray, d: np.ndarray, n_groups: int) -> np.ndarray:
+    """Permutation sorting entries by (group, d), ties kept in input order; ``group`` is non-decreasing.
+
+    Row-wise sorts of a padded 2-d array are several times faster than one global multi-key sort;
+    padding is used only while it stays within 4x the number of entries.
+    """
+    counts = np.bincount(group, minlength=n_groups)
+    width = int(counts.max()) if counts.size else 0
+    if group.size == 0 or n_groups * width > 4 * group.size + 1024:
+        return np.lexsort((d, group))
+    start = np.r_[0, np.cumsum(counts)[:-1]]
+    pos = np.arange(group.size) - start[group]
+    pad = np.full((n_groups, width), np.inf)
+    pad[group, pos] = d
+    order = np.argsort(pad, axis=1, kind="stable")
+    keep = order < counts[:, None]
+    return (start[:, None] + order)[keep]
 
 
 @njit(cache=True)

@@ -135,6 +135,39 @@ def _top_k(rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, k: int, by: Lit
     return keep
 
 
+def _scores_sparse(inter: np.ndarray, kind: str, len_l: np.ndarray, len_r: np.ndarray) -> np.ndarray:
+    if kind == "tfidf":
+        return inter
+    if kind == "jaccard":
+        return inter / (len_l + len_r - inter)
+    return inter / np.minimum(len_l, len_r)
+
+
+def _scores_dense(inter: np.ndarray, kind: str, len_l: np.ndarray, len_r: np.ndarray) -> np.ndarray:
+    if kind == "tfidf":
+        return inter
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if kind == "jaccard":
+            out = inter / (len_l[:, None] + len_r[None, :] - inter)
+        else:
+            out = inter / np.minimum(len_l[:, None], len_r[None, :])
+    return np.nan_to_num(out, nan=0.0, posinf=0.0)
+
+
+def _above_kth(block: np.ndarray, k: int, axis: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Positive entries at least as large as the k-th largest of their row (axis=1) or column
+    (axis=0), ties included, as (rows, cols, values)."""
+    size = block.shape[axis]
+    if size > k:
+        kth = np.partition(block, size - k, axis=axis).take(size - k, axis=axis)
+        mask = block >= (kth[:, None] if axis == 1 else kth[None, :])
+        mask &= block > 0
+    else:
+        mask = block > 0
+    rr, cc = np.nonzero(mask)
+    return rr.astype(np.int64), cc.astype(np.int64), block[rr, cc]
+
+
 @dataclass(frozen=True)
 class SimilarityResult:
     """The instance (rescaled ĥ on the kept pairs) and what happened on the way."""
@@ -191,32 +224,45 @@ def similarity(
     raw_max = -np.inf
     raw_min = np.inf
     for lo in range(0, m, step):
-        prod = (xl[lo : lo + step] @ xr_t).tocoo()
-        rr = prod.row.astype(np.int64) + lo
-        cc = prod.col.astype(np.int64)
-        inter = prod.data.astype(np.float64)
-        if kind == "tfidf":
-            vals = inter
-        elif kind == "jaccard":
-            vals = inter / (len_l[rr] + len_r[cc] - inter)
+        prod = (xl[lo : lo + step] @ xr_t).tocsr()
+        n_rows = prod.shape[0]
+        if top_k is not None and prod.nnz > 0.25 * n_rows * n:
+            # dense-ish chunk: threshold by partition, then the exact tie rule on the few candidates
+            block = _scores_dense(prod.toarray(), kind, len_l[lo : lo + n_rows], len_r)
+            positive = block > 0
+            cnt = int(positive.sum())
+            n_nonzero += cnt
+            if cnt:
+                raw_max = max(raw_max, float(block.max()))
+                raw_min = min(raw_min, float(block[positive].min()))
+            rr, cc, vals = _above_kth(block, top_k, axis=1)
+            row_keep = _top_k(rr + lo, cc, vals, top_k, "row")
+            keep_r.append(rr[row_keep] + lo)
+            keep_c.append(cc[row_keep])
+            keep_v.append(vals[row_keep])
+            rr, cc, vals = _above_kth(block, top_k, axis=0)
+            rr = rr + lo
         else:
-            vals = inter / np.minimum(len_l[rr], len_r[cc])
-        pos = vals > 0
-        rr, cc, vals = rr[pos], cc[pos], vals[pos]
-        n_nonzero += vals.size
-        if vals.size:
-            raw_max = max(raw_max, float(vals.max()))
-            raw_min = min(raw_min, float(vals.min()))
-        if top_k is None:
-            keep_r.append(rr)
-            keep_c.append(cc)
-            keep_v.append(vals)
-            continue
-        row_keep = _top_k(rr, cc, vals, top_k, "row")
-        keep_r.append(rr[row_keep])
-        keep_c.append(cc[row_keep])
-        keep_v.append(vals[row_keep])
-        # running top-k of every column: previous best ∪ this chunk, cut again
+            coo = prod.tocoo()
+            rr = coo.row.astype(np.int64) + lo
+            cc = coo.col.astype(np.int64)
+            vals = _scores_sparse(coo.data.astype(np.float64), kind, len_l[rr], len_r[cc])
+            pos = vals > 0
+            rr, cc, vals = rr[pos], cc[pos], vals[pos]
+            n_nonzero += vals.size
+            if vals.size:
+                raw_max = max(raw_max, float(vals.max()))
+                raw_min = min(raw_min, float(vals.min()))
+            if top_k is None:
+                keep_r.append(rr)
+                keep_c.append(cc)
+                keep_v.append(vals)
+                continue
+            row_keep = _top_k(rr, cc, vals, top_k, "row")
+            keep_r.append(rr[row_keep])
+            keep_c.append(cc[row_keep])
+            keep_v.append(vals[row_keep])
+        # running top-k of every column: previous best ∪ this chunk's candidates, cut again
         cr, ccol, cv = np.r_[col_r, rr], np.r_[col_c, cc], np.r_[col_v, vals]
         ck = _top_k(cr, ccol, cv, top_k, "col")
         col_r, col_c, col_v = cr[ck], ccol[ck], cv[ck]
