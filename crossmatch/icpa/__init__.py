@@ -1,0 +1,36 @@
+"""ICPA: multi-source graph learning with gated sliced alignment and Pareto fine-tuning.
+
+ALGORITHMS.md §2 (seed 000). Layout: ``graph`` (per-source CSR tensors), ``sampler``
+(vectorised neighbour/pair/batch sampling), ``model`` (feature embeddings, GraphSAGE-style
+hop, double tower, gates), ``losses`` (pair BCE, eq. 6), ``sliced`` (SWD/SGWD, eq. 9),
+``min_norm`` + ``weighting`` (λ sampling, ParetoMTL, baselines' weightings), ``train``
+(phases, checkpoint state), ``methods`` (ICPA, baselines and ablations as configs),
+``inference`` (embeddings, eq. 10 retrieval).
+"""
+
+from crossmatch.icpa.config import AlignConfig, ModelConfig, PairConfig, PhaseConfig
+from crossmatch.icpa.graph import (
+    CSR,
+    MultiSourceGraph,
+    SourceFrames,
+    SourceGraph,
+    SourceSchema,
+    build_multisource_graph,
+    build_source_graph,
+)
+from crossmatch.icpa.inference import heldout_truth, item_embeddings, recommend
+from crossmatch.icpa.losses import gate_loss, pair_loss
+from crossmatch.icpa.methods import JOINT, LABELS, METHODS, PER_TARGET, Schedule
+from crossmatch.icpa.min_norm import min_norm_simplex
+from crossmatch.icpa.model import ICPAModel
+from crossmatch.icpa.sliced import sliced_alignment, sliced_gromov_alignment
+from crossmatch.icpa.train import Trainer, build_model, model_from_payload, model_payload, resolve_device
+
+__all__ = [
+    "CSR", "JOINT", "LABELS", "METHODS", "PER_TARGET",
+    "AlignConfig", "ICPAModel", "ModelConfig", "MultiSourceGraph", "PairConfig", "PhaseConfig", "Schedule",
+    "SourceFrames", "SourceGraph", "SourceSchema", "Trainer",
+    "build_model", "build_multisource_graph", "build_source_graph", "gate_loss", "heldout_truth",
+    "item_embeddings", "min_norm_simplex", "model_from_payload", "model_payload", "pair_loss", "recommend",
+    "resolve_device", "sliced_alignment", "sliced_gromov_alignment",
+]

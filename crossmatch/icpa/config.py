@@ -1,0 +1,144 @@
+"""Typed configuration of the ICPA model, pair sampling, alignment and training phases.
+
+Every value defaults to ALGORITHMS.md §2.8 (the paper's hyper-parameters) unless a comment
+says otherwise; ``__post_init__`` rejects out-of-range values with :class:`ConfigError` so a
+bad ``params.yaml`` fails before any training starts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from crossmatch.errors import ConfigError
+
+
+def _positive(section: str, **values: float) -> None:
+    for name, value in values.items():
+        if not value > 0:
+            raise ConfigError(f"{section}.{name} must be > 0, got {value!r}")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Backbone of §2.3: embeddings, one sampled hop, double-tower MLP, gates."""
+
+    embedding_dim: int = 8  # discrete features and IDs (§2.3.1)
+    hidden: tuple[int, ...] = (256, 256, 32)  # tower MLP; the last entry is the output dimension
+    neighbours: int = 5  # sampled neighbours per type (§2.3.2)
+    gamma: float = 5.0  # logit scale of the reference code (§2.3.5)
+    tower: str = "mlp"  # mlp | mmoe (the MMoE baseline of §2.10)
+    pair_gate_hidden: int = 32  # pair-gate MLP 96 -> 32 -> m (§2.3.6)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        if len(self.hidden) < 1 or any(h < 1 for h in self.hidden):
+            raise ConfigError(f"icpa.model.hidden must be a non-empty list of positive widths, got {self.hidden}")
+        _positive("icpa.model", embedding_dim=self.embedding_dim, neighbours=self.neighbours, gamma=self.gamma)
+        if self.tower not in ("mlp", "mmoe"):
+            raise ConfigError(f"icpa.model.tower must be 'mlp' or 'mmoe', got {self.tower!r}")
+
+    @property
+    def out_dim(self) -> int:
+        return self.hidden[-1]
+
+
+@dataclass(frozen=True)
+class PairConfig:
+    """Training pairs and mini-batches of §2.4."""
+
+    batch_size: int = 1024
+    negatives: int = 6  # from the positive's category, ∝ degree
+    # Deviation (option, 0 = paper): extra negatives ∝ degree over all items of the source.
+    # With many categories, same-category negatives never compare items across categories, so
+    # all-items retrieval (eq. 10) is uncalibrated across them; a few global negatives fix that.
+    global_negatives: int = 0
+    positive_weight: float = 2.0
+
+    def __post_init__(self) -> None:
+        _positive("icpa.pairs", batch_size=self.batch_size, positive_weight=self.positive_weight)
+        for name in ("negatives", "global_negatives"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 0:
+                raise ConfigError(f"icpa.pairs.{name} must be an integer >= 0, got {v!r}")
+        if self.negatives + self.global_negatives < 1:
+            raise ConfigError("icpa.pairs: need at least one negative (negatives + global_negatives >= 1)")
+
+    @property
+    def total_negatives(self) -> int:
+        return self.negatives + self.global_negatives
+
+
+@dataclass(frozen=True)
+class AlignConfig:
+    """Gated sliced alignment of §2.5 (eq. 5, 6, 9)."""
+
+    beta: float = 1.0  # weight of the alignment loss; the paper's grid is ``beta_grid``
+    beta_grid: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
+    swd_projections: int = 128
+    sgwd_projections: int = 8  # the first 8 of the SWD directions (paper; §2.5 SGWD step 1)
+    sgwd_pairs: int = 128  # index pairs (q, q') per step
+    sgwd_weight: float = 1.0
+    interp_length: int = 1024  # B' of the index interpolation
+    discrepancy: str = "squared"  # squared: (a-b)^2 (standard SWD/SGW) | product: 1 - a*b (reference code)
+    reverse_min: bool = False  # SWD: also try the reversed order and keep the min (reference code)
+    gate_reduction: str = "mean"  # mean | sum over nodes in eq. 6 (see losses.gate_loss)
+    gate_regulariser: str = "infomax"  # infomax: eq. 6 | hinge: code's mean-gate >= threshold
+    gate_threshold: float = 0.8
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "beta_grid", tuple(float(b) for b in self.beta_grid))
+        if self.beta < 0:
+            raise ConfigError(f"icpa.align.beta must be >= 0, got {self.beta}")
+        _positive("icpa.align", swd_projections=self.swd_projections, sgwd_pairs=self.sgwd_pairs,
+                  interp_length=self.interp_length)
+        if not 0 <= self.sgwd_projections <= self.swd_projections:
+            raise ConfigError(
+                f"icpa.align.sgwd_projections must lie in [0, swd_projections={self.swd_projections}], "
+                f"got {self.sgwd_projections}"
+            )
+        if self.sgwd_weight < 0:
+            raise ConfigError(f"icpa.align.sgwd_weight must be >= 0, got {self.sgwd_weight}")
+        if self.discrepancy not in ("squared", "product"):
+            raise ConfigError(f"icpa.align.discrepancy must be 'squared' or 'product', got {self.discrepancy!r}")
+        if self.gate_reduction not in ("mean", "sum"):
+            raise ConfigError(f"icpa.align.gate_reduction must be 'mean' or 'sum', got {self.gate_reduction!r}")
+        if self.gate_regulariser not in ("infomax", "hinge"):
+            raise ConfigError(
+                f"icpa.align.gate_regulariser must be 'infomax' or 'hinge', got {self.gate_regulariser!r}"
+            )
+        if not 0 < self.gate_threshold < 1:
+            raise ConfigError(f"icpa.align.gate_threshold must lie in (0, 1), got {self.gate_threshold}")
+
+
+@dataclass(frozen=True)
+class PhaseConfig:
+    """One training run: which losses, which weighting, which alignment.
+
+    ``alignment``: ``none`` (β = 0, no gates), ``live`` (plans and gates recomputed from the
+    current model, gates trained: phase 1 and *w/o Front*), ``frozen`` (plans, gates from the
+    phase-1 model, §2.6 phase 2).
+    """
+
+    epochs: int = 1
+    weighting: str = "random_convex"  # a key of crossmatch.icpa.weighting.WEIGHTINGS
+    weighting_options: dict[str, Any] = field(default_factory=dict)
+    alignment: str = "live"
+    beta: float = 1.0
+    lr: float = 0.02  # Adagrad (§2.8)
+    sources: tuple[int, ...] | None = None  # indices of the sources whose losses train (SOO: the target)
+    target: int | None = None  # target source j* of phase 2
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.epochs, int) or self.epochs < 0:
+            raise ConfigError(f"epochs must be an integer >= 0, got {self.epochs!r}")
+        if self.alignment not in ("none", "live", "frozen"):
+            raise ConfigError(f"alignment must be 'none', 'live' or 'frozen', got {self.alignment!r}")
+        if self.beta < 0:
+            raise ConfigError(f"beta must be >= 0, got {self.beta}")
+        _positive("phase", lr=self.lr)
+        if self.sources is not None:
+            object.__setattr__(self, "sources", tuple(int(s) for s in self.sources))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

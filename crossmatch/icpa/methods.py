@@ -1,0 +1,110 @@
+"""ICPA, its baselines and ablations as configurations of one training code (§2.6, 2.10, 2.11).
+
+=============  ======================================================================
+method         how it trains
+=============  ======================================================================
+``icpa``       phase 1 (random convex λ + β·alignment, live gates) → phase 2 for the
+               target (ParetoMTL, frozen plans and gates)
+``wo_align``   the same two phases with β = 0 (no alignment, no gates)
+``wo_pareto``  ICPA's phase 1 → phase 2 with fixed linear weights z/Σz
+``wo_front``   no phase 1: ParetoMTL + live alignment from scratch, both phases' epochs
+``soo``        the target source alone, Base model, both phases' epochs
+``base``       all sources, equal weights, no alignment, both phases' epochs
+``mmoe``       Base with an MMoE tower (one expert and one gate per source)
+=============  ======================================================================
+
+``soo``, ``base``, ``mmoe`` and ``wo_front`` get the same number of epochs as phase 1 +
+phase 2, so every method sees the same training budget.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from crossmatch.errors import ConfigError
+from crossmatch.icpa.config import PhaseConfig
+
+METHODS: tuple[str, ...] = ("icpa", "soo", "base", "mmoe", "wo_align", "wo_pareto", "wo_front")
+LABELS: dict[str, str] = {
+    "icpa": "ICPA", "soo": "SOO", "base": "Base", "mmoe": "MMoE", "wo_align": "w/o Align",
+    "wo_pareto": "w/o Pareto", "wo_front": "w/o Front", "icpa_phase1": "ICPA phase 1",
+    "wo_align_phase1": "w/o Align phase 1",
+}
+# Methods that need a phase-2 run per target source (the others are target-independent).
+PER_TARGET: tuple[str, ...] = ("icpa", "soo", "wo_align", "wo_pareto", "wo_front")
+JOINT: tuple[str, ...] = ("base", "mmoe")
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """The knobs shared by all methods (params ``icpa.phase1`` / ``icpa.phase2``)."""
+
+    phase1_epochs: int = 10
+    phase2_epochs: int = 5
+    beta: float = 1.0
+    lr: float = 0.02
+    lambda_distribution: str = "uniform"
+    epsilon: float = 0.1
+    pmtl: dict[str, Any] = field(default_factory=dict)  # sign, include_uniform, rescale, tol
+
+    def __post_init__(self) -> None:
+        for name in ("phase1_epochs", "phase2_epochs"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 0:
+                raise ConfigError(f"icpa: {name} must be an integer >= 0, got {v!r}")
+
+    @property
+    def total_epochs(self) -> int:
+        return self.phase1_epochs + self.phase2_epochs
+
+
+def check_methods(methods: list[str] | tuple[str, ...]) -> None:
+    unknown = sorted(set(methods) - set(METHODS))
+    if unknown:
+        raise ConfigError(f"unknown method(s) {unknown}; known: {list(METHODS)}")
+
+
+def phase1_config(schedule: Schedule, *, align: bool) -> PhaseConfig:
+    """ICPA phase 1 (``align=True``) or the *w/o Align* phase 1 (β = 0)."""
+    return PhaseConfig(
+        epochs=schedule.phase1_epochs, weighting="random_convex",
+        weighting_options={"distribution": schedule.lambda_distribution},
+        alignment="live" if align else "none", beta=schedule.beta if align else 0.0, lr=schedule.lr,
+    )
+
+
+def phase2_config(method: str, target: int, schedule: Schedule) -> PhaseConfig:
+    """Phase 2 of ``icpa``, ``wo_align`` or ``wo_pareto`` for ``target`` (starts from a phase-1 model)."""
+    if method == "icpa":
+        return PhaseConfig(epochs=schedule.phase2_epochs, weighting="pareto_mtl",
+                           weighting_options={"epsilon": schedule.epsilon, **schedule.pmtl},
+                           alignment="frozen", beta=schedule.beta, lr=schedule.lr, target=target)
+    if method == "wo_align":
+        return PhaseConfig(epochs=schedule.phase2_epochs, weighting="pareto_mtl",
+                           weighting_options={"epsilon": schedule.epsilon, **schedule.pmtl},
+                           alignment="none", beta=0.0, lr=schedule.lr, target=target)
+    if method == "wo_pareto":
+        return PhaseConfig(epochs=schedule.phase2_epochs, weighting="fixed_linear",
+                           weighting_options={"epsilon": schedule.epsilon},
+                           alignment="frozen", beta=schedule.beta, lr=schedule.lr, target=target)
+    raise ConfigError(f"method {method!r} has no phase 2")
+
+
+def single_config(method: str, target: int | None, schedule: Schedule) -> PhaseConfig:
+    """One-phase methods: ``soo`` and ``wo_front`` (per target), ``base`` and ``mmoe`` (joint)."""
+    epochs = schedule.total_epochs
+    if method == "soo":
+        if target is None:
+            raise ConfigError("soo needs a target source")
+        return PhaseConfig(epochs=epochs, weighting="equal", alignment="none", beta=0.0, lr=schedule.lr,
+                           sources=(target,), target=target)
+    if method == "wo_front":
+        if target is None:
+            raise ConfigError("wo_front needs a target source")
+        return PhaseConfig(epochs=epochs, weighting="pareto_mtl",
+                           weighting_options={"epsilon": schedule.epsilon, **schedule.pmtl},
+                           alignment="live", beta=schedule.beta, lr=schedule.lr, target=target)
+    if method in ("base", "mmoe"):
+        return PhaseConfig(epochs=epochs, weighting="equal", alignment="none", beta=0.0, lr=schedule.lr)
+    raise ConfigError(f"method {method!r} is not a one-phase method")

@@ -1,0 +1,117 @@
+"""Vectorised sampling: weighted neighbours, one random-walk step, degree negatives, batches.
+
+PyG's ``NeighborLoader``/``LinkNeighborLoader`` need pyg-lib or torch-sparse, which we cannot
+install, so sampling is done here with plain torch on the CSR of :mod:`crossmatch.icpa.graph`:
+one ``torch.rand`` per draw and one ``torch.searchsorted`` over the global cumulative weights,
+for all requested nodes at once (no Python loop over nodes).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from crossmatch.icpa.graph import CSR, MultiSourceGraph
+
+
+def sample_csr(csr: CSR, rows: Tensor, k: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    """Draw ``k`` neighbours of every row with replacement, ∝ edge weight (§2.3.2).
+
+    Args:
+        csr: adjacency; ``csr.cum`` holds the global cumulative edge weights.
+        rows: ``[N]`` int64 row ids.
+        k: draws per row.
+
+    Returns:
+        ``(neighbours [N, k] int64, has_neighbour [N] bool)``; rows without any edge get
+        neighbour 0 and ``has_neighbour = False`` (callers must mask them).
+    """
+    if rows.dim() != 1:
+        raise ValueError(f"rows must be 1-D, got shape {tuple(rows.shape)}")
+    start = csr.indptr[rows]
+    end = csr.indptr[rows + 1]
+    has = end > start
+    if csr.nnz == 0:
+        return torch.zeros(rows.numel(), k, dtype=torch.long, device=rows.device), has
+    zero = torch.zeros(1, dtype=csr.cum.dtype, device=csr.cum.device)
+    cum_excl = torch.cat([zero, csr.cum])  # cum_excl[e] = weight of all edges before e
+    lo = cum_excl[start]
+    span = cum_excl[end] - lo
+    u = torch.rand(rows.numel(), k, generator=generator, device=rows.device, dtype=csr.cum.dtype)
+    target = lo.unsqueeze(1) + u * span.unsqueeze(1)
+    pos = torch.searchsorted(csr.cum, target, right=True)
+    # Float round-off can land one past the row; clamping keeps the draw inside [start, end).
+    pos = torch.minimum(torch.maximum(pos, start.unsqueeze(1)), (end - 1).clamp(min=0).unsqueeze(1))
+    pos = pos.clamp(max=csr.nnz - 1)
+    return csr.indices[pos], has
+
+
+def walk_step(csr: CSR, nodes: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    """One node2vec step with p = q = 1, i.e. next node ∝ edge weight (§2.4.2, discrepancy 7)."""
+    nxt, has = sample_csr(csr, nodes, 1, generator)
+    return nxt[:, 0], has
+
+
+def degree_negatives(category_items: CSR, categories: Tensor, k: int,
+                     generator: torch.Generator | None = None) -> Tensor:
+    """``k`` negatives per entry, drawn from the given category ∝ item–item degree (§2.4.2).
+
+    ``category_items`` rows are categories, weights the degrees; a category whose items all
+    have degree 0 cannot occur here because a positive always has degree >= 1.
+    """
+    neg, _ = sample_csr(category_items, categories, k, generator)
+    return neg
+
+
+def category_batches(
+    graph: MultiSourceGraph,
+    sources: Sequence[int],
+    batch_size: int,
+    generator: torch.Generator | None = None,
+) -> list[dict[int, Tensor]]:
+    """One epoch of mini-batches, each from one category and covering every source present in it.
+
+    §2.4.1 / paper §3.5: "nodes in a mini-batch are basically in the same category, and cover
+    nodes of all the sources". For category ``c`` with ``N_c`` anchors over the given sources we
+    make ``ceil(N_c / batch_size)`` batches and split every source's shuffled anchors evenly
+    across them, so each anchor is used once per epoch. A source with fewer anchors than
+    batches is re-drawn with replacement so that it still appears in every batch of ``c``.
+    Batch order is shuffled. Runs on the CPU (a loop over categories × sources, not nodes).
+
+    Returns:
+        list of ``{source index: anchor item ids}``.
+    """
+    n_cat = len(graph.categories)
+    per_cat: list[dict[int, Tensor]] = [{} for _ in range(n_cat)]
+    for j in sources:
+        g = graph.sources[j]
+        anchors = g.anchors.cpu()
+        cats = g.item_category.cpu()[anchors]
+        order = torch.argsort(cats, stable=True)
+        anchors, cats = anchors[order], cats[order]
+        counts = torch.bincount(cats, minlength=n_cat).tolist()
+        offset = 0
+        for c, n in enumerate(counts):
+            if n:
+                per_cat[c][j] = anchors[offset:offset + n]
+            offset += n
+    batches: list[dict[int, Tensor]] = []
+    for groups in per_cat:
+        if not groups:
+            continue
+        total = sum(int(a.numel()) for a in groups.values())
+        n_batches = max(1, math.ceil(total / batch_size))
+        split: dict[int, tuple[Tensor, ...]] = {}
+        for j, a in groups.items():
+            perm = a[torch.randperm(a.numel(), generator=generator)]
+            if perm.numel() < n_batches:
+                extra = perm[torch.randint(perm.numel(), (n_batches - perm.numel(),), generator=generator)]
+                perm = torch.cat([perm, extra])
+            split[j] = torch.tensor_split(perm, n_batches)
+        for b in range(n_batches):
+            batches.append({j: parts[b] for j, parts in split.items()})
+    order = torch.randperm(len(batches), generator=generator).tolist()
+    return [batches[i] for i in order]

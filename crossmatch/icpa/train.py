@@ -1,0 +1,291 @@
+"""Training loop of ICPA's two phases and of its baselines (ALGORITHMS.md §2.4–2.7, Algorithm 1).
+
+One :class:`Trainer` runs one :class:`PhaseConfig`: which sources train, which weighting
+combines their losses, and whether the alignment is off, *live* (plans and gates from the
+current model, gates trained: phase 1 and *w/o Front*) or *frozen* (plans and gates from the
+phase-1 model: phase 2). The trainer's whole state — model, optimiser, random generators,
+epoch and the per-step loss log — round-trips through :meth:`Trainer.state_dict`, so a run
+resumed from a checkpoint continues exactly where it stopped. No file I/O happens here:
+the stage layer decides where checkpoints go (``on_epoch_end``).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from crossmatch.errors import ConfigError
+from crossmatch.icpa.config import AlignConfig, ModelConfig, PairConfig, PhaseConfig
+from crossmatch.icpa.graph import MultiSourceGraph, SourceSchema
+from crossmatch.icpa.losses import gate_hinge_loss, gate_loss, pair_loss
+from crossmatch.icpa.model import ICPAModel
+from crossmatch.icpa.sampler import category_batches, degree_negatives, walk_step
+from crossmatch.icpa.sliced import random_directions, sliced_alignment, sliced_gromov_alignment
+from crossmatch.icpa.weighting import make_weighting
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` → CUDA when available, else CPU; ``cpu``/``cuda``/``cuda:N`` as given."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} requested but CUDA is not available; use 'auto' or 'cpu'")
+    try:
+        return torch.device(name)
+    except RuntimeError as exc:
+        raise ConfigError(f"bad device {name!r}: {exc}") from None
+
+
+def seed_everything(seed: int) -> None:
+    """Same seed, same result on CPU (DEVELOPERS.md determinism rules)."""
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def build_model(schemas: list[SourceSchema], n_categories: int, config: ModelConfig, seed: int) -> ICPAModel:
+    """A freshly initialised model; initialisation depends on ``seed`` only."""
+    seed_everything(seed)
+    return ICPAModel(schemas, n_categories, config)
+
+
+def model_payload(model: ICPAModel, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What a saved model holds: how to rebuild it (plain types) plus its ``state_dict``."""
+    cfg = model.config
+    meta = {
+        "schemas": [s.to_dict() for s in model.schemas],
+        "n_categories": int(model.category.num_embeddings),
+        "model": {"embedding_dim": cfg.embedding_dim, "hidden": list(cfg.hidden), "neighbours": cfg.neighbours,
+                  "gamma": cfg.gamma, "tower": cfg.tower, "pair_gate_hidden": cfg.pair_gate_hidden},
+    }
+    meta.update(extra or {})
+    return {"meta": meta, "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
+
+
+def model_from_payload(payload: dict[str, Any]) -> ICPAModel:
+    meta = payload["meta"]
+    model = ICPAModel([SourceSchema.from_dict(s) for s in meta["schemas"]], int(meta["n_categories"]),
+                      ModelConfig(**meta["model"]))
+    model.load_state_dict(payload["state_dict"])
+    return model
+
+
+class Trainer:
+    """Runs one training phase over the category-grouped mini-batches of §2.4."""
+
+    def __init__(
+        self,
+        model: ICPAModel,
+        graph: MultiSourceGraph,
+        phase: PhaseConfig,
+        *,
+        pairs: PairConfig,
+        align: AlignConfig,
+        seed: int,
+        device: torch.device | str = "cpu",
+        frozen: ICPAModel | None = None,
+        weighting_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.device = torch.device(device)
+        self.model = model.to(self.device)
+        self.graph = graph.to(self.device)
+        self.phase, self.pairs, self.align = phase, pairs, align
+        m = len(graph.sources)
+        if model.n_sources != m:
+            raise ConfigError(f"model has {model.n_sources} sources but the graph has {m}")
+        self.sources = list(phase.sources) if phase.sources is not None else list(range(m))
+        if not self.sources or any(not 0 <= j < m for j in self.sources):
+            raise ConfigError(f"training sources {self.sources} must be indices in 0..{m - 1}")
+        if phase.alignment == "frozen":
+            if frozen is None:
+                raise ConfigError("frozen alignment (phase 2) needs the phase-1 model")
+            self.frozen: ICPAModel | None = copy.deepcopy(frozen).to(self.device).eval()
+            for p in self.frozen.parameters():
+                p.requires_grad_(False)
+        else:
+            self.frozen = None
+        self.aligning = phase.alignment != "none" and phase.beta > 0 and len(self.sources) > 1
+        # θ_t (gates) train only with a live alignment; phase 2 fixes them (§2.6 line 7).
+        params = model.parameters() if phase.alignment == "live" else model.network_parameters()
+        # initial_accumulator_value=0.1 is TensorFlow's Adagrad default (the reference code is TF). With
+        # torch's default 0 the first steps move every weight by ±lr (sign-like), which collapses the
+        # towers to a constant similarity on our data.
+        self.optimizer = torch.optim.Adagrad(list(params), lr=phase.lr, initial_accumulator_value=0.1)
+        opts = dict(phase.weighting_options)
+        opts.update(weighting_options or {})
+        self.weighting = make_weighting(phase.weighting, m, phase.target, opts)
+        self.cpu_gen = torch.Generator().manual_seed(seed)
+        self.dev_gen = self.cpu_gen if self.device.type == "cpu" else \
+            torch.Generator(device=self.device).manual_seed(seed + 1)
+        self.epoch = 0
+        self.step = 0
+        self.log: list[dict[str, Any]] = []
+
+    # ---------------------------------------------------------------- one step
+    def _source_loss(self, j: int, anchors: Tensor) -> tuple[Tensor, Tensor]:
+        g = self.graph.sources[j]
+        pos, _ = walk_step(g.item_item, anchors, self.dev_gen)  # anchors have degree >= 1
+        parts = []
+        if self.pairs.negatives:
+            parts.append(degree_negatives(g.category_items, g.item_category[pos], self.pairs.negatives, self.dev_gen))
+        if self.pairs.global_negatives:
+            parts.append(degree_negatives(g.all_items, torch.zeros_like(pos), self.pairs.global_negatives, self.dev_gen))
+        neg = torch.cat(parts, dim=1)
+        za = self.model.encode(j, g, anchors, "anchor", self.dev_gen)
+        zc = self.model.encode(j, g, torch.cat([pos, neg.reshape(-1)]), "context", self.dev_gen)
+        n = anchors.numel()
+        ell = pair_loss(za, zc[:n], zc[n:].view(n, self.pairs.total_negatives, -1), gamma=self.model.config.gamma,
+                        positive_weight=self.pairs.positive_weight)
+        return ell.mean(), za
+
+    def _gate_reg(self, t: Tensor) -> Tensor:
+        if self.align.gate_regulariser == "hinge":
+            return gate_hinge_loss(t, self.align.gate_threshold)
+        return gate_loss(t, self.align.gate_reduction)
+
+    def _alignment(self, present: list[int], z: dict[int, Tensor], batch: dict[int, Tensor]) -> tuple[Tensor, Tensor]:
+        """β-weighted part of the loss: gated SWD + SGWD (eq. 9) and, when live, the gate losses (eq. 6)."""
+        cols = torch.tensor(present, device=self.device)
+        xs = [z[j] for j in present]
+        p = len(present)
+        dirs = random_directions(xs[0].shape[1], self.align.swd_projections, self.dev_gen, self.device)
+        if self.frozen is not None:
+            frozen = self.frozen
+            with torch.no_grad():
+                v0 = [frozen.encode(j, self.graph.sources[j], batch[j], "anchor", full=True) for j in present]
+                gates = [frozen.node_gates(v)[:, cols] for v in v0]
+            orders: list[Tensor] | None = v0
+
+            def pair_gate_fn(i: int, r1: Tensor, r2: Tensor) -> Tensor:
+                with torch.no_grad():
+                    return frozen.pair_gates(v0[i][r1], v0[i][r2])[..., cols]
+        else:
+            orders = None
+            gates = [self.model.node_gates(x)[:, cols] for x in xs]
+
+            def pair_gate_fn(i: int, r1: Tensor, r2: Tensor) -> Tensor:
+                return self.model.pair_gates(xs[i][r1], xs[i][r2])[..., cols]
+
+        # Deviation: B' is capped at the largest per-source count of the batch. The paper's
+        # B' = 1024 equals its batch size; on small categories a longer sequence only repeats
+        # the same sorted values (same quantiles) at a higher cost.
+        length = min(self.align.interp_length, max(x.shape[0] for x in xs))
+        swd = sliced_alignment(xs, dirs, length=length, gates=gates, orders=orders, kind=self.align.discrepancy,
+                               reverse_min=self.align.reverse_min)
+        loss = swd.loss
+        pair_gates: list[Tensor] = []
+        if self.align.sgwd_projections > 0 and self.align.sgwd_weight > 0:
+            idx = torch.randint(length, (self.align.sgwd_pairs, 2), generator=self.dev_gen, device=self.device)
+            sg = sliced_gromov_alignment(xs, dirs[:, : self.align.sgwd_projections], idx, length=length,
+                                         pair_gates=pair_gate_fn, orders=orders, kind=self.align.discrepancy)
+            loss = loss + self.align.sgwd_weight * sg.loss
+            pair_gates = sg.pair_gates
+        reg = torch.zeros((), device=self.device)
+        if self.frozen is None:
+            for a in range(p):
+                others = [b for b in range(p) if b != a]
+                reg = reg + self._gate_reg(gates[a][:, others])
+                if pair_gates:
+                    reg = reg + self._gate_reg(pair_gates[a][..., others].reshape(-1, p - 1))
+            reg = reg / (p * (p - 1))
+        return loss, reg
+
+    def _source_grads(self, losses: list[Tensor | None]) -> Tensor:
+        params = self.model.tower_parameters()
+        size = sum(p.numel() for p in params)
+        rows = []
+        for loss in losses:
+            if loss is None or not loss.requires_grad:
+                rows.append(torch.zeros(size, device=self.device))
+                continue
+            grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
+            rows.append(torch.cat([(g if g is not None else torch.zeros_like(p)).reshape(-1)
+                                   for g, p in zip(grads, params, strict=True)]))
+        return torch.stack(rows)
+
+    def train_step(self, batch: dict[int, Tensor]) -> dict[str, Any]:
+        """One optimiser step on one category batch; returns the logged record."""
+        self.model.train()
+        m = self.model.n_sources
+        batch = {j: a.to(self.device) for j, a in batch.items()}
+        present = sorted(batch)
+        per: list[Tensor | None] = [None] * m
+        z: dict[int, Tensor] = {}
+        for j in present:
+            per[j], z[j] = self._source_loss(j, batch[j])
+        zero = torch.zeros((), device=self.device)
+        L = torch.stack([x if x is not None else zero for x in per])
+        mask = torch.zeros(m, dtype=torch.bool, device=self.device)
+        mask[present] = True
+        align = reg = zero
+        if self.aligning and len(present) > 1:
+            align, reg = self._alignment(present, z, batch)
+        grads = self._source_grads(per) if self.weighting.needs_grads else None
+        w = self.weighting(L.detach(), mask, grads, self.dev_gen)
+        total = (w * L).sum() + self.phase.beta * (align + reg)
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        self.optimizer.step()
+        self.step += 1
+        rec: dict[str, Any] = {"epoch": self.epoch, "step": self.step}
+        Lc, wc = L.detach().cpu().tolist(), w.detach().cpu().tolist()
+        for j, name in enumerate(self.graph.names):
+            rec[f"loss_{name}"] = Lc[j] if j in batch else float("nan")
+            rec[f"weight_{name}"] = wc[j]
+        rec["align"] = float(align.detach())
+        rec["gate"] = float(reg.detach())
+        rec["total"] = float(total.detach())
+        return rec
+
+    # ---------------------------------------------------------------- epochs
+    def train_epoch(self) -> dict[str, Any]:
+        """One pass over every anchor of the training sources; returns epoch means."""
+        t0 = time.perf_counter()
+        batches = category_batches(self.graph, self.sources, self.pairs.batch_size, self.cpu_gen)
+        records = [self.train_step(b) for b in batches]
+        self.log.extend(records)
+        self.epoch += 1
+        stats: dict[str, Any] = {"epoch": self.epoch, "steps": len(records), "seconds": time.perf_counter() - t0}
+        for key in records[0] if records else []:
+            if key.startswith(("loss_", "align", "gate", "total")):
+                vals = [r[key] for r in records if r[key] == r[key]]  # drop NaN (source absent)
+                stats[key] = sum(vals) / len(vals) if vals else float("nan")
+        return stats
+
+    def fit(self, on_epoch_end: Callable[[Trainer, dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+        """Train until ``phase.epochs``; continues from ``self.epoch`` after a resume."""
+        history = []
+        while self.epoch < self.phase.epochs:
+            stats = self.train_epoch()
+            history.append(stats)
+            if on_epoch_end is not None:
+                on_epoch_end(self, stats)
+        return history
+
+    # ---------------------------------------------------------------- checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        state = {
+            "epoch": self.epoch,
+            "step": self.step,
+            "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            "optimizer": self.optimizer.state_dict(),
+            "cpu_gen": self.cpu_gen.get_state(),
+            "log": list(self.log),
+        }
+        if self.dev_gen is not self.cpu_gen:
+            state["dev_gen"] = self.dev_gen.get_state()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.cpu_gen.set_state(state["cpu_gen"])
+        if self.dev_gen is not self.cpu_gen and "dev_gen" in state:
+            self.dev_gen.set_state(state["dev_gen"])
+        self.epoch = int(state["epoch"])
+        self.step = int(state["step"])
+        self.log = list(state["log"])

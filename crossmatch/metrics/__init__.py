@@ -1,0 +1,1 @@
+"""Evaluation metrics, one concern per module (ranking, alignment, transfer, ...)."""

@@ -1,0 +1,343 @@
+"""What the ICPA stages share: typed ``icpa`` params, data loading, resumable runs, evaluation.
+
+``train_align``, ``pareto_finetune`` and ``icpa_eval`` all read the ``icpa`` section of the
+params file (model, pairs, alignment, schedule, evaluation). Every training run goes
+through :func:`train_run`, which shows a rich progress bar per epoch and writes an atomic
+checkpoint after every ``checkpoint_every`` epochs; a run whose checkpoint matches the
+current params, data and code resumes from it. Checkpoints of finished runs stay until the
+whole stage succeeds (so a stage killed in its third run does not redo the first two),
+then :meth:`Checkpoints.clear` removes them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import torch
+
+import crossmatch.icpa as icpa_pkg
+from crossmatch.errors import ConfigError, InputError
+from crossmatch.icpa import (
+    AlignConfig,
+    ICPAModel,
+    ModelConfig,
+    MultiSourceGraph,
+    PairConfig,
+    PhaseConfig,
+    Schedule,
+    SourceFrames,
+    Trainer,
+    build_multisource_graph,
+    heldout_truth,
+    item_embeddings,
+    recommend,
+    resolve_device,
+)
+from crossmatch.icpa.methods import METHODS, check_methods
+from crossmatch.metrics.alignment_hits import alignment_hits, partner_pairs
+from crossmatch.metrics.ranking import ranking_metrics
+from stages._common import console, load_section, params_as, write_atomic
+
+
+@dataclass(frozen=True)
+class EvalParams:
+    ks: tuple[int, ...] = (1, 5, 10, 20, 50)  # NDCG@k / F@k cut-offs (10 is the headline)
+    hit_ks: tuple[int, ...] = (1, 10)  # alignment hit@k
+    exclude_history: bool = True  # candidates exclude the user's training items (§2.9, 2.9-B)
+    user_weighting: str = "uniform"  # uniform | frequency (held-out events per user as query frequency)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ks", tuple(int(k) for k in self.ks))
+        object.__setattr__(self, "hit_ks", tuple(int(k) for k in self.hit_ks))
+        if not self.ks or min(self.ks) < 1 or not self.hit_ks or min(self.hit_ks) < 1:
+            raise ConfigError("icpa.eval.ks and icpa.eval.hit_ks must be non-empty lists of integers >= 1")
+        if 10 not in self.ks:
+            raise ConfigError("icpa.eval.ks must contain 10 (the headline NDCG@10 / F@10)")
+        if self.user_weighting not in ("uniform", "frequency"):
+            raise ConfigError(f"icpa.eval.user_weighting must be 'uniform' or 'frequency', got {self.user_weighting!r}")
+
+
+@dataclass(frozen=True)
+class ICPAParams:
+    """The ``icpa`` section of the params file."""
+
+    sources: list[str] = field(default_factory=list)
+    seed: int = 0
+    device: str = "auto"
+    checkpoint_every: int = 1
+    methods: list[str] = field(default_factory=lambda: list(METHODS))
+    model: dict[str, Any] = field(default_factory=dict)
+    pairs: dict[str, Any] = field(default_factory=dict)
+    align: dict[str, Any] = field(default_factory=dict)
+    schedule: dict[str, Any] = field(default_factory=dict)
+    eval: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.sources or len(set(self.sources)) != len(self.sources):
+            raise ConfigError(f"icpa.sources must be a non-empty list of distinct names, got {self.sources!r}")
+        check_methods(self.methods)
+        if not isinstance(self.checkpoint_every, int) or self.checkpoint_every < 1:
+            raise ConfigError(f"icpa.checkpoint_every must be an integer >= 1, got {self.checkpoint_every!r}")
+
+    @property
+    def model_config(self) -> ModelConfig:
+        return params_as(ModelConfig, self.model, "icpa.model")
+
+    @property
+    def pair_config(self) -> PairConfig:
+        return params_as(PairConfig, self.pairs, "icpa.pairs")
+
+    @property
+    def align_config(self) -> AlignConfig:
+        return params_as(AlignConfig, self.align, "icpa.align")
+
+    @property
+    def schedule_config(self) -> Schedule:
+        cfg = dict(self.schedule)
+        cfg.setdefault("beta", self.align_config.beta)
+        return params_as(Schedule, cfg, "icpa.schedule")
+
+    @property
+    def eval_config(self) -> EvalParams:
+        return params_as(EvalParams, self.eval, "icpa.eval")
+
+    def check(self) -> None:
+        """Build every typed sub-config once so that a bad key fails before any training."""
+        _ = (self.model_config, self.pair_config, self.align_config, self.schedule_config, self.eval_config)
+
+
+def load_params(path: str | Path, section: str = "icpa") -> ICPAParams:
+    params = params_as(ICPAParams, load_section(section, path), section)
+    params.check()
+    return params
+
+
+# ------------------------------------------------------------------------------------ data
+@dataclass
+class Data:
+    graph: MultiSourceGraph
+    item_ids: dict[str, list[str]]
+    heldout: dict[str, pl.DataFrame]
+    signature: dict[str, Any]
+
+
+def _read(path: Path) -> pl.DataFrame:
+    if not path.exists():
+        raise InputError("file not found; run the edges stage first", file=str(path))
+    return pl.read_parquet(path)
+
+
+def load_data(ingested: str | Path, edges: str | Path, sources: Sequence[str]) -> Data:
+    """Items from ``ingested/<s>/items.parquet``, edges and hold-out from ``edges/<s>/``."""
+    ing, edg = Path(ingested), Path(edges)
+    frames, item_ids, heldout, sig = {}, {}, {}, {}
+    for s in sources:
+        items = _read(ing / s / "items.parquet").sort("item_idx")
+        ii = _read(edg / s / "item_item.parquet")
+        ui = _read(edg / s / "user_item.parquet")
+        heldout[s] = _read(edg / s / "heldout.parquet")
+        frames[s] = SourceFrames(items, ii, ui)
+        item_ids[s] = items.get_column("item_id").cast(pl.Utf8).to_list() if "item_id" in items.columns else \
+            [str(i) for i in items.get_column("item_idx").to_list()]
+        sig[s] = {"items": items.height, "item_item": ii.height, "user_item": ui.height,
+                  "ii_weight": float(ii.get_column("weight").sum() or 0), "heldout": heldout[s].height}
+    return Data(build_multisource_graph(frames), item_ids, heldout, sig)
+
+
+def code_hash() -> str:
+    """Hash of the ICPA library sources: a checkpoint from other code is never resumed."""
+    h = hashlib.sha256()
+    root = Path(icpa_pkg.__file__).parent
+    for p in sorted(root.rglob("*.py")):
+        h.update(p.relative_to(root).as_posix().encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def fingerprint(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+# ------------------------------------------------------------------------------ training
+class Checkpoints:
+    """Atomic per-run checkpoints ``<dir>/<run>.pt`` tagged with a fingerprint."""
+
+    def __init__(self, directory: str | Path | None, every: int = 1) -> None:
+        self.dir = Path(directory) if directory else None
+        self.every = every
+
+    def path(self, run: str) -> Path | None:
+        return self.dir / f"{run}.pt" if self.dir else None
+
+    def load(self, run: str, tag: str) -> dict[str, Any] | None:
+        p = self.path(run)
+        if p is None or not p.exists():
+            return None
+        try:
+            blob = torch.load(p, map_location="cpu", weights_only=False)
+        except Exception as exc:  # a truncated/foreign file: start over rather than fail
+            console.print(f"[yellow]{run}: ignoring unreadable checkpoint {p} ({type(exc).__name__})[/]")
+            return None
+        if blob.get("fingerprint") != tag:
+            console.print(f"[yellow]{run}: checkpoint {p} is from other params/data/code; starting over[/]")
+            return None
+        return blob["state"]
+
+    def save(self, run: str, tag: str, trainer: Trainer) -> None:
+        p = self.path(run)
+        if p is None:
+            return
+        blob = {"fingerprint": tag, "state": trainer.state_dict()}
+        write_atomic(p, lambda tmp: torch.save(blob, tmp))
+
+    def clear(self) -> None:
+        if self.dir and self.dir.exists():
+            shutil.rmtree(self.dir)
+            self.dir.mkdir(parents=True, exist_ok=True)
+
+
+def train_run(
+    run: str,
+    model: ICPAModel,
+    data: Data,
+    phase: PhaseConfig,
+    params: ICPAParams,
+    checkpoints: Checkpoints,
+    *,
+    frozen: ICPAModel | None = None,
+    tag: str,
+) -> Trainer:
+    """Train ``model`` for ``phase`` (resuming from a matching checkpoint); progress per epoch."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    device = resolve_device(params.device)
+    trainer = Trainer(model, data.graph, phase, pairs=params.pair_config, align=params.align_config,
+                      seed=params.seed, device=device, frozen=frozen)
+    state = checkpoints.load(run, tag)
+    if state is not None:
+        trainer.load_state_dict(state)
+        console.print(f"{run}: resumed from checkpoint at epoch {trainer.epoch}/{phase.epochs}")
+    t0 = time.perf_counter()
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as progress:
+        task = progress.add_task(f"{run} [{device.type}]", total=phase.epochs, completed=trainer.epoch)
+
+        def on_epoch_end(tr: Trainer, stats: dict[str, Any]) -> None:
+            if tr.epoch % checkpoints.every == 0 or tr.epoch == phase.epochs:
+                checkpoints.save(run, tag, tr)
+            losses = " ".join(f"{k[5:]}={v:.3f}" for k, v in stats.items() if k.startswith("loss_") and v == v)
+            progress.update(task, completed=tr.epoch,
+                            description=f"{run} [{device.type}] epoch {tr.epoch}/{phase.epochs} {losses}")
+
+        trainer.fit(on_epoch_end)
+    if phase.epochs:
+        last = trainer.log[-1] if trainer.log else {}
+        console.print(f"{run}: {phase.epochs} epochs, {trainer.step} steps in {time.perf_counter() - t0:.1f}s "
+                      f"(total loss {last.get('total', float('nan')):.3f})")
+    trainer.model.cpu()
+    return trainer
+
+
+# ---------------------------------------------------------------------------- evaluation
+@torch.no_grad()
+def evaluate_source(model: ICPAModel, data: Data, source: str, cfg: EvalParams) -> dict[str, Any]:
+    """NDCG@k, F@k, precision@k, recall@k on the held-out part of one source (eq. 10 retrieval)."""
+    j = data.graph.index(source)
+    g = data.graph.sources[j]
+    model.eval()
+    A = item_embeddings(model, g, j, "anchor")
+    C = item_embeddings(model, g, j, "context")
+    truth = heldout_truth(data.heldout[source], g, cfg.exclude_history)
+    out: dict[str, Any] = {"users": int(truth["users"].size)}
+    if truth["users"].size == 0:
+        for k in cfg.ks:
+            out[str(k)] = {m: float("nan") for m in ("ndcg", "f", "precision", "recall")}
+        return out
+    top = recommend(A, C, g, truth["users"], max(cfg.ks), exclude_history=cfg.exclude_history)
+    weights = truth["events"] if cfg.user_weighting == "frequency" else None
+    for k, vals in ranking_metrics(top, truth["indptr"], truth["items"], cfg.ks, weights).items():
+        out[str(k)] = vals
+    return out
+
+
+@torch.no_grad()
+def source_embeddings(model: ICPAModel, data: Data, tower: str = "anchor") -> dict[str, np.ndarray]:
+    model.eval()
+    return {s: item_embeddings(model, data.graph.sources[j], j, tower).cpu().numpy()
+            for j, s in enumerate(data.graph.names)}
+
+
+def read_concepts(path: str | Path | None) -> pl.DataFrame | None:
+    """Hidden correspondences ``source, item_id, concept`` (None when the file is absent)."""
+    if path is None or not Path(path).exists():
+        return None
+    frame = pl.read_parquet(path)
+    missing = {"source", "item_id", "concept"} - set(frame.columns)
+    if missing:
+        raise InputError(f"missing column(s) {sorted(missing)}", file=str(path))
+    return frame.with_columns(pl.col("concept").cast(pl.Utf8), pl.col("item_id").cast(pl.Utf8))
+
+
+def alignment_accuracy(emb: dict[str, np.ndarray], data: Data, concepts: pl.DataFrame | None,
+                       ks: Sequence[int]) -> dict[str, Any]:
+    """hit@k of true cross-source partners, per ordered source pair and averaged (§2.9)."""
+    if concepts is None:
+        return {}
+    per_source = {}
+    for s in data.graph.names:
+        sub = concepts.filter(pl.col("source") == s)
+        m = dict(zip(sub.get_column("item_id").to_list(), sub.get_column("concept").to_list(), strict=True))
+        per_source[s] = np.array([m.get(i) for i in data.item_ids[s]], dtype=object)
+    pairs: dict[str, Any] = {}
+    for a in data.graph.names:
+        for b in data.graph.names:
+            if a == b:
+                continue
+            P = partner_pairs(per_source[a], per_source[b])
+            if P.shape[0]:
+                pairs[f"{a}->{b}"] = alignment_hits(emb[a], emb[b], P, ks)
+    out: dict[str, Any] = {"pairs": pairs}
+    if pairs:
+        total = sum(v["queries"] for v in pairs.values())
+        for k in ks:
+            for key in (f"hit@{k}", f"chance@{k}"):
+                out[key] = float(sum(v[key] * v["queries"] for v in pairs.values()) / total)
+        out["queries"] = total
+    return out
+
+
+def embeddings_frame(emb: np.ndarray, item_ids: Sequence[str]) -> pl.DataFrame:
+    """``item_idx, item_id, embedding`` (fixed-size float32 array, L2-normalised)."""
+    d = emb.shape[1]
+    return pl.DataFrame({
+        "item_idx": pl.Series(np.arange(emb.shape[0], dtype=np.int32)),
+        "item_id": pl.Series(list(item_ids), dtype=pl.Utf8),
+        "embedding": pl.Series(emb.astype(np.float32)).cast(pl.Array(pl.Float32, d)),
+    })
+
+
+def params_snapshot(params: ICPAParams) -> dict[str, Any]:
+    return asdict(params)
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dicts → flat ``a.b.c`` keys (DVC metrics files stay flat); lists become strings."""
+    out: dict[str, Any] = {}
+    for k, v in tree.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten(v, key + "."))
+        elif isinstance(v, (list, tuple)):
+            out[key] = ",".join(str(x) for x in v)
+        else:
+            out[key] = v
+    return out
