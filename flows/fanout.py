@@ -1,0 +1,104 @@
+"""Fan-out of a DVC ``foreach`` stage over a Prefect task runner, then ``dvc commit``.
+
+DVC runs stages one at a time (two ``dvc repro`` in a repository fail on its lock), so the
+items of a ``foreach`` group — e.g. one Pareto fine-tune per target source — would run in
+sequence. Here the flow asks DVC which items are stale and what their commands are
+(``dvc repro --dry``), runs those commands concurrently on the task runner chosen by the
+``runner`` parameter (``thread``, ``process``, ``dask`` or ``ray``), and finally records the
+outputs with ``dvc commit`` one item at a time, so DVC's cache and ``dvc.lock`` stay the
+single source of truth: a later ``dvc repro`` finds the items up to date.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NONE
+from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
+
+from flows.dvc import dvc, dvc_env
+
+RUNNERS = ("thread", "process", "dask", "ray")
+_RUNNING = re.compile(r"^Running stage '([^']+)':\s*$")
+
+
+@dataclass(frozen=True)
+class ItemCommand:
+    stage: str  # e.g. "pareto_finetune@alpha"
+    cmd: str
+
+
+def stale_item_commands(group_target: str, repo: Path, force: bool = False) -> list[ItemCommand]:
+    """The stale items of a foreach group and their commands, as ``dvc repro --dry`` reports them."""
+    args = ["repro", "--dry", "--single-item", group_target] + (["--force"] if force else [])
+    lines = dvc(args, repo).stdout.splitlines()
+    items: list[ItemCommand] = []
+    for i, line in enumerate(lines):
+        m = _RUNNING.match(line)
+        if m and i + 1 < len(lines) and lines[i + 1].startswith("> "):
+            items.append(ItemCommand(m.group(1), lines[i + 1][2:].strip()))
+    return items
+
+
+@task(cache_policy=NONE)
+def run_item(item: ItemCommand, repo: str) -> str:
+    """Run one item's command as DVC would (same working directory and environment)."""
+    proc = subprocess.run(shlex.split(item.cmd), cwd=repo, env=dvc_env(), capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-20:])
+        raise RuntimeError(f"{item.stage}: `{item.cmd}` exited with {proc.returncode}:\n{tail}")
+    return item.stage
+
+
+def make_task_runner(runner: str, workers: int = 2, address: str | None = None) -> TaskRunner[Any]:
+    """The Prefect task runner for ``runner`` (dask and ray need the optional extras)."""
+    if runner == "thread":
+        return ThreadPoolTaskRunner(max_workers=workers)
+    if runner == "process":
+        return ProcessPoolTaskRunner(max_workers=workers)
+    if runner == "dask":
+        try:
+            from prefect_dask import DaskTaskRunner
+        except ImportError as exc:
+            raise RuntimeError("runner 'dask' needs the extra: pip install -c constraints.txt -e '.[dask]'") from exc
+        address = address or os.environ.get("CROSSMATCH_DASK_ADDRESS")
+        if address:
+            return DaskTaskRunner(address=address)
+        return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True})
+    if runner == "ray":
+        try:
+            from prefect_ray import RayTaskRunner
+        except ImportError as exc:
+            raise RuntimeError("runner 'ray' needs the extra: pip install -c constraints.txt -e '.[ray]'") from exc
+        return RayTaskRunner(address=address or os.environ.get("CROSSMATCH_RAY_ADDRESS"))
+    raise ValueError(f"unknown runner '{runner}'; choose one of {RUNNERS}")
+
+
+def fan_out(group_target: str, repo: Path, *, runner: str = "thread", workers: int = 2, force: bool = False,
+            address: str | None = None, tags: set[str] | None = None) -> list[str]:
+    """Run the stale items of a foreach group concurrently, then ``dvc commit`` each of them.
+
+    Must be called inside a flow. Returns the item names that ran (empty when all were up to date).
+    """
+    logger = get_run_logger()
+    items = stale_item_commands(group_target, repo, force=force)
+    if not items:
+        logger.info(f"{group_target}: every item is up to date")
+        return []
+    logger.info(f"{group_target}: running {[i.stage for i in items]} on the '{runner}' runner")
+    with make_task_runner(runner, workers, address) as task_runner:
+        item_task = run_item.with_options(tags=tags or set())
+        futures = [task_runner.submit(item_task, parameters={"item": it, "repo": str(repo)}) for it in items]
+        done = [f.result() for f in futures]
+    for stage in done:
+        dvc(["commit", "--force", stage], repo)
+    return done
+
+
