@@ -66,3 +66,11 @@ def test_unknown_runner_and_missing_extras():
     except ImportError:
         with pytest.raises(RuntimeError, match=r"\.\[ray\]"):
             make_task_runner("ray")
+
+
+@pytest.mark.slow
+def test_fan_out_on_a_local_dask_cluster(foreach_repo, harness):
+    pytest.importorskip("prefect_dask", reason="the [dask] extra is not installed")
+    ran = _fan(str(foreach_repo), "dask")
+    assert sorted(ran) == ["square@2", "square@3", "square@4"]
+    assert stage_status(foreach_repo) == {}
