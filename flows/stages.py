@@ -43,6 +43,8 @@ REAL_STAGES: tuple[StageSpec, ...] = (
     StageSpec("ingest_xmarket", io=True),
     StageSpec("edges_xmarket"),
     StageSpec("ingest_walmart_amazon", io=True),
+    StageSpec("blocking_walmart_amazon"),
+    StageSpec("match_walmart_amazon"),
 )
 
 
