@@ -52,6 +52,7 @@ class WeaveNetTrainParams:
     device: str = "auto"
     max_seconds: float | None = None
     init_checkpoint: str | None = None
+    selection: str = "paper"  # paper (§3.6) | blocking (mean blocking pairs after Hungarian; our addition)
 
     def model_config(self) -> WeaveNetConfig:
         try:
@@ -73,6 +74,7 @@ class WeaveNetTrainParams:
                 distributions=tuple(self.distributions), val_n=int(self.val_n), val_size=int(self.val_size),
                 val_every=int(self.val_every), seed=int(self.seed),
                 max_seconds=None if self.max_seconds is None else float(self.max_seconds),
+                selection=self.selection,  # type: ignore[arg-type]
             )
         except ValueError as exc:
             raise ConfigError(f"weavenet_train: {exc}") from None
@@ -96,7 +98,8 @@ def load_init(path: str, model_cfg: WeaveNetConfig) -> dict[str, torch.Tensor]:
 
 
 def curve_csv(result: TrainResult) -> str:
-    cols = ["step", "loss_total", "loss_m", "loss_s", "loss_f", "loss_b", "val_stable_rate", "val_seq", "val_bal", "val_score"]
+    cols = ["step", "loss_total", "loss_m", "loss_s", "loss_f", "loss_b", "val_stable_rate", "val_seq", "val_bal",
+            "val_hungarian_blocking", "val_score"]
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(cols)
@@ -161,6 +164,7 @@ def main() -> None:
         "device": str(device), "objective": cfg.objective, "train_n": cfg.train_n, "batch_size": cfg.batch_size,
         "lr": cfg.lr, "optimizer": cfg.optimizer, "distributions": list(cfg.distributions),
         "best_step": result.best_step, "init_checkpoint": params.init_checkpoint, "seed": cfg.seed,
+        "selection": cfg.selection,
     }
     ckpt = checkpoint(model_cfg, result, facts)
     from crossmatch.twosided.weavenet.model import WeaveNet

@@ -130,6 +130,8 @@ def test_training_selects_on_validation_and_roundtrips() -> None:
     assert all(np.isfinite(r["loss_total"]) for r in res.history[1:])
     again = train(cfg, tc)  # same seed, same result on CPU
     assert all(torch.equal(res.state_dict[k], again.state_dict[k]) for k in res.state_dict)
+    blk = train(cfg, TrainConfig(steps=10, train_n=(6,), val_n=6, val_size=4, val_every=5, seed=3, selection="blocking"))
+    assert blk.best_score == min(r["val_hungarian_blocking"] for r in blk.history)
     model = load_model(checkpoint(cfg, res, {"steps_done": 30}))
     with torch.no_grad():
         assert model(*_batch(n=6)).shape == (3, 6, 6)
