@@ -26,7 +26,9 @@ STAGES: tuple[StageSpec, ...] = (
     StageSpec("generate"),
     StageSpec("ingest", io=True),
     StageSpec("edges"),
-    # ICPA: StageSpec("train_align", "gpu"), StageSpec("pareto_finetune", "gpu")
+    StageSpec("train_align", "gpu"),
+    StageSpec("pareto_finetune", "gpu"),  # foreach group: dvc repro --single-item runs every @source
+    StageSpec("icpa_eval", "gpu"),  # trains Base and MMoE, then the ICPA table
     StageSpec("blocking"),
     StageSpec("weavenet_train", "gpu"),
     StageSpec("weavenet_eval"),
