@@ -44,6 +44,9 @@ IO_RETRY_DELAYS: list[float] = [2.0, 5.0, 15.0]
 REAL_STAGES: tuple[StageSpec, ...] = (
     StageSpec("ingest_xmarket", io=True),
     StageSpec("edges_xmarket"),
+    StageSpec("train_align_xmarket", "gpu"),
+    StageSpec("pareto_finetune_xmarket", "gpu"),  # foreach group over the markets
+    StageSpec("icpa_eval_xmarket", "gpu"),
     StageSpec("ingest_walmart_amazon", io=True),
     StageSpec("blocking_walmart_amazon"),
     StageSpec("match_walmart_amazon"),
