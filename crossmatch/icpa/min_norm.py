@@ -87,9 +87,11 @@ def min_norm_simplex(gram: np.ndarray, *, tol: float = 1e-10, max_iter: int = 10
         d[s], d[v] = 1.0, -1.0
         curv = float(d @ A @ d)
         slope = float(d @ grad)
-        step = alpha[v] if curv <= 0 else min(alpha[v], max(0.0, -slope / curv))
-        alpha = alpha + step * d
-        alpha[v] = max(alpha[v], 0.0) if step < alpha[v] else 0.0
+        cap = alpha[v]
+        step = cap if curv <= 0 else min(cap, max(0.0, -slope / curv))
+        alpha[s] += step
+        # A full step empties v exactly (no round-off residue left in the support).
+        alpha[v] = 0.0 if step >= cap else alpha[v] - step
     alpha = np.clip(alpha, 0.0, None)
     alpha /= alpha.sum()
     value = float(alpha @ M @ alpha)

@@ -1,0 +1,113 @@
+"""Stages train_align → pareto_finetune (every source) → icpa_eval on the tiny preset, plus bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from tests.conftest import TinyData, run_stage
+
+ICPA_TINY = """
+icpa:
+  sources: [alpha, beta, gamma]
+  seed: 0
+  device: cpu
+  checkpoint_every: 1
+  methods: [icpa, soo, base, mmoe, wo_align, wo_pareto, wo_front]
+  model: {embedding_dim: 8, hidden: [32, 32, 16], neighbours: 3}
+  pairs: {batch_size: 64, negatives: 3, global_negatives: 1}
+  align: {beta: 1.0, swd_projections: 16, sgwd_projections: 4, sgwd_pairs: 16, interp_length: 64}
+  schedule: {phase1_epochs: 2, phase2_epochs: 1}
+  eval: {ks: [1, 5, 10], hit_ks: [1, 10]}
+"""
+
+
+@pytest.fixture(scope="module")
+def icpa_run(tiny_data: TinyData, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    base = tmp_path_factory.mktemp("icpa")
+    params = base / "params.yaml"
+    params.write_text(tiny_data.params.read_text() + ICPA_TINY)
+    p = {"params": params, "align": base / "align", "emb": base / "embeddings", "ft": base / "finetune",
+         "eval": base / "eval", "ck": base / "checkpoints", "metrics": base / "metrics", "plots": base / "plots"}
+    common = ["--params", str(params), "--ingested", str(tiny_data.ingested), "--edges", str(tiny_data.edges)]
+    proc = run_stage("train_align", *common, "--truth", str(tiny_data.truth / "concepts.parquet"),
+                     "--out", str(p["align"]), "--embeddings", str(p["emb"]), "--checkpoints", str(p["ck"] / "align"),
+                     "--metrics", str(p["metrics"] / "train_align.json"), "--front", str(p["plots"] / "icpa_front.csv"))
+    assert proc.returncode == 0, proc.stderr
+    for s in ("alpha", "beta", "gamma"):
+        proc = run_stage("pareto_finetune", *common, "--target", s, "--align", str(p["align"]),
+                         "--out", str(p["ft"] / s), "--checkpoints", str(p["ck"] / "ft" / s),
+                         "--metrics", str(p["metrics"] / f"icpa_finetune_{s}.json"))
+        assert proc.returncode == 0, proc.stderr
+    proc = run_stage("icpa_eval", *common, "--truth", str(tiny_data.truth / "concepts.parquet"),
+                     "--align", str(p["align"]), "--finetune", str(p["ft"]), "--out", str(p["eval"]),
+                     "--checkpoints", str(p["ck"] / "eval"), "--metrics", str(p["metrics"] / "icpa.json"),
+                     "--plot", str(p["plots"] / "icpa_ndcg_at_k.csv"))
+    assert proc.returncode == 0, proc.stderr
+    p["eval_stderr"] = proc.stderr  # type: ignore[assignment]
+    return p
+
+
+def test_train_align_outputs(icpa_run, tiny_data):
+    p = icpa_run
+    assert (p["align"] / "icpa_phase1.pt").exists() and (p["align"] / "wo_align_phase1.pt").exists()
+    for s in ("alpha", "beta", "gamma"):
+        emb = pl.read_parquet(p["emb"] / f"{s}.parquet")
+        items = pl.read_parquet(tiny_data.ingested / s / "items.parquet")
+        assert emb.columns == ["item_idx", "item_id", "embedding"]
+        assert emb.schema["item_idx"] == pl.Int32 and emb.schema["embedding"] == pl.Array(pl.Float32, 16)
+        assert emb.height == items.height and emb["item_id"].to_list() == items.sort("item_idx")["item_id"].to_list()
+        vecs = np.stack(emb["embedding"].to_numpy())
+        assert np.allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
+    metrics = json.loads((p["metrics"] / "train_align.json").read_text())
+    assert metrics["icpa_phase1.steps"] > 0 and "icpa_phase1.hit@10" in metrics
+    front = pl.read_csv(p["plots"] / "icpa_front.csv")
+    assert {"step", "epoch", "loss_alpha", "weight_gamma", "align"} <= set(front.columns)
+    assert (p["plots"] / "icpa_front.png").stat().st_size > 0
+    assert not any((p["ck"] / "align").iterdir()), "checkpoints are cleared once the stage succeeded"
+
+
+def test_pareto_finetune_outputs(icpa_run):
+    for s in ("alpha", "beta", "gamma"):
+        res = json.loads((icpa_run["ft"] / s / "metrics.json").read_text())
+        assert res["target"] == s
+        assert set(res["methods"]) == {"icpa", "soo", "wo_align", "wo_pareto", "wo_front"}
+        assert 0 <= res["methods"]["icpa"]["10"]["ndcg"] <= 1
+        assert (icpa_run["ft"] / s / "icpa.pt").exists() and (icpa_run["ft"] / s / "weights.csv").exists()
+
+
+def test_icpa_eval_table_verdict_and_plot(icpa_run):
+    m = json.loads((icpa_run["metrics"] / "icpa.json").read_text())
+    for s in ("alpha", "beta", "gamma"):
+        for method in ("icpa", "soo", "base", "mmoe", "wo_align", "wo_pareto", "wo_front", "popularity"):
+            assert 0 <= m[f"{s}.{method}.ndcg@10"] <= 1 and 0 <= m[f"{s}.{method}.f@10"] <= 1
+        assert isinstance(m[f"{s}.icpa.negative_transfer"], bool)
+    assert "verdict" in m["negative_transfer.icpa.verdict"] or m["negative_transfer.icpa.verdict"].startswith("icpa:")
+    assert "alignment.icpa_phase1.hit@10" in m
+    curve = pl.read_csv(icpa_run["plots"] / "icpa_ndcg_at_k.csv")
+    assert curve["k"].to_list() == [1, 5, 10] and "icpa" in curve.columns and "soo.gamma" in curve.columns
+    table = pl.read_csv(icpa_run["eval"] / "table.csv")
+    assert {"source", "method", "k", "ndcg", "f"} <= set(table.columns)
+
+
+def test_stage_errors_are_one_paragraph_exit_2(tiny_data, tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text(tiny_data.params.read_text() + ICPA_TINY)
+    proc = run_stage("pareto_finetune", "--params", str(params), "--target", "alpha", "--ingested",
+                     str(tiny_data.ingested), "--edges", str(tiny_data.edges), "--align", str(tmp_path / "none"),
+                     "--out", str(tmp_path / "ft"), "--checkpoints", str(tmp_path / "ck"),
+                     "--metrics", str(tmp_path / "m.json"))
+    assert proc.returncode == 2 and "run train_align first" in proc.stderr and "Traceback" not in proc.stderr
+    proc = run_stage("pareto_finetune", "--params", str(params), "--target", "delta", "--ingested",
+                     str(tiny_data.ingested), "--edges", str(tiny_data.edges))
+    assert proc.returncode == 2 and "not in icpa.sources" in proc.stderr
+    proc = run_stage("train_align", "--params", str(params), "--ingested", str(tiny_data.ingested),
+                     "--edges", str(tmp_path / "no_edges"), "--out", str(tmp_path / "a"))
+    assert proc.returncode == 2 and "run the edges stage first" in proc.stderr
+    params.write_text(tiny_data.params.read_text() + ICPA_TINY.replace("neighbours: 3", "neighbours: 3, depth: 2"))
+    proc = run_stage("train_align", "--params", str(params), "--out", str(tmp_path / "a"))
+    assert proc.returncode == 2 and "unknown key" in proc.stderr
