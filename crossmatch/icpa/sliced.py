@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -48,6 +49,14 @@ def discrepancy(a: Tensor, b: Tensor, kind: str = "squared") -> Tensor:
     raise ValueError(f"discrepancy must be 'squared' or 'product', got {kind!r}")
 
 
+def _argsort_rows(key: Tensor) -> Tensor:
+    """Row-wise ascending argsort. On CPU NumPy's introsort is ~2.5x faster than ``torch.argsort``
+    for [128, 1024] (the sort dominates the alignment step); elsewhere torch's own sort."""
+    if key.device.type == "cpu":
+        return torch.from_numpy(np.argsort(key.numpy(), axis=1))
+    return torch.argsort(key, dim=1)
+
+
 def sorted_slices(x: Tensor, directions: Tensor, length: int, order: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """Sorted, interpolated projections of one source.
 
@@ -58,25 +67,30 @@ def sorted_slices(x: Tensor, directions: Tensor, length: int, order: Tensor | No
         order: ``[n, d]`` embeddings that define the sort order (frozen phase-1 plan); ``x`` when None.
 
     Returns:
-        ``(values [B', K], nodes [B', K])``: the projection of ``x`` at the q-th sorted position
-        and the row of ``x`` that holds it.
+        ``(values [K, B'], nodes [K, B'])``: per direction, the projection of ``x`` at the q-th sorted
+        position and the row of ``x`` that holds it. (Direction-major so that every sort runs
+        over a contiguous row: sorting a strided column is several times slower on CPU.)
     """
     if x.dim() != 2 or directions.dim() != 2 or x.shape[1] != directions.shape[0]:
         raise ValueError(f"x must be [n, d] and directions [d, K]; got {tuple(x.shape)} and {tuple(directions.shape)}")
     if order is not None and order.shape != x.shape:
         raise ValueError(f"order must have the shape of x {tuple(x.shape)}, got {tuple(order.shape)}")
-    proj = x @ directions
-    key = proj if order is None else order @ directions
-    perm = torch.argsort(key, dim=0, stable=True)
-    nodes = perm[interpolation_index(x.shape[0], length, x.device)]
-    return torch.gather(proj, 0, nodes), nodes
+    proj = directions.T @ x.T  # [K, n]
+    key = proj if order is None else directions.T @ order.T
+    perm = _argsort_rows(key.detach())
+    values = torch.gather(proj, 1, perm)
+    n = x.shape[0]
+    if length == n:
+        return values, perm
+    idx = interpolation_index(n, length, x.device)
+    return values[:, idx], perm[:, idx]
 
 
 @dataclass
 class SlicedResult:
     loss: Tensor  # scalar: mean of the pair costs over ordered pairs j ≠ j'
     pair_costs: Tensor  # [p, p] cost D_{j,j'} (diagonal 0)
-    nodes: list[Tensor]  # per source, [B', K] rows at the sorted positions
+    nodes: list[Tensor]  # per source, [K, B'] rows at the sorted positions
 
 
 def _check_sources(xs: Sequence[Tensor], directions: Tensor) -> None:
@@ -134,20 +148,21 @@ def sliced_alignment(
     nodes = [n for _, n in slices]
     if p < 2:
         return SlicedResult(xs[0].sum() * 0.0, torch.zeros(1, 1, device=xs[0].device), nodes)
-    S = torch.stack([v for v, _ in slices])  # [p, B', K]
+    S = torch.stack([v for v, _ in slices])  # [p, K, B']
     # D_{j,j'} is symmetric (also with gates and the reversed order), so only pairs a < b are
     # computed; their mean equals the mean over ordered pairs j ≠ j'.
     ia, ib = torch.triu_indices(p, p, offset=1, device=S.device)
-    U = discrepancy(S[ia], S[ib], kind)  # [pairs, B', K]
+    U = discrepancy(S[ia], S[ib], kind)  # [pairs, K, B']
     if gates is not None:
-        G = torch.stack([g[n] for g, n in zip(gates, nodes, strict=True)])  # [p, B', K, p]
-        Wa, Wb = G[ia, :, :, ib], G[ib, :, :, ia]  # gate of a's node towards b, and of b's towards a
+        # gate of a's node towards b, and of b's node towards a, at the sorted positions
+        Wa = torch.stack([gates[a][:, b][nodes[a]] for a, b in zip(ia.tolist(), ib.tolist(), strict=True)])
+        Wb = torch.stack([gates[b][:, a][nodes[b]] for a, b in zip(ia.tolist(), ib.tolist(), strict=True)])
         pair = (Wa * Wb * U).mean(dim=(1, 2))
     else:
         pair = U.mean(dim=(1, 2))
     if reverse_min:
-        U_rev = discrepancy(S[ia], S[ib].flip(1), kind)
-        pair_rev = (Wa * Wb.flip(1) * U_rev).mean(dim=(1, 2)) if gates is not None else U_rev.mean(dim=(1, 2))
+        U_rev = discrepancy(S[ia], S[ib].flip(2), kind)
+        pair_rev = (Wa * Wb.flip(2) * U_rev).mean(dim=(1, 2)) if gates is not None else U_rev.mean(dim=(1, 2))
         pair = torch.minimum(pair, pair_rev)
     costs = torch.zeros(p, p, device=S.device, dtype=pair.dtype)
     costs = costs.index_put((ia, ib), pair).index_put((ib, ia), pair)
@@ -199,6 +214,7 @@ def sliced_gromov_alignment(
     rho, rho_rev, pg, pg_rev = [], [], [], []
     for i, x in enumerate(xs):
         values, nodes = sorted_slices(x, directions, length, None if orders is None else orders[i])
+        values, nodes = values.T, nodes.T  # [B', K]: rows are positions
         rho.append(discrepancy(values[q], values[q2], kind))
         rho_rev.append(discrepancy(values[rq], values[rq2], kind))
         if pair_gates is not None:
