@@ -6,6 +6,8 @@ combination λ and adds β · (gated SWD + SGWD + gate loss). Also trains the ph
 
     --out/icpa_phase1.pt, --out/wo_align_phase1.pt   models (``model_payload``: meta + state_dict)
     --out/losses.csv                                 per-step losses L_j, weights λ_j, alignment
+    --out/beta_sweep.csv                             with icpa.align.beta_sweep: phase 1 at every β of
+                                                     the grid (NDCG@10 per source, hit@k)
     --embeddings/<source>.parquet                    item_idx, item_id, embedding (32 × float32,
                                                      unit norm; cross-source dot = learned similarity)
     --metrics                                        final losses, alignment hit@k, timings
@@ -15,6 +17,7 @@ combination λ and adds β · (gated SWD + SGWD + gate loss). Also trains the ph
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -26,14 +29,17 @@ import matplotlib.pyplot as plt  # noqa: E402
 import polars as pl  # noqa: E402
 import torch  # noqa: E402
 
-from crossmatch.icpa import build_model, model_payload  # noqa: E402
+from crossmatch.icpa import Schedule, build_model, model_payload  # noqa: E402
 from crossmatch.icpa.methods import phase1_config  # noqa: E402
 from stages._common import atomic_dir, console, run, write_atomic, write_json  # noqa: E402
 from stages._icpa import (  # noqa: E402
     Checkpoints,
+    Data,
+    ICPAParams,
     alignment_accuracy,
     code_hash,
     embeddings_frame,
+    evaluate_source,
     fingerprint,
     flatten,
     load_data,
@@ -71,6 +77,24 @@ def plot_front(frame: pl.DataFrame, sources: list[str], path: Path) -> None:
     fig.tight_layout()
     write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
     plt.close(fig)
+
+
+def beta_sweep(data: Data, params: ICPAParams, schedule: Schedule, ckpt: Checkpoints, tag_base: list[Any],
+               concepts: pl.DataFrame | None) -> list[dict[str, Any]]:
+    """Phase 1 at every β of ``icpa.align.beta_grid`` (paper Fig. 4): NDCG@10 per source and hit@10."""
+    rows = []
+    for beta in params.align_config.beta_grid:
+        model = build_model(data.graph.schemas, len(data.graph.categories), params.model_config, params.seed)
+        phase = phase1_config(dataclasses.replace(schedule, beta=beta), align=beta > 0)
+        trainer = train_run(f"beta={beta:g}", model, data, phase, params, ckpt,
+                            tag=fingerprint(*tag_base, "beta", beta))
+        row: dict[str, Any] = {"beta": beta}
+        for s in params.sources:
+            row[f"{s}.ndcg@10"] = evaluate_source(trainer.model, data, s, params.eval_config)["10"]["ndcg"]
+        hits = alignment_accuracy(source_embeddings(trainer.model, data), data, concepts, params.eval_config.hit_ks)
+        row.update({k: v for k, v in hits.items() if k.startswith("hit@")})
+        rows.append(row)
+    return rows
 
 
 def main() -> None:
@@ -113,6 +137,9 @@ def main() -> None:
         metrics[name]["steps"] = trainer.step
         hits = alignment_accuracy(source_embeddings(trainer.model, data), data, concepts, params.eval_config.hit_ks)
         metrics[name].update({k: v for k, v in hits.items() if k != "pairs"})
+    sweep_rows = beta_sweep(data, params, schedule, ckpt, tag_base, concepts) if params.align_config.beta_sweep else []
+    for row in sweep_rows:
+        metrics.setdefault("beta_sweep", {})[f"{row['beta']:g}"] = {k: v for k, v in row.items() if k != "beta"}
     metrics["seconds"] = time.perf_counter() - t0
 
     icpa = models["icpa_phase1"]
@@ -122,6 +149,8 @@ def main() -> None:
         for name, model in models.items():
             torch.save(model_payload(model, {"run": name, "sources": params.sources}), out / f"{name}.pt")
         front.write_csv(out / "losses.csv")
+        if sweep_rows:
+            pl.DataFrame(sweep_rows).write_csv(out / "beta_sweep.csv")
         for s in params.sources:
             embeddings_frame(emb[s], data.item_ids[s]).write_parquet(emb_dir / f"{s}.parquet")
     front_path = Path(args.front)

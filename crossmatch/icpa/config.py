@@ -74,7 +74,8 @@ class AlignConfig:
     """Gated sliced alignment of §2.5 (eq. 5, 6, 9)."""
 
     beta: float = 1.0  # weight of the alignment loss; the paper's grid is ``beta_grid``
-    beta_grid: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
+    beta_grid: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0, 10.0)  # paper Fig. 4
+    beta_sweep: bool = False  # train_align also trains phase 1 at every β of the grid and reports it
     swd_projections: int = 128
     sgwd_projections: int = 8  # the first 8 of the SWD directions (paper; §2.5 SGWD step 1)
     sgwd_pairs: int = 128  # index pairs (q, q') per step
@@ -88,6 +89,8 @@ class AlignConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "beta_grid", tuple(float(b) for b in self.beta_grid))
+        if any(b < 0 for b in self.beta_grid):
+            raise ConfigError(f"icpa.align.beta_grid values must be >= 0, got {list(self.beta_grid)}")
         if self.beta < 0:
             raise ConfigError(f"icpa.align.beta must be >= 0, got {self.beta}")
         _positive("icpa.align", swd_projections=self.swd_projections, sgwd_pairs=self.sgwd_pairs,

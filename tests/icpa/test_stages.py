@@ -20,7 +20,8 @@ icpa:
   methods: [icpa, soo, base, mmoe, wo_align, wo_pareto, wo_front]
   model: {embedding_dim: 8, hidden: [32, 32, 16], neighbours: 3}
   pairs: {batch_size: 64, negatives: 3, global_negatives: 1}
-  align: {beta: 1.0, swd_projections: 16, sgwd_projections: 4, sgwd_pairs: 16, interp_length: 64}
+  align: {beta: 1.0, swd_projections: 16, sgwd_projections: 4, sgwd_pairs: 16, interp_length: 64,
+          beta_grid: [0.0, 10.0], beta_sweep: true}
   schedule: {phase1_epochs: 2, phase2_epochs: 1}
   eval: {ks: [1, 5, 10], hit_ks: [1, 10]}
 """
@@ -69,6 +70,9 @@ def test_train_align_outputs(icpa_run, tiny_data):
     assert {"step", "epoch", "loss_alpha", "weight_gamma", "align"} <= set(front.columns)
     assert (p["plots"] / "icpa_front.png").stat().st_size > 0
     assert not any((p["ck"] / "align").iterdir()), "checkpoints are cleared once the stage succeeded"
+    assert {"beta_sweep.0.alpha.ndcg@10", "beta_sweep.10.gamma.ndcg@10", "beta_sweep.10.hit@10"} <= set(metrics)
+    sweep = pl.read_csv(p["align"] / "beta_sweep.csv")
+    assert sweep["beta"].to_list() == [0.0, 10.0]
 
 
 def test_pareto_finetune_outputs(icpa_run):
