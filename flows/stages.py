@@ -33,7 +33,7 @@ STAGES: tuple[StageSpec, ...] = (
     StageSpec("weavenet_train", "gpu"),
     StageSpec("weavenet_eval"),
     StageSpec("match"),
-    # StageSpec("evaluate")
+    StageSpec("evaluate"),
 )
 
 # Retry schedule for I/O-bound stages (seconds before retry 1, 2, 3).

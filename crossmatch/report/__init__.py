@@ -1,0 +1,1 @@
+"""Turning metrics into the human report: headline numbers, markdown tables, figures."""
