@@ -98,6 +98,8 @@ class SourceGraph:
     user_item: CSR  # user -> items of the training part (eq. 10 history)
     category_items: CSR  # category -> items of this source, weight = item-item degree (negatives ∝ degree)
     all_items: CSR  # one row -> every item, weight = degree (optional global negatives)
+    category_items_uniform: CSR  # category -> items, weight 1 (option negative_sampling: uniform)
+    all_items_uniform: CSR
     anchors: Tensor  # items with at least one item-item edge (a random-walk step exists)
 
     @property
@@ -109,7 +111,7 @@ class SourceGraph:
             self.schema, self.item_category.to(device), self.cat_features.to(device),
             self.dense_features.to(device), self.item_item.to(device), self.item_user.to(device),
             self.user_item.to(device), self.category_items.to(device), self.all_items.to(device),
-            self.anchors.to(device),
+            self.category_items_uniform.to(device), self.all_items_uniform.to(device), self.anchors.to(device),
         )
 
 
@@ -252,6 +254,9 @@ def build_source_graph(name: str, frames: SourceFrames, category_index: Mapping[
         user_item=user_item,
         category_items=category_items,
         all_items=csr_from_edges(np.zeros(n_items, dtype=np.int64), np.arange(n_items), degree.astype(np.float64), 1),
+        category_items_uniform=csr_from_edges(item_category, np.arange(n_items), np.ones(n_items),
+                                              len(category_index)),
+        all_items_uniform=csr_from_edges(np.zeros(n_items, dtype=np.int64), np.arange(n_items), np.ones(n_items), 1),
         anchors=torch.from_numpy(np.flatnonzero(degree > 0).astype(np.int64)),
     )
 

@@ -44,6 +44,7 @@ class Schedule:
     phase2_epochs: int = 5
     beta: float = 1.0
     lr: float = 0.02
+    adagrad_initial_accumulator: float = 0.1
     lambda_distribution: str = "uniform"
     epsilon: float = 0.1
     pmtl: dict[str, Any] = field(default_factory=dict)  # sign, include_uniform, rescale, tol
@@ -70,7 +71,7 @@ def phase1_config(schedule: Schedule, *, align: bool) -> PhaseConfig:
     return PhaseConfig(
         epochs=schedule.phase1_epochs, weighting="random_convex",
         weighting_options={"distribution": schedule.lambda_distribution},
-        alignment="live" if align else "none", beta=schedule.beta if align else 0.0, lr=schedule.lr,
+        alignment="live" if align else "none", beta=schedule.beta if align else 0.0, lr=schedule.lr, adagrad_initial_accumulator=schedule.adagrad_initial_accumulator,
     )
 
 
@@ -79,15 +80,15 @@ def phase2_config(method: str, target: int, schedule: Schedule) -> PhaseConfig:
     if method == "icpa":
         return PhaseConfig(epochs=schedule.phase2_epochs, weighting="pareto_mtl",
                            weighting_options={"epsilon": schedule.epsilon, **schedule.pmtl},
-                           alignment="frozen", beta=schedule.beta, lr=schedule.lr, target=target)
+                           alignment="frozen", beta=schedule.beta, lr=schedule.lr, adagrad_initial_accumulator=schedule.adagrad_initial_accumulator, target=target)
     if method == "wo_align":
         return PhaseConfig(epochs=schedule.phase2_epochs, weighting="pareto_mtl",
                            weighting_options={"epsilon": schedule.epsilon, **schedule.pmtl},
-                           alignment="none", beta=0.0, lr=schedule.lr, target=target)
+                           alignment="none", beta=0.0, lr=schedule.lr, adagrad_initial_accumulator=schedule.adagrad_initial_accumulator, target=target)
     if method == "wo_pareto":
         return PhaseConfig(epochs=schedule.phase2_epochs, weighting="fixed_linear",
                            weighting_options={"epsilon": schedule.epsilon},
-                           alignment="frozen", beta=schedule.beta, lr=schedule.lr, target=target)
+                           alignment="frozen", beta=schedule.beta, lr=schedule.lr, adagrad_initial_accumulator=schedule.adagrad_initial_accumulator, target=target)
     raise ConfigError(f"method {method!r} has no phase 2")
 
 
@@ -97,14 +98,14 @@ def single_config(method: str, target: int | None, schedule: Schedule) -> PhaseC
     if method == "soo":
         if target is None:
             raise ConfigError("soo needs a target source")
-        return PhaseConfig(epochs=epochs, weighting="equal", alignment="none", beta=0.0, lr=schedule.lr,
+        return PhaseConfig(epochs=epochs, weighting="equal", alignment="none", beta=0.0, lr=schedule.lr, adagrad_initial_accumulator=schedule.adagrad_initial_accumulator,
                            sources=(target,), target=target)
     if method == "wo_front":
         if target is None:
             raise ConfigError("wo_front needs a target source")
         return PhaseConfig(epochs=epochs, weighting="pareto_mtl",
                            weighting_options={"epsilon": schedule.epsilon, **schedule.pmtl},
-                           alignment="live", beta=schedule.beta, lr=schedule.lr, target=target)
+                           alignment="live", beta=schedule.beta, lr=schedule.lr, adagrad_initial_accumulator=schedule.adagrad_initial_accumulator, target=target)
     if method in ("base", "mmoe"):
-        return PhaseConfig(epochs=epochs, weighting="equal", alignment="none", beta=0.0, lr=schedule.lr)
+        return PhaseConfig(epochs=epochs, weighting="equal", alignment="none", beta=0.0, lr=schedule.lr, adagrad_initial_accumulator=schedule.adagrad_initial_accumulator)
     raise ConfigError(f"method {method!r} is not a one-phase method")

@@ -111,10 +111,13 @@ class Trainer:
         self.aligning = phase.alignment != "none" and phase.beta > 0 and len(self.sources) > 1
         # θ_t (gates) train only with a live alignment; phase 2 fixes them (§2.6 line 7).
         params = model.parameters() if phase.alignment == "live" else model.network_parameters()
-        # initial_accumulator_value=0.1 is TensorFlow's Adagrad default (the reference code is TF). With
-        # torch's default 0 the first steps move every weight by ±lr (sign-like), which collapses the
-        # towers to a constant similarity on our data.
-        self.optimizer = torch.optim.Adagrad(list(params), lr=phase.lr, initial_accumulator_value=0.1)
+        # The initial accumulator decides how far Adagrad moves a weight whose gradients are still
+        # small: TensorFlow's default 0.1 (the reference code is TF) damps such weights to an SGD
+        # step of lr/√0.1; torch's 0 gives every weight a ±lr first step. With our CPU budgets the
+        # sparse ID embeddings only learn with the latter (XMarket, 10 epochs: losses stay at the
+        # constant-score optimum 4.50 with 0.1, reach ~3.4 with 0); params choose, code default TF.
+        self.optimizer = torch.optim.Adagrad(list(params), lr=phase.lr,
+                                             initial_accumulator_value=phase.adagrad_initial_accumulator)
         opts = dict(phase.weighting_options)
         opts.update(weighting_options or {})
         self.weighting = make_weighting(phase.weighting, m, phase.target, opts)
@@ -129,11 +132,14 @@ class Trainer:
     def _source_loss(self, j: int, anchors: Tensor) -> tuple[Tensor, Tensor]:
         g = self.graph.sources[j]
         pos, _ = walk_step(g.item_item, anchors, self.dev_gen)  # anchors have degree >= 1
+        uniform = self.pairs.negative_sampling == "uniform"
+        by_cat = g.category_items_uniform if uniform else g.category_items
+        by_all = g.all_items_uniform if uniform else g.all_items
         parts = []
         if self.pairs.negatives:
-            parts.append(degree_negatives(g.category_items, g.item_category[pos], self.pairs.negatives, self.dev_gen))
+            parts.append(degree_negatives(by_cat, g.item_category[pos], self.pairs.negatives, self.dev_gen))
         if self.pairs.global_negatives:
-            parts.append(degree_negatives(g.all_items, torch.zeros_like(pos), self.pairs.global_negatives, self.dev_gen))
+            parts.append(degree_negatives(by_all, torch.zeros_like(pos), self.pairs.global_negatives, self.dev_gen))
         neg = torch.cat(parts, dim=1)
         za = self.model.encode(j, g, anchors, "anchor", self.dev_gen)
         zc = self.model.encode(j, g, torch.cat([pos, neg.reshape(-1)]), "context", self.dev_gen)

@@ -139,3 +139,17 @@ def test_bad_trainer_configs():
         PhaseConfig(alignment="sometimes")
     with pytest.raises(ConfigError):
         PairConfig(negatives=0, global_negatives=0)
+
+
+def test_uniform_negatives_and_adagrad_accumulator_options(graph):
+    pairs = PairConfig(batch_size=64, negatives=3, global_negatives=1, negative_sampling="uniform")
+    sched = Schedule(phase1_epochs=1, phase2_epochs=0, adagrad_initial_accumulator=0.0)
+    model = build_model(graph.schemas, len(graph.categories), SMALL, 0)
+    tr = Trainer(model, graph, single_config("base", None, sched), pairs=pairs, align=ALIGN, seed=0)
+    assert tr.optimizer.defaults["initial_accumulator_value"] == 0.0
+    tr.fit()
+    assert tr.epoch == 1
+    with pytest.raises(ConfigError, match="negative_sampling"):
+        PairConfig(negative_sampling="popular")
+    with pytest.raises(ConfigError, match="adagrad_initial_accumulator"):
+        PhaseConfig(adagrad_initial_accumulator=-1.0)
