@@ -48,12 +48,15 @@ def run(
     force: Annotated[bool, typer.Option(help="re-run stages DVC finds up to date")] = False,
     pipeline_name: Annotated[str, typer.Option("--pipeline", help="default | real")] = "default",
     repo: Annotated[Optional[Path], typer.Option(help="project folder")] = None,
+    runner: Annotated[str, typer.Option(help="fan-out of foreach stages: thread | process | dask | ray | serial")] = "thread",
+    workers: Annotated[int, typer.Option(help="concurrent fan-out items")] = 2,
 ) -> None:
     """Run the pipeline once through the Prefect flow (temporary local API, offline)."""
     from flows.pipeline import run_pipeline
 
     wanted = [s.strip() for s in stages.split(",")] if stages else None
-    state = run_pipeline(pipeline_name, repo=str(repo) if repo else None, stages=wanted, force=force)
+    state = run_pipeline(pipeline_name, repo=str(repo) if repo else None, stages=wanted, force=force,
+                         runner=runner, workers=workers)
     if not state.is_completed():
         console.print(f"[red]pipeline {state.name}:[/] {state.message}", highlight=False)
         raise typer.Exit(1)

@@ -16,6 +16,7 @@ from prefect.cache_policies import NONE
 from prefect.states import State
 
 from flows.dvc import DvcError, dvc, find_repo
+from flows.fanout import fan_out
 from flows.stages import IO_RETRY_DELAYS, PIPELINES, StageSpec
 
 
@@ -100,7 +101,12 @@ def shared_data_dir(root: Path) -> Path:
 
 @flow(name="crossmatch-pipeline", log_prints=True)
 def pipeline(
-    name: str = "default", repo: str | None = None, stages: list[str] | None = None, force: bool = False
+    name: str = "default",
+    repo: str | None = None,
+    stages: list[str] | None = None,
+    force: bool = False,
+    runner: str = "thread",
+    workers: int = 2,
 ) -> dict[str, Any]:
     """Run one pipeline's DVC stages in order; a failing stage fails the flow and nothing after it runs.
 
@@ -110,6 +116,10 @@ def pipeline(
         repo: the project folder (default: the nearest one above the working directory).
         stages: a subset of stage names to run (default: all, in ``dvc.yaml`` order).
         force: re-run stages even when DVC finds them up to date.
+        runner: how the items of a fan-out stage (a ``foreach`` group such as one Pareto
+            fine-tune per target) run concurrently: ``thread``, ``process``, ``dask`` or ``ray``.
+            ``serial`` leaves them to ``dvc repro``, one after the other.
+        workers: concurrent items for the thread/process/local-dask runners.
     """
     if name not in PIPELINES:
         raise ValueError(f"unknown pipeline '{name}'; choose one of {sorted(PIPELINES)}")
@@ -129,7 +139,10 @@ def pipeline(
     for stage in spec.stages:
         if stages is not None and stage.name not in stages:
             continue
-        stage_task(stage)(spec.target(stage.name), str(root), force)
+        if stage.fanout and runner != "serial":
+            fan_out(spec.target(stage.name), root, runner=runner, workers=workers, force=force, tags=stage.tags)
+        else:
+            stage_task(stage)(spec.target(stage.name), str(root), force)
         ran.append(stage.name)
     metrics = collect_metrics(root)
     create_table_artifact(

@@ -16,6 +16,7 @@ class StageSpec:
     name: str
     resource: str = "cpu"  # "cpu" | "gpu"
     io: bool = False  # reads external inputs: retried with backoff
+    fanout: bool = False  # a foreach group whose stale items run concurrently (flows.fanout)
 
     @property
     def tags(self) -> set[str]:
@@ -27,7 +28,7 @@ STAGES: tuple[StageSpec, ...] = (
     StageSpec("ingest", io=True),
     StageSpec("edges"),
     StageSpec("train_align", "gpu"),
-    StageSpec("pareto_finetune", "gpu"),  # foreach group: dvc repro --single-item runs every @source
+    StageSpec("pareto_finetune", "gpu", fanout=True),  # foreach group: one item per target source
     StageSpec("icpa_eval", "gpu"),  # trains Base and MMoE, then the ICPA table
     StageSpec("blocking"),
     StageSpec("weavenet_train", "gpu"),
@@ -45,7 +46,7 @@ REAL_STAGES: tuple[StageSpec, ...] = (
     StageSpec("ingest_xmarket", io=True),
     StageSpec("edges_xmarket"),
     StageSpec("train_align_xmarket", "gpu"),
-    StageSpec("pareto_finetune_xmarket", "gpu"),  # foreach group over the markets
+    StageSpec("pareto_finetune_xmarket", "gpu", fanout=True),  # foreach group over the markets
     StageSpec("icpa_eval_xmarket", "gpu"),
     StageSpec("ingest_walmart_amazon", io=True),
     StageSpec("blocking_walmart_amazon"),
