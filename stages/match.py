@@ -42,7 +42,7 @@ class MatchParams:
     right: str = "beta"
     solver: str = "power_balance"  # gs | gs_best | power_balance | weavenet
     preferences: str = "shared"  # shared | standardized (crossmatch/twosided/preferences.py)
-    similarity: str = "auto"  # auto: ICPA embeddings where present, TF-IDF otherwise | tfidf
+    similarity: str = "auto"  # auto: ICPA embeddings where present, TF-IDF otherwise | blend: their mean | tfidf
     min_similarity: float = 0.0
     dense_max: int = 400  # power_balance / weavenet need nL + nR <= this per market, else gs_best
     max_pairs: int = 2_000_000  # cap when expanding blocks without candidate pairs
@@ -54,8 +54,8 @@ class MatchParams:
             raise ConfigError(f"match.solver must be one of {SOLVERS}, got {self.solver!r}")
         if self.preferences not in ("shared", "standardized"):
             raise ConfigError(f"match.preferences must be shared | standardized, got {self.preferences!r}")
-        if self.similarity not in ("auto", "tfidf"):
-            raise ConfigError(f"match.similarity must be auto | tfidf, got {self.similarity!r}")
+        if self.similarity not in ("auto", "blend", "tfidf"):
+            raise ConfigError(f"match.similarity must be auto | blend | tfidf, got {self.similarity!r}")
         if self.binarize not in ("hungarian", "argmax"):
             raise ConfigError(f"match.binarize must be hungarian | argmax, got {self.binarize!r}")
         if int(self.dense_max) < 2 or int(self.max_pairs) < 1:
@@ -176,7 +176,7 @@ def match_pairs(items_l: pl.DataFrame, items_r: pl.DataFrame, left: np.ndarray, 
                 params: MatchParams, emb: tuple[np.ndarray | None, np.ndarray | None], predictor: Any) -> tuple[pl.DataFrame, dict[str, Any]]:
     """Matched pairs and market statistics (pure: frames and arrays in, a frame out)."""
     tfidf = tfidf_vectors(items_l.get_column("title").to_list(), items_r.get_column("title").to_list())
-    sim, n_icpa = pair_similarity(left, right, tfidf, *emb)
+    sim, n_icpa = pair_similarity(left, right, tfidf, *emb, blend=params.similarity == "blend")
     score_a, score_b = two_sided_scores(left, right, sim, params.preferences)  # type: ignore[arg-type]
     lab_l, lab_r = component_labels(left, right, items_l.height, items_r.height)
     comp = lab_l[left]
@@ -248,11 +248,12 @@ def main() -> None:
     ceiling = len(truth & cand)
     metrics = {
         "left": params.left, "right": params.right, "solver": params.solver, "preferences": params.preferences,
-        "similarity": "icpa+tfidf" if emb[0] is not None else "tfidf", "min_similarity": params.min_similarity,
+        "similarity": ("icpa+tfidf blend" if params.similarity == "blend" else "icpa+tfidf") if emb[0] is not None else "tfidf",
+        "min_similarity": params.min_similarity,
         "candidates_from": "candidate_pairs" if Path(args.candidates).is_file() else "blocks",
         "precision": sc.precision, "recall": sc.recall, "f1": sc.f1, "pairs": sc.predicted,
         "true_positives": sc.true_positives, "truth_pairs": sc.truth,
-        "precision_labelled": sc.precision_labelled, "pairs_labelled": sc.labelled_predicted,
+        "precision_labelled": sc.precision_labelled, "f1_labelled": sc.f1_labelled, "pairs_labelled": sc.labelled_predicted,
         "truth_pairs_in_candidates": ceiling, "recall_ceiling_blocking": ceiling / sc.truth if sc.truth else 0.0,
         "candidate_rows_unknown_items": unknown, **st,
     }

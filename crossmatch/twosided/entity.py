@@ -38,6 +38,7 @@ class PairScores:
     f1: float
     labelled_predicted: int  # predictions with at least one item that occurs in the truth
     precision_labelled: float
+    f1_labelled: float  # harmonic mean of precision_labelled and recall
 
 
 def score_pairs(predicted: set[tuple[str, str]], truth: set[tuple[str, str]]) -> PairScores:
@@ -55,4 +56,6 @@ def score_pairs(predicted: set[tuple[str, str]], truth: set[tuple[str, str]]) ->
     right_known = {b for _, b in truth}
     labelled = {(a, b) for a, b in predicted if a in left_known or b in right_known}
     tp_l = len(labelled & truth)
-    return PairScores(len(predicted), tp, len(truth), p, r, f1, len(labelled), tp_l / len(labelled) if labelled else 0.0)
+    p_l = tp_l / len(labelled) if labelled else 0.0
+    f1_l = 2 * p_l * r / (p_l + r) if p_l + r > 0 else 0.0
+    return PairScores(len(predicted), tp, len(truth), p, r, f1, len(labelled), p_l, f1_l)

@@ -51,11 +51,14 @@ def pair_similarity(
     tfidf: tuple[sparse.csr_matrix, sparse.csr_matrix],
     emb_left: np.ndarray | None = None,
     emb_right: np.ndarray | None = None,
+    *,
+    blend: bool = False,
 ) -> tuple[np.ndarray, int]:
     """Similarity of every candidate pair ``(left[p], right[p])`` (row indices into the source tables).
 
-    ``emb_*``: embeddings per item (NaN rows = no embedding), or None. Returns the similarities and how
-    many pairs used the learned ICPA score.
+    ``emb_*``: embeddings per item (NaN rows = no embedding), or None. Where both items have one, the
+    learned score replaces TF-IDF, or with ``blend`` is averaged with it (our option: one signal's
+    blind spots are covered by the other). Returns the similarities and how many pairs used ICPA.
     """
     x_l, x_r = tfidf
     sim = np.asarray(x_l[left].multiply(x_r[right]).sum(axis=1), dtype=np.float64).ravel()
@@ -64,7 +67,8 @@ def pair_similarity(
         el, er = emb_left[left], emb_right[right]
         both = np.isfinite(el).all(axis=1) & np.isfinite(er).all(axis=1)
         if both.any():
-            sim[both] = np.einsum("pd,pd->p", el[both], er[both])
+            learned = np.einsum("pd,pd->p", el[both], er[both])
+            sim[both] = 0.5 * (sim[both] + learned) if blend else learned
             n_icpa = int(both.sum())
     return sim, n_icpa
 

@@ -129,6 +129,8 @@ def test_similarity_tfidf_and_embeddings() -> None:
     emb_r = np.array([[0.6, 0.8], [0.0, 1.0], [1.0, 0.0]])
     sim, n_icpa = pair_similarity(left, right, tfidf, emb_l, emb_r)
     assert n_icpa == 2 and sim[0] == pytest.approx(0.6) and sim[2] == pytest.approx(1.0) and sim[1] > 0
+    blend, _ = pair_similarity(left, right, tfidf, emb_l, emb_r, blend=True)
+    assert blend[0] == pytest.approx(0.8, abs=1e-6) and blend[2] == pytest.approx(0.5) and blend[1] == sim[1]
     with pytest.raises(InputError, match="empty"):
         tfidf_vectors(["", " "], [""])
 

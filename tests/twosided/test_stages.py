@@ -119,7 +119,7 @@ def test_match_tiny(tiny_data, tiny_model: Path, tmp_path: Path, solver: str) ->
         v /= np.linalg.norm(v, axis=1, keepdims=True)
         items.select("item_idx", "item_id").with_columns(pl.Series("embedding", v.tolist())).write_parquet(emb / f"{s}.parquet")
     p = tmp_path / "p.yaml"
-    p.write_text(f"match: {{solver: {solver}, preferences: standardized}}\n")
+    p.write_text(f"match: {{solver: {solver}, preferences: standardized, similarity: blend}}\n")
     proc = run_stage("match", "--params", str(p), "--items", str(tiny_data.ingested), "--blocks", str(tmp_path / "blocks.parquet"),
                      "--candidates", str(tmp_path / "absent.parquet"),
                      "--embeddings", str(emb), "--truth", str(tiny_data.truth / "product_matches.parquet"),
