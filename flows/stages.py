@@ -51,6 +51,7 @@ REAL_STAGES: tuple[StageSpec, ...] = (
     StageSpec("ingest_walmart_amazon", io=True),
     StageSpec("blocking_walmart_amazon"),
     StageSpec("match_walmart_amazon"),
+    StageSpec("evaluate_real"),
 )
 
 

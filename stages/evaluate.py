@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,8 @@ def data_section(gen: dict[str, Any] | None, edges: dict[str, Any] | None) -> st
                         ["source", "users", "items", "train events", "held-out events", "item–item edges"])
 
 
-def icpa_section(icpa: dict[str, Any], front: dict[str, Any] | None, k: int, img: str) -> str:
+def icpa_section(icpa: dict[str, Any], front: dict[str, Any] | None, k: int, img: str, front_stem: str,
+                 ndcg_stem: str) -> str:
     sources = icpa_sources(icpa)
     rows = icpa_rows(icpa, sources, k)
     parts = [
@@ -76,8 +78,8 @@ def icpa_section(icpa: dict[str, Any], front: dict[str, Any] | None, k: int, img
             f"non-dominated; hypervolume under the front {front['hypervolume_under']:.4g} "
             f"({front['hypervolume_under_normalised']:.4g} after scaling each loss by its maximum; smaller is better)."
         )
-        parts.append(_img(f"{img}pareto_front.png", "ICPA phase 1 per-source losses and their Pareto front"))
-    parts.append(_img(f"{img}icpa_ndcg_at_k.png", "NDCG@k against k per method"))
+        parts.append(_img(f"{img}{front_stem}.png", "ICPA phase 1 per-source losses and their Pareto front"))
+    parts.append(_img(f"{img}{ndcg_stem}.png", "NDCG@k against k per method"))
     return "\n\n".join(parts)
 
 
@@ -108,13 +110,14 @@ def match_section(m: dict[str, Any]) -> str:
     return table([{k: m[k] for k in keys}], keys)
 
 
-def twosided_section(w: dict[str, Any], tables_md: Path | None, img: str) -> str:
+def twosided_section(w: dict[str, Any], tables_md: Path | None, report_dir: Path, img: str) -> str:
     parts = []
     if "check_cells" in w:
         parts.append(f"External check of our GS / PolyMin / DACC / PowerBalance means against the WeaveNet paper's "
                      f"Tables 2–3: {w.get('check_pass')} of {w.get('check_cells')} cells agree within sampling error.")
     if tables_md is not None and tables_md.exists():
-        parts.append(f"Full tables: [{tables_md.name}]({tables_md.as_posix()}).")
+        rel = os.path.relpath(tables_md.resolve(), report_dir).replace(os.sep, "/")
+        parts.append(f"Full tables: [{tables_md.name}]({rel}).")
     parts.append(_img(f"{img}weavenet_train.png", "WeaveNet training curve"))
     return "\n\n".join(parts)
 
@@ -133,22 +136,30 @@ HOW_TO_READ = """\
 def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m stages.evaluate", description=__doc__.splitlines()[0])
     ap.add_argument("--params", default="params.yaml")
-    ap.add_argument("--metrics-dir", default="metrics")
-    ap.add_argument("--plots-dir", default="plots")
-    ap.add_argument("--prefix", default="", help="metrics file prefix (real pipeline: real_)")
+    ap.add_argument("--section", default="evaluate", help="params section to read")
+    # Inputs: a path that does not exist (e.g. "none") drops that section from the report.
+    ap.add_argument("--generate", default="metrics/generate.json")
+    ap.add_argument("--edges", default="metrics/edges.json")
+    ap.add_argument("--icpa", default="metrics/icpa.json")
+    ap.add_argument("--blocking", default="metrics/blocking.json")
+    ap.add_argument("--weavenet", default="metrics/weavenet_eval.json")
+    ap.add_argument("--match", default="metrics/match.json")
     ap.add_argument("--front", default="plots/icpa_front.csv", help="per-step losses of ICPA phase 1")
+    ap.add_argument("--plots-dir", default="plots")
+    ap.add_argument("--front-stem", default="pareto_front", help="file stem of the Pareto-front plot")
+    ap.add_argument("--ndcg-stem", default="icpa_ndcg_at_k", help="file stem of the NDCG@k plot")
     ap.add_argument("--blocking-stem", default="blocking", help="stem of the blocking plots")
     ap.add_argument("--weavenet-tables", default="reports/weavenet_tables.md")
     ap.add_argument("--title", default="crossmatch report: default pipeline (synthetic data)")
     ap.add_argument("--out", default="metrics/evaluate.json")
     ap.add_argument("--report", default="report.md")
     args = ap.parse_args()
-    params = params_as(EvaluateParams, load_section("evaluate", args.params), "evaluate")
+    params = params_as(EvaluateParams, load_section(args.section, args.params), args.section)
 
-    mdir, pdir, pre = Path(args.metrics_dir), Path(args.plots_dir), args.prefix
-    loaded = {name: _load(mdir / f"{pre}{name}.json") for name in ("generate", "edges", "icpa", "blocking", "match", "weavenet_eval")}
+    pdir = Path(args.plots_dir)
+    loaded = {name: _load(Path(getattr(args, name))) for name in ("generate", "edges", "icpa", "blocking", "match", "weavenet")}
     report_dir = Path(args.report).resolve().parent
-    img = Path(pdir.resolve()).relative_to(report_dir).as_posix() + "/" if pdir.resolve().is_relative_to(report_dir) else f"{pdir.as_posix()}/"
+    img = os.path.relpath(pdir.resolve(), report_dir).replace(os.sep, "/") + "/"
 
     front = None
     front_csv = Path(args.front)
@@ -158,26 +169,27 @@ def main() -> None:
         losses = df.select(loss_cols).to_numpy().astype(np.float64)
         front = front_summary(losses)
         names = [c.removeprefix("loss_") for c in loss_cols]
-        write_atomic(pdir / "pareto_front.csv",
+        write_atomic(pdir / f"{args.front_stem}.csv",
                      lambda p: df.select("step", *loss_cols).with_columns(pl.Series("front", front["mask"])).write_csv(p))
         fig = figures.pareto_front_figure(losses, names, front["mask"], front["hypervolume_under"])
-        write_atomic(pdir / "pareto_front.png", lambda p: figures.save_png(fig, p))
+        write_atomic(pdir / f"{args.front_stem}.png", lambda p: figures.save_png(fig, p))
 
     summary = headline(icpa=loaded["icpa"], blocking=loaded["blocking"], match=loaded["match"],
-                       weavenet=loaded["weavenet_eval"], front=front)
+                       weavenet=loaded["weavenet"], front=front)
     sections = [f"# {args.title}", "Generated by `python -m stages.evaluate` from `metrics/*.json` — do not edit by hand."]
     if loaded["edges"]:
         sections += ["## Data", data_section(loaded["generate"], loaded["edges"])]
     if loaded["icpa"]:
-        sections += ["## ICPA: multi-source matching model", icpa_section(loaded["icpa"], front, params.k, img)]
+        sections += ["## ICPA: multi-source matching model",
+                     icpa_section(loaded["icpa"], front, params.k, img, args.front_stem, args.ndcg_stem)]
     if loaded["blocking"]:
         sections += ["## BiPoly: category blocking", blocking_section(loaded["blocking"], img, args.blocking_stem)]
-    if loaded["weavenet_eval"]:
+    if loaded["weavenet"]:
         sections += ["## Two-sided matching: WeaveNet and the stable-matching algorithms",
-                     twosided_section(loaded["weavenet_eval"], Path(args.weavenet_tables), img)]
+                     twosided_section(loaded["weavenet"], Path(args.weavenet_tables), report_dir, img)]
     if loaded["match"]:
         sections += ["## One-to-one product matching", match_section(loaded["match"])]
-    missing = [n for n in ("icpa", "blocking", "weavenet_eval", "match") if loaded[n] is None]
+    missing = [n for n in ("icpa", "blocking", "weavenet", "match") if loaded[n] is None]
     if missing:
         sections.append(f"*Not in this run (no metrics file): {', '.join(missing)}.*")
     sections += ["## How to read this report", HOW_TO_READ]

@@ -41,7 +41,8 @@ def icpa_sources(icpa: Metrics) -> list[str]:
         parts = key.split(".")
         if len(parts) == 3 and parts[1] == "soo" and parts[0] not in found:
             found.append(parts[0])
-    return found
+    # The across-source mean row goes last.
+    return sorted(found, key=lambda s: (s == "mean", s))
 
 
 def front_summary(losses: np.ndarray) -> dict[str, Any]:
@@ -112,6 +113,11 @@ def headline(
                 out[f"match.{k}"] = match[k]
     if weavenet:
         for k, v in weavenet.items():
-            if k.startswith("check_") or k.endswith("/stable_rate") and k.startswith("weavenet"):
-                out[f"twosided.{k}"] = v
+            if k.startswith("check_") or (k.startswith("WeaveNet/") and k.endswith("/stable_rate")):
+                out[f"twosided.{k.replace('/', '.')}"] = v
+        for target in ("SEq", "Bal"):
+            for n in (20, 30):
+                wins = [v for k, v in weavenet.items() if k.startswith(f"{target}/N{n}/") and k.endswith("/WeaveNet/win")]
+                if wins:
+                    out[f"twosided.{target}.N{n}.weavenet_win_rate"] = float(np.mean(wins))
     return {k: v for k, v in out.items() if v is not None}
