@@ -12,6 +12,7 @@ machine are preliminary.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -43,8 +44,7 @@ def main() -> None:
     anchors = sum(int(s.anchors.numel()) for s in g.sources)
 
     def run(name: str, phase, frozen=None, tower: str = "mlp") -> None:
-        cfg = params.model_config if tower == "mlp" else type(params.model_config)(**{**params.model_config.__dict__,
-                                                                                       "tower": tower})
+        cfg = dataclasses.replace(params.model_config, tower=tower)
         model = build_model(g.schemas, len(g.categories), cfg, 0)
         if frozen is not None:
             model.load_state_dict(frozen.state_dict())

@@ -16,6 +16,7 @@ put the learned numbers in context; they are not ICPA methods.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -115,7 +116,7 @@ def main() -> None:
     for method in (m for m in JOINT if m in params.methods):
         mcfg = params.model_config
         if method == "mmoe":
-            mcfg = type(mcfg)(**{**mcfg.__dict__, "tower": "mmoe"})
+            mcfg = dataclasses.replace(mcfg, tower="mmoe")
         model = build_model(data.graph.schemas, len(data.graph.categories), mcfg, params.seed)
         trainer = train_run(method, model, data, single_config(method, None, schedule), params, ckpt,
                             tag=fingerprint(*tag_base, method))

@@ -50,7 +50,12 @@ def sample_csr(csr: CSR, rows: Tensor, k: int, generator: torch.Generator | None
 
 
 def walk_step(csr: CSR, nodes: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
-    """One node2vec step with p = q = 1, i.e. next node ∝ edge weight (§2.4.2, discrepancy 7)."""
+    """One node2vec step with p = q = 1, i.e. next node ∝ edge weight (§2.4.2, discrepancy 7).
+
+    **Deviation:** anchors are items and the step runs on the item–item co-occurrence graph
+    (M2GRL-style); users enter the model as a neighbour type only. The paper's walk runs on the
+    whole heterogeneous graph, but eq. 10 retrieval needs item–item similarities only.
+    """
     nxt, has = sample_csr(csr, nodes, 1, generator)
     return nxt[:, 0], has
 

@@ -162,6 +162,8 @@ class Trainer:
         if self.frozen is not None:
             frozen = self.frozen
             with torch.no_grad():
+                # v^0 uses the full weighted neighbour mean, so the frozen plan π^0 of a node does
+                # not change with the neighbour draw of the step (the paper leaves this open).
                 v0 = [frozen.encode(j, self.graph.sources[j], batch[j], "anchor", full=True) for j in present]
                 gates = [frozen.node_gates(v)[:, cols] for v in v0]
             orders: list[Tensor] | None = v0
