@@ -72,12 +72,14 @@ def evaluate_reference(data: Data, source: str, kind: str, cfg: EvalParams) -> d
 def plot_ndcg(frame: pl.DataFrame, sources: list[str], methods: list[str], path: Path) -> None:
     fig, axes = plt.subplots(1, len(sources) + 1, figsize=(4 * (len(sources) + 1), 3.6), sharey=False)
     panels = [("macro mean over sources", None)] + [(s, s) for s in sources]
+    colours = plt.get_cmap("tab20").colors  # more series than the default 10-colour cycle
     for ax, (title, s) in zip(axes, panels, strict=True):
-        for m in methods:
+        for i, m in enumerate(methods):
             col = m if s is None else f"{m}.{s}"
             if col in frame.columns:
                 style = "--" if m in REFERENCES else "-"
-                ax.plot(frame["k"], frame[col], style, marker="o", ms=3, label=LABELS.get(m, m))
+                ax.plot(frame["k"], frame[col], style, marker="o", ms=3, color=colours[(2 * i) % 20 + (i >= 10)],
+                        label=LABELS.get(m, m))
         ax.set_title(title)
         ax.set_xlabel("k")
         ax.set_xscale("log")
