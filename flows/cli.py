@@ -112,6 +112,28 @@ def list_stages(
 
 
 @app.command()
+def readme(
+    path: Annotated[Path, typer.Option(help="README to update")] = Path("README.md"),
+    metrics_dir: Annotated[Path, typer.Option(help="folder of the metrics files")] = Path("metrics"),
+    check: Annotated[bool, typer.Option(help="only check that the README is up to date")] = False,
+) -> None:
+    """Regenerate the README's results table from metrics/*.json."""
+    from crossmatch.report.readme import replace_block, results_block
+
+    files = {f.stem: json.loads(f.read_text()) for f in sorted(metrics_dir.glob("*.json"))}
+    text = path.read_text()
+    new = replace_block(text, results_block(files))
+    if check:
+        if new != text:
+            console.print("[red]README results table is out of date: run `crossmatch readme`[/]")
+            raise typer.Exit(1)
+        console.print("README results table is up to date")
+        return
+    path.write_text(new)
+    console.print(f"updated the results table in {path}")
+
+
+@app.command()
 def concurrency() -> None:
     """Create the tag concurrency limits gpu = 1 and dvc = 1 on the Prefect API in use."""
     from flows.server import ensure_tag_limits
