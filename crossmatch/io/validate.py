@@ -62,6 +62,22 @@ def _source_checks(table: Table, frame: pl.DataFrame, known: Collection[str] | N
     return frame, checks
 
 
+def _unknown_category(column: str, categories: Collection[str]) -> Check:
+    return Check(
+        "unknown_category",
+        "category",
+        "category is not in the category table",
+        pl.col(column).is_not_null() & ~pl.col(column).is_in(sorted(categories)),
+    )
+
+
+def _unknown_per_source(reason: str, column: str, typed: str, known: Mapping[str, Collection[str]], message: str) -> Check:
+    """``typed`` (a per-source value such as an item id) must be known for its row's source."""
+    keys = [f"{s}\x1f{v}" for s, values in known.items() for v in values]
+    key = pl.concat_str([pl.col("_source"), pl.lit("\x1f"), pl.col(typed)])
+    return Check(reason, column, message, pl.col(typed).is_not_null() & ~key.is_in(keys))
+
+
 def check_logs(
     table: Table,
     *,
@@ -117,24 +133,10 @@ def check_logs(
         frame = frame.with_columns(as_text("category", schema["category"], file=table.file).alias("_cat"))
         checks.append(Check("null_category", "category", "category is missing", pl.col("_cat").is_null()))
         if categories is not None:
-            checks.append(
-                Check(
-                    "unknown_category",
-                    "category",
-                    "category is not in the category table",
-                    pl.col("_cat").is_not_null() & ~pl.col("_cat").is_in(sorted(categories)),
-                )
-            )
+            checks.append(_unknown_category("_cat", categories))
     if items is not None:
-        keys = [f"{s}\x1f{i}" for s, ids in items.items() for i in ids]
         checks.append(
-            Check(
-                "unknown_item",
-                "item_id",
-                "item_id is not in that source's item catalogue",
-                pl.col("_item").is_not_null()
-                & ~pl.concat_str([pl.col("_source"), pl.lit("\x1f"), pl.col("_item")]).is_in(keys),
-            )
+            _unknown_per_source("unknown_item", "item_id", "_item", items, "item_id is not in that source's item catalogue")
         )
     raw_cols = [c for c in (*LOG_OPTIONAL, *LOG_REQUIRED) if c in raw.columns]
     kept, quarantined, problems = run_checks(
@@ -189,25 +191,14 @@ def check_items(
         Check("null_category", "category", "category is missing", pl.col("_cat").is_null()),
     ]
     if categories is not None:
-        checks.append(
-            Check(
-                "unknown_category",
-                "category",
-                "category is not in the category table",
-                pl.col("_cat").is_not_null() & ~pl.col("_cat").is_in(sorted(categories)),
-            )
-        )
+        checks.append(_unknown_category("_cat", categories))
     if "fine_category" in raw.columns:
         frame = frame.with_columns(as_text("fine_category", raw.schema["fine_category"], file=table.file).alias("_fine"))
         if fine_categories is not None:
-            keys = [f"{s}\x1f{f}" for s, fs in fine_categories.items() for f in fs]
             checks.append(
-                Check(
-                    "unknown_fine_category",
-                    "fine_category",
+                _unknown_per_source(
+                    "unknown_fine_category", "fine_category", "_fine", fine_categories,
                     "fine_category is not in that source's taxonomy",
-                    pl.col("_fine").is_not_null()
-                    & ~pl.concat_str([pl.col("_source"), pl.lit("\x1f"), pl.col("_fine")]).is_in(keys),
                 )
             )
     raw_cols = [c for c in ("source", "item_id", "category", "fine_category") if c in raw.columns]
@@ -259,12 +250,7 @@ def load_taxonomy(table: Table, categories: Collection[str]) -> pl.DataFrame:
         Check("null_id", c, f"{c} is missing or empty", pl.col(f"_{c}").is_null()) for c in TAXONOMY_REQUIRED
     ]
     checks += [
-        Check(
-            "unknown_category",
-            "category",
-            "category is not in the category table",
-            pl.col("_category").is_not_null() & ~pl.col("_category").is_in(sorted(categories)),
-        ),
+        _unknown_category("_category", categories),
         Check(
             "duplicate_fine_category",
             "fine_category",
