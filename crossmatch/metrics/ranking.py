@@ -31,14 +31,16 @@ def ranking_metrics(topk: np.ndarray, indptr: np.ndarray, items: np.ndarray, ks:
     ``P = hits/k``, ``R = hits/|G_u|``, ``F = 2PR/(P+R)`` (0 without a hit).
 
     Args:
-        topk: ``[U, K]`` ranked item ids, ``K ≥ max(ks)``.
+        topk: ``[U, K]`` ranked item ids. ``K`` may be smaller than a ``k`` when the source has fewer
+            candidate items than ``k``: the ranked list is then complete at ``K`` and the metrics at
+            ``k`` count the hits of those ``K`` items (precision still divides by ``k``).
         indptr: ``[U + 1]`` CSR offsets of each user's relevant items.
         items: relevant item ids.
         ks: cut-offs.
         weights: ``[U]`` non-negative user weights (query frequency); uniform when None.
 
     Raises:
-        ValueError: inconsistent shapes, a user without relevant items, ``k`` beyond ``K``.
+        ValueError: inconsistent shapes, a user without relevant items, ``k < 1``.
     """
     topk = np.asarray(topk)
     indptr = np.asarray(indptr, dtype=np.int64)
@@ -47,8 +49,8 @@ def ranking_metrics(topk: np.ndarray, indptr: np.ndarray, items: np.ndarray, ks:
         raise ValueError(f"need topk [U, K], indptr [U + 1] ending at len(items); got {topk.shape}, "
                          f"{indptr.shape} (last {indptr[-1] if indptr.size else None}), items {items.shape}")
     U, K = topk.shape
-    if any(k < 1 or k > K for k in ks):
-        raise ValueError(f"every k must lie in 1..{K}, got {list(ks)}")
+    if any(k < 1 for k in ks):
+        raise ValueError(f"every k must be >= 1, got {list(ks)}")
     n_rel = np.diff(indptr)
     if U and n_rel.min() < 1:
         raise ValueError("every user needs at least one relevant item")
@@ -68,9 +70,10 @@ def ranking_metrics(topk: np.ndarray, indptr: np.ndarray, items: np.ndarray, ks:
     n_hit = np.cumsum(hits, axis=1)
     out: dict[int, dict[str, float]] = {}
     for k in ks:
-        idcg = ideal[np.minimum(k, n_rel) - 1]
-        ndcg = dcg[:, k - 1] / idcg
-        h = n_hit[:, k - 1]
+        last = min(k, K) - 1  # a list shorter than k is complete: nothing ranks below position K
+        idcg = ideal[np.minimum(np.minimum(k, n_rel), K) - 1]
+        ndcg = dcg[:, last] / idcg
+        h = n_hit[:, last]
         p, r = h / k, h / n_rel
         f = np.divide(2 * p * r, p + r, out=np.zeros(U), where=(p + r) > 0)
         out[int(k)] = {name: float(np.average(v, weights=w)) for name, v in
