@@ -36,7 +36,7 @@ def test_ranking_metrics_errors():
     with pytest.raises(ValueError, match="indptr"):
         ranking_metrics(np.zeros((2, 3)), np.array([0, 1]), np.array([1]), [1])
     with pytest.raises(ValueError, match="k must"):
-        ranking_metrics(np.zeros((1, 3)), np.array([0, 1]), np.array([1]), [4])
+        ranking_metrics(np.zeros((1, 3)), np.array([0, 1]), np.array([1]), [0])
     with pytest.raises(ValueError, match="relevant"):
         ranking_metrics(np.zeros((2, 3)), np.array([0, 1, 1]), np.array([1]), [1])
 
