@@ -71,6 +71,7 @@ def serve(
     port: Annotated[Optional[int], typer.Option(help="port of the local Prefect server")] = None,
     limit: Annotated[Optional[int], typer.Option(help="at most this many runs at once")] = None,
     repo: Annotated[Optional[Path], typer.Option(help="project folder")] = None,
+    stages: Annotated[Optional[str], typer.Option(help="comma-separated subset of stages each run executes")] = None,
 ) -> None:
     """Serve scheduled deployments (starts a local Prefect server unless PREFECT_API_URL is set)."""
     from flows.deploy import serve_deployments
@@ -79,7 +80,8 @@ def serve(
         console.print("[red]error:[/] give exactly one of --cron or --interval")
         raise typer.Exit(2)
     serve_deployments(pipeline_name, cron=cron, interval=interval, port=port, limit=limit,
-                      repo=str(repo) if repo else None)
+                      repo=str(repo) if repo else None,
+                      stages=[s.strip() for s in stages.split(",")] if stages else None)
 
 
 @app.command("stages")

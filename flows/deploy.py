@@ -19,7 +19,7 @@ from flows.server import ensure_tag_limits, prefect_server
 
 
 def deployments(
-    which: str, *, cron: str | None, interval: float | None, repo: Path
+    which: str, *, cron: str | None, interval: float | None, repo: Path, stages: list[str] | None = None
 ) -> list[Any]:
     """The deployments to serve: ``default``, ``real`` (only when ../shared/data exists) or ``all``."""
     names = ["default", "real"] if which == "all" else [which]
@@ -32,7 +32,7 @@ def deployments(
                 name=f"crossmatch-{name}",
                 cron=cron,
                 interval=interval,
-                parameters={"name": name, "repo": str(repo)},
+                parameters={"name": name, "repo": str(repo), "stages": stages},
                 tags=["crossmatch", name],
                 description=f"The crossmatch {name} pipeline (dvc repro stage by stage).",
             )
@@ -48,6 +48,7 @@ def serve_deployments(
     port: int | None = None,
     limit: int | None = None,
     repo: str | None = None,
+    stages: list[str] | None = None,
 ) -> None:
     """Serve scheduled deployments until interrupted (Ctrl-C stops the server too)."""
     root = find_repo(repo)
@@ -59,7 +60,7 @@ def serve_deployments(
         print(f"Prefect API {api}; serving {which} pipeline deployment(s); Ctrl-C to stop", flush=True)
         # A server we started dies with us, so there is nothing to pause on shutdown.
         serve(
-            *deployments(which, cron=cron, interval=interval, repo=root),
+            *deployments(which, cron=cron, interval=interval, repo=root, stages=stages),
             limit=limit,
             pause_on_shutdown=not own_server,
         )

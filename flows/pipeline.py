@@ -74,10 +74,12 @@ def collect_metrics(repo: Path) -> dict[str, dict[str, Any]]:
     return found
 
 
-def headline_rows(metrics: dict[str, dict[str, Any]], limit: int = 60) -> list[dict[str, Any]]:
-    """Numeric metrics as table rows (``file``, ``metric``, ``value``), capped at ``limit``."""
+def headline_rows(metrics: dict[str, dict[str, Any]], headline_file: str, limit: int = 200) -> list[dict[str, Any]]:
+    """Table rows (``file``, ``metric``, ``value``): the pipeline's headline metrics from its evaluate
+    stage when that file exists, otherwise every numeric metric of the run (capped at ``limit``)."""
+    chosen = {headline_file: metrics[headline_file]} if headline_file in metrics else metrics
     rows = []
-    for file, flat in metrics.items():
+    for file, flat in chosen.items():
         for key, value in flat.items():
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 rows.append({"file": file, "metric": key, "value": round(float(value), 6)})
@@ -146,7 +148,9 @@ def pipeline(
         ran.append(stage.name)
     metrics = collect_metrics(root)
     create_table_artifact(
-        key=f"crossmatch-{name}-metrics", table=headline_rows(metrics), description=f"Headline metrics of the {name} pipeline"
+        key=f"crossmatch-{name}-metrics",
+        table=headline_rows(metrics, spec.headline_file),
+        description=f"Headline metrics of the {name} pipeline",
     )
     create_markdown_artifact(
         key=f"crossmatch-{name}-report", markdown=metrics_markdown(metrics, ran), description=f"Metrics of the {name} pipeline"

@@ -17,7 +17,18 @@ COPY = ("crossmatch", "stages", "flows", "dvc.yaml", "params.yaml", ".dvcignore"
 # Settings that shrink every stage to test size; keys must exist in params.yaml.
 TINY_OVERRIDES: dict[str, dict[str, Any]] = {
     "generate": {"preset": "tiny"},
+    "icpa": {"schedule": {"phase1_epochs": 1, "phase2_epochs": 1}},
+    "weavenet_train": {"steps": 4, "val_size": 4, "val_every": 4},
+    "weavenet_eval": {"instances": 8, "sizes": [20]},
 }
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> None:
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
 
 
 def make_repo_copy(dest: Path, overrides: dict[str, dict[str, Any]] | None = None) -> Path:
@@ -31,8 +42,11 @@ def make_repo_copy(dest: Path, overrides: dict[str, dict[str, Any]] | None = Non
         elif src.exists():
             shutil.copy2(src, dest / name)
     params = yaml.safe_load((dest / "params.yaml").read_text())
-    for stage, values in {**TINY_OVERRIDES, **(overrides or {})}.items():
-        params.setdefault(stage, {}).update(values)
+    for extra in (TINY_OVERRIDES, overrides or {}):
+        for stage, values in extra.items():
+            if stage not in params:
+                raise KeyError(f"params.yaml has no section '{stage}'")
+            _merge(params[stage], values)
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
     for cmd in (["git", "init", "-q"], ["dvc", "init", "-q"], ["dvc", "config", "core.analytics", "false"]):

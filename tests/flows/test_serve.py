@@ -25,7 +25,8 @@ def test_served_deployment_completes_a_scheduled_run(tmp_path):
     env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
     exe = Path(sys.executable).parent / "crossmatch"
     proc = subprocess.Popen(
-        [str(exe), "serve", "--interval", "5", "--port", str(port), "--repo", str(repo)],
+        [str(exe), "serve", "--interval", "5", "--port", str(port), "--repo", str(repo),
+         "--stages", "generate,ingest,edges"],
         cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )
     api = f"http://127.0.0.1:{port}/api"
@@ -47,8 +48,12 @@ def test_served_deployment_completes_a_scheduled_run(tmp_path):
         assert deployment["name"] == "crossmatch-default"
         assert (repo / "data/edges").is_dir()
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=60)
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
     # The local server went down with the serve command.
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"{api}/health", timeout=2)
