@@ -42,6 +42,7 @@ from crossmatch.icpa import (
     recommend,
     resolve_device,
 )
+from crossmatch.icpa.inference import SCORES
 from crossmatch.icpa.methods import METHODS, check_methods
 from crossmatch.metrics.alignment_hits import alignment_hits, partner_pairs
 from crossmatch.metrics.ranking import ranking_metrics
@@ -54,6 +55,7 @@ class EvalParams:
     hit_ks: tuple[int, ...] = (1, 10)  # alignment hit@k
     exclude_history: bool = True  # candidates exclude the user's training items (§2.9, 2.9-B)
     user_weighting: str = "uniform"  # uniform | frequency (held-out events per user as query frequency)
+    score: str = "sigmoid"  # eq. 10 item-item term: sigmoid (paper) | sigmoid_gamma | exp_gamma (inference.pair_scores)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "ks", tuple(int(k) for k in self.ks))
@@ -62,6 +64,8 @@ class EvalParams:
             raise ConfigError("icpa.eval.ks and icpa.eval.hit_ks must be non-empty lists of integers >= 1")
         if 10 not in self.ks:
             raise ConfigError("icpa.eval.ks must contain 10 (the headline NDCG@10 / F@10)")
+        if self.score not in SCORES:
+            raise ConfigError(f"icpa.eval.score must be one of {list(SCORES)}, got {self.score!r}")
         if self.user_weighting not in ("uniform", "frequency"):
             raise ConfigError(f"icpa.eval.user_weighting must be 'uniform' or 'frequency', got {self.user_weighting!r}")
 
@@ -262,7 +266,8 @@ def evaluate_source(model: ICPAModel, data: Data, source: str, cfg: EvalParams) 
         for k in cfg.ks:
             out[str(k)] = {m: float("nan") for m in ("ndcg", "f", "precision", "recall")}
         return out
-    top = recommend(A, C, g, truth["users"], max(cfg.ks), exclude_history=cfg.exclude_history)
+    top = recommend(A, C, g, truth["users"], max(cfg.ks), exclude_history=cfg.exclude_history, score=cfg.score,
+                    gamma=model.config.gamma)
     weights = truth["events"] if cfg.user_weighting == "frequency" else None
     for k, vals in ranking_metrics(top, truth["indptr"], truth["items"], cfg.ks, weights).items():
         out[str(k)] = vals

@@ -59,9 +59,19 @@ class PairConfig:
     # XMarket that puts all-items retrieval at chance (ID-only model, market ca: NDCG@10 0.0006
     # with degree negatives vs 0.039 with uniform ones after the same 300 steps).
     negative_sampling: str = "degree"
+    # Random-walk positives drawn per anchor per epoch (node2vec's "walks per node" r). Each of
+    # the r draws is an independent one-step walk with its own negatives; the r pairs of an
+    # anchor share one forward pass of the anchor per step (see train.Trainer._source_loss).
+    # 1 = one positive per anchor per epoch.
+    walks_per_anchor: int = 1
+    # Deviation (option, False = one category per batch): merge whole small categories into
+    # batches of up to ``batch_size`` anchors; the alignment stays per category (sampler.category_batches).
+    pack_categories: bool = False
 
     def __post_init__(self) -> None:
         _positive("icpa.pairs", batch_size=self.batch_size, positive_weight=self.positive_weight)
+        if not isinstance(self.walks_per_anchor, int) or self.walks_per_anchor < 1:
+            raise ConfigError(f"icpa.pairs.walks_per_anchor must be an integer >= 1, got {self.walks_per_anchor!r}")
         if self.negative_sampling not in ("degree", "uniform"):
             raise ConfigError(f"icpa.pairs.negative_sampling must be 'degree' or 'uniform', got {self.negative_sampling!r}")
         for name in ("negatives", "global_negatives"):
@@ -136,7 +146,16 @@ class PhaseConfig:
     alignment: str = "live"
     beta: float = 1.0
     lr: float = 0.02  # Adagrad (§2.8)
+    # Deviation (option, None = lr for every weight as in the paper): learning rate of the
+    # embedding tables (item identities, categorical features, users, categories). Their
+    # gradients reach them through the tower and are orders of magnitude smaller than the
+    # tower's, and each row only gets a gradient in the steps where its node occurs; one
+    # Adagrad rate cannot serve both (see train.Trainer).
+    embedding_lr: float | None = None
     adagrad_initial_accumulator: float = 0.1  # TensorFlow's default; torch's is 0 (see train.Trainer)
+    # Deviation (option, "adagrad" = paper): "adam" (torch defaults β = (0.9, 0.999)) reaches a
+    # given loss in fewer steps on our CPU budgets (see train.Trainer).
+    optimizer: str = "adagrad"
     sources: tuple[int, ...] | None = None  # indices of the sources whose losses train (SOO: the target)
     target: int | None = None  # target source j* of phase 2
 
@@ -148,6 +167,10 @@ class PhaseConfig:
         if self.beta < 0:
             raise ConfigError(f"beta must be >= 0, got {self.beta}")
         _positive("phase", lr=self.lr)
+        if self.embedding_lr is not None:
+            _positive("phase", embedding_lr=self.embedding_lr)
+        if self.optimizer not in ("adagrad", "adam"):
+            raise ConfigError(f"optimizer must be 'adagrad' or 'adam', got {self.optimizer!r}")
         if self.adagrad_initial_accumulator < 0:
             raise ConfigError(f"adagrad_initial_accumulator must be >= 0, got {self.adagrad_initial_accumulator}")
         if self.sources is not None:

@@ -3,6 +3,7 @@
 ``score(y | x) = Σ_{y' ∈ H_x} w(x, y') / Σ w · σ(<f_anchor(y'), f_ctx(y)>)`` — a user's training
 history ``H_x`` votes for every candidate item ``y`` (AU protocol, eq. 10). Candidates are all
 items of the source, minus ``H_x`` when ``exclude_history`` (Ambiguity 2.9-B recommendation).
+The item–item term ``σ(·)`` can be swapped for ``σ(γ·s)`` or ``e^{γ·s}`` (:func:`pair_scores`).
 """
 
 from __future__ import annotations
@@ -60,18 +61,44 @@ def heldout_truth(heldout: pl.DataFrame, graph: SourceGraph, exclude_history: bo
     }
 
 
+SCORES = ("sigmoid", "sigmoid_gamma", "exp_gamma")
+
+
+def pair_scores(s: Tensor, score: str = "sigmoid", gamma: float = 5.0) -> Tensor:
+    """The item–item term of eq. 10 from cosines ``s``.
+
+    ``sigmoid``: ``σ(s)`` (paper, eq. 10; Ambiguity 2.9-B recommendation). ``sigmoid_gamma``:
+    ``σ(γ·s)``, the matching probability the model is trained to output. ``exp_gamma``:
+    ``e^{γ·s}`` — **deviation**: with uniform negatives the BCE-optimal logit is
+    ``γ·s(a, b) = log p(b | a) + const(a)``, so ``e^{γ·s}`` is proportional to the model's
+    estimate of the walk probability ``p(y | y')`` and eq. 10 becomes the history-weighted sum
+    of those probabilities, the same form as the co-occurrence ranker. ``σ(s)`` of a cosine is
+    nearly linear, so the sum over a long history averages cosines and flattens the ranking
+    (synthetic preset, Base: NDCG@10 0.27 / 0.28 / 0.31 for the three scores on alpha).
+    """
+    if score == "sigmoid":
+        return torch.sigmoid(s)
+    if score == "sigmoid_gamma":
+        return torch.sigmoid(gamma * s)
+    if score == "exp_gamma":
+        return torch.exp(gamma * s)
+    raise ValueError(f"score must be one of {SCORES}, got {score!r}")
+
+
 @torch.no_grad()
 def recommend(anchor: Tensor, context: Tensor, graph: SourceGraph, users: np.ndarray, k: int, *,
-              exclude_history: bool = True, chunk: int = 1024) -> np.ndarray:
+              exclude_history: bool = True, chunk: int = 1024, score: str = "sigmoid",
+              gamma: float = 5.0) -> np.ndarray:
     """Top-``k`` items per user by eq. 10; ``[len(users), k]`` item indices, best first.
 
-    ``anchor``/``context`` are the two towers' item embeddings; the item–item matrix
-    ``σ(A Cᵀ)`` is built once and each chunk of users multiplies its normalised history
-    weights into it.
+    ``anchor``/``context`` are the two towers' item embeddings (history items through the
+    anchor tower, candidates through the context tower, as the training pairs); the item–item
+    matrix ``pair_scores(A Cᵀ)`` is built once and each chunk of users multiplies its
+    normalised history weights into it.
     """
     n = anchor.shape[0]
     k = min(k, n)
-    sim = torch.sigmoid(anchor @ context.T)  # [n, n]
+    sim = pair_scores(anchor @ context.T, score, gamma)  # [n, n]
     hist = graph.user_item
     indptr, indices, weights = hist.indptr.to(sim.device), hist.indices.to(sim.device), hist.weights.to(sim.device)
     out = []

@@ -29,6 +29,12 @@ def pair_loss(anchor: Tensor, positive: Tensor, negatives: Tensor, *, gamma: flo
         )
     s_pos = (anchor * positive).sum(-1)
     s_neg = torch.einsum("nd,nkd->nk", anchor, negatives)
+    return pair_loss_from_scores(s_pos, s_neg, gamma=gamma, positive_weight=positive_weight)
+
+
+def pair_loss_from_scores(s_pos: Tensor, s_neg: Tensor, *, gamma: float = 5.0,
+                          positive_weight: float = 2.0) -> Tensor:
+    """:func:`pair_loss` on precomputed scores ``s_pos [N]`` and ``s_neg [N, K]`` (cosines)."""
     # softplus(-x) = log(1 + e^{-x}): numerically stable BCE on logits γ·s.
     return positive_weight * F.softplus(-gamma * s_pos) + F.softplus(gamma * s_neg).sum(-1)
 

@@ -44,7 +44,9 @@ class Schedule:
     phase2_epochs: int = 5
     beta: float = 1.0
     lr: float = 0.02
+    embedding_lr: float | None = None  # None: lr (see PhaseConfig.embedding_lr)
     adagrad_initial_accumulator: float = 0.1
+    optimizer: str = "adagrad"  # adagrad (paper) | adam
     lambda_distribution: str = "uniform"
     epsilon: float = 0.1
     pmtl: dict[str, Any] = field(default_factory=dict)  # sign, include_uniform, rescale, tol
@@ -60,6 +62,12 @@ class Schedule:
         return self.phase1_epochs + self.phase2_epochs
 
 
+def _optimiser(schedule: Schedule) -> dict[str, Any]:
+    """The optimiser settings every method shares (same budget and optimiser for a fair comparison)."""
+    return {"lr": schedule.lr, "embedding_lr": schedule.embedding_lr,
+            "adagrad_initial_accumulator": schedule.adagrad_initial_accumulator, "optimizer": schedule.optimizer}
+
+
 def check_methods(methods: list[str] | tuple[str, ...]) -> None:
     unknown = sorted(set(methods) - set(METHODS))
     if unknown:
@@ -71,7 +79,7 @@ def phase1_config(schedule: Schedule, *, align: bool) -> PhaseConfig:
     return PhaseConfig(
         epochs=schedule.phase1_epochs, weighting="random_convex",
         weighting_options={"distribution": schedule.lambda_distribution},
-        alignment="live" if align else "none", beta=schedule.beta if align else 0.0, lr=schedule.lr, adagrad_initial_accumulator=schedule.adagrad_initial_accumulator,
+        alignment="live" if align else "none", beta=schedule.beta if align else 0.0, **_optimiser(schedule),
     )
 
 
@@ -80,15 +88,15 @@ def phase2_config(method: str, target: int, schedule: Schedule) -> PhaseConfig:
     if method == "icpa":
         return PhaseConfig(epochs=schedule.phase2_epochs, weighting="pareto_mtl",
                            weighting_options={"epsilon": schedule.epsilon, **schedule.pmtl},
-                           alignment="frozen", beta=schedule.beta, lr=schedule.lr, adagrad_initial_accumulator=schedule.adagrad_initial_accumulator, target=target)
+                           alignment="frozen", beta=schedule.beta, **_optimiser(schedule), target=target)
     if method == "wo_align":
         return PhaseConfig(epochs=schedule.phase2_epochs, weighting="pareto_mtl",
                            weighting_options={"epsilon": schedule.epsilon, **schedule.pmtl},
-                           alignment="none", beta=0.0, lr=schedule.lr, adagrad_initial_accumulator=schedule.adagrad_initial_accumulator, target=target)
+                           alignment="none", beta=0.0, **_optimiser(schedule), target=target)
     if method == "wo_pareto":
         return PhaseConfig(epochs=schedule.phase2_epochs, weighting="fixed_linear",
                            weighting_options={"epsilon": schedule.epsilon},
-                           alignment="frozen", beta=schedule.beta, lr=schedule.lr, adagrad_initial_accumulator=schedule.adagrad_initial_accumulator, target=target)
+                           alignment="frozen", beta=schedule.beta, **_optimiser(schedule), target=target)
     raise ConfigError(f"method {method!r} has no phase 2")
 
 
@@ -98,14 +106,14 @@ def single_config(method: str, target: int | None, schedule: Schedule) -> PhaseC
     if method == "soo":
         if target is None:
             raise ConfigError("soo needs a target source")
-        return PhaseConfig(epochs=epochs, weighting="equal", alignment="none", beta=0.0, lr=schedule.lr, adagrad_initial_accumulator=schedule.adagrad_initial_accumulator,
+        return PhaseConfig(epochs=epochs, weighting="equal", alignment="none", beta=0.0, **_optimiser(schedule),
                            sources=(target,), target=target)
     if method == "wo_front":
         if target is None:
             raise ConfigError("wo_front needs a target source")
         return PhaseConfig(epochs=epochs, weighting="pareto_mtl",
                            weighting_options={"epsilon": schedule.epsilon, **schedule.pmtl},
-                           alignment="live", beta=schedule.beta, lr=schedule.lr, adagrad_initial_accumulator=schedule.adagrad_initial_accumulator, target=target)
+                           alignment="live", beta=schedule.beta, **_optimiser(schedule), target=target)
     if method in ("base", "mmoe"):
-        return PhaseConfig(epochs=epochs, weighting="equal", alignment="none", beta=0.0, lr=schedule.lr, adagrad_initial_accumulator=schedule.adagrad_initial_accumulator)
+        return PhaseConfig(epochs=epochs, weighting="equal", alignment="none", beta=0.0, **_optimiser(schedule))
     raise ConfigError(f"method {method!r} is not a one-phase method")

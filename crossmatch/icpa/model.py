@@ -141,6 +141,10 @@ class ICPAModel(nn.Module):
         """The shared tower weights: ParetoMTL takes per-source gradients w.r.t. these (§2.7)."""
         return [p for p in self.towers.parameters() if p.requires_grad]
 
+    def embedding_parameters(self) -> list[nn.Parameter]:
+        """Every embedding table (identities, categorical features, users, categories)."""
+        return [m.weight for m in self.modules() if isinstance(m, nn.Embedding)]
+
     def gate_parameters(self) -> list[nn.Parameter]:
         return list(self.gate.parameters()) + list(self.pair_gate.parameters())
 
