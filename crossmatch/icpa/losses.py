@@ -77,3 +77,29 @@ def gate_hinge_loss(t: Tensor, threshold: float = 0.8) -> Tensor:
     mean = t.mean(0)
     hinge = torch.where(mean < threshold, -mean.clamp_min(_EPS).log(), torch.zeros_like(mean))
     return (binary_entropy(t).mean(0) + hinge).sum()
+
+
+def grouped_gate_terms(t: Tensor, group: Tensor, n_groups: int, *, regulariser: str = "infomax",
+                       reduction: str = "mean", threshold: float = 0.8) -> Tensor:
+    """Per group and gate column, the term that :func:`gate_loss` (``infomax``) or
+    :func:`gate_hinge_loss` (``hinge``) sums over columns: ``[G, c]``.
+
+    ``gate_loss(t[group == g][:, cols])`` equals ``grouped_gate_terms(t, group, G)[g, cols].sum()``
+    (likewise for the hinge). Groups without rows give 0 for ``infomax`` with ``mean``;
+    callers mask them.
+    """
+    if t.dim() != 2 or group.shape != (t.shape[0],):
+        raise ValueError(f"gates must be [n, c] with group [n]; got {tuple(t.shape)} and {tuple(group.shape)}")
+    if reduction not in ("sum", "mean"):
+        raise ValueError(f"reduction must be 'sum' or 'mean', got {reduction!r}")
+    if regulariser not in ("infomax", "hinge"):
+        raise ValueError(f"regulariser must be 'infomax' or 'hinge', got {regulariser!r}")
+    zeros = torch.zeros(n_groups, t.shape[1], device=t.device, dtype=t.dtype)
+    counts = torch.bincount(group, minlength=n_groups).clamp(min=1).to(t.dtype).unsqueeze(1)
+    h_sum = zeros.index_add(0, group, binary_entropy(t))
+    mean = zeros.index_add(0, group, t) / counts
+    if regulariser == "hinge":
+        hinge = torch.where(mean < threshold, -mean.clamp_min(_EPS).log(), torch.zeros_like(mean))
+        return h_sum / counts + hinge
+    first = h_sum if reduction == "sum" else h_sum / counts
+    return first - binary_entropy(mean)

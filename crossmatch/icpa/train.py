@@ -22,10 +22,11 @@ from torch import Tensor
 from crossmatch.errors import ConfigError
 from crossmatch.icpa.config import AlignConfig, ModelConfig, PairConfig, PhaseConfig
 from crossmatch.icpa.graph import MultiSourceGraph, SourceSchema
-from crossmatch.icpa.losses import gate_hinge_loss, gate_loss, pair_loss_from_scores
+from crossmatch.icpa.losses import grouped_gate_terms, pair_loss_from_scores
 from crossmatch.icpa.model import ICPAModel
 from crossmatch.icpa.sampler import category_batches, degree_negatives, walk_step
-from crossmatch.icpa.sliced import random_directions, sliced_alignment, sliced_gromov_alignment
+from crossmatch.icpa.sliced import random_directions
+from crossmatch.icpa.sliced_grouped import grouped_sliced_alignment, grouped_sliced_gromov_alignment
 from crossmatch.icpa.weighting import make_weighting
 
 
@@ -177,16 +178,28 @@ class Trainer:
                                     positive_weight=self.pairs.positive_weight)
         return ell.mean(), za_u[inv_a]
 
-    def _gate_reg(self, t: Tensor) -> Tensor:
-        if self.align.gate_regulariser == "hinge":
-            return gate_hinge_loss(t, self.align.gate_threshold)
-        return gate_loss(t, self.align.gate_reduction)
-
     def _alignment(self, present: list[int], z: dict[int, Tensor], batch: dict[int, Tensor]) -> tuple[Tensor, Tensor]:
-        """β-weighted part of the loss: gated SWD + SGWD (eq. 9) and, when live, the gate losses (eq. 6)."""
+        """β-weighted part of the loss: gated SWD + SGWD (eq. 9) and, when live, the gate losses (eq. 6).
+
+        Every category of the batch is aligned on its own, between the sources that have
+        anchors of it (a one-category batch, the paper's layout, is the case G = 1; packed
+        batches, ``pairs.pack_categories``, hold several). The per-category losses are
+        averaged with weights = their anchor counts. All categories go through one grouped
+        sort per source (:func:`grouped_sliced_alignment`), not a Python loop.
+        """
+        zero = torch.zeros((), device=self.device)
         cols = torch.tensor(present, device=self.device)
         xs = [z[j] for j in present]
         p = len(present)
+        cats = [self.graph.sources[j].item_category[batch[j]] for j in present]
+        _, inverse = torch.unique(torch.cat(cats), return_inverse=True)
+        groups = list(torch.split(inverse, [c.numel() for c in cats]))
+        n_groups = int(inverse.max()) + 1
+        counts = torch.stack([torch.bincount(g, minlength=n_groups) for g in groups])  # [p, G]
+        has = counts > 0
+        members = has.sum(0)
+        if not bool((members >= 2).any()):
+            return zero, zero
         dirs = random_directions(xs[0].shape[1], self.align.swd_projections, self.dev_gen, self.device)
         if self.frozen is not None:
             frozen = self.frozen
@@ -207,56 +220,38 @@ class Trainer:
             def pair_gate_fn(i: int, r1: Tensor, r2: Tensor) -> Tensor:
                 return self.model.pair_gates(xs[i][r1], xs[i][r2])[..., cols]
 
-        # Deviation: B' is capped at the largest per-source count of the batch. The paper's
-        # B' = 1024 equals its batch size; on small categories a longer sequence only repeats
-        # the same sorted values (same quantiles) at a higher cost.
-        length = min(self.align.interp_length, max(x.shape[0] for x in xs))
-        swd = sliced_alignment(xs, dirs, length=length, gates=gates, orders=orders, kind=self.align.discrepancy,
-                               reverse_min=self.align.reverse_min)
-        loss = swd.loss
+        # Deviation: B' is capped at the largest per-source count of a category in the batch.
+        # The paper's B' = 1024 equals its batch size; on small categories a longer sequence
+        # only repeats the same sorted values (same quantiles) at a higher cost.
+        length = min(self.align.interp_length, int(counts.max()))
+        swd = grouped_sliced_alignment(xs, groups, n_groups, dirs, length=length, gates=gates, orders=orders,
+                                       kind=self.align.discrepancy, reverse_min=self.align.reverse_min)
+        loss = swd.group_losses
         pair_gates: list[Tensor] = []
         if self.align.sgwd_projections > 0 and self.align.sgwd_weight > 0:
             idx = torch.randint(length, (self.align.sgwd_pairs, 2), generator=self.dev_gen, device=self.device)
-            sg = sliced_gromov_alignment(xs, dirs[:, : self.align.sgwd_projections], idx, length=length,
-                                         pair_gates=pair_gate_fn, orders=orders, kind=self.align.discrepancy)
-            loss = loss + self.align.sgwd_weight * sg.loss
+            sg = grouped_sliced_gromov_alignment(xs, groups, n_groups, dirs[:, : self.align.sgwd_projections], idx,
+                                                 length=length, pair_gates=pair_gate_fn, orders=orders,
+                                                 kind=self.align.discrepancy)
+            loss = loss + self.align.sgwd_weight * sg.group_losses
             pair_gates = sg.pair_gates
-        reg = torch.zeros((), device=self.device)
+        reg = torch.zeros(n_groups, device=self.device)
         if self.frozen is None:
+            opts = {"regulariser": self.align.gate_regulariser, "reduction": self.align.gate_reduction,
+                    "threshold": self.align.gate_threshold}
+            eye = torch.eye(p, dtype=torch.bool, device=self.device)
             for a in range(p):
-                others = [b for b in range(p) if b != a]
-                reg = reg + self._gate_reg(gates[a][:, others])
+                # columns: the other sources present in the category; rows: a's nodes of it
+                mask = (has & ~eye[a].unsqueeze(1)).T & has[a].unsqueeze(1)  # [G, p]
+                reg = reg + (grouped_gate_terms(gates[a], groups[a], n_groups, **opts) * mask).sum(1)
                 if pair_gates:
-                    reg = reg + self._gate_reg(pair_gates[a][..., others].reshape(-1, p - 1))
-            reg = reg / (p * (p - 1))
-        return loss, reg
-
-    def _aligned_categories(self, present: list[int], z: dict[int, Tensor],
-                            batch: dict[int, Tensor]) -> tuple[Tensor, Tensor]:
-        """Alignment and gate losses per category of the batch, averaged weighted by anchor count.
-
-        A one-category batch (the paper's layout) is aligned as a whole. In a packed batch
-        (``pairs.pack_categories``) each category is aligned on its own, between the sources
-        that have anchors of it, so nodes are only ever matched to nodes of their own category.
-        """
-        cats = {j: self.graph.sources[j].item_category[batch[j]] for j in present}
-        values = torch.unique(torch.cat(list(cats.values())))
-        if values.numel() == 1:
-            return self._alignment(present, z, batch)
-        align = reg = torch.zeros((), device=self.device)
-        total = 0
-        for c in values.tolist():
-            masks = {j: cats[j] == c for j in present}
-            members = [j for j in present if bool(masks[j].any())]
-            if len(members) < 2:
-                continue
-            n = sum(int(masks[j].sum()) for j in members)
-            a, r = self._alignment(members, {j: z[j][masks[j]] for j in members},
-                                   {j: batch[j][masks[j]] for j in members})
-            align, reg, total = align + n * a, reg + n * r, total + n
-        if total == 0:
-            return align, reg
-        return align / total, reg / total
+                    t = pair_gates[a]  # [G, P, K, p]
+                    rows = torch.arange(n_groups, device=self.device).repeat_interleave(t.shape[1] * t.shape[2])
+                    reg = reg + (grouped_gate_terms(t.reshape(-1, p), rows, n_groups, **opts) * mask).sum(1)
+            reg = reg / (members * (members - 1)).clamp(min=1)
+        weight = counts.sum(0) * (members >= 2)
+        weight = weight / weight.sum()
+        return (weight * loss).sum(), (weight * reg).sum()
 
     def _source_grads(self, losses: list[Tensor | None]) -> Tensor:
         params = self.model.tower_parameters()
@@ -287,7 +282,7 @@ class Trainer:
         mask[present] = True
         align = reg = zero
         if self.aligning and len(present) > 1:
-            align, reg = self._aligned_categories(present, z, batch)
+            align, reg = self._alignment(present, z, batch)
         grads = self._source_grads(per) if self.weighting.needs_grads else None
         w = self.weighting(L.detach(), mask, grads, self.dev_gen)
         total = (w * L).sum() + self.phase.beta * (align + reg)
