@@ -81,7 +81,9 @@ def headline(
     out: dict[str, Any] = {}
     if icpa:
         for s in icpa_sources(icpa):
-            for m in ("icpa", "soo", "base"):
+            # every method, ablations included (issue: F@10 and NDCG@10 per source for ICPA,
+            # SOO, Base and the ablations)
+            for m in ICPA_METHODS:
                 for metric in ("ndcg@10", "f@10"):
                     key = f"{s}.{m}.{metric}"
                     if key in icpa:

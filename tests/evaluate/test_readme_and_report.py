@@ -64,6 +64,10 @@ def test_evaluate_stage_writes_report_with_sections(tmp_path):
     headline = json.loads((tmp_path / "evaluate.json").read_text())
     assert headline["icpa.front.hypervolume_under"] > 0
     assert headline["match.f1"] == json.loads((ROOT / "metrics/match.json").read_text())["f1"]
+    icpa = json.loads((ROOT / "metrics/icpa.json").read_text())
+    for method in ("icpa", "soo", "base", "mmoe", "wo_align", "wo_pareto", "wo_front"):
+        for metric in ("f@10", "ndcg@10"):
+            assert headline[f"icpa.alpha.{method}.{metric}"] == icpa[f"alpha.{method}.{metric}"]
 
 
 def test_evaluate_drops_missing_sections(tmp_path):
