@@ -80,3 +80,13 @@ def test_retry_condition_skips_bad_input_only():
     assert not retry_unless_bad_input(None, None, Failed(data=DvcError("bad", stage_exit=2)))
     assert retry_unless_bad_input(None, None, Failed(data=DvcError("disk", stage_exit=1)))
     assert retry_unless_bad_input(None, None, Failed(data=OSError("network share gone")))
+
+
+def test_real_pipeline_is_skipped_with_a_message_without_shared_data(tmp_path, harness):
+    repo = make_repo_copy(tmp_path / "repo")  # tmp_path has no shared/data beside the repo
+    assert not (tmp_path / "shared" / "data").exists()
+    state = run_pipeline("real", repo=str(repo))
+    assert state.is_completed()
+    out = state.result()
+    assert out["stages"] == [] and "is absent" in out["skipped"] and "real" in out["skipped"]
+    assert not (repo / "data/real").exists()
