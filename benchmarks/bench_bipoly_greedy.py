@@ -82,7 +82,7 @@ def main() -> None:
     for label, inst in (("dense", Instance.from_dense(h)), ("top20", row_top_k(h, 20))):
         res, secs = timed(bipoly_s, inst, rw)
         line = (f"2000 x 2000 {label} ({inst.n_pairs:,} pairs) BiPoly.S: {secs:.3f} s vs authors' {AUTHORS[label]} s "
-                f"-> {AUTHORS[label] / secs:.0f}x faster (target >= 10x); objective {res.objective:.4f}")
+                f"-> {AUTHORS[label] / secs:.1f}x faster (target >= 10x); objective {res.objective:.4f}")
         if not args.skip_reference and (label == "top20" or args.reference_dense):
             ref, rsecs = timed(bipoly_s_reference, inst.dense(), rw)
             from crossmatch.bipoly.matching import objective
