@@ -56,6 +56,18 @@ def params_as(cls: type[T], section: dict[str, Any], stage: str) -> T:
         raise ConfigError(f"params.yaml: '{stage}': {exc}") from None
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _public(path: Path, mode: int) -> None:
+    """Give a finished temp file/dir the permissions a plain ``open``/``mkdir`` would have:
+    mkstemp/mkdtemp create them owner-only (0600/0700), which would hide outputs from a team."""
+    os.chmod(path, mode & ~_umask())
+
+
 def _tmp_sibling(path: Path, suffix: str = "") -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix + ".tmp", dir=path.parent)
@@ -69,6 +81,7 @@ def write_atomic(path: str | Path, writer: Callable[[Path], None]) -> None:
     tmp = _tmp_sibling(target, target.suffix)
     try:
         writer(tmp)
+        _public(tmp, 0o666)
         os.replace(tmp, target)
     finally:
         if tmp.exists():
@@ -99,6 +112,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
         yield tmp
+        _public(tmp, 0o777)
         old = None
         if target.exists():
             old = target.with_name(f".{target.name}.old-{os.getpid()}")
