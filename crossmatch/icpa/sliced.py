@@ -102,6 +102,25 @@ def _check_sources(xs: Sequence[Tensor], directions: Tensor) -> None:
             raise ValueError(f"source {i}: embeddings must be [n >= 1, {d}], got {tuple(x.shape)}")
 
 
+def _check_gates_and_orders(xs: Sequence[Tensor], gates: Sequence[Tensor] | None,
+                            orders: Sequence[Tensor] | None) -> None:
+    p = len(xs)
+    if gates is not None and (len(gates) != p or any(g.shape != (x.shape[0], p) for g, x in zip(gates, xs, strict=True))):
+        raise ValueError(f"gates must be one [n_j, {p}] tensor per source, got "
+                         f"{[tuple(g.shape) for g in gates]} for sizes {[x.shape[0] for x in xs]}")
+    if orders is not None and len(orders) != p:
+        raise ValueError(f"orders must have one tensor per source ({p}), got {len(orders)}")
+
+
+def pair_gate_weights(gates: Sequence[Tensor], nodes: Sequence[Tensor], ia: Tensor, ib: Tensor) -> tuple[Tensor, Tensor]:
+    """Gates at the sorted positions for every source pair ``(a, b)``: a's node towards b and
+    b's node towards a, stacked over pairs (``nodes[j]`` of any shape, e.g. ``[K, B']``)."""
+    pairs = list(zip(ia.tolist(), ib.tolist(), strict=True))
+    wa = torch.stack([gates[a][:, b][nodes[a]] for a, b in pairs])
+    wb = torch.stack([gates[b][:, a][nodes[b]] for a, b in pairs])
+    return wa, wb
+
+
 def _off_diagonal_mean(costs: Tensor) -> Tensor:
     p = costs.shape[0]
     mask = ~torch.eye(p, dtype=torch.bool, device=costs.device)
@@ -139,11 +158,7 @@ def sliced_alignment(
     """
     _check_sources(xs, directions)
     p = len(xs)
-    if gates is not None and (len(gates) != p or any(g.shape != (x.shape[0], p) for g, x in zip(gates, xs, strict=True))):
-        raise ValueError(f"gates must be one [n_j, {p}] tensor per source, got "
-                         f"{[tuple(g.shape) for g in gates]} for sizes {[x.shape[0] for x in xs]}")
-    if orders is not None and len(orders) != p:
-        raise ValueError(f"orders must have one tensor per source ({p}), got {len(orders)}")
+    _check_gates_and_orders(xs, gates, orders)
     slices = [sorted_slices(x, directions, length, None if orders is None else orders[i]) for i, x in enumerate(xs)]
     nodes = [n for _, n in slices]
     if p < 2:
@@ -155,8 +170,7 @@ def sliced_alignment(
     U = discrepancy(S[ia], S[ib], kind)  # [pairs, K, B']
     if gates is not None:
         # gate of a's node towards b, and of b's node towards a, at the sorted positions
-        Wa = torch.stack([gates[a][:, b][nodes[a]] for a, b in zip(ia.tolist(), ib.tolist(), strict=True)])
-        Wb = torch.stack([gates[b][:, a][nodes[b]] for a, b in zip(ia.tolist(), ib.tolist(), strict=True)])
+        Wa, Wb = pair_gate_weights(gates, nodes, ia, ib)
         pair = (Wa * Wb * U).mean(dim=(1, 2))
     else:
         pair = U.mean(dim=(1, 2))

@@ -15,7 +15,14 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from crossmatch.icpa.sliced import PairGateFn, _argsort_rows, _check_sources, discrepancy
+from crossmatch.icpa.sliced import (
+    PairGateFn,
+    _argsort_rows,
+    _check_gates_and_orders,
+    _check_sources,
+    discrepancy,
+    pair_gate_weights,
+)
 
 
 def grouped_sorted_slices(x: Tensor, group: Tensor, n_groups: int, directions: Tensor, length: int,
@@ -99,11 +106,7 @@ def grouped_sliced_alignment(
     _check_sources(xs, directions)
     _check_groups(xs, groups, n_groups)
     p = len(xs)
-    if gates is not None and (len(gates) != p or any(g.shape != (x.shape[0], p) for g, x in zip(gates, xs, strict=True))):
-        raise ValueError(f"gates must be one [n_j, {p}] tensor per source, got "
-                         f"{[tuple(g.shape) for g in gates]} for sizes {[x.shape[0] for x in xs]}")
-    if orders is not None and len(orders) != p:
-        raise ValueError(f"orders must have one tensor per source ({p}), got {len(orders)}")
+    _check_gates_and_orders(xs, gates, orders)
     slices = [grouped_sorted_slices(x, groups[i], n_groups, directions, length, None if orders is None else orders[i])
               for i, x in enumerate(xs)]
     nodes = [s[1] for s in slices]
@@ -117,8 +120,7 @@ def grouped_sliced_alignment(
     ia, ib = torch.triu_indices(p, p, offset=1, device=device)
     U = discrepancy(S[ia], S[ib], kind)  # [pairs, K, G, B']
     if gates is not None:
-        Wa = torch.stack([gates[a][:, b][nodes[a]] for a, b in zip(ia.tolist(), ib.tolist(), strict=True)])
-        Wb = torch.stack([gates[b][:, a][nodes[b]] for a, b in zip(ia.tolist(), ib.tolist(), strict=True)])
+        Wa, Wb = pair_gate_weights(gates, nodes, ia, ib)
         pair = (Wa * Wb * U).mean(dim=(1, 3))  # [pairs, G]
     else:
         pair = U.mean(dim=(1, 3))
