@@ -37,15 +37,13 @@ from crossmatch.icpa import (
     SourceFrames,
     Trainer,
     build_multisource_graph,
-    heldout_truth,
     item_embeddings,
-    recommend,
     resolve_device,
 )
-from crossmatch.icpa.inference import SCORES
+from crossmatch.icpa.evaluate import Scorer, Split, evaluate_scorer, make_split, matrix_scorer
+from crossmatch.icpa.inference import SCORES, pair_scores
 from crossmatch.icpa.methods import METHODS, check_methods
 from crossmatch.metrics.alignment_hits import alignment_hits, partner_pairs
-from crossmatch.metrics.ranking import ranking_metrics
 from stages._common import console, load_section, params_as, write_atomic
 
 
@@ -56,10 +54,34 @@ class EvalParams:
     exclude_history: bool = True  # candidates exclude the user's training items (§2.9, 2.9-B)
     user_weighting: str = "uniform"  # uniform | frequency (held-out events per user as query frequency)
     score: str = "sigmoid"  # eq. 10 item-item term: sigmoid (paper) | sigmoid_gamma | exp_gamma (inference.pair_scores)
+    # Non-learned rankers (crossmatch.icpa.rankers): their one setting is chosen on validation.
+    ease_lambdas: tuple[float, ...] = (10.0, 50.0, 200.0, 500.0)
+    knn_ks: tuple[int, ...] = (50, 200)
+    # Hybrids "<method>+<ranker>": (1 - w)·z(ranker) + w·z(method), w chosen on validation per source and seed.
+    hybrid_methods: tuple[str, ...] = ("icpa", "soo")
+    hybrid_rankers: tuple[str, ...] = ("ease",)
+    hybrid_weights: tuple[float, ...] = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7)
+    bootstrap: int = 2000  # paired-bootstrap resamples over users (negative-transfer verdict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "ks", tuple(int(k) for k in self.ks))
         object.__setattr__(self, "hit_ks", tuple(int(k) for k in self.hit_ks))
+        for name in ("ease_lambdas", "hybrid_weights"):
+            vals = getattr(self, name)
+            if not isinstance(vals, (list, tuple)) or not vals or \
+                    not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in vals):
+                raise ConfigError(f"icpa.eval.{name} must be a non-empty list of numbers > 0, got {vals!r}")
+            object.__setattr__(self, name, tuple(float(v) for v in vals))
+        if not self.knn_ks or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in self.knn_ks):
+            raise ConfigError(f"icpa.eval.knn_ks must be a non-empty list of integers >= 1, got {self.knn_ks!r}")
+        object.__setattr__(self, "knn_ks", tuple(self.knn_ks))
+        object.__setattr__(self, "hybrid_methods", tuple(self.hybrid_methods))
+        object.__setattr__(self, "hybrid_rankers", tuple(self.hybrid_rankers))
+        bad = sorted(set(self.hybrid_rankers) - {"cooccurrence", "itemknn", "ease"})
+        if bad:
+            raise ConfigError(f"icpa.eval.hybrid_rankers: unknown ranker(s) {bad}; known: cooccurrence, itemknn, ease")
+        if not isinstance(self.bootstrap, int) or isinstance(self.bootstrap, bool) or self.bootstrap < 100:
+            raise ConfigError(f"icpa.eval.bootstrap must be an integer >= 100, got {self.bootstrap!r}")
         if not self.ks or min(self.ks) < 1 or not self.hit_ks or min(self.hit_ks) < 1:
             raise ConfigError("icpa.eval.ks and icpa.eval.hit_ks must be non-empty lists of integers >= 1")
         if 10 not in self.ks:
@@ -76,6 +98,7 @@ class ICPAParams:
 
     sources: list[str] = field(default_factory=list)
     seed: int = 0
+    seeds: int = 1  # repeats: seeds seed, seed + 1, ...; every figure is mean ± std over them
     device: str = "auto"
     checkpoint_every: int = 1
     methods: list[str] = field(default_factory=lambda: list(METHODS))
@@ -89,6 +112,8 @@ class ICPAParams:
         if not self.sources or len(set(self.sources)) != len(self.sources):
             raise ConfigError(f"icpa.sources must be a non-empty list of distinct names, got {self.sources!r}")
         check_methods(self.methods)
+        if not isinstance(self.seeds, int) or isinstance(self.seeds, bool) or self.seeds < 1:
+            raise ConfigError(f"icpa.seeds must be an integer >= 1 (the number of repeats), got {self.seeds!r}")
         if not isinstance(self.checkpoint_every, int) or self.checkpoint_every < 1:
             raise ConfigError(f"icpa.checkpoint_every must be an integer >= 1, got {self.checkpoint_every!r}")
 
@@ -114,6 +139,10 @@ class ICPAParams:
     def eval_config(self) -> EvalParams:
         return params_as(EvalParams, self.eval, "icpa.eval")
 
+    @property
+    def seed_list(self) -> list[int]:
+        return [self.seed + r for r in range(self.seeds)]
+
     def check(self) -> None:
         """Build every typed sub-config once so that a bad key fails before any training."""
         _ = (self.model_config, self.pair_config, self.align_config, self.schedule_config, self.eval_config)
@@ -126,12 +155,36 @@ def load_params(path: str | Path, section: str = "icpa") -> ICPAParams:
 
 
 # ------------------------------------------------------------------------------------ data
+def seed_file(name: str, seed: int, first: int) -> str:
+    """``<name>.pt`` for the first seed (what single-seed consumers read), ``<name>.seed<k>.pt`` after."""
+    return f"{name}.pt" if seed == first else f"{name}.seed{seed}.pt"
+
+
 @dataclass
 class Data:
     graph: MultiSourceGraph
     item_ids: dict[str, list[str]]
     heldout: dict[str, pl.DataFrame]
     signature: dict[str, Any]
+    valid: dict[str, pl.DataFrame] = field(default_factory=dict)
+    user_item: dict[str, pl.DataFrame] = field(default_factory=dict)
+    item_item: dict[str, pl.DataFrame] = field(default_factory=dict)
+    _splits: dict[tuple[str, bool], dict[str, Split]] = field(default_factory=dict)
+
+    def splits(self, source: str, exclude_history: bool = True) -> dict[str, Split]:
+        """``{"valid", "test"}`` splits of one source (issue 10 protocol; cached)."""
+        key = (source, exclude_history)
+        if key not in self._splits:
+            g = self.graph.sources[self.graph.index(source)]
+            ui, va, te = self.user_item[source], self.valid[source], self.heldout[source]
+            n_users = max([g.user_item.n_rows] + [int(f.get_column("user_idx").max()) + 1  # type: ignore[operator]
+                                                  for f in (va, te) if f.height])
+            n_items = g.schema.n_items
+            self._splits[key] = {
+                "valid": make_split([ui], va, n_users, n_items, exclude_history=exclude_history),
+                "test": make_split([ui, va], te, n_users, n_items, exclude_history=exclude_history),
+            }
+        return self._splits[key]
 
 
 def _read(path: Path) -> pl.DataFrame:
@@ -144,17 +197,24 @@ def load_data(ingested: str | Path, edges: str | Path, sources: Sequence[str]) -
     """Items from ``ingested/<s>/items.parquet``, edges and hold-out from ``edges/<s>/``."""
     ing, edg = Path(ingested), Path(edges)
     frames, item_ids, heldout, sig = {}, {}, {}, {}
+    valid: dict[str, pl.DataFrame] = {}
+    uis: dict[str, pl.DataFrame] = {}
+    iis: dict[str, pl.DataFrame] = {}
     for s in sources:
         items = _read(ing / s / "items.parquet").sort("item_idx")
         ii = _read(edg / s / "item_item.parquet")
         ui = _read(edg / s / "user_item.parquet")
         heldout[s] = _read(edg / s / "heldout.parquet")
+        vpath = edg / s / "valid.parquet"
+        valid[s] = pl.read_parquet(vpath) if vpath.exists() else heldout[s].head(0)
         frames[s] = SourceFrames(items, ii, ui)
+        uis[s], iis[s] = ui, ii
         item_ids[s] = items.get_column("item_id").cast(pl.Utf8).to_list() if "item_id" in items.columns else \
             [str(i) for i in items.get_column("item_idx").to_list()]
         sig[s] = {"items": items.height, "item_item": ii.height, "user_item": ui.height,
-                  "ii_weight": float(ii.get_column("weight").sum() or 0), "heldout": heldout[s].height}
-    return Data(build_multisource_graph(frames), item_ids, heldout, sig)
+                  "ii_weight": float(ii.get_column("weight").sum() or 0), "heldout": heldout[s].height,
+                  "valid": valid[s].height}
+    return Data(build_multisource_graph(frames), item_ids, heldout, sig, valid=valid, user_item=uis, item_item=iis)
 
 
 def code_hash() -> str:
@@ -253,24 +313,42 @@ def train_run(
 
 # ---------------------------------------------------------------------------- evaluation
 @torch.no_grad()
-def evaluate_source(model: ICPAModel, data: Data, source: str, cfg: EvalParams) -> dict[str, Any]:
-    """NDCG@k, F@k, precision@k, recall@k on the held-out part of one source (eq. 10 retrieval)."""
+def learned_scorer(model: ICPAModel, data: Data, source: str, cfg: EvalParams) -> Scorer:
+    """Eq. 10 with the model's item–item term ``pair_scores(A Cᵀ)`` (history via the anchor tower)."""
     j = data.graph.index(source)
     g = data.graph.sources[j]
     model.eval()
     A = item_embeddings(model, g, j, "anchor")
     C = item_embeddings(model, g, j, "context")
-    truth = heldout_truth(data.heldout[source], g, cfg.exclude_history)
-    out: dict[str, Any] = {"users": int(truth["users"].size)}
-    if truth["users"].size == 0:
-        for k in cfg.ks:
-            out[str(k)] = {m: float("nan") for m in ("ndcg", "f", "precision", "recall")}
-        return out
-    top = recommend(A, C, g, truth["users"], max(cfg.ks), exclude_history=cfg.exclude_history, score=cfg.score,
-                    gamma=model.config.gamma)
-    weights = truth["events"] if cfg.user_weighting == "frequency" else None
-    for k, vals in ranking_metrics(top, truth["indptr"], truth["items"], cfg.ks, weights).items():
-        out[str(k)] = vals
+    S = pair_scores(A @ C.T, cfg.score, model.config.gamma).cpu().numpy()
+    return matrix_scorer(S)
+
+
+def evaluate_scorer_splits(scorer: Scorer, data: Data, source: str, cfg: EvalParams) -> dict[str, Any]:
+    """``{"valid": result, "test": result}`` (:func:`crossmatch.icpa.evaluate.evaluate_scorer`)."""
+    return {name: evaluate_scorer(scorer, split, cfg.ks, exclude_history=cfg.exclude_history,
+                                  frequency_weighting=cfg.user_weighting == "frequency")
+            for name, split in data.splits(source, cfg.exclude_history).items()}
+
+
+@torch.no_grad()
+def evaluate_source(model: ICPAModel, data: Data, source: str, cfg: EvalParams) -> dict[str, Any]:
+    """NDCG@k, F@k, precision@k, recall@k on validation and test of one source (eq. 10 retrieval)."""
+    return evaluate_scorer_splits(learned_scorer(model, data, source, cfg), data, source, cfg)
+
+
+def strip_per_user(res: dict[str, Any]) -> dict[str, Any]:
+    """A result without its per-user arrays (for JSON)."""
+    return {split: {k: v for k, v in r.items() if k != "per_user"} for split, r in res.items()}
+
+
+def per_user_arrays(res: dict[str, Any], prefix: str, k: int = 10) -> dict[str, np.ndarray]:
+    """``{"<prefix>/<split>/<metric>@k": per-user array}`` for an npz file."""
+    out = {}
+    for split, r in res.items():
+        for metric, arr in r.get("per_user", {}).get(str(k), {}).items():
+            if metric in ("ndcg", "f"):
+                out[f"{prefix}/{split}/{metric}@{k}"] = arr
     return out
 
 

@@ -4,7 +4,10 @@ Outputs, per source under ``--out/<source>/``:
     item_item.parquet      src, dst, weight        co-occurrence within ``window`` positions
     user_item.parquet      user_idx, item_idx, weight, count, last_ts   (training part only)
     item_category.parquet  item_idx, category[, fine_category]
-    heldout.parquet        the last ``holdout_fraction`` of every user's interactions
+    valid.parquet          the ``valid_fraction`` of each user's interactions before the test part
+    heldout.parquet        the last ``holdout_fraction`` of every user's interactions (test)
+Both held-out parts hold at least ``min_per_user`` events of every user who keeps one training
+event. Settings are selected on ``valid``; ``heldout`` (test) is reported.
 and a stats JSON (nodes, edges, degree quantiles per source).
 """
 
@@ -19,7 +22,7 @@ import polars as pl
 from rich.progress import Progress
 
 from crossmatch.errors import ConfigError, InputError
-from crossmatch.graph import cooccurrence_edges, graph_stats, item_category_edges, split_holdout, user_item_edges
+from crossmatch.graph import cooccurrence_edges, graph_stats, item_category_edges, split_train_valid_test, user_item_edges
 from stages._common import atomic_dir, console, load_section, params_as, run, write_json
 
 
@@ -27,27 +30,37 @@ from stages._common import atomic_dir, console, load_section, params_as, run, wr
 class EdgesParams:
     window: int = 9
     holdout_fraction: float = 0.2
+    valid_fraction: float = 0.0
+    min_per_user: int = 0
 
     def __post_init__(self) -> None:
         if not isinstance(self.window, int) or self.window < 1:
             raise ConfigError(f"edges.window must be an integer >= 1, got {self.window!r}")
         if not 0.0 <= float(self.holdout_fraction) < 1.0:
             raise ConfigError(f"edges.holdout_fraction must lie in [0, 1), got {self.holdout_fraction}")
+        if not isinstance(self.valid_fraction, (int, float)) or isinstance(self.valid_fraction, bool) \
+                or not 0.0 <= float(self.valid_fraction) < 1.0 - float(self.holdout_fraction):
+            raise ConfigError(f"edges.valid_fraction must lie in [0, 1 - holdout_fraction), got {self.valid_fraction!r}")
+        if not isinstance(self.min_per_user, int) or isinstance(self.min_per_user, bool) or self.min_per_user < 0:
+            raise ConfigError(f"edges.min_per_user must be an integer >= 0, got {self.min_per_user!r}")
 
 
 def build_source(logs: pl.DataFrame, items: pl.DataFrame, params: EdgesParams) -> tuple[dict[str, pl.DataFrame], dict[str, Any]]:
     """All graph tables of one source (pure: frames in, frames out)."""
-    train, test = split_holdout(logs, params.holdout_fraction)
+    train, valid, test = split_train_valid_test(logs, params.holdout_fraction, float(params.valid_fraction),
+                                                min_per_user=params.min_per_user)
     item_item = cooccurrence_edges(train, window=params.window, n_items=items.height)
     user_item = user_item_edges(train)
     tables = {
         "item_item": item_item,
         "user_item": user_item,
         "item_category": item_category_edges(items),
+        "valid": valid.select("user_idx", "item_idx", "timestamp", "weight"),
         "heldout": test.select("user_idx", "item_idx", "timestamp", "weight"),
     }
     n_users = int(logs.get_column("user_idx").max() or 0) + 1 if logs.height else 0
     stats = graph_stats(n_users, items.height, item_item, user_item, train.height, test.height)
+    stats["events_valid"] = valid.height
     return tables, stats
 
 
@@ -64,7 +77,8 @@ def main() -> None:
     sources = sorted(p.name for p in root.iterdir() if (p / "logs.parquet").exists()) if root.is_dir() else []
     if not sources:
         raise InputError("no '<source>/logs.parquet' found; run the ingest stage first", file=str(root))
-    stats: dict[str, Any] = {"window": params.window, "holdout_fraction": params.holdout_fraction, "sources": {}}
+    stats: dict[str, Any] = {"window": params.window, "holdout_fraction": params.holdout_fraction,
+                             "valid_fraction": params.valid_fraction, "sources": {}}
     with atomic_dir(args.out) as tmp, Progress(console=console, transient=True) as progress:
         task = progress.add_task("edges", total=len(sources))
         for source in sources:

@@ -2,15 +2,22 @@
 
 Trains the joint baselines of ``icpa.methods`` (*Base*: all sources, equal weights, no
 alignment; *MMoE*: Base with an MMoE tower), evaluates them and the phase-1 models on every
-source, collects the per-target results of ``pareto_finetune`` and writes:
+source (once per seed of ``icpa.seeds``), collects the per-target results of ``pareto_finetune``,
+and evaluates under the same protocol (issue 10: settings chosen on validation, test reported):
 
-    --metrics (metrics/icpa.json)    flat: <source>.<method>.ndcg@10 / f@10, per-source
-                                     negative-transfer flags vs SOO, the verdict, alignment hit@k
-    --plot (plots/icpa_ndcg_at_k.csv + .png)   NDCG@k vs k (macro over sources and per source)
-    --out/                           base.pt, mmoe.pt, table.csv (every metric), transfer.csv
+* the non-learned rankers popularity, co-occurrence, item-kNN and EASE (each at its best
+  validation setting; ``crossmatch.icpa.rankers``);
+* the hybrids ``<method>+<ranker>`` of ``icpa.eval.hybrid_methods`` × ``hybrid_rankers`` (a
+  learned correction on top of the ranker, mixing weight chosen on validation);
+* paired-bootstrap verdicts on test: every multi-source method vs SOO (negative transfer only
+  when the 95 % interval lies below 0), every method vs the best ranker, ``icpa+R`` vs ``soo+R``.
 
-Reference rows ``popularity`` and ``cooccurrence`` (non-learned rankers under the same protocol)
-put the learned numbers in context; they are not ICPA methods.
+Writes:
+    --metrics (metrics/icpa.json)    flat: <source>.<method>.{ndcg@10, f@10} (test, mean over seeds),
+                                     *_std, valid_*, steps, seconds; verdicts; settings; alignment hit@k
+    --plot (plots/icpa_ndcg_at_k.csv + .png; <stem>_bars.png)  test NDCG@k vs k; NDCG@10 bars ± std
+    --out/                           base.pt, mmoe.pt (+ .seed<k>.pt), table.csv (every metric, seed
+                                     and split), transfer.csv (the verdicts)
 """
 
 from __future__ import annotations
@@ -26,47 +33,37 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
+import scipy.sparse as sp  # noqa: E402
 import torch  # noqa: E402
 
 from crossmatch.errors import InputError  # noqa: E402
-from crossmatch.icpa import build_model, heldout_truth, model_from_payload, model_payload  # noqa: E402
+from crossmatch.icpa import build_model, model_from_payload, model_payload  # noqa: E402
+from crossmatch.icpa.comparison import paired_verdicts, seed_summary, split_evaluator, tune_hybrid, tune_rankers  # noqa: E402
 from crossmatch.icpa.methods import JOINT, LABELS, single_config  # noqa: E402
-from crossmatch.icpa.reference import reference_topk  # noqa: E402
-from crossmatch.metrics.ranking import ranking_metrics  # noqa: E402
-from crossmatch.metrics.transfer import transfer_table, verdict  # noqa: E402
 from stages._common import atomic_dir, console, run, write_atomic, write_json  # noqa: E402
 from stages._icpa import (  # noqa: E402
     Checkpoints,
-    Data,
-    EvalParams,
     alignment_accuracy,
     code_hash,
     evaluate_source,
     fingerprint,
     flatten,
+    learned_scorer,
     load_data,
     load_params,
     params_snapshot,
     read_concepts,
+    seed_file,
     source_embeddings,
+    strip_per_user,
     train_run,
 )
 
-REFERENCES = ("popularity", "cooccurrence")
+RANKER_METHODS = ("popularity", "cooccurrence", "itemknn", "ease")
 PHASE1 = ("icpa_phase1", "wo_align_phase1")
-
-
-def evaluate_reference(data: Data, source: str, kind: str, cfg: EvalParams) -> dict[str, Any]:
-    g = data.graph.sources[data.graph.index(source)]
-    truth = heldout_truth(data.heldout[source], g, cfg.exclude_history)
-    out: dict[str, Any] = {"users": int(truth["users"].size)}
-    if truth["users"].size:
-        top = reference_topk(g, truth["users"], max(cfg.ks), kind, exclude_history=cfg.exclude_history)
-        weights = truth["events"] if cfg.user_weighting == "frequency" else None
-        for k, vals in ranking_metrics(top, truth["indptr"], truth["items"], cfg.ks, weights).items():
-            out[str(k)] = vals
-    return out
+LEARNED_ORDER = ("icpa", "soo", "base", "mmoe", "wo_align", "wo_pareto", "wo_front")
 
 
 def plot_ndcg(frame: pl.DataFrame, sources: list[str], methods: list[str], path: Path) -> None:
@@ -77,14 +74,34 @@ def plot_ndcg(frame: pl.DataFrame, sources: list[str], methods: list[str], path:
         for i, m in enumerate(methods):
             col = m if s is None else f"{m}.{s}"
             if col in frame.columns:
-                style = "--" if m in REFERENCES else "-"
+                style = "--" if m in RANKER_METHODS else "-"
                 ax.plot(frame["k"], frame[col], style, marker="o", ms=3, color=colours[(2 * i) % 20 + (i >= 10)],
                         label=LABELS.get(m, m))
         ax.set_title(title)
         ax.set_xlabel("k")
         ax.set_xscale("log")
-    axes[0].set_ylabel("NDCG@k")
+    axes[0].set_ylabel("NDCG@k (test)")
     axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+    plt.close(fig)
+
+
+def plot_bars(summary: dict[str, dict[str, dict[str, float]]], sources: list[str], methods: list[str],
+              path: Path) -> None:
+    """Test NDCG@10 per source, mean ± std over seeds (error bars)."""
+    fig, ax = plt.subplots(figsize=(max(8, 1.6 * len(sources) * len(methods) / 4), 4))
+    width = 0.8 / max(len(methods), 1)
+    colours = plt.get_cmap("tab20").colors
+    for i, m in enumerate(methods):
+        xs = [si + i * width for si in range(len(sources))]
+        ys = [summary[s].get(m, {}).get("ndcg@10", float("nan")) for s in sources]
+        es = [summary[s].get(m, {}).get("ndcg@10_std", 0.0) for s in sources]
+        ax.bar(xs, ys, width, yerr=es, capsize=2, color=colours[i % 20], label=LABELS.get(m, m),
+               hatch="//" if m in RANKER_METHODS else None)
+    ax.set_xticks([si + 0.4 - width / 2 for si in range(len(sources))], sources)
+    ax.set_ylabel("NDCG@10 (test, mean ± std over seeds)")
+    ax.legend(fontsize=7, ncol=4)
     fig.tight_layout()
     write_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
     plt.close(fig)
@@ -111,105 +128,175 @@ def main() -> None:
     schedule = params.schedule_config
     ckpt = Checkpoints(args.checkpoints, params.checkpoint_every)
     tag_base = [params_snapshot(params), data.signature, code_hash()]
+    seeds, first = params.seed_list, params.seed_list[0]
     t0 = time.perf_counter()
 
-    # Target-independent models: the joint baselines (trained here) and the phase-1 models.
-    models: dict[str, Any] = {}
-    for method in (m for m in JOINT if m in params.methods):
-        mcfg = params.model_config
-        if method == "mmoe":
-            mcfg = dataclasses.replace(mcfg, tower="mmoe")
-        model = build_model(data.graph.schemas, len(data.graph.categories), mcfg, params.seed)
-        trainer = train_run(method, model, data, single_config(method, None, schedule), params, ckpt,
-                            tag=fingerprint(*tag_base, method))
-        models[method] = trainer.model
-    trained = dict(models)
-    for name in PHASE1:
-        path = Path(args.align) / f"{name}.pt"
-        if path.exists():
-            models[name] = model_from_payload(torch.load(path, map_location="cpu", weights_only=False))
-        elif name == "icpa_phase1":
-            raise InputError("phase-1 model not found; run train_align first", file=str(path))
+    # runs[source][method] = [per-seed result]; arrays[source][method] = [seeds, users] test NDCG@10
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {s: {} for s in params.sources}
+    arrays: dict[str, dict[str, list[np.ndarray]]] = {s: {} for s in params.sources}
+    models: dict[tuple[str, int], Any] = {}  # (method, seed) -> target-independent model
+    saved: dict[str, Any] = {}
 
-    # results[source][method] = {"users": n, "<k>": {ndcg, f, precision, recall}}
-    results: dict[str, dict[str, Any]] = {s: {} for s in params.sources}
+    def record(s: str, m: str, res: dict[str, Any], extra: dict[str, Any]) -> None:
+        runs[s].setdefault(m, []).append({**strip_per_user(res), **extra})
+        arrays[s].setdefault(m, []).append(res["test"]["per_user"]["10"]["ndcg"])
+
+    for seed in seeds:
+        sp_ = dataclasses.replace(params, seed=seed)
+        for method in (m for m in JOINT if m in params.methods):
+            mcfg = params.model_config
+            if method == "mmoe":
+                mcfg = dataclasses.replace(mcfg, tower="mmoe")
+            t1 = time.perf_counter()
+            model = build_model(data.graph.schemas, len(data.graph.categories), mcfg, seed)
+            trainer = train_run(f"{method}#{seed}", model, data, single_config(method, None, schedule), sp_, ckpt,
+                                tag=fingerprint(*tag_base, method, seed))
+            models[(method, seed)] = saved[seed_file(method, seed, first)] = trainer.model
+            secs = time.perf_counter() - t1
+            for s in params.sources:
+                record(s, method, evaluate_source(trainer.model, data, s, cfg), {"steps": trainer.step, "seconds": secs})
+        for name in PHASE1:
+            path = Path(args.align) / seed_file(name, seed, first)
+            if path.exists():
+                models[(name, seed)] = model_from_payload(torch.load(path, map_location="cpu", weights_only=False))
+                for s in params.sources:
+                    record(s, name, evaluate_source(models[(name, seed)], data, s, cfg), {})
+            elif name == "icpa_phase1":
+                raise InputError("phase-1 model not found; run train_align first", file=str(path))
+
+    settings: dict[str, Any] = {}
     for s in params.sources:
-        for name, model in models.items():
-            results[s][name] = evaluate_source(model, data, s, cfg)
-        for kind in REFERENCES:
-            results[s][kind] = evaluate_reference(data, s, kind, cfg)
-        ft = Path(args.finetune) / s / "metrics.json"
-        if not ft.exists():
+        ft = Path(args.finetune) / s
+        if not (ft / "metrics.json").exists() or not (ft / "per_user.npz").exists():
             raise InputError(f"per-target results of source {s!r} not found; run pareto_finetune@{s} first",
-                             file=str(ft))
-        results[s].update(json.loads(ft.read_text())["methods"])
+                             file=str(ft / "metrics.json"))
+        blob = json.loads((ft / "metrics.json").read_text())
+        if blob.get("seeds") != seeds:
+            raise InputError(f"pareto_finetune@{s} ran seeds {blob.get('seeds')}, icpa.seeds gives {seeds}; "
+                             "re-run it", file=str(ft / "metrics.json"))
+        with np.load(ft / "per_user.npz") as npz:
+            for method, per_seed in blob["methods"].items():
+                for seed in seeds:
+                    runs[s].setdefault(method, []).append(per_seed[str(seed)])
+                    arrays[s].setdefault(method, []).append(npz[f"{method}/{seed}/test/ndcg@10"])
+        # Non-learned rankers, each at its best validation setting (deterministic: one run).
+        splits = data.splits(s, cfg.exclude_history)
+        evaluate = split_evaluator(splits, cfg.ks, exclude_history=cfg.exclude_history,
+                                   frequency_weighting=cfg.user_weighting == "frequency")
+        j = data.graph.index(s)
+        n = data.graph.sources[j].schema.n_items
+        ii = data.item_item[s]
+        C = sp.csr_matrix((ii.get_column("weight").to_numpy().astype(np.float64),
+                           (ii.get_column("src").to_numpy(), ii.get_column("dst").to_numpy())), shape=(n, n))
+        t1 = time.perf_counter()
+        rankers = tune_rankers(evaluate, train=splits["valid"].history, cooccurrence=C,
+                               ease_lambdas=cfg.ease_lambdas, knn_ks=cfg.knn_ks)
+        for kind, r in rankers.items():
+            record(s, kind, r["result"], {"steps": 0, "seconds": (time.perf_counter() - t1) / len(rankers)})
+            settings[f"{s}.{kind}.setting"] = r["setting"] if r["setting"] is not None else "none"
+        # Hybrids "<method>+<ranker>": a learned correction on top of the ranker, w chosen on validation.
+        for method in (m for m in cfg.hybrid_methods if m in params.methods):
+            for kind in cfg.hybrid_rankers:
+                name = f"{method}+{kind}"
+                for seed in seeds:
+                    model = models.get((method, seed))
+                    if model is None:
+                        model = model_from_payload(torch.load(ft / seed_file(method, seed, first), map_location="cpu",
+                                                              weights_only=False))
+                    hyb = tune_hybrid(evaluate, learned_scorer(model, data, s, cfg), rankers[kind]["scorer"],
+                                      cfg.hybrid_weights)
+                    record(s, name, hyb["result"], {"weight": hyb["weight"]})
+                    settings[f"{s}.{name}.weight.{seed}"] = hyb["weight"]
 
-    order = [m for m in ("icpa", "soo", "base", "mmoe", "wo_align", "wo_pareto", "wo_front") if m in params.methods]
-    order += [m for m in PHASE1 if m in models] + list(REFERENCES)
-    rows = [{"source": s, "method": m, "k": int(k), **v}
-            for s in params.sources for m in order if m in results[s]
-            for k, v in results[s][m].items() if k != "users"]
-    table = pl.DataFrame(rows)
-
-    ndcg10 = {s: {m: results[s][m]["10"]["ndcg"] for m in order if m in results[s]} for s in params.sources}
-    f10 = {s: {m: results[s][m]["10"]["f"] for m in order if m in results[s]} for s in params.sources}
+    # Summaries: mean ± std over seeds; paired bootstrap verdicts on test.
+    order = [m for m in LEARNED_ORDER if m in params.methods] + [m for m in PHASE1 if m in runs[params.sources[0]]]
+    order += [f"{m}+{k}" for m in cfg.hybrid_methods if m in params.methods for k in cfg.hybrid_rankers]
+    order += list(RANKER_METHODS)
+    summary = {s: {m: seed_summary(runs[s][m]) for m in order if m in runs[s]} for s in params.sources}
     compared = [m for m in ("icpa", "base", "mmoe", "wo_align", "wo_pareto", "wo_front") if m in params.methods]
-    transfer = transfer_table(ndcg10, compared) if "soo" in params.methods else []
-    verdicts = {m: verdict(transfer, m) for m in compared} if transfer else {}
+    verdicts: dict[str, Any] = {}
+    for s in params.sources:
+        best_ranker = max(RANKER_METHODS[1:], key=lambda k: summary[s][k]["valid_ndcg@10"])
+        settings[f"{s}.best_ranker"] = best_ranker
+        pairs = [(m, "soo") for m in compared if "soo" in params.methods]
+        pairs += [(m, best_ranker) for m in order if m not in RANKER_METHODS]
+        pairs += [(f"{m}+{k}", f"soo+{k}") for m in cfg.hybrid_methods if m != "soo" for k in cfg.hybrid_rankers]
+        stacked = {m: np.stack(v) for m, v in arrays[s].items()}
+        for key, v in paired_verdicts(stacked, pairs, n_boot=cfg.bootstrap, seed=params.seed).items():
+            if key.endswith(f"_vs_{best_ranker}"):
+                key = key[:-len(best_ranker)] + "best_ranker"
+            verdicts[f"{s}.{key}"] = v
 
+    metrics: dict[str, Any] = {"sources": params.sources, "seeds": seeds, "seconds": time.perf_counter() - t0}
+    for s in params.sources:
+        metrics[s] = {m: dict(v) for m, v in summary[s].items()}
+        metrics[s]["users"] = runs[s][order[0]][0]["test"]["users"]
+        metrics[s]["valid_users"] = runs[s][order[0]][0]["valid"]["users"]
+        for m in compared:
+            v = verdicts.get(f"{s}.{m}_vs_soo")
+            if v:
+                metrics[s][m].update({"negative_transfer": v["verdict"] == "negative", "delta_vs_soo": v["delta"],
+                                      "vs_soo_lo": v["lo"], "vs_soo_hi": v["hi"], "vs_soo": v["verdict"]})
+    metrics["verdicts"] = {k: {"delta": v["delta"], "lo": v["lo"], "hi": v["hi"], "verdict": v["verdict"]}
+                           for k, v in verdicts.items()}
+    for m in compared:
+        neg = [s for s in params.sources if metrics[s][m].get("negative_transfer")]
+        n_cmp = sum(1 for s in params.sources if "vs_soo" in metrics[s][m])
+        if n_cmp:
+            text = (f"{m}: significant negative transfer on {len(neg)}/{n_cmp} source(s): {', '.join(neg)}" if neg
+                    else f"{m}: no significant negative transfer vs SOO on {n_cmp} sources (paired bootstrap, 95 %)")
+            metrics.setdefault("negative_transfer", {})[m] = {"sources": ",".join(neg) or "none",
+                                                             "n_negative": len(neg), "verdict": text}
     hits = {}
     for name in ("icpa_phase1", "wo_align_phase1", "base", "mmoe"):
-        if name in models:
-            acc = alignment_accuracy(source_embeddings(models[name], data), data, concepts, cfg.hit_ks)
+        if (name, first) in models:
+            acc = alignment_accuracy(source_embeddings(models[(name, first)], data), data, concepts, cfg.hit_ks)
             hits[name] = {k: v for k, v in acc.items() if k != "pairs"}
-
-    metrics: dict[str, Any] = {"sources": params.sources, "seconds": time.perf_counter() - t0}
-    for s in params.sources:
-        metrics[s] = {m: {"ndcg@10": ndcg10[s][m], "f@10": f10[s][m]} for m in order if m in ndcg10[s]}
-        metrics[s]["users"] = results[s][order[0]]["users"]
-        for r in transfer:
-            if r["source"] == s:
-                metrics[s][r["method"]]["negative_transfer"] = r["negative_transfer"]
-                metrics[s][r["method"]]["delta_vs_soo"] = r["delta"]
-    for m, v in verdicts.items():
-        metrics.setdefault("negative_transfer", {})[m] = {"sources": v["negative_sources"] or "none",
-                                                         "n_negative": len(v["negative_sources"]),
-                                                         "verdict": v["text"]}
     metrics["alignment"] = hits
     for m in order:
-        vals = [ndcg10[s][m] for s in params.sources if m in ndcg10[s]]
-        fvals = [f10[s][m] for s in params.sources if m in f10[s]]
-        if vals:
-            metrics.setdefault("mean", {})[m] = {"ndcg@10": sum(vals) / len(vals), "f@10": sum(fvals) / len(fvals)}
+        per = [summary[s][m] for s in params.sources if m in summary[s]]
+        if per:
+            metrics.setdefault("mean", {})[m] = {key: float(np.mean([p[key] for p in per]))
+                                                 for key in ("ndcg@10", "f@10", "valid_ndcg@10", "valid_f@10")}
+    metrics["settings"] = settings
 
-    curve = {"k": list(cfg.ks)}
+    rows = [{"source": s, "method": m, "seed": seed_i, "split": split, "k": int(k), **v}
+            for s in params.sources for m in order if m in runs[s]
+            for seed_i, r in enumerate(runs[s][m]) for split in ("valid", "test")
+            for k, v in r[split].items() if k != "users"]
+    table = pl.DataFrame(rows)
+    curve: dict[str, list[float]] = {"k": list(cfg.ks)}
     for m in order:
-        per = [[results[s][m][str(k)]["ndcg"] for k in cfg.ks] for s in params.sources if m in results[s]]
-        if not per:
-            continue
-        curve[m] = [sum(col) / len(col) for col in zip(*per, strict=True)]
-        for s in params.sources:
-            if m in results[s]:
-                curve[f"{m}.{s}"] = [results[s][m][str(k)]["ndcg"] for k in cfg.ks]
+        per = [[float(np.mean([r["test"][str(k)]["ndcg"] for r in runs[s][m]])) for k in cfg.ks]
+               for s in params.sources if m in runs[s]]
+        if per:
+            curve[m] = [float(np.mean(col)) for col in zip(*per, strict=True)]
+            for s in params.sources:
+                if m in runs[s]:
+                    curve[f"{m}.{s}"] = [float(np.mean([r["test"][str(k)]["ndcg"] for r in runs[s][m]]))
+                                         for k in cfg.ks]
     curve_frame = pl.DataFrame(curve)
 
     with atomic_dir(args.out) as out:
-        for name, model in trained.items():
-            torch.save(model_payload(model, {"run": name, "sources": params.sources}), out / f"{name}.pt")
+        for name, model in saved.items():
+            torch.save(model_payload(model, {"run": name, "sources": params.sources}), out / name)
         table.write_csv(out / "table.csv")
-        pl.DataFrame(transfer or {"source": []}).write_csv(out / "transfer.csv")
+        pl.DataFrame([{"key": k, **v} for k, v in verdicts.items()] or {"key": []}).write_csv(out / "transfer.csv")
     plot_path = Path(args.plot)
     write_atomic(plot_path, lambda tmp: curve_frame.write_csv(tmp))
     plot_ndcg(curve_frame, params.sources, order, plot_path.with_suffix(".png"))
+    plot_bars(summary, params.sources, [m for m in order if m not in PHASE1],
+              plot_path.with_name(plot_path.stem + "_bars.png"))
     write_json(args.metrics, flatten(metrics))
     ckpt.clear()
 
-    console.print("icpa_eval: NDCG@10 / F@10 per source")
+    console.print(f"icpa_eval: test NDCG@10 (mean ± std over {len(seeds)} seed(s)) per source")
     for s in params.sources:
-        console.print(f"  {s:>8}: " + "  ".join(f"{LABELS.get(m, m)} {ndcg10[s][m]:.4f}/{f10[s][m]:.4f}"
-                                               for m in order if m in ndcg10[s]), highlight=False)
-    for v in verdicts.values():
-        console.print(f"  {v['text']}", highlight=False)
+        console.print(f"  {s:>8}: " + "  ".join(f"{LABELS.get(m, m)} {summary[s][m]['ndcg@10']:.4f}"
+                                               f"±{summary[s][m]['ndcg@10_std']:.4f}"
+                                               for m in order if m in summary[s]), highlight=False)
+    for v in metrics.get("negative_transfer", {}).values():
+        console.print(f"  {v['verdict']}", highlight=False)
     console.print(f"icpa_eval: done in {metrics['seconds']:.1f}s -> {args.metrics}")
 
 

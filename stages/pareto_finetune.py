@@ -11,25 +11,31 @@ per-target comparisons of §2.10–2.11 that are in ``icpa.methods``:
     wo_front   ParetoMTL + live alignment from scratch (no phase 1)
     soo        the target source alone
 
-Every model is evaluated on the target's held-out interactions (NDCG@k, F@k). Outputs:
-``--out/<method>.pt``, ``--out/metrics.json`` (``{method: {k: {ndcg, f, precision, recall}}}``),
-``--out/weights.csv`` (per-step ParetoMTL weights of ICPA) and a flat ``--metrics`` file.
+Every method trains once per seed of ``icpa.seeds`` with the joint models' step budget (SOO
+included) and is evaluated on the target's validation and test events (NDCG@k, F@k). Outputs:
+``--out/<method>.pt`` (first seed; ``<method>.seed<k>.pt`` for later seeds), ``--out/metrics.json``
+(``{method: {seed: {valid|test: {k: {ndcg, f, precision, recall}}, steps, seconds}}}``),
+``--out/per_user.npz`` (per-user NDCG@10 / F@10 for the paired bootstrap), ``--out/weights.csv``
+(per-step ParetoMTL weights of ICPA) and a flat ``--metrics`` file.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 import torch
 
 from crossmatch.errors import ConfigError, InputError
 from crossmatch.icpa import build_model, model_from_payload, model_payload
 from crossmatch.icpa.methods import PER_TARGET, phase2_config, single_config
+from crossmatch.icpa.train import epoch_steps
 from stages._common import atomic_dir, console, run, write_json
 from stages._icpa import (
     Checkpoints,
@@ -40,6 +46,9 @@ from stages._icpa import (
     load_data,
     load_params,
     params_snapshot,
+    per_user_arrays,
+    seed_file,
+    strip_per_user,
     train_run,
 )
 
@@ -48,9 +57,9 @@ START_FROM = {"icpa": "icpa_phase1", "wo_pareto": "icpa_phase1", "wo_align": "wo
 
 
 def load_phase1(align_dir: Path, name: str, sources: list[str]) -> Any:
-    path = align_dir / f"{name}.pt"
+    path = align_dir / name
     if not path.exists():
-        raise InputError(f"phase-1 model {name}.pt not found; run train_align first", file=str(path))
+        raise InputError(f"phase-1 model {name} not found; run train_align first", file=str(path))
     payload = torch.load(path, map_location="cpu", weights_only=False)
     if payload["meta"].get("sources") != sources:
         raise InputError(f"the phase-1 model was trained on sources {payload['meta'].get('sources')}, "
@@ -83,47 +92,64 @@ def main() -> None:
     ckpt = Checkpoints(ckpt_dir, params.checkpoint_every)
     tag_base = [params_snapshot(params), data.signature, code_hash(), target]
     methods = [m for m in PER_TARGET if m in params.methods]
-    phase1: dict[str, Any] = {}
+    # Equal budgets: every method takes the joint models' number of optimisation steps.
+    budget = schedule.total_epochs * epoch_steps(data.graph, list(range(len(params.sources))), params.pair_config)
+    soo_epoch = epoch_steps(data.graph, [j], params.pair_config)
 
-    results: dict[str, Any] = {}
+    results: dict[str, dict[str, Any]] = {m: {} for m in methods}
+    arrays: dict[str, Any] = {}
     models: dict[str, Any] = {}
     weights_log: list[dict[str, Any]] = []
     t0 = time.perf_counter()
-    for method in methods:
-        if method in START_FROM:
-            start = START_FROM[method]
-            if start not in phase1:
-                phase1[start] = load_phase1(Path(args.align), start, params.sources)
-            frozen = phase1[start]
-            model = model_from_payload(model_payload(frozen))  # θ_n := θ_n^0 (a copy; f^0 stays frozen)
-            phase = phase2_config(method, j, schedule)
-        else:
-            frozen = None
-            model = build_model(data.graph.schemas, len(data.graph.categories), params.model_config, params.seed)
-            phase = single_config(method, j, schedule)
-        trainer = train_run(f"{method}@{target}", model, data, phase, params, ckpt,
-                            frozen=frozen if phase.alignment == "frozen" else None,
-                            tag=fingerprint(*tag_base, method))
-        models[method] = trainer.model
-        results[method] = evaluate_source(trainer.model, data, target, params.eval_config)
-        if method == "icpa":
-            weights_log = [{k: v for k, v in r.items() if k.startswith(("step", "epoch", "weight_", "loss_"))}
-                           for r in trainer.log]
-        console.print(f"  {method}@{target}: NDCG@10 {results[method]['10']['ndcg']:.4f}  "
-                      f"F@10 {results[method]['10']['f']:.4f}")
+    first = params.seed_list[0]
+    for seed in params.seed_list:
+        sp = dataclasses.replace(params, seed=seed)
+        phase1: dict[str, Any] = {}
+        for method in methods:
+            t1 = time.perf_counter()
+            if method in START_FROM:
+                start = START_FROM[method]
+                if start not in phase1:
+                    phase1[start] = load_phase1(Path(args.align), seed_file(start, seed, first), params.sources)
+                frozen = phase1[start]
+                model = model_from_payload(model_payload(frozen))  # θ_n := θ_n^0 (a copy; f^0 stays frozen)
+                phase = phase2_config(method, j, schedule)
+            else:
+                frozen = None
+                model = build_model(data.graph.schemas, len(data.graph.categories), params.model_config, seed)
+                phase = single_config(method, j, schedule, budget_steps=budget, epoch_steps=soo_epoch)
+            trainer = train_run(f"{method}@{target}#{seed}", model, data, phase, sp, ckpt,
+                                frozen=frozen if phase.alignment == "frozen" else None,
+                                tag=fingerprint(*tag_base, method, seed))
+            models[seed_file(method, seed, first)] = trainer.model
+            res = evaluate_source(trainer.model, data, target, params.eval_config)
+            arrays.update(per_user_arrays(res, f"{method}/{seed}"))
+            # phase-2 methods also spent their phase-1 model's steps
+            steps = trainer.step + (schedule.phase1_epochs * budget // max(schedule.total_epochs, 1)
+                                    if method in START_FROM else 0)
+            results[method][str(seed)] = {**strip_per_user(res), "steps": steps,
+                                          "seconds": time.perf_counter() - t1}
+            if method == "icpa" and seed == first:
+                weights_log = [{k: v for k, v in r.items() if k.startswith(("step", "epoch", "weight_", "loss_"))}
+                               for r in trainer.log]
+            console.print(f"  {method}@{target} seed {seed}: NDCG@10 valid {res['valid']['10']['ndcg']:.4f} "
+                          f"test {res['test']['10']['ndcg']:.4f} ({steps} steps)")
     seconds = time.perf_counter() - t0
 
     with atomic_dir(out_dir) as out:
-        for method, model in models.items():
-            torch.save(model_payload(model, {"run": method, "target": target, "sources": params.sources}),
-                       out / f"{method}.pt")
-        (out / "metrics.json").write_text(json.dumps({"target": target, "methods": results}, indent=2,
-                                                     sort_keys=True) + "\n")
+        for name, model in models.items():
+            torch.save(model_payload(model, {"run": name, "target": target, "sources": params.sources}), out / name)
+        (out / "metrics.json").write_text(json.dumps({"target": target, "seeds": params.seed_list,
+                                                     "methods": results}, indent=2, sort_keys=True) + "\n")
+        np.savez_compressed(out / "per_user.npz", **arrays)
         if weights_log:
             pl.DataFrame(weights_log).write_csv(out / "weights.csv")
-    flat = {"target": target, "seconds": seconds}
-    for method, res in results.items():
-        flat[method] = {"ndcg@10": res["10"]["ndcg"], "f@10": res["10"]["f"], "users": res["users"]}
+    flat: dict[str, Any] = {"target": target, "seconds": seconds}
+    for method, per_seed in results.items():
+        for split in ("valid", "test"):
+            vals = [r[split]["10"]["ndcg"] for r in per_seed.values()]
+            flat[method] = flat.get(method, {}) | {f"{split}.ndcg@10": float(np.mean(vals))}
+        flat[method]["steps"] = int(np.mean([r["steps"] for r in per_seed.values()]))
     write_json(metrics_path, flatten(flat))
     ckpt.clear()
     console.print(f"pareto_finetune@{target}: {len(models)} model(s) in {seconds:.1f}s -> {out_dir}")

@@ -4,7 +4,8 @@ ALGORITHMS.md §2.6 phase 1: every step weighs the per-source losses with a rand
 combination λ and adds β · (gated SWD + SGWD + gate loss). Also trains the phase 1 of the
 *w/o Align* ablation (β = 0) that ``pareto_finetune`` fine-tunes. Outputs:
 
-    --out/icpa_phase1.pt, --out/wo_align_phase1.pt   models (``model_payload``: meta + state_dict)
+    --out/icpa_phase1.pt, --out/wo_align_phase1.pt   models (``model_payload``: meta + state_dict) of the
+                                                     first seed; ``<name>.seed<k>.pt`` for the other seeds
     --out/losses.csv                                 per-step losses L_j, weights λ_j, alignment
     --out/beta_sweep.csv                             with icpa.align.beta_sweep: phase 1 at every β of
                                                      the grid (NDCG@10 per source, hit@k)
@@ -46,6 +47,7 @@ from stages._icpa import (  # noqa: E402
     load_params,
     params_snapshot,
     read_concepts,
+    seed_file,
     source_embeddings,
     train_run,
 )
@@ -90,7 +92,8 @@ def beta_sweep(data: Data, params: ICPAParams, schedule: Schedule, ckpt: Checkpo
                             tag=fingerprint(*tag_base, "beta", beta))
         row: dict[str, Any] = {"beta": beta}
         for s in params.sources:
-            row[f"{s}.ndcg@10"] = evaluate_source(trainer.model, data, s, params.eval_config)["10"]["ndcg"]
+            # validation only: β is a setting, chosen on validation (issue 10)
+            row[f"{s}.ndcg@10"] = evaluate_source(trainer.model, data, s, params.eval_config)["valid"]["10"]["ndcg"]
         hits = alignment_accuracy(source_embeddings(trainer.model, data), data, concepts, params.eval_config.hit_ks)
         row.update({k: v for k, v in hits.items() if k.startswith("hit@")})
         rows.append(row)
@@ -122,32 +125,39 @@ def main() -> None:
     runs = {"icpa_phase1": True}
     if "wo_align" in params.methods:
         runs["wo_align_phase1"] = False
-    models, metrics, logs = {}, {"sources": params.sources, "device": str(params.device)}, {}
+    models: dict[str, Any] = {}
+    metrics: dict[str, Any] = {"sources": params.sources, "device": str(params.device), "seeds": params.seed_list}
+    logs: dict[str, Any] = {}
+    first = params.seed_list[0]
     t0 = time.perf_counter()
-    for name, align in runs.items():
-        model = build_model(data.graph.schemas, len(data.graph.categories), params.model_config, params.seed)
-        phase = phase1_config(schedule, align=align)
-        trainer = train_run(name, model, data, phase, params, ckpt, tag=fingerprint(*tag_base, name))
-        models[name] = trainer.model
-        logs[name] = trainer.log
-        last_epoch = [r for r in trainer.log if r["epoch"] == trainer.epoch - 1]
-        metrics[name] = {f"final_{k}": sum(r[k] for r in last_epoch if r[k] == r[k]) /
-                         max(1, sum(1 for r in last_epoch if r[k] == r[k]))
-                         for k in (last_epoch[0] if last_epoch else {}) if k.startswith(("loss_", "align", "gate"))}
-        metrics[name]["steps"] = trainer.step
-        hits = alignment_accuracy(source_embeddings(trainer.model, data), data, concepts, params.eval_config.hit_ks)
-        metrics[name].update({k: v for k, v in hits.items() if k != "pairs"})
+    for seed in params.seed_list:
+        sp = dataclasses.replace(params, seed=seed)
+        for name, align in runs.items():
+            model = build_model(data.graph.schemas, len(data.graph.categories), params.model_config, seed)
+            phase = phase1_config(schedule, align=align)
+            trainer = train_run(f"{name}#{seed}", model, data, phase, sp, ckpt, tag=fingerprint(*tag_base, name, seed))
+            models[seed_file(name, seed, first)] = trainer.model
+            if seed != first:
+                continue
+            logs[name] = trainer.log
+            last_epoch = [r for r in trainer.log if r["epoch"] == trainer.epoch - 1]
+            metrics[name] = {f"final_{k}": sum(r[k] for r in last_epoch if r[k] == r[k]) /
+                             max(1, sum(1 for r in last_epoch if r[k] == r[k]))
+                             for k in (last_epoch[0] if last_epoch else {}) if k.startswith(("loss_", "align", "gate"))}
+            metrics[name]["steps"] = trainer.step
+            hits = alignment_accuracy(source_embeddings(trainer.model, data), data, concepts, params.eval_config.hit_ks)
+            metrics[name].update({k: v for k, v in hits.items() if k != "pairs"})
     sweep_rows = beta_sweep(data, params, schedule, ckpt, tag_base, concepts) if params.align_config.beta_sweep else []
     for row in sweep_rows:
         metrics.setdefault("beta_sweep", {})[f"{row['beta']:g}"] = {k: v for k, v in row.items() if k != "beta"}
     metrics["seconds"] = time.perf_counter() - t0
 
-    icpa = models["icpa_phase1"]
+    icpa = models["icpa_phase1.pt"]
     emb = source_embeddings(icpa, data, "anchor")
     front = front_frame(logs["icpa_phase1"])
     with atomic_dir(args.out) as out, atomic_dir(args.embeddings) as emb_dir:
         for name, model in models.items():
-            torch.save(model_payload(model, {"run": name, "sources": params.sources}), out / f"{name}.pt")
+            torch.save(model_payload(model, {"run": name, "sources": params.sources}), out / name)
         front.write_csv(out / "losses.csv")
         if sweep_rows:
             pl.DataFrame(sweep_rows).write_csv(out / "beta_sweep.csv")

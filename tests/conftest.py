@@ -49,7 +49,7 @@ class TinyData:
 TINY_PARAMS = """
 generate: {preset: tiny, seed: 0}
 ingest: {sources: [alpha, beta, gamma], quarantine: false, duplicates: drop}
-edges: {window: 9, holdout_fraction: 0.2}
+edges: {window: 9, holdout_fraction: 0.1, valid_fraction: 0.1, min_per_user: 1}
 """
 
 

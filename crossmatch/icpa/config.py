@@ -158,8 +158,14 @@ class PhaseConfig:
     optimizer: str = "adagrad"
     sources: tuple[int, ...] | None = None  # indices of the sources whose losses train (SOO: the target)
     target: int | None = None  # target source j* of phase 2
+    # Optimisation-step budget (None: whole epochs). Equal budgets (issue 10): SOO trains on one
+    # source, so an epoch is a few steps; it gets as many epochs as it needs to reach the joint
+    # models' step count, and stops there mid-epoch.
+    max_steps: int | None = None
 
     def __post_init__(self) -> None:
+        if self.max_steps is not None and (not isinstance(self.max_steps, int) or self.max_steps < 0):
+            raise ConfigError(f"max_steps must be an integer >= 0 or None, got {self.max_steps!r}")
         if not isinstance(self.epochs, int) or self.epochs < 0:
             raise ConfigError(f"epochs must be an integer >= 0, got {self.epochs!r}")
         if self.alignment not in ("none", "live", "frozen"):

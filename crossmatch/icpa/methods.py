@@ -13,8 +13,10 @@ method         how it trains
 ``mmoe``       Base with an MMoE tower (one expert and one gate per source)
 =============  ======================================================================
 
-``soo``, ``base``, ``mmoe`` and ``wo_front`` get the same number of epochs as phase 1 +
-phase 2, so every method sees the same training budget.
+``base``, ``mmoe`` and ``wo_front`` get the same number of epochs as phase 1 + phase 2 over
+the same sources, hence the same number of optimisation steps. ``soo`` trains on one source,
+whose epoch is only a few steps: with ``budget_steps`` it gets the joint models' step count
+(issue 10: equal budgets, equal capacity — the same model class).
 """
 
 from __future__ import annotations
@@ -100,14 +102,24 @@ def phase2_config(method: str, target: int, schedule: Schedule) -> PhaseConfig:
     raise ConfigError(f"method {method!r} has no phase 2")
 
 
-def single_config(method: str, target: int | None, schedule: Schedule) -> PhaseConfig:
-    """One-phase methods: ``soo`` and ``wo_front`` (per target), ``base`` and ``mmoe`` (joint)."""
+def single_config(method: str, target: int | None, schedule: Schedule, *, budget_steps: int | None = None,
+                  epoch_steps: int | None = None) -> PhaseConfig:
+    """One-phase methods: ``soo`` and ``wo_front`` (per target), ``base`` and ``mmoe`` (joint).
+
+    ``budget_steps`` / ``epoch_steps`` (``soo`` only): train ``budget_steps`` optimisation steps,
+    ``ceil(budget_steps / epoch_steps)`` epochs of the target alone.
+    """
     epochs = schedule.total_epochs
     if method == "soo":
         if target is None:
             raise ConfigError("soo needs a target source")
+        max_steps = None
+        if budget_steps is not None:
+            if not epoch_steps or epoch_steps < 1:
+                raise ConfigError("soo: an equal step budget needs the steps per epoch of the target")
+            epochs, max_steps = -(-budget_steps // epoch_steps), budget_steps
         return PhaseConfig(epochs=epochs, weighting="equal", alignment="none", beta=0.0, **_optimiser(schedule),
-                           sources=(target,), target=target)
+                           sources=(target,), target=target, max_steps=max_steps)
     if method == "wo_front":
         if target is None:
             raise ConfigError("wo_front needs a target source")

@@ -48,6 +48,12 @@ def seed_everything(seed: int) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
+def epoch_steps(graph: MultiSourceGraph, sources: list[int] | tuple[int, ...], pairs: PairConfig) -> int:
+    """Steps per epoch over ``sources`` (the number of batches does not depend on the shuffle)."""
+    return len(category_batches(graph, list(sources), pairs.batch_size, torch.Generator().manual_seed(0),
+                                pack=pairs.pack_categories))
+
+
 def build_model(schemas: list[SourceSchema], n_categories: int, config: ModelConfig, seed: int) -> ICPAModel:
     """A freshly initialised model; initialisation depends on ``seed`` only."""
     seed_everything(seed)
@@ -306,6 +312,8 @@ class Trainer:
         t0 = time.perf_counter()
         batches = category_batches(self.graph, self.sources, self.pairs.batch_size, self.cpu_gen,
                                    pack=self.pairs.pack_categories)
+        if self.phase.max_steps is not None:
+            batches = batches[:max(0, self.phase.max_steps - self.step)]
         records = [self.train_step(b) for b in batches]
         self.log.extend(records)
         self.epoch += 1
@@ -319,7 +327,7 @@ class Trainer:
     def fit(self, on_epoch_end: Callable[[Trainer, dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
         """Train until ``phase.epochs``; continues from ``self.epoch`` after a resume."""
         history = []
-        while self.epoch < self.phase.epochs:
+        while self.epoch < self.phase.epochs and (self.phase.max_steps is None or self.step < self.phase.max_steps):
             stats = self.train_epoch()
             history.append(stats)
             if on_epoch_end is not None:
@@ -327,6 +335,10 @@ class Trainer:
         return history
 
     # ---------------------------------------------------------------- checkpoints
+    def epoch_steps(self) -> int:
+        """Optimisation steps in one epoch of this run's sources (a dry run of the batch sampler)."""
+        return epoch_steps(self.graph, self.sources, self.pairs)
+
     def state_dict(self) -> dict[str, Any]:
         state = {
             "epoch": self.epoch,

@@ -63,12 +63,28 @@ def ranking_metrics(topk: np.ndarray, indptr: np.ndarray, items: np.ndarray, ks:
     if U == 0:
         return {int(k): {"ndcg": float("nan"), "f": float("nan"), "precision": float("nan"),
                          "recall": float("nan")} for k in ks}
+    return {k: {name: float(np.average(v, weights=w)) for name, v in vals.items()}
+            for k, vals in per_user_metrics(topk, indptr, items, ks).items()}
+
+
+def per_user_metrics(topk: np.ndarray, indptr: np.ndarray, items: np.ndarray,
+                     ks: Sequence[int]) -> dict[int, dict[str, np.ndarray]]:
+    """Per-user NDCG@k, F@k, precision@k, recall@k (``[U]`` arrays; same conventions as :func:`ranking_metrics`)."""
+    topk = np.asarray(topk)
+    indptr = np.asarray(indptr, dtype=np.int64)
+    items = np.asarray(items)
+    U, K = topk.shape
+    n_rel = np.diff(indptr)
+    if U and n_rel.min() < 1:
+        raise ValueError("every user needs at least one relevant item")
+    if any(k < 1 for k in ks):
+        raise ValueError(f"every k must be >= 1, got {list(ks)}")
     hits = _hits(topk, indptr, items).astype(np.float64)
     discount = 1.0 / np.log2(np.arange(2, K + 2))
     dcg = np.cumsum(hits * discount, axis=1)
     ideal = np.cumsum(discount)
     n_hit = np.cumsum(hits, axis=1)
-    out: dict[int, dict[str, float]] = {}
+    out: dict[int, dict[str, np.ndarray]] = {}
     for k in ks:
         last = min(k, K) - 1  # a list shorter than k is complete: nothing ranks below position K
         idcg = ideal[np.minimum(np.minimum(k, n_rel), K) - 1]
@@ -76,6 +92,5 @@ def ranking_metrics(topk: np.ndarray, indptr: np.ndarray, items: np.ndarray, ks:
         h = n_hit[:, last]
         p, r = h / k, h / n_rel
         f = np.divide(2 * p * r, p + r, out=np.zeros(U), where=(p + r) > 0)
-        out[int(k)] = {name: float(np.average(v, weights=w)) for name, v in
-                       (("ndcg", ndcg), ("f", f), ("precision", p), ("recall", r))}
+        out[int(k)] = {"ndcg": ndcg, "f": f, "precision": p, "recall": r}
     return out

@@ -80,16 +80,30 @@ def test_pareto_finetune_outputs(icpa_run):
         res = json.loads((icpa_run["ft"] / s / "metrics.json").read_text())
         assert res["target"] == s
         assert set(res["methods"]) == {"icpa", "soo", "wo_align", "wo_pareto", "wo_front"}
-        assert 0 <= res["methods"]["icpa"]["10"]["ndcg"] <= 1
+        assert res["seeds"] == [0]
+        for split in ("valid", "test"):
+            assert 0 <= res["methods"]["icpa"]["0"][split]["10"]["ndcg"] <= 1
+        # equal budgets: SOO trains as many optimisation steps as the joint models
+        assert res["methods"]["soo"]["0"]["steps"] == res["methods"]["wo_front"]["0"]["steps"] > 0
+        assert res["methods"]["icpa"]["0"]["steps"] == res["methods"]["wo_front"]["0"]["steps"]
         assert (icpa_run["ft"] / s / "icpa.pt").exists() and (icpa_run["ft"] / s / "weights.csv").exists()
+        with np.load(icpa_run["ft"] / s / "per_user.npz") as npz:
+            assert npz["icpa/0/test/ndcg@10"].shape == npz["soo/0/test/ndcg@10"].shape
 
 
 def test_icpa_eval_table_verdict_and_plot(icpa_run):
     m = json.loads((icpa_run["metrics"] / "icpa.json").read_text())
     for s in ("alpha", "beta", "gamma"):
-        for method in ("icpa", "soo", "base", "mmoe", "wo_align", "wo_pareto", "wo_front", "popularity"):
-            assert 0 <= m[f"{s}.{method}.ndcg@10"] <= 1 and 0 <= m[f"{s}.{method}.f@10"] <= 1
+        for method in ("icpa", "soo", "base", "mmoe", "wo_align", "wo_pareto", "wo_front", "popularity",
+                       "cooccurrence", "itemknn", "ease", "icpa+ease", "soo+ease"):
+            for key in ("ndcg@10", "f@10", "valid_ndcg@10", "valid_f@10"):
+                assert 0 <= m[f"{s}.{method}.{key}"] <= 1, (s, method, key)
+            assert m[f"{s}.{method}.ndcg@10_std"] == 0.0  # one seed
         assert isinstance(m[f"{s}.icpa.negative_transfer"], bool)
+        assert m[f"{s}.icpa.vs_soo"] in ("negative", "positive", "no significant difference")
+        assert m[f"verdicts.{s}.icpa_vs_best_ranker.lo"] <= m[f"verdicts.{s}.icpa_vs_best_ranker.hi"]
+        assert m[f"settings.{s}.best_ranker"] in ("cooccurrence", "itemknn", "ease")
+        assert m[f"settings.{s}.ease.setting"] in (10.0, 50.0, 200.0, 500.0)
     assert "verdict" in m["negative_transfer.icpa.verdict"] or m["negative_transfer.icpa.verdict"].startswith("icpa:")
     assert "alignment.icpa_phase1.hit@10" in m
     curve = pl.read_csv(icpa_run["plots"] / "icpa_ndcg_at_k.csv")
