@@ -84,7 +84,7 @@ def main() -> None:
         model = build_model(data.graph.schemas, len(data.graph.categories), params.model_config, params.seed)
         phase = (single_config("base", None, schedule) if args.method == "base"
                  else phase1_config(schedule, align=True))
-        trainer = train_run(f"{name or 'default'}", model, data, phase, params, Checkpoints(None))
+        trainer = train_run(f"{name or 'default'}", model, data, phase, params, Checkpoints(None), tag="")
         vals = {s: evaluate_source(trainer.model, data, s, dataclasses.replace(params.eval_config))["valid"]["10"]["ndcg"]
                 for s in params.sources}
         print(f"variant {name or 'default'} {sets}: valid NDCG@10 mean {np.mean(list(vals.values())):.4f} | "

@@ -40,7 +40,10 @@ from crossmatch.icpa import (
     item_embeddings,
     resolve_device,
 )
-from crossmatch.icpa.evaluate import Scorer, Split, evaluate_scorer, make_split, matrix_scorer
+import scipy.sparse as sp
+
+from crossmatch.icpa.comparison import split_evaluator
+from crossmatch.icpa.evaluate import Scorer, Split, make_split, matrix_scorer
 from crossmatch.icpa.inference import SCORES, pair_scores
 from crossmatch.icpa.methods import METHODS, check_methods
 from crossmatch.metrics.alignment_hits import alignment_hits, partner_pairs
@@ -62,6 +65,9 @@ class EvalParams:
     hybrid_rankers: tuple[str, ...] = ("ease",)
     hybrid_weights: tuple[float, ...] = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7)
     bootstrap: int = 2000  # paired-bootstrap resamples over users (negative-transfer verdict)
+    # XMarket papers' protocol (crossmatch.icpa.sampled): the test positive among this many sampled
+    # negatives, NDCG@10 / HR@10 (0: off). Reported beside the full-catalogue figures.
+    sampled_negatives: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "ks", tuple(int(k) for k in self.ks))
@@ -80,6 +86,9 @@ class EvalParams:
         bad = sorted(set(self.hybrid_rankers) - {"cooccurrence", "itemknn", "ease"})
         if bad:
             raise ConfigError(f"icpa.eval.hybrid_rankers: unknown ranker(s) {bad}; known: cooccurrence, itemknn, ease")
+        if not isinstance(self.sampled_negatives, int) or isinstance(self.sampled_negatives, bool) \
+                or self.sampled_negatives < 0:
+            raise ConfigError(f"icpa.eval.sampled_negatives must be an integer >= 0, got {self.sampled_negatives!r}")
         if not isinstance(self.bootstrap, int) or isinstance(self.bootstrap, bool) or self.bootstrap < 100:
             raise ConfigError(f"icpa.eval.bootstrap must be an integer >= 100, got {self.bootstrap!r}")
         if not self.ks or min(self.ks) < 1 or not self.hit_ks or min(self.hit_ks) < 1:
@@ -169,7 +178,7 @@ class Data:
     valid: dict[str, pl.DataFrame] = field(default_factory=dict)
     user_item: dict[str, pl.DataFrame] = field(default_factory=dict)
     item_item: dict[str, pl.DataFrame] = field(default_factory=dict)
-    _splits: dict[tuple[str, bool], dict[str, Split]] = field(default_factory=dict)
+    _splits: dict[tuple[str, Any], dict[str, Any]] = field(default_factory=dict)
 
     def splits(self, source: str, exclude_history: bool = True) -> dict[str, Split]:
         """``{"valid", "test"}`` splits of one source (issue 10 protocol; cached)."""
@@ -185,6 +194,21 @@ class Data:
                 "test": make_split([ui, va], te, n_users, n_items, exclude_history=exclude_history),
             }
         return self._splits[key]
+
+    def sampled(self, source: str) -> tuple[Split, sp.csr_matrix]:
+        """The leave-one-out test split (each user's earliest test event) and all known interactions."""
+        key = (source, "loo")
+        if key not in self._splits:
+            test = self.splits(source)["test"]
+            te = self.heldout[source].with_row_index("_row")
+            first = te.sort("timestamp", "_row").group_by("user_idx", maintain_order=True).first()
+            ui, va = self.user_item[source], self.valid[source]
+            n_users, n_items = test.history.shape
+            loo = make_split([ui, va], first, n_users, n_items)
+            everything = make_split([ui, va, te], te.head(0), n_users, n_items).history
+            self._splits[key] = {"loo": loo, "known": everything}  # type: ignore[dict-item]
+        pair = self._splits[key]
+        return pair["loo"], pair["known"]  # type: ignore[return-value]
 
 
 def _read(path: Path) -> pl.DataFrame:
@@ -326,9 +350,10 @@ def learned_scorer(model: ICPAModel, data: Data, source: str, cfg: EvalParams) -
 
 def evaluate_scorer_splits(scorer: Scorer, data: Data, source: str, cfg: EvalParams) -> dict[str, Any]:
     """``{"valid": result, "test": result}`` (:func:`crossmatch.icpa.evaluate.evaluate_scorer`)."""
-    return {name: evaluate_scorer(scorer, split, cfg.ks, exclude_history=cfg.exclude_history,
-                                  frequency_weighting=cfg.user_weighting == "frequency")
-            for name, split in data.splits(source, cfg.exclude_history).items()}
+    return split_evaluator(data.splits(source, cfg.exclude_history), cfg.ks, exclude_history=cfg.exclude_history,
+                           frequency_weighting=cfg.user_weighting == "frequency",
+                           sampled=(*data.sampled(source), cfg.sampled_negatives) if cfg.sampled_negatives else None,
+                           )(scorer)
 
 
 @torch.no_grad()
@@ -339,13 +364,16 @@ def evaluate_source(model: ICPAModel, data: Data, source: str, cfg: EvalParams) 
 
 def strip_per_user(res: dict[str, Any]) -> dict[str, Any]:
     """A result without its per-user arrays (for JSON)."""
-    return {split: {k: v for k, v in r.items() if k != "per_user"} for split, r in res.items()}
+    return {split: {k: v for k, v in r.items() if k != "per_user"} if split != "loo" else r
+            for split, r in res.items()}
 
 
 def per_user_arrays(res: dict[str, Any], prefix: str, k: int = 10) -> dict[str, np.ndarray]:
     """``{"<prefix>/<split>/<metric>@k": per-user array}`` for an npz file."""
     out = {}
     for split, r in res.items():
+        if split == "loo":
+            continue
         for metric, arr in r.get("per_user", {}).get(str(k), {}).items():
             if metric in ("ndcg", "f"):
                 out[f"{prefix}/{split}/{metric}@{k}"] = arr

@@ -182,7 +182,8 @@ def main() -> None:
         # Non-learned rankers, each at its best validation setting (deterministic: one run).
         splits = data.splits(s, cfg.exclude_history)
         evaluate = split_evaluator(splits, cfg.ks, exclude_history=cfg.exclude_history,
-                                   frequency_weighting=cfg.user_weighting == "frequency")
+                                   frequency_weighting=cfg.user_weighting == "frequency",
+                                   sampled=(*data.sampled(s), cfg.sampled_negatives) if cfg.sampled_negatives else None)
         j = data.graph.index(s)
         n = data.graph.sources[j].schema.n_items
         ii = data.item_item[s]

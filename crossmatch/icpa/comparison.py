@@ -18,18 +18,32 @@ import scipy.sparse as sp
 from crossmatch.icpa.evaluate import Scorer, Split, evaluate_scorer, hybrid_scorer, matrix_scorer, paired_bootstrap
 from crossmatch.icpa.evaluate import transfer_verdict as _verdict
 from crossmatch.icpa.rankers import RANKERS, ranker_matrix
+from crossmatch.icpa.sampled import sample_negatives, sampled_ranking
 
 Evaluate = Callable[[Scorer], dict[str, Any]]
 
 
 def split_evaluator(splits: Mapping[str, Split], ks: Sequence[int], *, exclude_history: bool = True,
-                    frequency_weighting: bool = False) -> Evaluate:
-    """A function scoring one scorer on every split (``{"valid": result, "test": result}``)."""
+                    frequency_weighting: bool = False,
+                    sampled: tuple[Split, sp.csr_matrix, int] | None = None) -> Evaluate:
+    """A function scoring one scorer on every split (``{"valid": result, "test": result}``).
+
+    ``sampled = (loo split, known interactions, n_neg)`` adds ``"loo"``: the XMarket papers'
+    1-positive-vs-``n_neg``-negatives NDCG@10 / HR@10 (:mod:`crossmatch.icpa.sampled`).
+    """
+
+    neg = None
+    if sampled is not None and sampled[0].users.size:
+        neg = sample_negatives(sampled[1], sampled[0].users, sampled[2], 0)
 
     def run(scorer: Scorer) -> dict[str, Any]:
-        return {name: evaluate_scorer(scorer, split, ks, exclude_history=exclude_history,
-                                      frequency_weighting=frequency_weighting)
-                for name, split in splits.items()}
+        out: dict[str, Any] = {name: evaluate_scorer(scorer, split, ks, exclude_history=exclude_history,
+                                                     frequency_weighting=frequency_weighting)
+                               for name, split in splits.items()}
+        if sampled is not None:
+            loo, known, n_neg = sampled
+            out["loo"] = sampled_ranking(scorer, loo, known, n_neg=n_neg, negatives=neg)
+        return out
 
     return run
 
@@ -91,6 +105,11 @@ def seed_summary(per_seed: Sequence[Mapping[str, Any]]) -> dict[str, float]:
             prefix = "" if split == "test" else "valid_"
             out[f"{prefix}{key}"] = float(vals.mean()) if vals.size else float("nan")
             out[f"{prefix}{key}_std"] = float(vals.std()) if vals.size else float("nan")
+    loo = [r["loo"] for r in per_seed if "loo" in r]
+    for key in ("ndcg@10", "hr@10"):
+        vals = np.array([r[key] for r in loo], dtype=np.float64)
+        if vals.size:
+            out[f"loo_{key}"], out[f"loo_{key}_std"] = float(vals.mean()), float(vals.std())
     for extra in ("steps", "seconds"):
         vals = [r[extra] for r in per_seed if extra in r]
         if vals:

@@ -167,3 +167,28 @@ def test_soo_gets_the_joint_step_budget():
     assert single_config("soo", 0, sched).max_steps is None
     with pytest.raises(ConfigError):
         single_config("soo", 0, sched, budget_steps=50, epoch_steps=0)
+
+
+def test_sampled_protocol_perfect_constant_and_negatives():
+    from crossmatch.icpa.sampled import sample_negatives, sampled_ranking
+
+    n = 200
+    hist = pl.DataFrame({"user_idx": [0, 1], "item_idx": [0, 1], "weight": [1.0, 1.0]})
+    rel = pl.DataFrame({"user_idx": [0, 1], "item_idx": [5, 6]})
+    split = make_split([hist], rel, 2, n)
+    known = make_split([hist, rel], rel.head(0), 2, n).history
+    neg = sample_negatives(known, split.users, 99, 0)
+    assert neg.shape == (2, 99) and not np.isin(neg[0], [0, 5]).any() and len(set(neg[0])) == 99
+    assert np.array_equal(neg, sample_negatives(known, split.users, 99, 0))  # seeded
+
+    def perfect(Hu):
+        out = np.zeros((Hu.shape[0], n))
+        out[np.arange(Hu.shape[0]), [5, 6][: Hu.shape[0]]] = 1.0
+        return out
+
+    res = sampled_ranking(perfect, split, known)
+    assert res["ndcg@10"] == 1.0 and res["hr@10"] == 1.0
+    const = sampled_ranking(lambda Hu: np.zeros((Hu.shape[0], n)), split, known)
+    assert const["hr@10"] == 0.0  # ties count against the positive
+    with pytest.raises(ConfigError, match="unseen items"):
+        sample_negatives(known, split.users, n, 0)

@@ -23,7 +23,7 @@ icpa:
   align: {beta: 1.0, swd_projections: 16, sgwd_projections: 4, sgwd_pairs: 16, interp_length: 64,
           beta_grid: [0.0, 10.0], beta_sweep: true}
   schedule: {phase1_epochs: 2, phase2_epochs: 1}
-  eval: {ks: [1, 5, 10], hit_ks: [1, 10]}
+  eval: {ks: [1, 5, 10], hit_ks: [1, 10], sampled_negatives: 10}
 """
 
 
@@ -104,6 +104,8 @@ def test_icpa_eval_table_verdict_and_plot(icpa_run):
         assert m[f"verdicts.{s}.icpa_vs_best_ranker.lo"] <= m[f"verdicts.{s}.icpa_vs_best_ranker.hi"]
         assert m[f"settings.{s}.best_ranker"] in ("cooccurrence", "itemknn", "ease")
         assert m[f"settings.{s}.ease.setting"] in (10.0, 50.0, 200.0, 500.0)
+        for method in ("icpa", "ease", "icpa+ease", "popularity"):  # the XMarket papers' 1 + 10 sampled protocol
+            assert 0 <= m[f"{s}.{method}.loo_ndcg@10"] <= m[f"{s}.{method}.loo_hr@10"] <= 1
     assert "verdict" in m["negative_transfer.icpa.verdict"] or m["negative_transfer.icpa.verdict"].startswith("icpa:")
     assert "alignment.icpa_phase1.hit@10" in m
     curve = pl.read_csv(icpa_run["plots"] / "icpa_ndcg_at_k.csv")
