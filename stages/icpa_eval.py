@@ -41,12 +41,17 @@ import torch  # noqa: E402
 from crossmatch.errors import InputError  # noqa: E402
 from crossmatch.icpa import build_model, model_from_payload, model_payload  # noqa: E402
 from crossmatch.icpa.comparison import paired_verdicts, seed_summary, split_evaluator, tune_hybrid, tune_rankers  # noqa: E402
+from crossmatch.icpa.dgi import train_dgi  # noqa: E402
+from crossmatch.icpa.evaluate import matrix_scorer  # noqa: E402
+from crossmatch.icpa.inference import pair_scores  # noqa: E402
 from crossmatch.icpa.methods import JOINT, LABELS, single_config  # noqa: E402
+from crossmatch.icpa.train import epoch_steps, resolve_device  # noqa: E402
 from stages._common import atomic_dir, console, run, write_atomic, write_json  # noqa: E402
 from stages._icpa import (  # noqa: E402
     Checkpoints,
     alignment_accuracy,
     code_hash,
+    evaluate_scorer_splits,
     evaluate_source,
     fingerprint,
     flatten,
@@ -63,7 +68,7 @@ from stages._icpa import (  # noqa: E402
 
 RANKER_METHODS = ("popularity", "cooccurrence", "itemknn", "ease")
 PHASE1 = ("icpa_phase1", "wo_align_phase1")
-LEARNED_ORDER = ("icpa", "soo", "base", "mmoe", "wo_align", "wo_pareto", "wo_front")
+LEARNED_ORDER = ("icpa", "soo", "base", "mmoe", "wo_align", "wo_pareto", "wo_front", "gsage", "m2grl", "dgi")
 
 
 def plot_ndcg(frame: pl.DataFrame, sources: list[str], methods: list[str], path: Path) -> None:
@@ -147,6 +152,8 @@ def main() -> None:
             mcfg = params.model_config
             if method == "mmoe":
                 mcfg = dataclasses.replace(mcfg, tower="mmoe")
+            if method == "gsage":
+                mcfg = dataclasses.replace(mcfg, shared_tower=True)
             t1 = time.perf_counter()
             model = build_model(data.graph.schemas, len(data.graph.categories), mcfg, seed)
             trainer = train_run(f"{method}#{seed}", model, data, single_config(method, None, schedule), sp_, ckpt,
@@ -155,6 +162,19 @@ def main() -> None:
             secs = time.perf_counter() - t1
             for s in params.sources:
                 record(s, method, evaluate_source(trainer.model, data, s, cfg), {"steps": trainer.step, "seconds": secs})
+        if "dgi" in params.methods:  # per source, with the joint models' step budget
+            budget = schedule.total_epochs * epoch_steps(data.graph, list(range(len(params.sources))),
+                                                         params.pair_config)
+            for s in params.sources:
+                t1 = time.perf_counter()
+                ii = data.item_item[s]
+                z, _ = train_dgi(ii.get_column("src").to_numpy(), ii.get_column("dst").to_numpy(),
+                                 data.graph.sources[data.graph.index(s)].schema.n_items, steps=budget, seed=seed,
+                                 device=resolve_device(params.device))
+                scorer = matrix_scorer(pair_scores(torch.as_tensor(z @ z.T), cfg.score,
+                                                   params.model_config.gamma).numpy())
+                record(s, "dgi", evaluate_scorer_splits(scorer, data, s, cfg),
+                       {"steps": budget, "seconds": time.perf_counter() - t1})
         for name in PHASE1:
             path = Path(args.align) / seed_file(name, seed, first)
             if path.exists():
@@ -214,7 +234,7 @@ def main() -> None:
     order += [f"{m}+{k}" for m in cfg.hybrid_methods if m in params.methods for k in cfg.hybrid_rankers]
     order += list(RANKER_METHODS)
     summary = {s: {m: seed_summary(runs[s][m]) for m in order if m in runs[s]} for s in params.sources}
-    compared = [m for m in ("icpa", "base", "mmoe", "wo_align", "wo_pareto", "wo_front") if m in params.methods]
+    compared = [m for m in LEARNED_ORDER if m != "soo" and m in params.methods]
     verdicts: dict[str, Any] = {}
     for s in params.sources:
         best_ranker = max(RANKER_METHODS[1:], key=lambda k: summary[s][k]["valid_ndcg@10"])
@@ -249,7 +269,7 @@ def main() -> None:
             metrics.setdefault("negative_transfer", {})[m] = {"sources": ",".join(neg) or "none",
                                                              "n_negative": len(neg), "verdict": text}
     hits = {}
-    for name in ("icpa_phase1", "wo_align_phase1", "base", "mmoe"):
+    for name in ("icpa_phase1", "wo_align_phase1", "base", "mmoe", "gsage", "m2grl"):
         if (name, first) in models:
             acc = alignment_accuracy(source_embeddings(models[(name, first)], data), data, concepts, cfg.hit_ks)
             hits[name] = {k: v for k, v in acc.items() if k != "pairs"}

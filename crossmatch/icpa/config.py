@@ -29,6 +29,7 @@ class ModelConfig:
     gamma: float = 5.0  # logit scale of the reference code (§2.3.5)
     tower: str = "mlp"  # mlp | mmoe (the MMoE baseline of §2.10)
     pair_gate_hidden: int = 32  # pair-gate MLP 96 -> 32 -> m (§2.3.6)
+    shared_tower: bool = False  # True: one tower for anchors and contexts (plain GraphSAGE, the GSAGE baseline)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))

@@ -11,6 +11,12 @@ method         how it trains
 ``soo``        the target source alone, Base model, both phases' epochs
 ``base``       all sources, equal weights, no alignment, both phases' epochs
 ``mmoe``       Base with an MMoE tower (one expert and one gate per source)
+``gsage``      plain unsupervised GraphSAGE: Base with one shared tower (one embedding
+               per node, no double tower), all sources, equal weights
+``m2grl``      M2GRL-style multi-view learning: Base with learned uncertainty weights
+               ``e^{−s_j} L_j + s_j`` over the per-source losses (Kendall et al. 2018)
+``dgi``        Deep Graph Infomax (PyG ``DeepGraphInfomax``) per source on the item–item
+               graph (``crossmatch.icpa.dgi``; not this trainer)
 =============  ======================================================================
 
 ``base``, ``mmoe`` and ``wo_front`` get the same number of epochs as phase 1 + phase 2 over
@@ -27,15 +33,17 @@ from typing import Any
 from crossmatch.errors import ConfigError
 from crossmatch.icpa.config import PhaseConfig
 
-METHODS: tuple[str, ...] = ("icpa", "soo", "base", "mmoe", "wo_align", "wo_pareto", "wo_front")
+METHODS: tuple[str, ...] = ("icpa", "soo", "base", "mmoe", "wo_align", "wo_pareto", "wo_front", "gsage", "m2grl",
+                             "dgi")
 LABELS: dict[str, str] = {
     "icpa": "ICPA", "soo": "SOO", "base": "Base", "mmoe": "MMoE", "wo_align": "w/o Align",
-    "wo_pareto": "w/o Pareto", "wo_front": "w/o Front", "icpa_phase1": "ICPA phase 1",
+    "wo_pareto": "w/o Pareto", "wo_front": "w/o Front", "icpa_phase1": "ICPA phase 1", "gsage": "GSAGE",
+    "m2grl": "M2GRL", "dgi": "DGI",
     "wo_align_phase1": "w/o Align phase 1",
 }
 # Methods that need a phase-2 run per target source (the others are target-independent).
 PER_TARGET: tuple[str, ...] = ("icpa", "soo", "wo_align", "wo_pareto", "wo_front")
-JOINT: tuple[str, ...] = ("base", "mmoe")
+JOINT: tuple[str, ...] = ("base", "mmoe", "gsage", "m2grl")
 
 
 @dataclass(frozen=True)
@@ -126,6 +134,8 @@ def single_config(method: str, target: int | None, schedule: Schedule, *, budget
         return PhaseConfig(epochs=epochs, weighting="pareto_mtl",
                            weighting_options={"epsilon": schedule.epsilon, **schedule.pmtl},
                            alignment="live", beta=schedule.beta, **_optimiser(schedule), target=target)
-    if method in ("base", "mmoe"):
+    if method in ("base", "mmoe", "gsage"):
         return PhaseConfig(epochs=epochs, weighting="equal", alignment="none", beta=0.0, **_optimiser(schedule))
+    if method == "m2grl":
+        return PhaseConfig(epochs=epochs, weighting="uncertainty", alignment="none", beta=0.0, **_optimiser(schedule))
     raise ConfigError(f"method {method!r} is not a one-phase method")

@@ -194,7 +194,8 @@ class ICPAModel(nn.Module):
         # An item has exactly one category edge, so the mean of 5 sampled copies is that embedding.
         cat = self.category(graph.item_category[nodes])
         h = torch.cat([feats, items, users, cat], dim=1)
-        return self.towers[tower](h, source)
+        # shared_tower (the GSAGE baseline): one embedding per node, as plain GraphSAGE.
+        return self.towers["anchor" if self.config.shared_tower else tower](h, source)
 
     def node_gates(self, z: Tensor) -> Tensor:
         """``[N, m]`` gate of each node towards every source; stop-gradient on ``z`` (§2.3.6)."""

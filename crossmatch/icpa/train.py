@@ -138,7 +138,10 @@ class Trainer:
                                                  initial_accumulator_value=phase.adagrad_initial_accumulator)
         opts = dict(phase.weighting_options)
         opts.update(weighting_options or {})
-        self.weighting = make_weighting(phase.weighting, m, phase.target, opts)
+        self.weighting = make_weighting(phase.weighting, m, phase.target, opts).to(self.device)
+        if self.weighting.parameters():
+            self.optimizer.add_param_group({"params": self.weighting.parameters(),
+                                            "lr": getattr(self.weighting.options, "lr", phase.lr)})
         self.cpu_gen = torch.Generator().manual_seed(seed)
         self.dev_gen = self.cpu_gen if self.device.type == "cpu" else \
             torch.Generator(device=self.device).manual_seed(seed + 1)
@@ -291,7 +294,7 @@ class Trainer:
             align, reg = self._alignment(present, z, batch)
         grads = self._source_grads(per) if self.weighting.needs_grads else None
         w = self.weighting(L.detach(), mask, grads, self.dev_gen)
-        total = (w * L).sum() + self.phase.beta * (align + reg)
+        total = (w * L).sum() + self.phase.beta * (align + reg) + self.weighting.regulariser(mask)
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
         self.optimizer.step()
@@ -350,6 +353,8 @@ class Trainer:
         }
         if self.dev_gen is not self.cpu_gen:
             state["dev_gen"] = self.dev_gen.get_state()
+        if self.weighting.parameters():
+            state["weighting"] = [p.detach().cpu() for p in self.weighting.parameters()]
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -358,6 +363,9 @@ class Trainer:
         self.cpu_gen.set_state(state["cpu_gen"])
         if self.dev_gen is not self.cpu_gen and "dev_gen" in state:
             self.dev_gen.set_state(state["dev_gen"])
+        for p, saved in zip(self.weighting.parameters(), state.get("weighting", []), strict=False):
+            with torch.no_grad():
+                p.copy_(saved)
         self.epoch = int(state["epoch"])
         self.step = int(state["step"])
         self.log = list(state["log"])

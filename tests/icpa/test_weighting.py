@@ -11,7 +11,7 @@ from crossmatch.icpa.weighting import WEIGHTINGS, make_weighting, pmtl_weights, 
 
 
 def test_registry_has_one_method_per_file_and_rejects_unknowns():
-    assert set(WEIGHTINGS) == {"equal", "random_convex", "fixed_linear", "pareto_mtl"}
+    assert set(WEIGHTINGS) == {"equal", "random_convex", "fixed_linear", "pareto_mtl", "uncertainty"}
     with pytest.raises(ConfigError, match="unknown weighting"):
         make_weighting("mgda", 3)
     with pytest.raises(ConfigError, match="unknown option"):
@@ -105,3 +105,20 @@ def test_pareto_mtl_weighting_class_uses_present_sources_only():
     assert w.last is not None and w.last.mode in ("init", "main")
     with pytest.raises(ValueError, match="gradients"):
         w(torch.ones(3), torch.ones(3, dtype=torch.bool), None)
+
+
+def test_uncertainty_weights_learn_to_down_weight_the_larger_loss():
+    """Kendall et al.: the optimum of e^{-s} L + s is s = log L, so a larger loss gets a smaller weight."""
+    w = make_weighting("uncertainty", 2, options={"lr": 0.1})
+    present = torch.tensor([True, True])
+    opt = torch.optim.SGD(w.parameters(), lr=0.1)
+    L = torch.tensor([4.0, 1.0])
+    for _ in range(500):
+        opt.zero_grad()
+        total = (w(L, present) * L).sum() + w.regulariser(present)
+        total.backward()
+        opt.step()
+    assert torch.allclose(w.parameters()[0].detach(), torch.log(L), atol=1e-2)
+    out = w(L, torch.tensor([True, False]))
+    assert out[1] == 0 and out[0] > 0
+

@@ -7,6 +7,7 @@ key                method                                       used by
 ``random_convex``  random convex λ each step (§2.6)             ICPA phase 1
 ``fixed_linear``   z/Σz, z = (1, ε, …) (§2.11)                  w/o Pareto
 ``pareto_mtl``     ParetoMTL with the target preference (§2.7)  ICPA phase 2, w/o Front
+``uncertainty``    learned e^{−s_j} L_j + s_j (Kendall 2018)    M2GRL baseline (issue 10)
 =================  ===========================================  ==========================
 """
 
@@ -22,9 +23,11 @@ from crossmatch.icpa.weighting.equal import EqualWeighting
 from crossmatch.icpa.weighting.fixed_linear import FixedLinearWeighting
 from crossmatch.icpa.weighting.pareto_mtl import ParetoMTLWeighting, pmtl_weights, preference_set
 from crossmatch.icpa.weighting.random_convex import RandomConvexWeighting
+from crossmatch.icpa.weighting.uncertainty import UncertaintyWeighting
 
 WEIGHTINGS: dict[str, type[AbsWeighting]] = {
-    cls.name: cls for cls in (EqualWeighting, RandomConvexWeighting, FixedLinearWeighting, ParetoMTLWeighting)
+    cls.name: cls for cls in (EqualWeighting, RandomConvexWeighting, FixedLinearWeighting, ParetoMTLWeighting,
+                              UncertaintyWeighting)
 }
 
 
@@ -49,6 +52,7 @@ __all__ = [
     "FixedLinearWeighting",
     "ParetoMTLWeighting",
     "RandomConvexWeighting",
+    "UncertaintyWeighting",
     "make_weighting",
     "pmtl_weights",
     "preference_set",

@@ -55,3 +55,14 @@ class AbsWeighting:
     def weights(self, losses: Tensor, present: Tensor, grads: Tensor | None,
                 generator: torch.Generator | None) -> Tensor:
         raise NotImplementedError
+
+    # Learned weightings (``uncertainty``) own trainable tensors; the trainer optimises them
+    # and adds their regulariser to the loss. Fixed weightings have none.
+    def to(self, device: torch.device) -> AbsWeighting:
+        return self
+
+    def parameters(self) -> list[Tensor]:
+        return []
+
+    def regulariser(self, present: Tensor) -> Tensor:
+        return torch.zeros((), device=present.device)
