@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+import scipy.sparse as sp
 import torch
 
 import crossmatch.icpa as icpa_pkg
@@ -40,8 +41,6 @@ from crossmatch.icpa import (
     item_embeddings,
     resolve_device,
 )
-import scipy.sparse as sp
-
 from crossmatch.icpa.comparison import split_evaluator
 from crossmatch.icpa.evaluate import Scorer, Split, make_split, matrix_scorer
 from crossmatch.icpa.inference import SCORES, pair_scores
@@ -186,7 +185,7 @@ class Data:
         if key not in self._splits:
             g = self.graph.sources[self.graph.index(source)]
             ui, va, te = self.user_item[source], self.valid[source], self.heldout[source]
-            n_users = max([g.user_item.n_rows] + [int(f.get_column("user_idx").max()) + 1  # type: ignore[operator]
+            n_users = max([g.user_item.n_rows] + [int(f.get_column("user_idx").to_numpy().max()) + 1
                                                   for f in (va, te) if f.height])
             n_items = g.schema.n_items
             self._splits[key] = {

@@ -22,7 +22,13 @@ import polars as pl
 from rich.progress import Progress
 
 from crossmatch.errors import ConfigError, InputError
-from crossmatch.graph import cooccurrence_edges, graph_stats, item_category_edges, split_train_valid_test, user_item_edges
+from crossmatch.graph import (
+    cooccurrence_edges,
+    graph_stats,
+    item_category_edges,
+    split_train_valid_test,
+    user_item_edges,
+)
 from stages._common import atomic_dir, console, load_section, params_as, run, write_json
 
 

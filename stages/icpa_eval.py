@@ -40,7 +40,13 @@ import torch  # noqa: E402
 
 from crossmatch.errors import InputError  # noqa: E402
 from crossmatch.icpa import build_model, model_from_payload, model_payload  # noqa: E402
-from crossmatch.icpa.comparison import paired_verdicts, seed_summary, split_evaluator, tune_hybrid, tune_rankers  # noqa: E402
+from crossmatch.icpa.comparison import (  # noqa: E402
+    paired_verdicts,
+    seed_summary,
+    split_evaluator,
+    tune_hybrid,
+    tune_rankers,
+)
 from crossmatch.icpa.dgi import train_dgi  # noqa: E402
 from crossmatch.icpa.evaluate import matrix_scorer  # noqa: E402
 from crossmatch.icpa.inference import pair_scores  # noqa: E402
@@ -74,7 +80,7 @@ LEARNED_ORDER = ("icpa", "soo", "base", "mmoe", "wo_align", "wo_pareto", "wo_fro
 def plot_ndcg(frame: pl.DataFrame, sources: list[str], methods: list[str], path: Path) -> None:
     fig, axes = plt.subplots(1, len(sources) + 1, figsize=(4 * (len(sources) + 1), 3.6), sharey=False)
     panels = [("macro mean over sources", None)] + [(s, s) for s in sources]
-    colours = plt.get_cmap("tab20").colors  # more series than the default 10-colour cycle
+    colours = plt.get_cmap("tab20").colors  # type: ignore[attr-defined]  # more series than the default cycle
     for ax, (title, s) in zip(axes, panels, strict=True):
         for i, m in enumerate(methods):
             col = m if s is None else f"{m}.{s}"
@@ -97,7 +103,7 @@ def plot_bars(summary: dict[str, dict[str, dict[str, float]]], sources: list[str
     """Test NDCG@10 per source, mean ± std over seeds (error bars)."""
     fig, ax = plt.subplots(figsize=(max(8, 1.6 * len(sources) * len(methods) / 4), 4))
     width = 0.8 / max(len(methods), 1)
-    colours = plt.get_cmap("tab20").colors
+    colours = plt.get_cmap("tab20").colors  # type: ignore[attr-defined]
     for i, m in enumerate(methods):
         xs = [si + i * width for si in range(len(sources))]
         ys = [summary[s].get(m, {}).get("ndcg@10", float("nan")) for s in sources]
@@ -220,11 +226,11 @@ def main() -> None:
             for kind in cfg.hybrid_rankers:
                 name = f"{method}+{kind}"
                 for seed in seeds:
-                    model = models.get((method, seed))
-                    if model is None:
-                        model = model_from_payload(torch.load(ft / seed_file(method, seed, first), map_location="cpu",
-                                                              weights_only=False))
-                    hyb = tune_hybrid(evaluate, learned_scorer(model, data, s, cfg), rankers[kind]["scorer"],
+                    learned = models.get((method, seed))
+                    if learned is None:
+                        learned = model_from_payload(torch.load(ft / seed_file(method, seed, first),
+                                                                map_location="cpu", weights_only=False))
+                    hyb = tune_hybrid(evaluate, learned_scorer(learned, data, s, cfg), rankers[kind]["scorer"],
                                       cfg.hybrid_weights)
                     record(s, name, hyb["result"], {"weight": hyb["weight"]})
                     settings[f"{s}.{name}.weight.{seed}"] = hyb["weight"]
@@ -254,10 +260,10 @@ def main() -> None:
         metrics[s]["users"] = runs[s][order[0]][0]["test"]["users"]
         metrics[s]["valid_users"] = runs[s][order[0]][0]["valid"]["users"]
         for m in compared:
-            v = verdicts.get(f"{s}.{m}_vs_soo")
-            if v:
-                metrics[s][m].update({"negative_transfer": v["verdict"] == "negative", "delta_vs_soo": v["delta"],
-                                      "vs_soo_lo": v["lo"], "vs_soo_hi": v["hi"], "vs_soo": v["verdict"]})
+            cmp = verdicts.get(f"{s}.{m}_vs_soo")
+            if cmp:
+                metrics[s][m].update({"negative_transfer": cmp["verdict"] == "negative", "delta_vs_soo": cmp["delta"],
+                                      "vs_soo_lo": cmp["lo"], "vs_soo_hi": cmp["hi"], "vs_soo": cmp["verdict"]})
     metrics["verdicts"] = {k: {"delta": v["delta"], "lo": v["lo"], "hi": v["hi"], "verdict": v["verdict"]}
                            for k, v in verdicts.items()}
     for m in compared:
@@ -288,10 +294,10 @@ def main() -> None:
     table = pl.DataFrame(rows)
     curve: dict[str, list[float]] = {"k": list(cfg.ks)}
     for m in order:
-        per = [[float(np.mean([r["test"][str(k)]["ndcg"] for r in runs[s][m]])) for k in cfg.ks]
-               for s in params.sources if m in runs[s]]
-        if per:
-            curve[m] = [float(np.mean(col)) for col in zip(*per, strict=True)]
+        by_source = [[float(np.mean([r["test"][str(k)]["ndcg"] for r in runs[s][m]])) for k in cfg.ks]
+                     for s in params.sources if m in runs[s]]
+        if by_source:
+            curve[m] = [float(np.mean(col)) for col in zip(*by_source, strict=True)]
             for s in params.sources:
                 if m in runs[s]:
                     curve[f"{m}.{s}"] = [float(np.mean([r["test"][str(k)]["ndcg"] for r in runs[s][m]]))

@@ -15,7 +15,14 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from crossmatch.icpa.evaluate import Scorer, Split, evaluate_scorer, hybrid_scorer, matrix_scorer, paired_bootstrap
+from crossmatch.icpa.evaluate import (
+    Scorer,
+    Split,
+    evaluate_scorer,
+    hybrid_scorer,
+    matrix_scorer,
+    paired_bootstrap,
+)
 from crossmatch.icpa.evaluate import transfer_verdict as _verdict
 from crossmatch.icpa.rankers import RANKERS, ranker_matrix
 from crossmatch.icpa.sampled import sample_negatives, sampled_ranking
@@ -111,9 +118,9 @@ def seed_summary(per_seed: Sequence[Mapping[str, Any]]) -> dict[str, float]:
         if vals.size:
             out[f"loo_{key}"], out[f"loo_{key}_std"] = float(vals.mean()), float(vals.std())
     for extra in ("steps", "seconds"):
-        vals = [r[extra] for r in per_seed if extra in r]
-        if vals:
-            out[extra] = float(np.mean(vals))
+        found = [r[extra] for r in per_seed if extra in r]
+        if found:
+            out[extra] = float(np.mean(found))
     return out
 
 

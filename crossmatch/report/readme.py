@@ -24,9 +24,9 @@ def _row(area: str, data: str, metric: str, value: Any) -> dict[str, str]:
 def _icpa(rows: list[dict[str, str]], m: Mapping[str, Any] | None, data: str) -> None:
     if not m:
         return
-    for method in ("icpa", "soo", "base"):
+    for method in ("icpa", "soo", "base", "icpa+ease", "ease", "cooccurrence"):
         if f"mean.{method}.ndcg@10" in m:
-            rows.append(_row("ICPA", data, f"mean NDCG@10, {method}", m[f"mean.{method}.ndcg@10"]))
+            rows.append(_row("ICPA", data, f"mean test NDCG@10, {method}", m[f"mean.{method}.ndcg@10"]))
     if "negative_transfer.icpa.verdict" in m:
         rows.append(_row("ICPA", data, "negative transfer (ICPA vs SOO)", m["negative_transfer.icpa.verdict"]))
     hit, chance = m.get("alignment.icpa_phase1.hit@10"), m.get("alignment.icpa_phase1.chance@10")

@@ -11,24 +11,41 @@ from crossmatch.metrics.hypervolume import hypervolume_under, pareto_front
 
 Metrics = Mapping[str, Any]
 
-ICPA_METHODS = ("icpa", "soo", "base", "mmoe", "wo_align", "wo_pareto", "wo_front")
+ICPA_METHODS = ("icpa", "soo", "base", "mmoe", "wo_align", "wo_pareto", "wo_front", "gsage", "m2grl", "dgi",
+                "icpa+ease", "soo+ease", "base+ease", "icpa+cooccurrence", "soo+cooccurrence",
+                "popularity", "cooccurrence", "itemknn", "ease")
+
+
+def _pm(mean: Any, std: Any) -> str | None:
+    if mean is None:
+        return None
+    return f"{mean:.4f} ± {std:.4f}" if std is not None else f"{mean:.4f}"
 
 
 def icpa_rows(icpa: Metrics, sources: list[str], k: int = 10) -> list[dict[str, Any]]:
-    """One row per (source, method): NDCG@k, F@k, difference to SOO and the negative-transfer flag."""
+    """One row per (source, method): test NDCG@k (mean ± std over seeds), validation NDCG@k, F@k,
+    steps, the paired-bootstrap difference to SOO and the verdicts vs SOO and vs the best ranker."""
     rows = []
     for s in sources:
         for m in ICPA_METHODS:
             if f"{s}.{m}.ndcg@{k}" not in icpa:
                 continue
+            lo, hi = icpa.get(f"{s}.{m}.vs_soo_lo"), icpa.get(f"{s}.{m}.vs_soo_hi")
+            delta = icpa.get(f"{s}.{m}.delta_vs_soo")
             rows.append(
                 {
                     "source": s,
                     "method": m,
-                    "ndcg": icpa.get(f"{s}.{m}.ndcg@{k}"),
+                    "ndcg": _pm(icpa.get(f"{s}.{m}.ndcg@{k}"), icpa.get(f"{s}.{m}.ndcg@{k}_std")),
+                    "valid": icpa.get(f"{s}.{m}.valid_ndcg@{k}"),
                     "f": icpa.get(f"{s}.{m}.f@{k}"),
-                    "delta": icpa.get(f"{s}.{m}.delta_vs_soo"),
-                    "nt": icpa.get(f"{s}.{m}.negative_transfer"),
+                    "loo": icpa.get(f"{s}.{m}.loo_ndcg@{k}"),
+                    "steps": icpa.get(f"{s}.{m}.steps"),
+                    "seconds": icpa.get(f"{s}.{m}.seconds"),
+                    "delta": (f"{delta:+.4f} [{lo:+.4f}, {hi:+.4f}]" if delta is not None and lo is not None
+                              else delta),
+                    "nt": icpa.get(f"{s}.{m}.vs_soo", icpa.get(f"{s}.{m}.negative_transfer")),
+                    "vs_best": icpa.get(f"verdicts.{s}.{m}_vs_best_ranker.verdict"),
                 }
             )
     return rows

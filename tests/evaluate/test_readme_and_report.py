@@ -34,7 +34,7 @@ def test_results_block_reads_every_area():
             "match": {"precision": 0.7, "recall": 0.6, "f1": 0.65},
         }
     )
-    for text in ("| ICPA | synthetic | mean NDCG@10, icpa | 0.500 |", "0.900 / 0.800 / 0.850", "3 / 4 cells",
+    for text in ("| ICPA | synthetic | mean test NDCG@10, icpa | 0.500 |", "0.900 / 0.800 / 0.850", "3 / 4 cells",
                  "| One-to-one match | synthetic | precision / recall / F1 | 0.700 / 0.600 / 0.650 |"):
         assert text in block
     with pytest.raises(ValueError):

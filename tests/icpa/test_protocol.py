@@ -9,7 +9,13 @@ import scipy.sparse as sp
 
 from crossmatch.errors import ConfigError
 from crossmatch.graph import split_train_valid_test
-from crossmatch.icpa.comparison import paired_verdicts, seed_summary, split_evaluator, tune_hybrid, tune_rankers
+from crossmatch.icpa.comparison import (
+    paired_verdicts,
+    seed_summary,
+    split_evaluator,
+    tune_hybrid,
+    tune_rankers,
+)
 from crossmatch.icpa.evaluate import (
     evaluate_scorer,
     hybrid_scorer,
