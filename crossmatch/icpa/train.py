@@ -12,6 +12,7 @@ the stage layer decides where checkpoints go (``on_epoch_end``).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 from collections.abc import Callable
 from typing import Any
@@ -66,8 +67,8 @@ def model_payload(model: ICPAModel, extra: dict[str, Any] | None = None) -> dict
     meta = {
         "schemas": [s.to_dict() for s in model.schemas],
         "n_categories": int(model.category.num_embeddings),
-        "model": {"embedding_dim": cfg.embedding_dim, "hidden": list(cfg.hidden), "neighbours": cfg.neighbours,
-                  "gamma": cfg.gamma, "tower": cfg.tower, "pair_gate_hidden": cfg.pair_gate_hidden},
+        # every ModelConfig field: a field left out here silently rebuilds a different model
+        "model": {**dataclasses.asdict(cfg), "hidden": list(cfg.hidden)},
     }
     meta.update(extra or {})
     return {"meta": meta, "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}

@@ -68,4 +68,4 @@ def test_generate_and_ingest_reports(tiny_data):
         assert s["rows_out"] + s["duplicates_dropped"] == s["rows_in"]
     edges = json.loads((tiny_data.metrics / "edges.json").read_text())
     for source, s in edges["sources"].items():
-        assert s["events_train"] + s["events_heldout"] == ing["sources"][source]["rows_out"]
+        assert s["events_train"] + s["events_valid"] + s["events_heldout"] == ing["sources"][source]["rows_out"]

@@ -112,3 +112,22 @@ def test_graph_validation_names_the_problem():
         build_multisource_graph({"a": gap})
     with pytest.raises(InputError, match="no sources"):
         build_multisource_graph({})
+
+
+@pytest.mark.parametrize("cfg", [ModelConfig(hidden=(16, 8), neighbours=2, shared_tower=True, gamma=10.0),
+                                 ModelConfig(hidden=(16, 8), neighbours=2, tower="mmoe")])
+def test_payload_round_trip_keeps_every_model_setting(graph, cfg):
+    """A saved model rebuilds with the same config and the same outputs (a dropped field once
+    turned a shared-tower model into a double tower with an untrained context tower)."""
+    from crossmatch.icpa import model_from_payload, model_payload
+
+    model = build_model(graph.schemas, len(graph.categories), cfg, seed=0)
+    back = model_from_payload(model_payload(model))
+    assert back.config == model.config
+    nodes = torch.arange(3)
+    model.eval()
+    back.eval()
+    for tower in ("anchor", "context"):
+        a = model.encode(0, graph.sources[0], nodes, tower, full=True)
+        b = back.encode(0, graph.sources[0], nodes, tower, full=True)
+        assert torch.allclose(a, b)
