@@ -256,21 +256,8 @@ def _greedy_for(inst: Instance, rewards: Rewards, cfg: IlpConfig) -> Matching:
     return poly_greedy(inst, rewards, host_side=cfg.host_side, quota=cfg.quota)
 
 
-def solve_ilp(inst: Instance, rewards: Rewards, cfg: IlpConfig | None = None, *, method: str | None = None) -> Matching:
-    """Solve the configured robust ILP with HiGHS (paper eq. 3–11; ALGORITHMS.md §1.3).
-
-    Returns:
-        The matching with ``status`` (HiGHS model status, e.g. ``"Optimal"`` or
-        ``"Time limit reached"``), ``gap`` (relative MIP gap), ``objective`` (F of eq. 3 of the
-        returned matching) and ``info`` with the dual bound, sizes and ``proven_optimal``.
-        When the time limit passes with an incumbent, that incumbent is returned. When HiGHS
-        has no feasible solution at all, the family's greedy (BiPoly.S for BiPoly) is returned
-        with a :class:`RuntimeWarning` and ``status = "fallback: <greedy>"``.
-    """
-    cfg = cfg or IlpConfig()
-    name = method or f"ilp_{cfg.family}"
-    t0 = time.perf_counter()
-    model = build_model(inst, rewards, cfg)
+def _highs(model: IlpModel, cfg: IlpConfig, start: np.ndarray | None) -> highspy.Highs:
+    """A HiGHS instance holding the model (and the start values, when given), not yet run."""
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("time_limit", float(cfg.time_limit))
@@ -286,19 +273,49 @@ def solve_ilp(inst: Instance, rewards: Rewards, cfg: IlpConfig | None = None, *,
     h.changeColsIntegrality(n_cols, np.arange(n_cols, dtype=np.int32),
                             np.full(n_cols, int(highspy.HighsVarType.kInteger.value), dtype=np.uint8))
     h.changeObjectiveSense(highspy.ObjSense.kMaximize)
+    if start is not None:
+        sol = highspy.HighsSolution()
+        sol.col_value = start.tolist()
+        sol.value_valid = True
+        h.setSolution(sol)
+    return h
+
+
+def solve_ilp(inst: Instance, rewards: Rewards, cfg: IlpConfig | None = None, *, method: str | None = None) -> Matching:
+    """Solve the configured robust ILP with HiGHS (paper eq. 3–11; ALGORITHMS.md §1.3).
+
+    Returns:
+        The matching with ``status`` (HiGHS model status, e.g. ``"Optimal"`` or
+        ``"Time limit reached"``), ``gap`` (relative MIP gap), ``objective`` (F of eq. 3 of the
+        returned matching) and ``info`` with the dual bound, sizes and ``proven_optimal``.
+        When the time limit passes with an incumbent, that incumbent is returned. When HiGHS
+        has no feasible solution at all, the family's greedy (BiPoly.S for BiPoly) is returned
+        with a :class:`RuntimeWarning` and ``status = "fallback: <greedy>"``.
+    """
+    cfg = cfg or IlpConfig()
+    name = method or f"ilp_{cfg.family}"
+    t0 = time.perf_counter()
+    model = build_model(inst, rewards, cfg)
     greedy: Matching | None = None
+    start: np.ndarray | None = None
     if cfg.warm_start and cfg.family != "uflp":
         # a feasible first incumbent: HiGHS keeps it if nothing better is found in time
         greedy = _greedy_for(inst, rewards, cfg)
-        sol = highspy.HighsSolution()
-        sol.col_value = _start_values(inst, model, greedy, rewards, cfg.hosts_fixed).tolist()
-        sol.value_valid = True
-        h.setSolution(sol)
+        start = _start_values(inst, model, greedy, rewards, cfg.hosts_fixed)
+    h = _highs(model, cfg, start)
     h.run()
+    if start is not None and int(h.getInfo().primal_solution_status) == int(highspy.kSolutionStatusFeasible):
+        found = float(model.cost @ np.asarray(h.getSolution().col_value))
+        reported = float(h.getInfo().objective_function_value)
+        if abs(found - reported) > 1e-6 * max(1.0, abs(reported)):
+            # HiGHS 1.16 can report the optimum that presolve found while returning the warm
+            # start's column values; the solve is then repeated without the start.
+            h = _highs(model, cfg, None)
+            h.run()
     status = h.modelStatusToString(h.getModelStatus())
     info = h.getInfo()
     secs = time.perf_counter() - t0
-    sizes = {"n_cols": int(n_cols), "n_rows": int(a.shape[0]), "n_nonzeros": int(a.nnz)}
+    sizes = {"n_cols": int(model.cost.size), "n_rows": int(model.rows.shape[0]), "n_nonzeros": int(model.rows.nnz)}
     if int(info.primal_solution_status) != int(highspy.kSolutionStatusFeasible):
         greedy = greedy or _greedy_for(inst, rewards, cfg)
         warnings.warn(

@@ -108,3 +108,14 @@ def test_uflp_serves_every_reachable_client(inst: Instance) -> None:
     assert is_poly(res.left, res.right, inst.n_left, inst.n_right, "left")
     reachable = np.unique(inst.right)
     assert set(res.right.tolist()) == set(reachable.tolist())
+
+
+def test_warm_started_ilp_returns_the_solution_it_reports():
+    """HiGHS 1.16 reported the optimum (3.35) of this Poly ILP while returning the warm start's
+    columns (objective 2.2); the solver must return a matching whose objective is the one reported."""
+    inst = Instance(n_left=3, n_right=4, left=np.array([0, 0, 0, 1, 1, 2, 2]), right=np.array([0, 2, 3, 1, 2, 2, 3]),
+                    weight=np.array([1.0, 0.35, 0.6, 0.25, 0.8, 0.75, 0.7]))
+    rw = Rewards(0.0, 0.4, 0.0, 0.0)
+    po = solve_ilp(inst, rw, IlpConfig(family="poly", host_side="right", mip_gap=0.0, warm_start=True))
+    assert abs(po.objective - po.info["highs_objective"]) < 1e-6
+    assert abs(po.objective - 3.35) < 1e-6
