@@ -23,7 +23,7 @@ import numpy as np
 import yaml
 
 from crossmatch.icpa import build_model
-from crossmatch.icpa.comparison import split_evaluator, tune_rankers
+from crossmatch.icpa.comparison import Evaluator, tune_rankers
 from crossmatch.icpa.methods import phase1_config, single_config
 from stages._common import load_section, params_as
 from stages._icpa import Checkpoints, ICPAParams, evaluate_source, load_data, train_run
@@ -70,8 +70,8 @@ def main() -> None:
             ii = data.item_item[s]
             C = sp.csr_matrix((ii["weight"].to_numpy().astype(float), (ii["src"].to_numpy(), ii["dst"].to_numpy())),
                               shape=(n, n))
-            splits = {"valid": data.splits(s)["valid"]}
-            out = tune_rankers(split_evaluator(splits, cfg.ks), train=splits["valid"].history, cooccurrence=C,
+            valid_only = Evaluator({"valid": data.evaluator(s, cfg).splits["valid"]}, cfg.ks)
+            out = tune_rankers(valid_only, train=valid_only.splits["valid"].history, cooccurrence=C,
                                ease_lambdas=cfg.ease_lambdas, knn_ks=cfg.knn_ks)
             print(f"rankers {s}: " + "  ".join(f"{k} {v['result']['valid']['10']['ndcg']:.4f} ({v['setting']})"
                                                for k, v in out.items()), flush=True)

@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-import scipy.sparse as sp
 import torch
 
 import crossmatch.icpa as icpa_pkg
@@ -39,11 +38,12 @@ from crossmatch.icpa import (
     Trainer,
     build_multisource_graph,
     item_embeddings,
+    model_from_payload,
     resolve_device,
 )
-from crossmatch.icpa.comparison import split_evaluator
-from crossmatch.icpa.evaluate import Scorer, Split, make_split, matrix_scorer
-from crossmatch.icpa.inference import SCORES, pair_scores
+from crossmatch.icpa.comparison import Evaluator
+from crossmatch.icpa.evaluate import leave_one_out_split, protocol_splits
+from crossmatch.icpa.inference import SCORES, learned_scorer
 from crossmatch.icpa.methods import METHODS, check_methods
 from crossmatch.metrics.alignment_hits import alignment_hits, partner_pairs
 from stages._common import console, load_section, params_as, write_atomic
@@ -177,37 +177,23 @@ class Data:
     valid: dict[str, pl.DataFrame] = field(default_factory=dict)
     user_item: dict[str, pl.DataFrame] = field(default_factory=dict)
     item_item: dict[str, pl.DataFrame] = field(default_factory=dict)
-    _splits: dict[tuple[str, Any], dict[str, Any]] = field(default_factory=dict)
+    _evaluators: dict[str, Evaluator] = field(default_factory=dict)
 
-    def splits(self, source: str, exclude_history: bool = True) -> dict[str, Split]:
-        """``{"valid", "test"}`` splits of one source (issue 10 protocol; cached)."""
-        key = (source, exclude_history)
-        if key not in self._splits:
+    def evaluator(self, source: str, cfg: EvalParams) -> Evaluator:
+        """The protocol's splits of one source (issue 10; cached per source): validation, test and,
+        with ``sampled_negatives``, the leave-one-out split of the XMarket papers."""
+        if source not in self._evaluators:
             g = self.graph.sources[self.graph.index(source)]
             ui, va, te = self.user_item[source], self.valid[source], self.heldout[source]
-            n_users = max([g.user_item.n_rows] + [int(f.get_column("user_idx").to_numpy().max()) + 1
-                                                  for f in (va, te) if f.height])
-            n_items = g.schema.n_items
-            self._splits[key] = {
-                "valid": make_split([ui], va, n_users, n_items, exclude_history=exclude_history),
-                "test": make_split([ui, va], te, n_users, n_items, exclude_history=exclude_history),
-            }
-        return self._splits[key]
-
-    def sampled(self, source: str) -> tuple[Split, sp.csr_matrix]:
-        """The leave-one-out test split (each user's earliest test event) and all known interactions."""
-        key = (source, "loo")
-        if key not in self._splits:
-            test = self.splits(source)["test"]
-            te = self.heldout[source].with_row_index("_row")
-            first = te.sort("timestamp", "_row").group_by("user_idx", maintain_order=True).first()
-            ui, va = self.user_item[source], self.valid[source]
-            n_users, n_items = test.history.shape
-            loo = make_split([ui, va], first, n_users, n_items)
-            everything = make_split([ui, va, te], te.head(0), n_users, n_items).history
-            self._splits[key] = {"loo": loo, "known": everything}  # type: ignore[dict-item]
-        pair = self._splits[key]
-        return pair["loo"], pair["known"]  # type: ignore[return-value]
+            splits = protocol_splits(ui, va, te, g.user_item.n_rows, g.schema.n_items,
+                                     exclude_history=cfg.exclude_history)
+            n_users = splits["test"].history.shape[0]
+            sampled = ((*leave_one_out_split(ui, va, te, n_users, g.schema.n_items), cfg.sampled_negatives)
+                       if cfg.sampled_negatives else None)
+            self._evaluators[source] = Evaluator(splits, cfg.ks, exclude_history=cfg.exclude_history,
+                                                 frequency_weighting=cfg.user_weighting == "frequency",
+                                                 sampled=sampled)
+        return self._evaluators[source]
 
 
 def _read(path: Path) -> pl.DataFrame:
@@ -240,6 +226,11 @@ def load_data(ingested: str | Path, edges: str | Path, sources: Sequence[str]) -
     return Data(build_multisource_graph(frames), item_ids, heldout, sig, valid=valid, user_item=uis, item_item=iis)
 
 
+def load_model(path: str | Path) -> ICPAModel:
+    """A saved model (``model_payload``: plain types + tensors), loaded without running pickled code."""
+    return model_from_payload(torch.load(path, map_location="cpu", weights_only=True))
+
+
 def code_hash() -> str:
     """Hash of the ICPA library sources: a checkpoint from other code is never resumed."""
     h = hashlib.sha256()
@@ -270,7 +261,7 @@ class Checkpoints:
         if p is None or not p.exists():
             return None
         try:
-            blob = torch.load(p, map_location="cpu", weights_only=False)
+            blob = torch.load(p, map_location="cpu", weights_only=True)  # tensors and plain types only
         except Exception as exc:  # a truncated/foreign file: start over rather than fail
             console.print(f"[yellow]{run}: ignoring unreadable checkpoint {p} ({type(exc).__name__})[/]")
             return None
@@ -336,29 +327,11 @@ def train_run(
 
 # ---------------------------------------------------------------------------- evaluation
 @torch.no_grad()
-def learned_scorer(model: ICPAModel, data: Data, source: str, cfg: EvalParams) -> Scorer:
-    """Eq. 10 with the model's item–item term ``pair_scores(A Cᵀ)`` (history via the anchor tower)."""
-    j = data.graph.index(source)
-    g = data.graph.sources[j]
-    model.eval()
-    A = item_embeddings(model, g, j, "anchor")
-    C = item_embeddings(model, g, j, "context")
-    S = pair_scores(A @ C.T, cfg.score, model.config.gamma).cpu().numpy()
-    return matrix_scorer(S)
-
-
-def evaluate_scorer_splits(scorer: Scorer, data: Data, source: str, cfg: EvalParams) -> dict[str, Any]:
-    """``{"valid": result, "test": result}`` (:func:`crossmatch.icpa.evaluate.evaluate_scorer`)."""
-    return split_evaluator(data.splits(source, cfg.exclude_history), cfg.ks, exclude_history=cfg.exclude_history,
-                           frequency_weighting=cfg.user_weighting == "frequency",
-                           sampled=(*data.sampled(source), cfg.sampled_negatives) if cfg.sampled_negatives else None,
-                           )(scorer)
-
-
-@torch.no_grad()
 def evaluate_source(model: ICPAModel, data: Data, source: str, cfg: EvalParams) -> dict[str, Any]:
     """NDCG@k, F@k, precision@k, recall@k on validation and test of one source (eq. 10 retrieval)."""
-    return evaluate_scorer_splits(learned_scorer(model, data, source, cfg), data, source, cfg)
+    scorer = learned_scorer(model, data.graph.sources[data.graph.index(source)], data.graph.index(source),
+                            score=cfg.score)
+    return data.evaluator(source, cfg).all(scorer)
 
 
 def strip_per_user(res: dict[str, Any]) -> dict[str, Any]:

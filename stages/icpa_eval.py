@@ -39,17 +39,16 @@ import scipy.sparse as sp  # noqa: E402
 import torch  # noqa: E402
 
 from crossmatch.errors import InputError  # noqa: E402
-from crossmatch.icpa import build_model, model_from_payload, model_payload  # noqa: E402
+from crossmatch.icpa import build_model, model_payload  # noqa: E402
 from crossmatch.icpa.comparison import (  # noqa: E402
     paired_verdicts,
     seed_summary,
-    split_evaluator,
     tune_hybrid,
     tune_rankers,
 )
 from crossmatch.icpa.dgi import train_dgi  # noqa: E402
 from crossmatch.icpa.evaluate import matrix_scorer  # noqa: E402
-from crossmatch.icpa.inference import pair_scores  # noqa: E402
+from crossmatch.icpa.inference import learned_scorer, pair_scores  # noqa: E402
 from crossmatch.icpa.methods import JOINT, LABELS, single_config  # noqa: E402
 from crossmatch.icpa.train import epoch_steps, resolve_device  # noqa: E402
 from stages._common import atomic_dir, console, run, write_atomic, write_json  # noqa: E402
@@ -57,12 +56,11 @@ from stages._icpa import (  # noqa: E402
     Checkpoints,
     alignment_accuracy,
     code_hash,
-    evaluate_scorer_splits,
     evaluate_source,
     fingerprint,
     flatten,
-    learned_scorer,
     load_data,
+    load_model,
     load_params,
     params_snapshot,
     read_concepts,
@@ -179,12 +177,12 @@ def main() -> None:
                                  device=resolve_device(params.device))
                 scorer = matrix_scorer(pair_scores(torch.as_tensor(z @ z.T), cfg.score,
                                                    params.model_config.gamma).numpy())
-                record(s, "dgi", evaluate_scorer_splits(scorer, data, s, cfg),
+                record(s, "dgi", data.evaluator(s, cfg).all(scorer),
                        {"steps": budget, "seconds": time.perf_counter() - t1})
         for name in PHASE1:
             path = Path(args.align) / seed_file(name, seed, first)
             if path.exists():
-                models[(name, seed)] = model_from_payload(torch.load(path, map_location="cpu", weights_only=False))
+                models[(name, seed)] = load_model(path)
                 for s in params.sources:
                     record(s, name, evaluate_source(models[(name, seed)], data, s, cfg), {})
             elif name == "icpa_phase1":
@@ -206,17 +204,14 @@ def main() -> None:
                     runs[s].setdefault(method, []).append(per_seed[str(seed)])
                     arrays[s].setdefault(method, []).append(npz[f"{method}/{seed}/test/ndcg@10"])
         # Non-learned rankers, each at its best validation setting (deterministic: one run).
-        splits = data.splits(s, cfg.exclude_history)
-        evaluate = split_evaluator(splits, cfg.ks, exclude_history=cfg.exclude_history,
-                                   frequency_weighting=cfg.user_weighting == "frequency",
-                                   sampled=(*data.sampled(s), cfg.sampled_negatives) if cfg.sampled_negatives else None)
+        evaluator = data.evaluator(s, cfg)
         j = data.graph.index(s)
         n = data.graph.sources[j].schema.n_items
         ii = data.item_item[s]
         C = sp.csr_matrix((ii.get_column("weight").to_numpy().astype(np.float64),
                            (ii.get_column("src").to_numpy(), ii.get_column("dst").to_numpy())), shape=(n, n))
         t1 = time.perf_counter()
-        rankers = tune_rankers(evaluate, train=splits["valid"].history, cooccurrence=C,
+        rankers = tune_rankers(evaluator, train=evaluator.splits["valid"].history, cooccurrence=C,
                                ease_lambdas=cfg.ease_lambdas, knn_ks=cfg.knn_ks)
         for kind, r in rankers.items():
             record(s, kind, r["result"], {"steps": 0, "seconds": (time.perf_counter() - t1) / len(rankers)})
@@ -228,9 +223,9 @@ def main() -> None:
                 for seed in seeds:
                     learned = models.get((method, seed))
                     if learned is None:
-                        learned = model_from_payload(torch.load(ft / seed_file(method, seed, first),
-                                                                map_location="cpu", weights_only=False))
-                    hyb = tune_hybrid(evaluate, learned_scorer(learned, data, s, cfg), rankers[kind]["scorer"],
+                        learned = load_model(ft / seed_file(method, seed, first))
+                    hyb = tune_hybrid(evaluator, learned_scorer(learned, data.graph.sources[j], j, score=cfg.score),
+                                      rankers[kind]["scorer"],
                                       cfg.hybrid_weights)
                     record(s, name, hyb["result"], {"weight": hyb["weight"]})
                     settings[f"{s}.{name}.weight.{seed}"] = hyb["weight"]

@@ -60,7 +60,7 @@ def load_phase1(align_dir: Path, name: str, sources: list[str]) -> Any:
     path = align_dir / name
     if not path.exists():
         raise InputError(f"phase-1 model {name} not found; run train_align first", file=str(path))
-    payload = torch.load(path, map_location="cpu", weights_only=False)
+    payload = torch.load(path, map_location="cpu", weights_only=True)  # tensors and plain types only
     if payload["meta"].get("sources") != sources:
         raise InputError(f"the phase-1 model was trained on sources {payload['meta'].get('sources')}, "
                          f"but icpa.sources is {sources}; re-run train_align", file=str(path))

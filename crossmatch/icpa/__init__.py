@@ -18,7 +18,7 @@ from crossmatch.icpa.graph import (
     build_multisource_graph,
     build_source_graph,
 )
-from crossmatch.icpa.inference import heldout_truth, item_embeddings, recommend
+from crossmatch.icpa.inference import item_embeddings, learned_scorer
 from crossmatch.icpa.losses import gate_loss, pair_loss
 from crossmatch.icpa.methods import JOINT, LABELS, METHODS, PER_TARGET, Schedule
 from crossmatch.icpa.min_norm import min_norm_simplex
@@ -30,7 +30,7 @@ __all__ = [
     "CSR", "JOINT", "LABELS", "METHODS", "PER_TARGET",
     "AlignConfig", "ICPAModel", "ModelConfig", "MultiSourceGraph", "PairConfig", "PhaseConfig", "Schedule",
     "SourceFrames", "SourceGraph", "SourceSchema", "Trainer",
-    "build_model", "build_multisource_graph", "build_source_graph", "gate_loss", "heldout_truth",
-    "item_embeddings", "min_norm_simplex", "model_from_payload", "model_payload", "pair_loss", "recommend",
+    "build_model", "build_multisource_graph", "build_source_graph", "gate_loss", "learned_scorer",
+    "item_embeddings", "min_norm_simplex", "model_from_payload", "model_payload", "pair_loss",
     "resolve_device", "sliced_alignment", "sliced_gromov_alignment",
 ]

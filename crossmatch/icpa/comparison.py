@@ -1,5 +1,6 @@
 """Issue 10's comparison protocol: rankers tuned on validation, hybrids, seed summaries, verdicts.
 
+* :class:`Evaluator` — validation only (for tuning) or every split (once, for the chosen setting).
 * :func:`tune_rankers` — every non-learned ranker with its one setting chosen on validation.
 * :func:`tune_hybrid` — ``<method>+<ranker>`` with the mixing weight chosen on validation.
 * :func:`seed_summary` — mean ± std over seeds of validation and test NDCG@10 / F@10.
@@ -9,7 +10,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -27,80 +29,81 @@ from crossmatch.icpa.evaluate import transfer_verdict as _verdict
 from crossmatch.icpa.rankers import RANKERS, ranker_matrix
 from crossmatch.icpa.sampled import sample_negatives, sampled_ranking
 
-Evaluate = Callable[[Scorer], dict[str, Any]]
 
-
-def split_evaluator(splits: Mapping[str, Split], ks: Sequence[int], *, exclude_history: bool = True,
-                    frequency_weighting: bool = False,
-                    sampled: tuple[Split, sp.csr_matrix, int] | None = None) -> Evaluate:
-    """A function scoring one scorer on every split (``{"valid": result, "test": result}``).
+@dataclass(frozen=True)
+class Evaluator:
+    """Scores a scorer on the protocol's splits: ``validation`` alone (what tuning may look at) or
+    ``all`` splits (once, for the chosen setting): ``{"valid": result, "test": result[, "loo"]}``.
 
     ``sampled = (loo split, known interactions, n_neg)`` adds ``"loo"``: the XMarket papers'
     1-positive-vs-``n_neg``-negatives NDCG@10 / HR@10 (:mod:`crossmatch.icpa.sampled`).
     """
 
-    neg = None
-    if sampled is not None and sampled[0].users.size:
-        neg = sample_negatives(sampled[1], sampled[0].users, sampled[2], 0)
+    splits: Mapping[str, Split]
+    ks: Sequence[int]
+    exclude_history: bool = True
+    frequency_weighting: bool = False
+    sampled: tuple[Split, sp.csr_matrix, int] | None = None
+    negatives: np.ndarray | None = field(default=None, init=False)
 
-    def run(scorer: Scorer) -> dict[str, Any]:
-        out: dict[str, Any] = {name: evaluate_scorer(scorer, split, ks, exclude_history=exclude_history,
-                                                     frequency_weighting=frequency_weighting)
-                               for name, split in splits.items()}
-        if sampled is not None:
-            loo, known, n_neg = sampled
-            out["loo"] = sampled_ranking(scorer, loo, known, n_neg=n_neg, negatives=neg)
+    def __post_init__(self) -> None:
+        if self.sampled is not None and self.sampled[0].users.size:
+            # one draw shared by every scorer, so their 1 + n_neg figures are paired
+            object.__setattr__(self, "negatives",
+                               sample_negatives(self.sampled[1], self.sampled[0].users, self.sampled[2], 0))
+
+    def _one(self, scorer: Scorer, split: str) -> dict[str, Any]:
+        return evaluate_scorer(scorer, self.splits[split], self.ks, exclude_history=self.exclude_history,
+                               frequency_weighting=self.frequency_weighting)
+
+    def validation(self, scorer: Scorer) -> float:
+        """Validation NDCG@10 (−1 when no user can be evaluated): the only figure tuning sees."""
+        v = self._one(scorer, "valid")["10"]["ndcg"]  # type: ignore[index]
+        return float(v) if v == v else -1.0
+
+    def all(self, scorer: Scorer) -> dict[str, Any]:
+        out = {name: self._one(scorer, name) for name in self.splits}
+        if self.sampled is not None:
+            loo, known, n_neg = self.sampled
+            out["loo"] = sampled_ranking(scorer, loo, known, n_neg=n_neg, negatives=self.negatives)
         return out
 
-    return run
 
-
-def _valid_ndcg(res: Mapping[str, Any]) -> float:
-    v = res["valid"]["10"]["ndcg"]
-    return float(v) if v == v else -1.0
-
-
-def tune_rankers(evaluate: Evaluate, *, train: sp.csr_matrix, cooccurrence: sp.csr_matrix,
+def tune_rankers(evaluator: Evaluator, *, train: sp.csr_matrix, cooccurrence: sp.csr_matrix,
                  ease_lambdas: Sequence[float], knn_ks: Sequence[int],
                  kinds: Sequence[str] = RANKERS) -> dict[str, dict[str, Any]]:
     """``{kind: {"result", "setting", "scorer", "tried"}}``: each ranker at its best validation setting.
 
+    Settings are compared on validation only; the chosen one is then scored on every split.
     ``train`` is the training user–item matrix (the rankers' only input besides the
     co-occurrence graph); ties are broken by popularity for every ranker.
     """
     pop = np.asarray(ranker_matrix("popularity", H=train), dtype=np.float64)
-    grids: dict[str, list[Any]] = {"popularity": [None], "cooccurrence": [None], "itemknn": list(knn_ks),
-                                   "ease": list(ease_lambdas)}
+    grids: dict[str, list[dict[str, Any]]] = {
+        "popularity": [{}], "cooccurrence": [{}],
+        "itemknn": [{"knn_k": int(k)} for k in knn_ks], "ease": [{"ease_lambda": float(lam)} for lam in ease_lambdas],
+    }
     out: dict[str, dict[str, Any]] = {}
     for kind in kinds:
-        best: dict[str, Any] | None = None
-        tried = {}
+        tried: dict[str, float] = {}
+        best: tuple[float, Any, Scorer] | None = None
         for setting in grids[kind]:
-            S = ranker_matrix(kind, H=train, C=cooccurrence, ease_lambda=float(setting or 0) or 50.0,
-                              knn_k=int(setting or 1))
-            scorer = matrix_scorer(S, tie_break=pop)
-            res = evaluate(scorer)
-            tried[str(setting)] = _valid_ndcg(res)
-            if best is None or _valid_ndcg(res) > _valid_ndcg(best["result"]):
-                best = {"result": res, "setting": setting, "scorer": scorer}
+            scorer = matrix_scorer(ranker_matrix(kind, H=train, C=cooccurrence, **setting), tie_break=pop)
+            value = next(iter(setting.values()), None)
+            tried[str(value)] = score = evaluator.validation(scorer)
+            if best is None or score > best[0]:
+                best = (score, value, scorer)
         assert best is not None
-        best["tried"] = tried
-        out[kind] = best
+        out[kind] = {"result": evaluator.all(best[2]), "setting": best[1], "scorer": best[2], "tried": tried}
     return out
 
 
-def tune_hybrid(evaluate: Evaluate, learned: Scorer, ranker: Scorer, weights: Sequence[float]) -> dict[str, Any]:
+def tune_hybrid(evaluator: Evaluator, learned: Scorer, ranker: Scorer, weights: Sequence[float]) -> dict[str, Any]:
     """``{"result", "weight", "tried"}``: the hybrid at the weight with the best validation NDCG@10."""
-    best: dict[str, Any] | None = None
-    tried = {}
-    for w in weights:
-        res = evaluate(hybrid_scorer(learned, ranker, float(w)))
-        tried[f"{w:g}"] = _valid_ndcg(res)
-        if best is None or _valid_ndcg(res) > _valid_ndcg(best["result"]):
-            best = {"result": res, "weight": float(w)}
-    assert best is not None
-    best["tried"] = tried
-    return best
+    tried = {f"{w:g}": evaluator.validation(hybrid_scorer(learned, ranker, float(w))) for w in weights}
+    best = max(weights, key=lambda w: tried[f"{w:g}"])  # first of equals, as a strict > scan
+    return {"result": evaluator.all(hybrid_scorer(learned, ranker, float(best))), "weight": float(best),
+            "tried": tried}
 
 
 def seed_summary(per_seed: Sequence[Mapping[str, Any]]) -> dict[str, float]:

@@ -79,6 +79,25 @@ def make_split(history: Sequence[pl.DataFrame], relevant: pl.DataFrame, n_users:
                  events=np.array([ev.get(int(u), 0) for u in users], dtype=np.float64))
 
 
+def protocol_splits(train: pl.DataFrame, valid: pl.DataFrame, test: pl.DataFrame, n_users: int, n_items: int, *,
+                    exclude_history: bool = True) -> dict[str, Split]:
+    """The two splits of the protocol: ``valid`` (history = train) and ``test`` (history = train + valid)."""
+    n_users = max([n_users] + [int(f.get_column("user_idx").to_numpy().max()) + 1 for f in (valid, test) if f.height])
+    return {"valid": make_split([train], valid, n_users, n_items, exclude_history=exclude_history),
+            "test": make_split([train, valid], test, n_users, n_items, exclude_history=exclude_history)}
+
+
+def leave_one_out_split(train: pl.DataFrame, valid: pl.DataFrame, test: pl.DataFrame, n_users: int,
+                        n_items: int) -> tuple[Split, sp.csr_matrix]:
+    """Each user's earliest test event against train + valid history, and every known interaction
+    (train, valid, test) — the inputs of :func:`crossmatch.icpa.sampled.sampled_ranking`."""
+    te = test.with_row_index("_row")
+    first = te.sort("timestamp", "_row").group_by("user_idx", maintain_order=True).first()
+    loo = make_split([train, valid], first, n_users, n_items)
+    known = make_split([train, valid, test], test.head(0), n_users, n_items).history
+    return loo, known
+
+
 def normalised_rows(H: sp.csr_matrix) -> sp.csr_matrix:
     """Rows scaled to sum 1 (eq. 10's ``w(x, y') / Σ w``)."""
     s = np.asarray(H.sum(axis=1)).ravel()

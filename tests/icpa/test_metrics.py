@@ -7,10 +7,12 @@ import math
 import numpy as np
 import polars as pl
 import pytest
+import scipy.sparse as sp
 import torch
 
-from crossmatch.icpa import ModelConfig, build_model, heldout_truth, item_embeddings, recommend
-from crossmatch.icpa.reference import reference_topk
+from crossmatch.icpa import ModelConfig, build_model, item_embeddings, learned_scorer
+from crossmatch.icpa.evaluate import make_split, matrix_scorer, topk
+from crossmatch.icpa.rankers import ranker_matrix
 from crossmatch.metrics.alignment_hits import alignment_hits, partner_pairs
 from crossmatch.metrics.ranking import ranking_metrics
 from crossmatch.metrics.transfer import transfer_table, verdict
@@ -61,41 +63,61 @@ def test_transfer_table_flags_methods_below_soo():
     assert "no negative transfer" in verdict(transfer_table({"a": {"soo": 0.1, "icpa": 0.2}}, ["icpa"]), "icpa")["text"]
 
 
-def test_recommend_matches_eq10_by_brute_force_and_excludes_history():
+def _history(g) -> pl.DataFrame:
+    users = torch.repeat_interleave(torch.arange(g.user_item.n_rows), g.user_item.degree())
+    return pl.DataFrame({"user_idx": users.numpy(), "item_idx": g.user_item.indices.numpy(),
+                         "weight": g.user_item.weights.numpy().astype(float)})
+
+
+def test_learned_scorer_matches_eq10_by_brute_force_and_excludes_history():
     graph = toy_graph(sizes=(20,))
     g = graph.sources[0]
     model = build_model(graph.schemas, len(graph.categories), ModelConfig(hidden=(16, 8)), 0)
     A, C = item_embeddings(model, g, 0, "anchor"), item_embeddings(model, g, 0, "context")
     users = np.array([u for u in range(g.user_item.n_rows) if g.user_item.degree()[u] > 0][:5])
-    top = recommend(A, C, g, users, 4)
+    hist = _history(g)
+    # every evaluated user needs a relevant item outside its history; the item ids do not matter here
+    rel = pl.DataFrame({"user_idx": users, "item_idx": [next(i for i in range(20) if i not in set(
+        hist.filter(pl.col("user_idx") == int(u))["item_idx"].to_list())) for u in users]})
+    split = make_split([hist], rel, g.user_item.n_rows, 20)
+    top = topk(learned_scorer(model, g, 0, score="sigmoid"), split, 4)
     sim = torch.sigmoid(A @ C.T)
-    for row, u in zip(top, users, strict=True):
+    for row, u in zip(top, split.users, strict=True):
         s, e = g.user_item.indptr[u], g.user_item.indptr[u + 1]
-        hist, w = g.user_item.indices[s:e], g.user_item.weights[s:e]
-        score = (w[:, None] * sim[hist]).sum(0) / w.sum()
-        score[hist] = -float("inf")
+        h, w = g.user_item.indices[s:e], g.user_item.weights[s:e]
+        score = (w[:, None] * sim[h]).sum(0) / w.sum()
+        score[h] = -float("inf")
         assert set(row.tolist()) == set(torch.topk(score, 4).indices.tolist())
-        assert not set(row.tolist()) & set(hist.tolist())
+        assert not set(row.tolist()) & set(h.tolist())
 
 
-def test_heldout_truth_drops_history_items_and_users_without_history():
+def test_make_split_drops_history_items_and_users_without_history():
     graph = toy_graph(sizes=(20,))
     g = graph.sources[0]
+    hist = _history(g)
     u0 = int(torch.nonzero(g.user_item.degree() > 0)[0])
     h0 = int(g.user_item.indices[g.user_item.indptr[u0]])
     fresh = int(next(i for i in range(20) if i not in set(g.user_item.indices[g.user_item.indptr[u0]:g.user_item.indptr[u0 + 1]].tolist())))
     ho = pl.DataFrame({"user_idx": [u0, u0, u0, 10_000], "item_idx": [h0, fresh, fresh, 1]})
-    t = heldout_truth(ho, g, exclude_history=True)
-    assert t["users"].tolist() == [u0] and t["items"].tolist() == [fresh] and t["events"].tolist() == [3.0]
-    assert sorted(heldout_truth(ho, g, exclude_history=False)["items"].tolist()) == sorted([h0, fresh])
+    t = make_split([hist], ho, g.user_item.n_rows, 20, exclude_history=True)
+    assert t.users.tolist() == [u0] and t.items.tolist() == [fresh] and t.events.tolist() == [3.0]
+    assert sorted(make_split([hist], ho, g.user_item.n_rows, 20, exclude_history=False).items.tolist()) == sorted([h0, fresh])
 
 
 @pytest.mark.parametrize("kind", ["popularity", "cooccurrence"])
 def test_reference_rankers_exclude_history(kind):
     g = toy_graph(sizes=(25,)).sources[0]
+    hist = _history(g)
     users = np.array([u for u in range(g.user_item.n_rows) if g.user_item.degree()[u] > 0][:4])
-    top = reference_topk(g, users, 5, kind)
+    rel = pl.DataFrame({"user_idx": users, "item_idx": [next(i for i in range(25) if i not in set(
+        hist.filter(pl.col("user_idx") == int(u))["item_idx"].to_list())) for u in users]})
+    split = make_split([hist], rel, g.user_item.n_rows, 25)
+    H = split.history
+    ii = g.item_item
+    C = sp.csr_matrix(
+        (ii.weights.numpy().astype(float), ii.indices.numpy(), ii.indptr.numpy()), shape=(25, 25))
+    top = topk(matrix_scorer(ranker_matrix(kind, H=H, C=C)), split, 5)
     assert top.shape == (4, 5)
-    for row, u in zip(top, users, strict=True):
-        hist = set(g.user_item.indices[g.user_item.indptr[u]:g.user_item.indptr[u + 1]].tolist())
-        assert not set(row.tolist()) & hist
+    for row, u in zip(top, split.users, strict=True):
+        h = set(g.user_item.indices[g.user_item.indptr[u]:g.user_item.indptr[u + 1]].tolist())
+        assert not set(row.tolist()) & h

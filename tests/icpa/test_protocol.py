@@ -10,9 +10,9 @@ import scipy.sparse as sp
 from crossmatch.errors import ConfigError
 from crossmatch.graph import split_train_valid_test
 from crossmatch.icpa.comparison import (
+    Evaluator,
     paired_verdicts,
     seed_summary,
-    split_evaluator,
     tune_hybrid,
     tune_rankers,
 )
@@ -137,12 +137,22 @@ def test_tuning_selects_on_validation_only():
     # the test targets are the *unrelated* item: a selection on test would pick another setting
     test = pl.DataFrame({"user_idx": [0, 1], "item_idx": [4, 4]})
     splits = {"valid": make_split([hist], valid, 2, 5), "test": make_split([hist, valid], test, 2, 5)}
-    ev = split_evaluator(splits, [1, 10])
+    ev = Evaluator(splits, [1, 10])
     out = tune_rankers(ev, train=H, cooccurrence=C, ease_lambdas=[1.0, 1000.0], knn_ks=[1, 3])
     assert out["cooccurrence"]["result"]["valid"]["1"]["ndcg"] == 1.0
     anti = matrix_scorer(-C.toarray())
     hyb = tune_hybrid(ev, anti, out["cooccurrence"]["scorer"], [0.1, 0.9])
     assert hyb["weight"] == 0.1 and set(hyb["tried"]) == {"0.1", "0.9"}
+    # tuning looks at validation only: the test split is scored once, for the chosen setting
+    seen: list[str] = []
+
+    class Counting(Evaluator):
+        def _one(self, scorer, split):  # type: ignore[no-untyped-def]
+            seen.append(split)
+            return super()._one(scorer, split)
+
+    tune_rankers(Counting(splits, [1, 10]), train=H, cooccurrence=C, ease_lambdas=[1.0, 1000.0], knn_ks=[1, 3])
+    assert seen.count("test") == 4 and seen.count("valid") == 6 + 4  # 6 settings tried, 4 chosen re-scored
 
 
 def test_paired_bootstrap_and_verdicts():
