@@ -18,6 +18,10 @@ Writes:
     --plot (plots/icpa_ndcg_at_k.csv + .png; <stem>_bars.png)  test NDCG@k vs k; NDCG@10 bars ± std
     --out/                           base.pt, mmoe.pt (+ .seed<k>.pt), table.csv (every metric, seed
                                      and split), transfer.csv (the verdicts)
+
+Size (over the 150-line aim): the protocol is in the library (crossmatch.icpa.evaluate / .comparison /
+.rankers / .sampled); what stays here is the per-seed orchestration of many methods and the metrics
+layout. Moving the latter into the library is open (issue 15).
 """
 
 from __future__ import annotations

@@ -17,6 +17,8 @@ included) and is evaluated on the target's validation and test events (NDCG@k, F
 (``{method: {seed: {valid|test: {k: {ndcg, f, precision, recall}}, steps, seconds}}}``),
 ``--out/per_user.npz`` (per-user NDCG@10 / F@10 for the paired bootstrap), ``--out/weights.csv``
 (per-step ParetoMTL weights of ICPA) and a flat ``--metrics`` file.
+
+Size (159 lines, over the 150-line aim): the per-seed, per-method training loop and its outputs.
 """
 
 from __future__ import annotations

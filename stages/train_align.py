@@ -13,6 +13,8 @@ combination λ and adds β · (gated SWD + SGWD + gate loss). Also trains the ph
                                                      unit norm; cross-source dot = learned similarity)
     --metrics                                        final losses, alignment hit@k, timings
     --front (csv + png)                              per-step losses for the Pareto-front plot
+
+Size (over the 150-line aim): the Pareto-front plot and the optional β sweep live beside the training call.
 """
 
 from __future__ import annotations
