@@ -68,9 +68,21 @@ class PairConfig:
     # Deviation (option, False = one category per batch): merge whole small categories into
     # batches of up to ``batch_size`` anchors; the alignment stays per category (sampler.category_batches).
     pack_categories: bool = False
+    # Deviation (option, 0 = off: every pair draws its own negatives): shared negatives. Per step
+    # and source, the global negatives of all pairs are drawn from one pool of this many nodes,
+    # itself drawn from the same distribution (so each negative's marginal, and the loss's
+    # expectation, are unchanged; only pairs of one step now share negatives). The pool is encoded
+    # once, so a step encodes at most anchors + positives (+ same-category negatives) + pool nodes
+    # whatever the catalogue size: with independent negatives the distinct contexts of a step
+    # grow with the catalogue (256 anchors × 16 walks × 9 contexts ≈ 37 k draws; issue 11).
+    # On CUDA this path also encodes every occurrence without ``torch.unique`` (fixed shapes,
+    # no host sync); on the CPU it still encodes each distinct node once.
+    negative_pool: int = 0
 
     def __post_init__(self) -> None:
         _positive("icpa.pairs", batch_size=self.batch_size, positive_weight=self.positive_weight)
+        if not isinstance(self.negative_pool, int) or isinstance(self.negative_pool, bool) or self.negative_pool < 0:
+            raise ConfigError(f"icpa.pairs.negative_pool must be an integer >= 0, got {self.negative_pool!r}")
         if not isinstance(self.walks_per_anchor, int) or self.walks_per_anchor < 1:
             raise ConfigError(f"icpa.pairs.walks_per_anchor must be an integer >= 1, got {self.walks_per_anchor!r}")
         if self.negative_sampling not in ("degree", "uniform"):

@@ -36,10 +36,11 @@ def sample_csr(csr: CSR, rows: Tensor, k: int, generator: torch.Generator | None
     has = end > start
     if csr.nnz == 0:
         return torch.zeros(rows.numel(), k, dtype=torch.long, device=rows.device), has
-    zero = torch.zeros(1, dtype=csr.cum.dtype, device=csr.cum.device)
-    cum_excl = torch.cat([zero, csr.cum])  # cum_excl[e] = weight of all edges before e
-    lo = cum_excl[start]
-    span = cum_excl[end] - lo
+    # Weight of all edges before a row's first edge, read from ``cum`` in place: prepending a zero
+    # to ``cum`` (an O(nnz) copy per call) made every draw cost grow with the whole graph.
+    zero = torch.zeros((), dtype=csr.cum.dtype, device=csr.cum.device)
+    lo = torch.where(start > 0, csr.cum[(start - 1).clamp(min=0)], zero)
+    span = torch.where(end > 0, csr.cum[(end - 1).clamp(min=0)], zero) - lo
     u = torch.rand(rows.numel(), k, generator=generator, device=rows.device, dtype=csr.cum.dtype)
     target = lo.unsqueeze(1) + u * span.unsqueeze(1)
     pos = torch.searchsorted(csr.cum, target, right=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -47,6 +48,22 @@ def seed_everything(seed: int) -> None:
     """Same seed, same result on CPU (DEVELOPERS.md determinism rules)."""
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def configure_determinism(device: torch.device, deterministic: bool = True) -> None:
+    """Deterministic kernels: always on the CPU (today's behaviour), on CUDA only when asked.
+
+    ``icpa.deterministic: true`` makes CUDA runs repeatable at the price of slower kernels
+    (deterministic scatter/index_add); cuBLAS then needs a fixed workspace, which must be set
+    before its first use in the process, hence ``CUBLAS_WORKSPACE_CONFIG=:4096:8`` here unless
+    the user set it. ``false`` lets CUDA pick its fastest (non-deterministic) kernels.
+    """
+    if device.type == "cuda":
+        if deterministic:
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(deterministic, warn_only=True)
+    else:
+        torch.use_deterministic_algorithms(True, warn_only=True)
 
 
 def epoch_steps(graph: MultiSourceGraph, sources: list[int] | tuple[int, ...], pairs: PairConfig) -> int:
@@ -97,8 +114,17 @@ class Trainer:
         device: torch.device | str = "cpu",
         frozen: ICPAModel | None = None,
         weighting_options: dict[str, Any] | None = None,
+        deterministic: bool = True,
+        log_every: int = 50,
     ) -> None:
         self.device = torch.device(device)
+        configure_determinism(self.device, deterministic)
+        # The alignment's category layout is read from the CPU copy of the item categories: its
+        # sizes decide tensor shapes, and reading them from the device would sync every step.
+        self._cpu_category = [g.item_category.cpu() for g in graph.sources]
+        if log_every < 1:
+            raise ConfigError(f"log_every must be >= 1, got {log_every}")
+        self.log_every = log_every
         self.model = model.to(self.device)
         self.graph = graph.to(self.device)
         self.phase, self.pairs, self.align = phase, pairs, align
@@ -148,7 +174,10 @@ class Trainer:
             torch.Generator(device=self.device).manual_seed(seed + 1)
         self.epoch = 0
         self.step = 0
-        self.log: list[dict[str, Any]] = []
+        self._log: list[dict[str, Any]] = []
+        # Per-step records still on the device: (epoch, step, [m losses, m weights, align, gate,
+        # total]); turned into dicts every ``log_every`` steps in one transfer (no per-step sync).
+        self._pending: list[tuple[int, int, Tensor]] = []
 
     # ---------------------------------------------------------------- one step
     def _source_loss(self, j: int, anchors: Tensor) -> tuple[Tensor, Tensor]:
@@ -188,7 +217,76 @@ class Trainer:
                                     positive_weight=self.pairs.positive_weight)
         return ell.mean(), za_u[inv_a]
 
-    def _alignment(self, present: list[int], z: dict[int, Tensor], batch: dict[int, Tensor]) -> tuple[Tensor, Tensor]:
+    def _source_loss_pooled(self, j: int, anchors: Tensor) -> tuple[Tensor, Tensor]:
+        """``L_j`` with shared negatives (``pairs.negative_pool`` > 0; issue 11 part 1).
+
+        Same pairs and loss as :meth:`_source_loss` (§2.4: ``walks_per_anchor`` one-step walks per
+        anchor, weighted BCE over the positive and its negatives), except that the global
+        negatives of every pair are drawn (uniformly, with replacement) from one pool of
+        ``negative_pool`` nodes drawn per step from the negative distribution: each negative is
+        still distributed as before, so the loss keeps its expectation. The nodes a step encodes
+        are then bounded by anchors + positives + same-category negatives + pool, independent of
+        the catalogue size. On the CPU each distinct node is encoded once (``torch.unique``); on
+        other devices every occurrence is encoded, which keeps all shapes fixed: no host sync.
+        """
+        g = self.graph.sources[j]
+        r, pool_size = self.pairs.walks_per_anchor, self.pairs.negative_pool
+        occ = anchors.repeat(r)
+        n = occ.numel()
+        pos, _ = walk_step(g.item_item, occ, self.dev_gen)  # anchors have degree >= 1
+        uniform = self.pairs.negative_sampling == "uniform"
+        by_cat = g.category_items_uniform if uniform else g.category_items
+        by_all = g.all_items_uniform if uniform else g.all_items
+        kc, kg = self.pairs.negatives, self.pairs.global_negatives
+        parts = [pos]
+        if kc:
+            parts.append(degree_negatives(by_cat, g.item_category[pos], kc, self.dev_gen).reshape(-1))
+        if kg:
+            one_row = torch.zeros(1, dtype=torch.long, device=self.device)
+            parts.append(degree_negatives(by_all, one_row, pool_size, self.dev_gen).reshape(-1))
+            pick = torch.randint(pool_size, (n, kg), generator=self.dev_gen, device=self.device)
+        ctx = torch.cat(parts)
+        dedup = self.device.type == "cpu"
+        if dedup:
+            ua, inv_a = torch.unique(anchors, return_inverse=True)
+            uc, inv_c = torch.unique(ctx, return_inverse=True)
+        else:
+            ua, inv_a = anchors, torch.arange(anchors.numel(), device=self.device)
+            uc, inv_c = ctx, torch.arange(ctx.numel(), device=self.device)
+        za_u = self.model.encode(j, g, ua, "anchor", self.dev_gen)
+        zc_u = self.model.encode(j, g, uc, "context", self.dev_gen)
+        scores = za_u @ zc_u.T
+        rows = inv_a.repeat(r)
+        s_pos = scores[rows, inv_c[:n]]
+        negs = []
+        if kc:
+            negs.append(scores[rows.unsqueeze(1), inv_c[n:n + n * kc].view(n, kc)])
+        if kg:
+            pool_cols = inv_c[n + n * kc:]
+            negs.append(scores[rows.unsqueeze(1), pool_cols[pick]])
+        s_neg = torch.cat(negs, dim=1)
+        ell = pair_loss_from_scores(s_pos, s_neg, gamma=self.model.config.gamma,
+                                    positive_weight=self.pairs.positive_weight)
+        return ell.mean(), za_u[inv_a]
+
+    def _layout(self, present: list[int], batch: dict[int, Tensor]) -> tuple[list[Tensor], int, Tensor, bool, int]:
+        """Category groups of the batch's anchors, from the CPU batch (no device reads).
+
+        Returns per present source its anchors' group ids (on the device), the number of
+        groups ``G``, the ``[p, G]`` anchor counts (on the device), whether any category has
+        anchors of two sources, and the largest count.
+        """
+        cats = [self._cpu_category[j][batch[j].cpu()] for j in present]
+        _, inverse = torch.unique(torch.cat(cats), return_inverse=True)
+        groups = list(torch.split(inverse, [c.numel() for c in cats]))
+        n_groups = int(inverse.max()) + 1
+        counts = torch.stack([torch.bincount(g, minlength=n_groups) for g in groups])  # [p, G]
+        any_pair = bool(((counts > 0).sum(0) >= 2).any())
+        return ([gr.to(self.device, non_blocking=True) for gr in groups], n_groups,
+                counts.to(self.device, non_blocking=True), any_pair, int(counts.max()))
+
+    def _alignment(self, present: list[int], z: dict[int, Tensor], batch: dict[int, Tensor],
+                   layout: tuple[list[Tensor], int, Tensor, bool, int]) -> tuple[Tensor, Tensor]:
         """β-weighted part of the loss: gated SWD + SGWD (eq. 9) and, when live, the gate losses (eq. 6).
 
         Every category of the batch is aligned on its own, between the sources that have
@@ -201,14 +299,10 @@ class Trainer:
         cols = torch.tensor(present, device=self.device)
         xs = [z[j] for j in present]
         p = len(present)
-        cats = [self.graph.sources[j].item_category[batch[j]] for j in present]
-        _, inverse = torch.unique(torch.cat(cats), return_inverse=True)
-        groups = list(torch.split(inverse, [c.numel() for c in cats]))
-        n_groups = int(inverse.max()) + 1
-        counts = torch.stack([torch.bincount(g, minlength=n_groups) for g in groups])  # [p, G]
+        groups, n_groups, counts, any_pair, max_count = layout
         has = counts > 0
         members = has.sum(0)
-        if not bool((members >= 2).any()):
+        if not any_pair:
             return zero, zero
         dirs = random_directions(xs[0].shape[1], self.align.swd_projections, self.dev_gen, self.device)
         if self.frozen is not None:
@@ -233,7 +327,7 @@ class Trainer:
         # Deviation: B' is capped at the largest per-source count of a category in the batch.
         # The paper's B' = 1024 equals its batch size; on small categories a longer sequence
         # only repeats the same sorted values (same quantiles) at a higher cost.
-        length = min(self.align.interp_length, int(counts.max()))
+        length = min(self.align.interp_length, max_count)
         swd = grouped_sliced_alignment(xs, groups, n_groups, dirs, length=length, gates=gates, orders=orders,
                                        kind=self.align.discrepancy, reverse_min=self.align.reverse_min)
         loss = swd.group_losses
@@ -277,22 +371,30 @@ class Trainer:
         return torch.stack(rows)
 
     def train_step(self, batch: dict[int, Tensor]) -> dict[str, Any]:
-        """One optimiser step on one category batch; returns the logged record."""
+        """One optimiser step on one category batch; returns the logged record (reads it back)."""
+        self._step(batch)
+        self.flush_log()
+        return self._log[-1]
+
+    def _step(self, batch: dict[int, Tensor]) -> None:
+        """One optimiser step; its record stays on the device until :meth:`flush_log`."""
         self.model.train()
         m = self.model.n_sources
-        batch = {j: a.to(self.device) for j, a in batch.items()}
         present = sorted(batch)
+        layout = self._layout(present, batch) if self.aligning and len(present) > 1 else None
+        batch = {j: a.to(self.device, non_blocking=True) for j, a in batch.items()}
         per: list[Tensor | None] = [None] * m
         z: dict[int, Tensor] = {}
+        source_loss = self._source_loss_pooled if self.pairs.negative_pool else self._source_loss
         for j in present:
-            per[j], z[j] = self._source_loss(j, batch[j])
+            per[j], z[j] = source_loss(j, batch[j])
         zero = torch.zeros((), device=self.device)
         L = torch.stack([x if x is not None else zero for x in per])
         mask = torch.zeros(m, dtype=torch.bool, device=self.device)
         mask[present] = True
         align = reg = zero
-        if self.aligning and len(present) > 1:
-            align, reg = self._alignment(present, z, batch)
+        if layout is not None:
+            align, reg = self._alignment(present, z, batch, layout)
         grads = self._source_grads(per) if self.weighting.needs_grads else None
         w = self.weighting(L.detach(), mask, grads, self.dev_gen)
         total = (w * L).sum() + self.phase.beta * (align + reg) + self.weighting.regulariser(mask)
@@ -300,15 +402,39 @@ class Trainer:
         total.backward()
         self.optimizer.step()
         self.step += 1
-        rec: dict[str, Any] = {"epoch": self.epoch, "step": self.step}
-        Lc, wc = L.detach().cpu().tolist(), w.detach().cpu().tolist()
-        for j, name in enumerate(self.graph.names):
-            rec[f"loss_{name}"] = Lc[j] if j in batch else float("nan")
-            rec[f"weight_{name}"] = wc[j]
-        rec["align"] = float(align.detach())
-        rec["gate"] = float(reg.detach())
-        rec["total"] = float(total.detach())
-        return rec
+        nan = torch.full_like(L, float("nan"))
+        row = torch.cat([torch.where(mask, L, nan), w.to(L.dtype),
+                         torch.stack([align, reg, total]).to(L.dtype)]).detach()
+        self._pending.append((self.epoch, self.step, row))
+        if len(self._pending) >= self.log_every:
+            self.flush_log()
+
+    def flush_log(self) -> None:
+        """Bring the pending per-step records to the host in one transfer (one sync per ``log_every`` steps)."""
+        if not self._pending:
+            return
+        values = torch.stack([r for _, _, r in self._pending]).cpu().tolist()
+        m = len(self.graph.names)
+        for (epoch, step, _), v in zip(self._pending, values, strict=True):
+            rec: dict[str, Any] = {"epoch": epoch, "step": step}
+            for j, name in enumerate(self.graph.names):
+                rec[f"loss_{name}"] = v[j]
+                rec[f"weight_{name}"] = v[m + j]
+            rec["align"], rec["gate"], rec["total"] = v[2 * m], v[2 * m + 1], v[2 * m + 2]
+            self._log.append(rec)
+        self._pending.clear()
+
+    @property
+    def log(self) -> list[dict[str, Any]]:
+        """Every step's record: ``epoch, step, loss_<source>`` (NaN when absent), ``weight_<source>``,
+        ``align``, ``gate``, ``total``."""
+        self.flush_log()
+        return self._log
+
+    @log.setter
+    def log(self, records: list[dict[str, Any]]) -> None:
+        self._pending.clear()
+        self._log = list(records)
 
     # ---------------------------------------------------------------- epochs
     def train_epoch(self) -> dict[str, Any]:
@@ -318,8 +444,10 @@ class Trainer:
                                    pack=self.pairs.pack_categories)
         if self.phase.max_steps is not None:
             batches = batches[:max(0, self.phase.max_steps - self.step)]
-        records = [self.train_step(b) for b in batches]
-        self.log.extend(records)
+        first = len(self.log)
+        for b in batches:
+            self._step(b)
+        records = self.log[first:]
         self.epoch += 1
         stats: dict[str, Any] = {"epoch": self.epoch, "steps": len(records), "seconds": time.perf_counter() - t0}
         for key in records[0] if records else []:

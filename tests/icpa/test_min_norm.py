@@ -64,3 +64,79 @@ def test_bad_input_raises_value_error():
         min_norm_simplex(np.array([[np.nan]]))
     with pytest.raises(ValueError, match="symmetric"):
         min_norm_simplex(np.array([[1.0, 2.0], [0.0, 1.0]]))
+
+
+# ---------------------------------------------------------------- torch solver (issue 11 part 5)
+@settings(max_examples=80, deadline=None)
+@given(n=st.integers(1, 7), dim=st.integers(1, 9), seed=st.integers(0, 100_000))
+def test_torch_solver_matches_numpy(n, dim, seed):
+    """The device solver reaches the NumPy solver's optimum (value; weights where the optimum is unique)."""
+    import torch
+
+    from crossmatch.icpa.min_norm import min_norm_simplex_torch
+
+    rng = np.random.default_rng(seed)
+    Q = rng.normal(size=(n, dim)) * rng.uniform(0.1, 10.0)
+    M = Q @ Q.T
+    ref = min_norm_simplex(M)
+    got = min_norm_simplex_torch(torch.from_numpy(M)).numpy()
+    assert np.all(got >= 0) and got.sum() == pytest.approx(1.0, abs=1e-12)
+    scale = max(1.0, float(np.max(np.diag(M))))
+    assert float(got @ M @ got) == pytest.approx(ref.value, abs=1e-8 * scale)
+    if n <= dim:  # Q of full row rank: M is positive definite, the minimiser is unique
+        np.testing.assert_allclose(got, ref.weights, atol=1e-5)
+
+
+def test_torch_solver_mask_equals_the_sub_problem():
+    import torch
+
+    from crossmatch.icpa.min_norm import min_norm_simplex_torch
+
+    rng = np.random.default_rng(3)
+    Q = rng.normal(size=(6, 8))
+    M = Q @ Q.T
+    keep = np.array([True, False, True, True, False, True])
+    ref = min_norm_simplex(M[np.ix_(keep, keep)]).weights
+    got = min_norm_simplex_torch(torch.from_numpy(M), torch.from_numpy(keep)).numpy()
+    assert np.all(got[~keep] == 0)
+    np.testing.assert_allclose(got[keep], ref, atol=1e-8)
+    one = np.zeros(6, dtype=bool)
+    one[4] = True
+    assert min_norm_simplex_torch(torch.from_numpy(M), torch.from_numpy(one)).tolist() == [0, 0, 0, 0, 1, 0]
+    assert min_norm_simplex_torch(torch.zeros(3, 3)).tolist() == pytest.approx([1 / 3] * 3)
+
+
+@settings(max_examples=60, deadline=None)
+@given(m=st.integers(2, 5), seed=st.integers(0, 100_000), zero=st.integers(-1, 4))
+def test_torch_pmtl_matches_numpy(m, seed, zero):
+    """ParetoMTL weights (init and main steps, zero-loss protection) agree between the two solvers."""
+    import torch
+
+    from crossmatch.icpa.weighting.pareto_mtl import pmtl_weights, pmtl_weights_torch, preference_set
+
+    rng = np.random.default_rng(seed)
+    L = rng.uniform(0.1, 2.0, m)
+    if 0 <= zero < m:
+        L[zero] = 0.0
+    G = rng.normal(size=(m, 3 * m + 2))
+    for target in range(m):
+        U, k = preference_set(m, target, 0.1)
+        for sign in ("icpa", "original"):
+            ref = pmtl_weights(L, G, U, k, sign=sign).weights
+            got = pmtl_weights_torch(torch.from_numpy(L), torch.from_numpy(G @ G.T), torch.from_numpy(U), k,
+                                     sign=sign).numpy()
+            np.testing.assert_allclose(got, ref, atol=1e-6)
+
+
+def test_torch_solver_iterative_path_for_many_vectors():
+    """Above ``exact_max`` vectors the device solver iterates; on a well-conditioned problem it agrees."""
+    import torch
+
+    from crossmatch.icpa.min_norm import min_norm_simplex_torch
+
+    rng = np.random.default_rng(11)
+    Q = rng.normal(size=(10, 40))
+    M = Q @ Q.T
+    ref = min_norm_simplex(M)
+    got = min_norm_simplex_torch(torch.from_numpy(M), exact_max=8, iterations=400).numpy()
+    assert float(got @ M @ got) == pytest.approx(ref.value, rel=1e-6)

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from crossmatch.errors import ConfigError
-from crossmatch.icpa.min_norm import min_norm_simplex
+from crossmatch.icpa.min_norm import min_norm_simplex, min_norm_simplex_torch
 from crossmatch.icpa.weighting.abstract import AbsWeighting
 
 
@@ -111,6 +111,56 @@ def pmtl_weights(losses: np.ndarray, grads: np.ndarray, preferences: np.ndarray,
     return PMTLStep(w, mode, active, alpha)
 
 
+def pmtl_weights_torch(losses: Tensor, gram: Tensor, preferences: Tensor, k: int, *, sign: str = "icpa",
+                       rescale: bool = False, tol: float = 1e-10, iterations: int = 100) -> Tensor:
+    """:func:`pmtl_weights` on the device, without host syncs (issue 11 part 5).
+
+    Same steps 1–5 of §2.7, written with masks instead of the data-dependent index lists of
+    the NumPy version (a list built from a device value would wait for the GPU): both the
+    initialisation step (min-norm over the active constraint rows) and the main step (min-norm
+    over the tasks with ``L_i > 0``) are computed and one is selected by ``any(active)``; with a
+    single active row the min-norm weight is that row alone, the NumPy version's ``w = c_j``.
+    Only the ``[m, m]`` Gram matrix of the task gradients is needed: the constraint vectors'
+    Gram matrix is ``C (G Gᵀ) Cᵀ`` (the NumPy version forms ``Q = C G`` first; the two agree
+    to float64 round-off).
+
+    Args:
+        losses: ``[m]`` losses.
+        gram: ``[m, m]`` Gram matrix ``G Gᵀ`` of the flattened task gradients.
+        preferences: ``[K, m]`` preference rows; ``k`` the target's row.
+
+    Returns:
+        ``[m]`` float64 weights ``w`` on ``losses.device``.
+    """
+    L = losses.to(torch.float64)
+    Gm = gram.to(torch.float64)
+    U = preferences.to(device=L.device, dtype=torch.float64)
+    m = L.shape[0]
+    positive = L > 0
+    # Step 1: zero-loss protection and normalised losses.
+    U = torch.where(positive.unsqueeze(0), U, torch.zeros_like(U))
+    sums = U.sum(dim=1, keepdim=True)
+    U = U / torch.where(sums > 0, sums, torch.ones_like(sums))
+    L_hat = L / torch.linalg.vector_norm(L).clamp(min=1e-300)
+    # Step 2: cone constraints of sub-problem k; rows without a cone (all-zero) are unusable.
+    valid = sums[:, 0] > 0
+    rows = torch.arange(U.shape[0], device=L.device)
+    use = valid[k] & valid & (rows != k) & (U != U[k]).any(dim=1)
+    C = (U[k].unsqueeze(0) - U) if sign == "icpa" else (U - U[k].unsqueeze(0))
+    active = use & (C @ L_hat > 0)
+    # Step 3: initialisation step over the violated constraints.
+    beta = min_norm_simplex_torch(C @ Gm @ C.T, active, tol=tol, iterations=iterations)
+    w_init = beta @ C
+    # Step 4: main step over the tasks with a positive loss.
+    w_main = min_norm_simplex_torch(Gm, positive, tol=tol, iterations=iterations)
+    w = torch.where(active.any(), w_init, w_main)
+    w = torch.where(positive.any(), w, torch.zeros_like(w))
+    if rescale:
+        total = w.abs().sum()
+        w = torch.where(total > 0, w * m / total.clamp(min=1e-300), w)
+    return w
+
+
 @dataclass(frozen=True)
 class ParetoMTLOptions:
     epsilon: float = 0.1  # preference (1, ε, …) of the target
@@ -118,8 +168,13 @@ class ParetoMTLOptions:
     include_uniform: bool = True  # add (1/m)·1 to the preference set, as the reference code
     rescale: bool = False
     tol: float = 1e-10
+    # auto: the NumPy solver when the losses live on the CPU (today's results, bit for bit),
+    # the torch one on the device otherwise (no host sync, no gradient copy to the host).
+    solver: str = "auto"
 
     def __post_init__(self) -> None:
+        if self.solver not in ("auto", "numpy", "torch"):
+            raise ConfigError(f"pareto_mtl.solver must be 'auto', 'numpy' or 'torch', got {self.solver!r}")
         if not 0 <= self.epsilon <= 1:
             raise ConfigError(f"pareto_mtl.epsilon must lie in [0, 1], got {self.epsilon}")
         if self.sign not in ("icpa", "original"):
@@ -144,6 +199,14 @@ class ParetoMTLWeighting(AbsWeighting):
     def weights(self, losses: Tensor, present: Tensor, grads: Tensor | None,
                 generator: torch.Generator | None) -> Tensor:
         assert grads is not None
+        solver = self.options.solver
+        if solver == "torch" or (solver == "auto" and losses.device.type != "cpu"):
+            L0 = torch.where(present, losses, torch.zeros_like(losses))
+            g = grads.to(torch.float64)
+            w = pmtl_weights_torch(L0, g @ g.T, torch.as_tensor(self.preferences), self.k, sign=self.options.sign,
+                                   rescale=self.options.rescale, tol=self.options.tol)
+            self.last = None  # the step's mode and active set stay on the device (reading them would sync)
+            return w.to(losses.dtype)
         L = torch.where(present, losses, torch.zeros_like(losses)).double().cpu().numpy()
         step = pmtl_weights(L, grads.double().cpu().numpy(), self.preferences, self.k,
                             sign=self.options.sign, rescale=self.options.rescale, tol=self.options.tol)
