@@ -45,6 +45,7 @@ from crossmatch.icpa import (
     resolve_device,
 )
 from crossmatch.icpa.comparison import Evaluator
+from crossmatch.icpa.distributed import DistContext
 from crossmatch.icpa.evaluate import leave_one_out_split, protocol_splits
 from crossmatch.icpa.inference import SCORES, learned_scorer
 from crossmatch.icpa.methods import METHODS, check_methods
@@ -111,6 +112,11 @@ class ICPAParams:
     seed: int = 0
     seeds: int = 1  # repeats: seeds seed, seed + 1, ...; every figure is mean ± std over them
     device: str = "auto"
+    # CUDA only (the CPU is always deterministic): deterministic kernels + CUBLAS_WORKSPACE_CONFIG
+    # (crossmatch.icpa.train.configure_determinism); false lets CUDA pick its fastest kernels.
+    deterministic: bool = True
+    # > 1: train_align runs as this many processes through torchrun (crossmatch.icpa.distributed)
+    world_size: int = 1
     checkpoint_every: int = 1
     methods: list[str] = field(default_factory=lambda: list(METHODS))
     model: dict[str, Any] = field(default_factory=dict)
@@ -125,6 +131,10 @@ class ICPAParams:
         check_methods(self.methods)
         if not isinstance(self.seeds, int) or isinstance(self.seeds, bool) or self.seeds < 1:
             raise ConfigError(f"icpa.seeds must be an integer >= 1 (the number of repeats), got {self.seeds!r}")
+        if not isinstance(self.world_size, int) or isinstance(self.world_size, bool) or self.world_size < 1:
+            raise ConfigError(f"icpa.world_size must be an integer >= 1, got {self.world_size!r}")
+        if not isinstance(self.deterministic, bool):
+            raise ConfigError(f"icpa.deterministic must be true or false, got {self.deterministic!r}")
         if not isinstance(self.checkpoint_every, int) or self.checkpoint_every < 1:
             raise ConfigError(f"icpa.checkpoint_every must be an integer >= 1, got {self.checkpoint_every!r}")
 
@@ -296,13 +306,20 @@ def train_run(
     *,
     frozen: ICPAModel | None = None,
     tag: str,
+    dist: DistContext | None = None,
+    device: torch.device | None = None,
 ) -> Trainer:
-    """Train ``model`` for ``phase`` (resuming from a matching checkpoint); progress per epoch."""
+    """Train ``model`` for ``phase`` (resuming from a matching checkpoint); progress per epoch.
+
+    ``dist``: this process's rank in a data-parallel run; each rank keeps its own checkpoint.
+    """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    device = resolve_device(params.device)
+    device = device if device is not None else resolve_device(params.device)
     trainer = Trainer(model, data.graph, phase, pairs=params.pair_config, align=params.align_config,
-                      seed=params.seed, device=device, frozen=frozen)
+                      seed=params.seed, device=device, frozen=frozen, deterministic=params.deterministic, dist=dist)
+    if dist is not None and dist.world_size > 1:
+        run = f"{run}.rank{dist.rank}"
     state = checkpoints.load(run, tag)
     if state is not None:
         trainer.load_state_dict(state)

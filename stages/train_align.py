@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import polars as pl  # noqa: E402
 import torch  # noqa: E402
 
-from crossmatch.icpa import Schedule, build_model, model_payload  # noqa: E402
+from crossmatch.icpa import Schedule, build_model, model_payload, resolve_device  # noqa: E402
+from crossmatch.icpa import distributed as ddp  # noqa: E402
 from crossmatch.icpa.methods import phase1_config  # noqa: E402
 from stages._common import atomic_dir, console, run, write_atomic, write_json  # noqa: E402
 from stages._icpa import (  # noqa: E402
@@ -84,14 +86,15 @@ def plot_front(frame: pl.DataFrame, sources: list[str], path: Path) -> None:
 
 
 def beta_sweep(data: Data, params: ICPAParams, schedule: Schedule, ckpt: Checkpoints, tag_base: list[Any],
-               concepts: pl.DataFrame | None) -> list[dict[str, Any]]:
+               concepts: pl.DataFrame | None, dist: ddp.DistContext | None = None,
+               device: torch.device | None = None) -> list[dict[str, Any]]:
     """Phase 1 at every β of ``icpa.align.beta_grid`` (paper Fig. 4): NDCG@10 per source and hit@10."""
     rows = []
     for beta in params.align_config.beta_grid:
         model = build_model(data.graph.schemas, len(data.graph.categories), params.model_config, params.seed)
         phase = phase1_config(dataclasses.replace(schedule, beta=beta), align=beta > 0)
         trainer = train_run(f"beta={beta:g}", model, data, phase, params, ckpt,
-                            tag=fingerprint(*tag_base, "beta", beta))
+                            tag=fingerprint(*tag_base, "beta", beta), dist=dist, device=device)
         row: dict[str, Any] = {"beta": beta}
         for s in params.sources:
             # validation only: β is a setting, chosen on validation (issue 10)
@@ -116,6 +119,14 @@ def main() -> None:
     args = ap.parse_args()
 
     params = load_params(args.params)
+    dist: ddp.DistContext | None = None
+    device = None
+    if params.world_size > 1 or ddp.under_torchrun():
+        if not ddp.under_torchrun():
+            # icpa.world_size > 1: this stage starts itself that many times through torchrun
+            console.print(f"train_align: launching {params.world_size} processes (torchrun)")
+            sys.exit(ddp.launch(params.world_size, "stages.train_align", sys.argv[1:]))
+        dist, device = ddp.init_from_env(resolve_device(params.device))
     data = load_data(args.ingested, args.edges, params.sources)
     schedule = params.schedule_config
     concepts = read_concepts(args.truth)
@@ -137,9 +148,10 @@ def main() -> None:
         for name, align in runs.items():
             model = build_model(data.graph.schemas, len(data.graph.categories), params.model_config, seed)
             phase = phase1_config(schedule, align=align)
-            trainer = train_run(f"{name}#{seed}", model, data, phase, sp, ckpt, tag=fingerprint(*tag_base, name, seed))
+            trainer = train_run(f"{name}#{seed}", model, data, phase, sp, ckpt, tag=fingerprint(*tag_base, name, seed),
+                                dist=dist, device=device)
             models[seed_file(name, seed, first)] = trainer.model
-            if seed != first:
+            if seed != first or (dist is not None and not dist.is_main):
                 continue
             logs[name] = trainer.log
             last_epoch = [r for r in trainer.log if r["epoch"] == trainer.epoch - 1]
@@ -149,7 +161,13 @@ def main() -> None:
             metrics[name]["steps"] = trainer.step
             hits = alignment_accuracy(source_embeddings(trainer.model, data), data, concepts, params.eval_config.hit_ks)
             metrics[name].update({k: v for k, v in hits.items() if k != "pairs"})
-    sweep_rows = beta_sweep(data, params, schedule, ckpt, tag_base, concepts) if params.align_config.beta_sweep else []
+    sweep_rows = (beta_sweep(data, params, schedule, ckpt, tag_base, concepts, dist, device)
+                  if params.align_config.beta_sweep else [])
+    if dist is not None:
+        metrics["world_size"] = dist.world_size
+        ddp.shutdown()
+        if not dist.is_main:
+            return  # rank 0 writes every output
     for row in sweep_rows:
         metrics.setdefault("beta_sweep", {})[f"{row['beta']:g}"] = {k: v for k, v in row.items() if k != "beta"}
     metrics["seconds"] = time.perf_counter() - t0

@@ -115,13 +115,13 @@ def category_batches(
                 per_cat[c][j] = anchors[offset:offset + n]
             offset += n
     batches: list[dict[int, Tensor]] = []
-    for groups in per_cat:
-        if not groups:
+    for in_cat in per_cat:
+        if not in_cat:
             continue
-        total = sum(int(a.numel()) for a in groups.values())
+        total = sum(int(a.numel()) for a in in_cat.values())
         n_batches = max(1, math.ceil(total / batch_size))
         split: dict[int, tuple[Tensor, ...]] = {}
-        for j, a in groups.items():
+        for j, a in in_cat.items():
             perm = a[torch.randperm(a.numel(), generator=generator)]
             if perm.numel() < n_batches:
                 extra = perm[torch.randint(perm.numel(), (n_batches - perm.numel(),), generator=generator)]
@@ -129,20 +129,20 @@ def category_batches(
             split[j] = torch.tensor_split(perm, n_batches)
         for b in range(n_batches):
             batches.append({j: parts[b] for j, parts in split.items()})
-    order = torch.randperm(len(batches), generator=generator).tolist()
-    batches = [batches[i] for i in order]
+    shuffle = torch.randperm(len(batches), generator=generator).tolist()
+    batches = [batches[i] for i in shuffle]
     if not pack:
         return batches
     packed: list[dict[int, Tensor]] = []
     sizes: list[int] = []
-    for b in batches:
-        n = sum(int(a.numel()) for a in b.values())
-        if packed and sizes[-1] + n <= batch_size:
+    for batch in batches:
+        size = sum(int(a.numel()) for a in batch.values())
+        if packed and sizes[-1] + size <= batch_size:
             last = packed[-1]
-            for j, a in b.items():
+            for j, a in batch.items():
                 last[j] = torch.cat([last[j], a]) if j in last else a
-            sizes[-1] += n
+            sizes[-1] += size
         else:
-            packed.append(dict(b))
-            sizes.append(n)
+            packed.append(dict(batch))
+            sizes.append(size)
     return packed

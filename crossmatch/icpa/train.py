@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 from crossmatch.errors import ConfigError
+from crossmatch.icpa import distributed as ddp
 from crossmatch.icpa.config import AlignConfig, ModelConfig, PairConfig, PhaseConfig
 from crossmatch.icpa.graph import MultiSourceGraph, SourceSchema
 from crossmatch.icpa.losses import grouped_gate_terms, pair_loss_from_scores
@@ -116,8 +117,11 @@ class Trainer:
         weighting_options: dict[str, Any] | None = None,
         deterministic: bool = True,
         log_every: int = 50,
+        dist: ddp.DistContext | None = None,
     ) -> None:
         self.device = torch.device(device)
+        # Data-parallel run (crossmatch.icpa.distributed): None or world size 1 = one process.
+        self.dist = dist if dist is not None and dist.world_size > 1 else None
         configure_determinism(self.device, deterministic)
         # The alignment's category layout is read from the CPU copy of the item categories: its
         # sizes decide tensor shapes, and reading them from the device would sync every step.
@@ -172,6 +176,13 @@ class Trainer:
         self.cpu_gen = torch.Generator().manual_seed(seed)
         self.dev_gen = self.cpu_gen if self.device.type == "cpu" else \
             torch.Generator(device=self.device).manual_seed(seed + 1)
+        self.weight_gen = self.dev_gen
+        if self.dist is not None:
+            # Seed split (crossmatch.icpa.distributed): batch order and λ shared, pair sampling per rank.
+            self.cpu_gen = torch.Generator().manual_seed(seed + ddp.ORDER_OFFSET)
+            self.dev_gen = torch.Generator(device=self.device).manual_seed(seed + self.dist.rank)
+            self.weight_gen = torch.Generator(device=self.device).manual_seed(seed + ddp.WEIGHTING_OFFSET)
+            ddp.broadcast_parameters(self.model)
         self.epoch = 0
         self.step = 0
         self._log: list[dict[str, Any]] = []
@@ -341,8 +352,8 @@ class Trainer:
             pair_gates = sg.pair_gates
         reg = torch.zeros(n_groups, device=self.device)
         if self.frozen is None:
-            opts = {"regulariser": self.align.gate_regulariser, "reduction": self.align.gate_reduction,
-                    "threshold": self.align.gate_threshold}
+            opts: dict[str, Any] = {"regulariser": self.align.gate_regulariser,
+                                    "reduction": self.align.gate_reduction, "threshold": self.align.gate_threshold}
             eye = torch.eye(p, dtype=torch.bool, device=self.device)
             for a in range(p):
                 # columns: the other sources present in the category; rows: a's nodes of it
@@ -396,10 +407,18 @@ class Trainer:
         if layout is not None:
             align, reg = self._alignment(present, z, batch, layout)
         grads = self._source_grads(per) if self.weighting.needs_grads else None
-        w = self.weighting(L.detach(), mask, grads, self.dev_gen)
+        L_w, mask_w = L.detach(), mask
+        if self.dist is not None:
+            # every rank weighs with the same w: losses and gradients averaged over ranks
+            L_w, mask_w = ddp.mean_over_ranks(L_w, mask)
+            grads = ddp.mean_rows(grads) if grads is not None else None
+        w = self.weighting(L_w, mask_w, grads, self.weight_gen)
         total = (w * L).sum() + self.phase.beta * (align + reg) + self.weighting.regulariser(mask)
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
+        if self.dist is not None:
+            ddp.average_gradients([p for g in self.optimizer.param_groups for p in g["params"]],
+                                  self.dist.world_size)
         self.optimizer.step()
         self.step += 1
         nan = torch.full_like(L, float("nan"))
@@ -442,6 +461,8 @@ class Trainer:
         t0 = time.perf_counter()
         batches = category_batches(self.graph, self.sources, self.pairs.batch_size, self.cpu_gen,
                                    pack=self.pairs.pack_categories)
+        if self.dist is not None:
+            batches = ddp.rank_share(batches, self.dist)  # type: ignore[assignment]
         if self.phase.max_steps is not None:
             batches = batches[:max(0, self.phase.max_steps - self.step)]
         first = len(self.log)
@@ -468,8 +489,10 @@ class Trainer:
 
     # ---------------------------------------------------------------- checkpoints
     def epoch_steps(self) -> int:
-        """Optimisation steps in one epoch of this run's sources (a dry run of the batch sampler)."""
-        return epoch_steps(self.graph, self.sources, self.pairs)
+        """Optimisation steps in one epoch of this run's sources (a dry run of the batch sampler);
+        per rank in a data-parallel run."""
+        n = epoch_steps(self.graph, self.sources, self.pairs)
+        return -(-n // self.dist.world_size) if self.dist is not None else n
 
     def state_dict(self) -> dict[str, Any]:
         state = {
@@ -482,6 +505,8 @@ class Trainer:
         }
         if self.dev_gen is not self.cpu_gen:
             state["dev_gen"] = self.dev_gen.get_state()
+        if self.weight_gen is not self.dev_gen:
+            state["weight_gen"] = self.weight_gen.get_state()
         if self.weighting.parameters():
             state["weighting"] = [p.detach().cpu() for p in self.weighting.parameters()]
         return state
@@ -492,6 +517,8 @@ class Trainer:
         self.cpu_gen.set_state(state["cpu_gen"])
         if self.dev_gen is not self.cpu_gen and "dev_gen" in state:
             self.dev_gen.set_state(state["dev_gen"])
+        if self.weight_gen is not self.dev_gen and "weight_gen" in state:
+            self.weight_gen.set_state(state["weight_gen"])
         for p, saved in zip(self.weighting.parameters(), state.get("weighting", []), strict=False):
             with torch.no_grad():
                 p.copy_(saved)

@@ -125,7 +125,9 @@ def test_torch_pmtl_matches_numpy(m, seed, zero):
             ref = pmtl_weights(L, G, U, k, sign=sign).weights
             got = pmtl_weights_torch(torch.from_numpy(L), torch.from_numpy(G @ G.T), torch.from_numpy(U), k,
                                      sign=sign).numpy()
-            np.testing.assert_allclose(got, ref, atol=1e-6)
+            # The NumPy solver stops at a duality gap of 1e-10 relative to the squared norms, so its
+            # weights are exact to ~sqrt(1e-10) = 1e-5; the torch solver's support enumeration is exact.
+            np.testing.assert_allclose(got, ref, atol=1e-4)
 
 
 def test_torch_solver_iterative_path_for_many_vectors():
