@@ -1,0 +1,148 @@
+"""Entity resolution end to end, as two library calls (issue 12): :func:`block` and :func:`match`.
+
+Protocol (issue 12 §1): what is tuned — the blocking ``k``, the scorer, its calibration and
+threshold — is tuned on ``train`` only (cross-validation inside it); ``valid`` is never seen
+before it is scored, and is what the metrics report. With no labels both calls still run:
+blocking uses the configured ``k``, matching uses :mod:`crossmatch.er.unsupervised`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from crossmatch.errors import ConfigError
+from crossmatch.er.blocking import BlockingConfig, candidates, choose_k, recall, recall_curve
+from crossmatch.er.evaluate import end_to_end, labelled_metrics, output_metrics, pr_curve
+from crossmatch.er.features import PairFeaturizer
+from crossmatch.er.postprocess import METHODS, select
+from crossmatch.er.scorer import PairScorer, ScorerConfig
+from crossmatch.er.tables import Benchmark, positives
+from crossmatch.er.unsupervised import unsupervised_matches
+
+
+@dataclass(frozen=True)
+class BlockingResult:
+    candidates: pl.DataFrame  # l, r, similarity, rank_left, rank_right
+    curve: pl.DataFrame  # k, pairs, recall_<split>
+    metrics: dict[str, Any]
+
+
+def block(bench: Benchmark, *, config: BlockingConfig) -> BlockingResult:
+    """Candidate pairs; with labels, ``k`` is the smallest of ``k_grid`` reaching the target recall on train."""
+    truths = {n: positives(p) for n, p in (("train", bench.train), ("valid", bench.valid)) if p is not None}
+    k_max = max(max(config.k_grid), config.k_left)
+    pool = candidates(bench, config, k_left=k_max)
+    curve = recall_curve(pool, truths, sorted(set(config.k_grid) | {config.k_left}))
+    k = choose_k(curve, target=config.target_recall) if truths.get("train") else config.k_left
+    chosen = pool.filter(((pl.col("rank_left") >= 1) & (pl.col("rank_left") <= k)) | (pl.col("rank_right") >= 1))
+    total = bench.left.height * bench.right.height
+    metrics: dict[str, Any] = {"k": k, "k_chosen_on": "train" if truths.get("train") else "config",
+                               "candidate_pairs": chosen.height, "all_pairs": total,
+                               "reduction": 1.0 - chosen.height / total if total else 0.0}
+    for name, truth in truths.items():
+        metrics[f"recall_{name}"] = recall(chosen, truth)
+        metrics[f"true_pairs_{name}"] = len(truth)
+    return BlockingResult(chosen, curve, metrics)
+
+
+@dataclass(frozen=True)
+class MatchConfig:
+    """Scorer and post-processing settings (``mode: auto`` = supervised when train labels exist)."""
+
+    mode: str = "auto"  # auto | supervised | unsupervised
+    scorer: ScorerConfig = field(default_factory=ScorerConfig)
+    postprocess: tuple[str, ...] = METHODS
+    output: str = "threshold"  # which post-processing writes the output pairs
+    dense_max: int = 400
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("auto", "supervised", "unsupervised"):
+            raise ConfigError(f"er match.mode must be auto | supervised | unsupervised, got {self.mode!r}")
+        bad = [m for m in (*self.postprocess, self.output) if m not in METHODS]
+        if bad:
+            raise ConfigError(f"er match: unknown post-processing {bad}; known: {list(METHODS)}")
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    pairs: pl.DataFrame  # l, r, probability, decision (the chosen output), in_output per method
+    metrics: dict[str, Any]
+    pr: pl.DataFrame | None  # precision-recall curve of the scorer on valid
+
+
+def _rounded(d: dict[str, float]) -> dict[str, float]:
+    return {k: round(float(v), 6) for k, v in d.items()}
+
+
+def match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
+          embeddings: tuple[np.ndarray, np.ndarray] | None = None,
+          progress: Callable[[str], None] = lambda _: None) -> MatchResult:
+    """Score the candidates, decide match / no match, post-process; evaluate on valid when labelled."""
+    supervised = config.mode == "supervised" or (config.mode == "auto" and bench.has_labels)
+    if supervised and not bench.has_labels:
+        raise ConfigError("er match.mode is 'supervised' but there is no labelled training pair (train.csv)")
+    truth = positives(bench.train) | positives(bench.valid)
+    pool = cands.select("l", "r", "similarity")
+    if bench.valid is not None:  # valid pairs are scored too (the labelled-pair protocol); never their labels
+        extra = bench.valid.select("l", "r").join(pool, on=["l", "r"], how="anti").with_columns(
+            pl.lit(float("nan")).alias("similarity"))
+        pool = pl.concat([pool, extra]).sort("l", "r")
+    l, r = pool.get_column("l").to_numpy(), pool.get_column("r").to_numpy()
+    metrics: dict[str, Any] = {"mode": "supervised" if supervised else "unsupervised", "pool_pairs": pool.height}
+    progress("features")
+    feats = PairFeaturizer(bench, embeddings=embeddings)
+    cols: dict[str, Any] = {"l": l, "r": r}
+    pr = None
+    if supervised:
+        assert bench.train is not None
+        Xtr = feats.transform(bench.train.get_column("l").to_numpy(), bench.train.get_column("r").to_numpy())
+        progress("scorer")
+        scorer = PairScorer(config.scorer).fit(Xtr, bench.train.get_column("label").to_numpy())
+        prob = scorer.predict_proba(feats.transform(l, r))
+        metrics["scorer"] = {"threshold": scorer.threshold, "oof_f1_train": scorer.oof_f1,
+                             "features": len(feats.names), "train_pairs": int(bench.train.height)}
+        if bench.valid is not None and bench.valid.height:
+            pv = scorer.predict_proba(feats.transform(bench.valid.get_column("l").to_numpy(),
+                                                      bench.valid.get_column("r").to_numpy()))
+            yv = bench.valid.get_column("label").to_numpy()
+            metrics["scorer"]["valid"] = _rounded(labelled_metrics(pv >= scorer.threshold, yv))
+            metrics["scorer"]["valid_at_0.5"] = _rounded(labelled_metrics(pv >= 0.5, yv))
+            pr = pr_curve(pv, yv)
+        cols["probability"] = prob
+        progress("post-processing")
+        for method in config.postprocess:
+            sel = select(l, r, prob, method=method, threshold=scorer.threshold, dense_max=config.dense_max)
+            out = sel.pairs(l, r)
+            entry: dict[str, Any] = {"pairs": len(out), "solvers": sel.solvers}
+            if bench.valid is not None:
+                entry["valid"] = _rounded(output_metrics(out, bench.valid))
+            entry["end_to_end"] = _rounded(end_to_end(out, truth))
+            metrics.setdefault("postprocess", {})[method] = entry
+            cols[f"in_{method}"] = np.isin(np.arange(len(l)), sel.keep)
+        decision = cols[f"in_{config.output}"] if config.output in config.postprocess else \
+            np.isin(np.arange(len(l)), select(l, r, prob, method=config.output, threshold=scorer.threshold,
+                                               dense_max=config.dense_max).keep)
+    # the unsupervised rule always runs: it is the default without labels and a baseline with them
+    has_sim = np.isfinite(pool.get_column("similarity").to_numpy())
+    idx = np.flatnonzero(has_sim)
+    kept, mix = unsupervised_matches(l[idx], r[idx], pool.get_column("similarity").to_numpy()[idx], seed=config.seed)
+    unsup = np.isin(np.arange(len(l)), idx[kept])
+    out_u = set(zip(l[unsup].tolist(), r[unsup].tolist(), strict=True))
+    metrics["unsupervised"] = {"pairs": len(out_u), "threshold": mix.threshold, "mixture_means": list(mix.means),
+                               "mixture_weights": list(mix.weights)}
+    if truth:
+        metrics["unsupervised"]["end_to_end"] = _rounded(end_to_end(out_u, truth))
+    if bench.valid is not None:
+        metrics["unsupervised"]["valid"] = _rounded(output_metrics(out_u, bench.valid))
+    if not supervised:
+        cols["probability"] = np.where(unsup, 1.0, 0.0)
+        decision = unsup
+    cols["decision"] = decision
+    metrics["output_pairs"] = int(np.sum(decision))
+    return MatchResult(pl.DataFrame(cols), metrics, pr)

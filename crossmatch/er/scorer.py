@@ -1,0 +1,99 @@
+"""The pair scorer: gradient boosting on pair features, calibrated, with a no-match decision (issue 12 §3).
+
+Everything is fitted on the *training* pairs only: out-of-fold probabilities from a k-fold
+cross-validation inside train give (i) an isotonic calibration map and (ii) the decision
+threshold that maximises out-of-fold F1. Validation pairs are never looked at, so the valid
+figure a stage reports is held out. The final model is refitted on all training pairs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.isotonic import IsotonicRegression
+from sklearn.model_selection import StratifiedKFold
+
+from crossmatch.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ScorerConfig:
+    """Gradient-boosting settings and how the threshold is chosen."""
+
+    max_iter: int = 300
+    learning_rate: float = 0.05
+    max_leaf_nodes: int = 31
+    l2_regularization: float = 0.0
+    folds: int = 5
+    threshold: float | None = None  # None: maximise out-of-fold F1 on train; a number: fixed
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.max_iter < 1 or self.learning_rate <= 0 or self.max_leaf_nodes < 2:
+            raise ConfigError("er scorer: max_iter >= 1, learning_rate > 0 and max_leaf_nodes >= 2 required")
+        if self.folds < 2:
+            raise ConfigError(f"er scorer.folds must be >= 2, got {self.folds}")
+        if self.threshold is not None and not 0.0 < self.threshold < 1.0:
+            raise ConfigError(f"er scorer.threshold must be in (0, 1) or null, got {self.threshold}")
+
+
+def best_f1_threshold(prob: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """``(threshold, F1)`` maximising F1 of ``prob >= threshold`` (midpoints between distinct scores)."""
+    order = np.argsort(-prob, kind="stable")
+    p, t = prob[order], y[order].astype(np.float64)
+    tp = np.cumsum(t)
+    k = np.arange(1, len(p) + 1)
+    last = np.r_[p[1:] != p[:-1], True]  # a cut is only possible after the last of equal scores
+    f1 = np.where(last, 2 * tp / (k + t.sum()), -1.0)
+    i = int(np.argmax(f1))
+    nxt = p[i + 1] if i + 1 < len(p) else p[i] - 1e-6
+    return float((p[i] + nxt) / 2), float(max(f1[i], 0.0))
+
+
+class PairScorer:
+    """Fit on labelled pair features; :meth:`predict_proba` returns calibrated match probabilities."""
+
+    def __init__(self, config: ScorerConfig | None = None) -> None:
+        self.config = config or ScorerConfig()
+        self.threshold = 0.5
+        self.oof_f1 = float("nan")
+
+    def _model(self) -> HistGradientBoostingClassifier:
+        c = self.config
+        return HistGradientBoostingClassifier(max_iter=c.max_iter, learning_rate=c.learning_rate,
+                                              max_leaf_nodes=c.max_leaf_nodes, l2_regularization=c.l2_regularization,
+                                              random_state=c.seed)
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> PairScorer:
+        y = np.asarray(y).astype(np.int64)
+        if X.ndim != 2 or X.shape[0] != y.shape[0]:
+            raise ValueError(f"X must be [n, f] with n = len(y) = {y.shape[0]}, got {X.shape}")
+        n_pos = int(y.sum())
+        if n_pos < self.config.folds or len(y) - n_pos < self.config.folds:
+            raise ConfigError(f"training pairs need at least {self.config.folds} positives and negatives "
+                              f"(have {n_pos} and {len(y) - n_pos})")
+        oof = np.zeros(len(y))
+        for tr, te in StratifiedKFold(self.config.folds, shuffle=True, random_state=self.config.seed).split(X, y):
+            oof[te] = self._model().fit(X[tr], y[tr]).predict_proba(X[te])[:, 1]
+        self.calibrator = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(oof, y)
+        cal = self.calibrator.predict(oof)
+        if self.config.threshold is None:
+            self.threshold, self.oof_f1 = best_f1_threshold(cal, y)
+        else:
+            self.threshold = self.config.threshold
+            self.oof_f1 = _f1(cal >= self.threshold, y)
+        self.model = self._model().fit(X, y)
+        return self
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """Calibrated ``P(match)`` per pair."""
+        if X.shape[0] == 0:
+            return np.zeros(0)
+        return np.asarray(self.calibrator.predict(self.model.predict_proba(X)[:, 1]), dtype=np.float64)
+
+
+def _f1(pred: np.ndarray, y: np.ndarray) -> float:
+    tp = float((pred & (y == 1)).sum())
+    return 2 * tp / max(float(pred.sum()) + float((y == 1).sum()), 1.0)

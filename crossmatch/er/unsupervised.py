@@ -1,0 +1,52 @@
+"""Matching with no labelled pair at all (issue 12 §2): a documented unsupervised rule.
+
+1. Candidates from :mod:`crossmatch.er.blocking` (TF-IDF nearest neighbours), scored by their
+   TF-IDF cosine.
+2. Unique-mapping clustering (:func:`crossmatch.er.postprocess.greedy_one_to_one`): each item keeps
+   at most one partner, pairs taken in decreasing similarity.
+3. A two-component Gaussian mixture on the similarities of the kept pairs; a pair is a match when
+   its posterior of the high-mean component is at least 0.5. The threshold is read off the score
+   distribution, so no label is used; labels, when present, only evaluate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.mixture import GaussianMixture
+
+from crossmatch.er.postprocess import greedy_one_to_one
+
+
+@dataclass(frozen=True)
+class MixtureThreshold:
+    """The 0.5-posterior cut of a two-component mixture and the components' means and weights."""
+
+    threshold: float
+    means: tuple[float, float]
+    weights: tuple[float, float]
+
+
+def mixture_threshold(scores: np.ndarray, *, seed: int = 0, grid: int = 2001) -> MixtureThreshold:
+    """The score above which the high-mean component of a 2-Gaussian mixture is the more likely one."""
+    s = np.asarray(scores, dtype=np.float64).reshape(-1, 1)
+    if s.shape[0] < 4 or np.ptp(s) == 0:
+        raise ValueError(f"need at least 4 distinct-valued scores for a two-component mixture, got {s.shape[0]}")
+    g = GaussianMixture(2, random_state=seed).fit(s)
+    means = g.means_.ravel()
+    hi = int(np.argmax(means))
+    xs = np.linspace(float(means.min()), float(means.max()), grid).reshape(-1, 1)
+    post = g.predict_proba(xs)[:, hi]
+    cross = np.flatnonzero(post >= 0.5)
+    t = float(xs[cross[0], 0]) if len(cross) else float(means.max())
+    lo = 1 - hi
+    return MixtureThreshold(t, (float(means[lo]), float(means[hi])), (float(g.weights_[lo]), float(g.weights_[hi])))
+
+
+def unsupervised_matches(l: np.ndarray, r: np.ndarray, similarity: np.ndarray, *,
+                         seed: int = 0) -> tuple[np.ndarray, MixtureThreshold]:
+    """Indices of the matched candidate pairs under the rule above, and the mixture that set the cut."""
+    kept = greedy_one_to_one(np.asarray(l), np.asarray(r), np.asarray(similarity, dtype=np.float64))
+    mix = mixture_threshold(similarity[kept], seed=seed)
+    return kept[similarity[kept] >= mix.threshold], mix

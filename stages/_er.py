@@ -1,0 +1,76 @@
+"""What the two entity-resolution stages share: reading a two-table benchmark folder and the ``er`` params.
+
+Folder layout (DeepMatcher / Magellan): ``tableA.csv``, ``tableB.csv`` (``id`` + attribute
+columns), optional ``train.csv`` / ``valid.csv`` (``ltable_id, rtable_id, label``). Without the
+pair files everything runs unsupervised.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from crossmatch.errors import ConfigError, InputError
+from crossmatch.er import Benchmark, BlockingConfig, MatchConfig, ScorerConfig, make_benchmark
+from stages._common import load_section, params_as
+
+
+def _read_csv(path: Path) -> pl.DataFrame:
+    try:
+        return pl.read_csv(path, infer_schema_length=0)
+    except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"not a readable CSV ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})",
+                         file=str(path)) from None
+
+
+def read_benchmark(folder: Path, *, labels: bool = True) -> Benchmark:
+    """The benchmark in ``folder``; ``labels=False`` ignores train/valid even when present."""
+    if not folder.is_dir():
+        raise InputError("benchmark folder not found", file=str(folder))
+    tables = {}
+    for name in ("tableA", "tableB"):
+        path = folder / f"{name}.csv"
+        if not path.is_file():
+            raise InputError(f"{name}.csv not found (need tableA.csv and tableB.csv)", file=str(folder))
+        tables[name] = _read_csv(path)
+    pairs: dict[str, pl.DataFrame | None] = {}
+    for name in ("train", "valid"):
+        path = folder / f"{name}.csv"
+        pairs[name] = _read_csv(path) if labels and path.is_file() else None
+    return make_benchmark(left=tables["tableA"], right=tables["tableB"], train=pairs["train"], valid=pairs["valid"],
+                          names=(str(folder / "tableA.csv"), str(folder / "tableB.csv")),
+                          pair_names=(str(folder / "train.csv"), str(folder / "valid.csv")))
+
+
+@dataclass(frozen=True)
+class ERParams:
+    """The ``er`` params section: one setting for every benchmark (no per-benchmark tuning by hand)."""
+
+    blocking: dict[str, Any] = field(default_factory=dict)
+    scorer: dict[str, Any] = field(default_factory=dict)
+    match: dict[str, Any] = field(default_factory=dict)
+    embeddings: str = "none"  # none | minilm: MiniLM record-embedding cosine as one more feature
+
+    def __post_init__(self) -> None:
+        if self.embeddings not in ("none", "minilm"):
+            raise ConfigError(f"er.embeddings must be none | minilm, got {self.embeddings!r}")
+
+    def blocking_config(self) -> BlockingConfig:
+        section = dict(self.blocking)
+        if "k_grid" in section:
+            section["k_grid"] = tuple(section["k_grid"])
+        return params_as(BlockingConfig, section, "er.blocking")
+
+    def match_config(self) -> MatchConfig:
+        section = dict(self.match)
+        if "postprocess" in section:
+            section["postprocess"] = tuple(section["postprocess"])
+        return params_as(MatchConfig, {**section, "scorer": params_as(ScorerConfig, self.scorer, "er.scorer")},
+                         "er.match")
+
+
+def load_params(path: str, section: str) -> ERParams:
+    return params_as(ERParams, load_section(section, path), section)
