@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from crossmatch.bipoly.baselines import kcore_at_reduction
+from crossmatch.bipoly.baselines import bipartite_rewards, kcore_at_reduction
 from crossmatch.bipoly.grid import (
     GREEDY_METHODS,
     GridRow,
@@ -45,6 +45,7 @@ from crossmatch.bipoly.instance import Instance, Rewards
 from crossmatch.bipoly.matching import Matching
 from crossmatch.bipoly.metablocking import meta_blocking
 from crossmatch.bipoly.metrics import BlockingTruth, blocking_truth, harmonic, pair_scores
+from crossmatch.bipoly.protocol import LabelSplit, PairKeys, meta_blocking_protocol, split_labels
 from crossmatch.bipoly.scenario import entity_scenario, entity_scores
 from crossmatch.bipoly.similarity import (
     KINDS,
@@ -117,6 +118,13 @@ class MetaParams:
     node_k: int = 5
     combine: str = "boost"
     boost: float = 0.3
+    # budgeted protocol (crossmatch.bipoly.protocol): keep the max_pairs best pairs; β and the
+    # weighting are chosen among boosts × weightings on the tuning labels (β = 0: without BiPoly)
+    max_pairs: int | None = None
+    boosts: list[float] = field(default_factory=lambda: [0.1])
+    weightings: list[str] | None = None  # null: [weighting]
+    curve_budgets: list[int] | None = None  # candidate-set sizes of the recall curve
+    fields: list[str] = field(default_factory=lambda: ["title"])  # item columns whose tokens are blocked on
 
 
 @dataclass(frozen=True)
@@ -138,6 +146,9 @@ class BlockingParams:
     ilp: Any = field(default_factory=IlpParams)
     scenario: Any = field(default_factory=ScenarioParams)
     metablocking: Any = field(default_factory=MetaParams)
+    # generalisation protocol (issue 12): tune on these truth splits, report on those (null: all labels for both)
+    tune_splits: list[str] | None = None
+    report_splits: list[str] | None = None
 
     def __post_init__(self) -> None:
         for name, cls in (("grid", GridParams), ("ilp", IlpParams), ("scenario", ScenarioParams), ("metablocking", MetaParams)):
@@ -183,15 +194,16 @@ def load_source(root: Path, source: str) -> tuple[pl.DataFrame, list[str] | None
 
 
 def oriented_truth(truth: pl.DataFrame, left: str, right: str, file: str) -> pl.DataFrame:
-    """True pairs as (item_a = left item, item_b = right item)."""
+    """True pairs as (item_a = left item, item_b = right item), with their ``split`` when the truth has one."""
     for c in ("item_a", "item_b"):
         if c not in truth.columns:
             raise InputError(f"missing column '{c}'; found {truth.columns}", file=file)
+    extra = ["split"] if "split" in truth.columns else []
     if not {"source_a", "source_b"} <= set(truth.columns):
-        return truth.select("item_a", "item_b")
-    fwd = truth.filter((pl.col("source_a") == left) & (pl.col("source_b") == right)).select("item_a", "item_b")
+        return truth.select("item_a", "item_b", *extra)
+    fwd = truth.filter((pl.col("source_a") == left) & (pl.col("source_b") == right)).select("item_a", "item_b", *extra)
     bwd = truth.filter((pl.col("source_a") == right) & (pl.col("source_b") == left)).select(
-        pl.col("item_b").alias("item_a"), pl.col("item_a").alias("item_b"))
+        pl.col("item_b").alias("item_a"), pl.col("item_a").alias("item_b"), *extra)
     out = pl.concat([fwd, bwd])
     if out.height == 0:
         raise InputError(f"no true pair between sources '{left}' and '{right}'", file=file)
@@ -239,7 +251,9 @@ def solve_many(inst: Instance, groups: tuple[np.ndarray, np.ndarray] | None, set
     return out
 
 
-def method_summary(m: Matching, truth: BlockingTruth, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def method_summary(m: Matching, truth: BlockingTruth, extra: dict[str, Any] | None = None,
+                   tune: BlockingTruth | None = None) -> dict[str, Any]:
+    """Scores on the reporting labels ``truth``; with ``tune``, the tuning labels' figures under ``"tune"``."""
     s = truth.score_matching(m)
     out: dict[str, Any] = {
         "coverage": s.coverage, "reduction": s.reduction, "tradeoff": s.tradeoff, "n_pairs": m.n_pairs,
@@ -249,6 +263,9 @@ def method_summary(m: Matching, truth: BlockingTruth, extra: dict[str, Any] | No
     if np.isfinite(m.gap):
         out["gap"] = m.gap
     out.update(extra or {})
+    if tune is not None:
+        t = tune.score_matching(m)
+        out["tune"] = {"coverage": t.coverage, "reduction": t.reduction, "tradeoff": t.tradeoff}
     return out
 
 
@@ -259,11 +276,17 @@ def rewards_dict(r: Rewards) -> dict[str, float]:
 def compute(params: BlockingParams, left_items: pl.DataFrame, right_items: pl.DataFrame, left_cats: list[str] | None,
             right_cats: list[str] | None, truth_pairs: pl.DataFrame, cat_truth: pl.DataFrame | None,
             executor: Executor | None) -> dict[str, Any]:
-    """Everything the stage reports, as frames and a metrics dict (pure: nothing is written)."""
+    """Everything the stage reports, as frames and a metrics dict (pure: nothing is written).
+
+    ``truth`` (the tuning labels) chooses every setting; ``report`` (the held-out labels, or the
+    same labels when the truth has no split) is what the top-level figures are measured on.
+    """
     t_start = time.perf_counter()
     dl = category_documents(left_items, categories=left_cats, source=params.left)
     dr = category_documents(right_items, categories=right_cats, source=params.right)
-    truth = blocking_truth(left_items, right_items, dl.names, dr.names, truth_pairs)
+    labels = split_labels(truth_pairs, params.tune_splits, params.report_splits)
+    truth = blocking_truth(left_items, right_items, dl.names, dr.names, labels.tune)
+    report = blocking_truth(left_items, right_items, dl.names, dr.names, labels.report) if labels.held_out else truth
     groups = None
     if params.partition_by:
         gl = partition_labels(left_items, dl.names, params.partition_by)
@@ -336,7 +359,12 @@ def compute(params: BlockingParams, left_items: pl.DataFrame, right_items: pl.Da
             m, rw = solved[i_best], cands[i_best]
             src = f"ilp grid {params.ilp.grid}"
         else:
-            rw = _uflp_rewards(best[src][1].rewards, params.host_side) if fam == "uflp" else best[src][1].rewards
+            rw = best[src][1].rewards
+            if fam == "uflp":
+                rw = _uflp_rewards(rw, params.host_side)
+            elif fam == "bipartite":
+                # the rewards under which eq. 3 is what greedy Bipartite (τ = ω_L) optimises (issue 12, 9a)
+                rw = bipartite_rewards(rw)
             m = solve_many(inst, groups, [rw], cfg, f"ilp_{fam}", executor)[0]
         settings = [(f"ilp_{fam}", rw, m)]
         if params.ilp.max_weight:
@@ -347,20 +375,25 @@ def compute(params: BlockingParams, left_items: pl.DataFrame, right_items: pl.Da
             extras[name] = {"similarity": kind, **rewards_dict(rw_), "proven_optimal": m_.status == "Optimal",
                             "time_limit": params.ilp.time_limit, "tuned_from": src}
 
-    methods = {name: method_summary(m, truth, extras.get(name)) for name, m in matchings.items()}
+    tune_fig = truth if labels.held_out else None
+    methods = {name: method_summary(m, report, extras.get(name), tune_fig) for name, m in matchings.items()}
     # references: every category pair holding a true pair (ceiling), and the max-weight BiPoly oracle
-    counts = truth.counts().tocoo()
-    ceiling = truth.score(counts.row, counts.col)
-    oracle = solve_ilp(truth_similarity(truth.counts(), dl, dr), Rewards(),
+    counts = report.counts().tocoo()
+    ceiling = report.score(counts.row, counts.col)
+    oracle = solve_ilp(truth_similarity(report.counts(), dl, dr), Rewards(),
                        IlpConfig(time_limit=params.ilp.time_limit, mip_gap=params.ilp.mip_gap, seed=params.seed))
     references = {"ceiling_all_true_category_pairs": ceiling.as_dict(),
-                  "oracle_bipoly_maxweight": method_summary(oracle, truth)}
+                  "oracle_bipoly_maxweight": method_summary(oracle, report)}
+    if labels.held_out:
+        # reusing the category pairs of the tuning positives, scored on the held-out ones
+        seen = truth.counts().tocoo()
+        references["tune_category_pairs"] = report.score(seen.row, seen.col).as_dict()
 
     out: dict[str, Any] = {"matchings": matchings, "docs": (dl, dr), "truth": truth, "grid": rows}
     metrics: dict[str, Any] = {
         "left": params.left, "right": params.right, "n_left_categories": len(dl.names),
         "n_right_categories": len(dr.names), "n_left_items": truth.total_l, "n_right_items": truth.total_r,
-        "n_true_pairs": truth.n_true, "similarity": sim_info, "grid_points": len(points),
+        "n_true_pairs": report.n_true, "protocol": labels.describe(), "similarity": sim_info, "grid_points": len(points),
         "seconds": {"similarity": round(t_sim, 3), "grid": round(t_grid, 3)},
         "methods": methods, "references": references, "selected": params.select,
     }
@@ -371,8 +404,12 @@ def compute(params: BlockingParams, left_items: pl.DataFrame, right_items: pl.Da
     if params.metablocking.enabled:
         if params.metablocking.method not in best:
             raise ConfigError(f"blocking.metablocking.method '{params.metablocking.method}' is not among blocking.methods")
-        out["meta"], metrics["metablocking"] = run_meta(params, left_items, right_items, dl, dr, truth_pairs,
-                                                        best[params.metablocking.method][1].rewards)
+        rw_meta = best[params.metablocking.method][1].rewards
+        if params.metablocking.max_pairs is not None:
+            out["meta"], metrics["metablocking"], out["curve"] = run_meta_protocol(
+                params, left_items, right_items, dl, dr, labels, rw_meta)
+        else:
+            out["meta"], metrics["metablocking"] = run_meta(params, left_items, right_items, dl, dr, labels.report, rw_meta)
     metrics["seconds"]["total"] = round(time.perf_counter() - t_start, 3)
     out["metrics"] = metrics
     return out
@@ -406,15 +443,53 @@ def scenario_scores(items: pl.DataFrame, sp_: ScenarioParams, host_side: str) ->
     return out
 
 
+def _texts(items: pl.DataFrame, fields: list[str]) -> list[str]:
+    missing = [f for f in fields if f not in items.columns]
+    if missing:
+        raise InputError(f"blocking.metablocking.fields: no column(s) {missing} in the items; found {items.columns}")
+    return [normalise_title(" ".join(x or "" for x in row)) for row in items.select(pl.col(fields).cast(pl.String)).iter_rows()]
+
+
+def _titles_and_categories(left_items: pl.DataFrame, right_items: pl.DataFrame, dl: Documents, dr: Documents,
+                           fields: list[str] | None = None) -> tuple[list[str], list[str], np.ndarray, np.ndarray]:
+    tl, tr = _texts(left_items, fields or ["title"]), _texts(right_items, fields or ["title"])
+    cl = np.searchsorted(np.array(dl.names), left_items.get_column("fine_category").to_numpy())
+    cr = np.searchsorted(np.array(dr.names), right_items.get_column("fine_category").to_numpy())
+    return tl, tr, cl, cr
+
+
+def run_meta_protocol(params: BlockingParams, left_items: pl.DataFrame, right_items: pl.DataFrame, dl: Documents,
+                      dr: Documents, labels: LabelSplit, rewards: Rewards) -> tuple[Any, dict[str, Any], pl.DataFrame]:
+    """Budgeted meta-blocking with and without BiPoly, tuned on the tuning labels (crossmatch.bipoly.protocol)."""
+    mp = params.metablocking
+    t0 = time.perf_counter()
+    tl, tr, cl, cr = _titles_and_categories(left_items, right_items, dl, dr, mp.fields)
+    ids_l, ids_r = left_items.get_column("item_id").to_list(), right_items.get_column("item_id").to_list()
+    def solver(inst: Instance) -> Matching:
+        m = run_greedy(mp.method, inst, rewards, params.host_side)  # type: ignore[arg-type]
+        if m is None:
+            raise ConfigError(f"blocking.metablocking.method '{mp.method}' is undefined at rewards {rewards}")
+        return m
+
+    budgets = mp.curve_budgets or [int(x) for x in np.geomspace(5_000, 20 * mp.max_pairs, 40)]
+    res = meta_blocking_protocol(
+        tl, tr, cl, cr, len(dl.names), len(dr.names), solver,
+        PairKeys.build(ids_l, ids_r, labels.tune), PairKeys.build(ids_l, ids_r, labels.report),
+        budget=mp.max_pairs, boosts=mp.boosts, weightings=mp.weightings or [mp.weighting],  # type: ignore[arg-type]
+        max_comparisons=mp.max_comparisons, filter_ratio=mp.filter_ratio, curve_budgets=[*budgets, mp.max_pairs])
+    metrics = {**res.metrics, "seconds": round(time.perf_counter() - t0, 3), "category_method": mp.method, "fields": mp.fields,
+               **rewards_dict(rewards), "protocol": labels.describe(),
+               "reference_pyjedai": {"coverage": 0.997, "reduction": 0.997, "tradeoff": 0.997, "n_pairs": 156_000,
+                                     "seconds": 21.0}}
+    return res, metrics, res.curve
+
+
 def run_meta(params: BlockingParams, left_items: pl.DataFrame, right_items: pl.DataFrame, dl: Documents, dr: Documents,
              truth_pairs: pl.DataFrame, rewards: Rewards) -> tuple[Any, dict[str, Any]]:
     """Meta-blocking on product titles, scored relative to all pairs and to the keyword candidates."""
     mp = params.metablocking
     t0 = time.perf_counter()
-    tl = [normalise_title(t or "") for t in left_items.get_column("title").to_list()]
-    tr = [normalise_title(t or "") for t in right_items.get_column("title").to_list()]
-    cl = np.searchsorted(np.array(dl.names), left_items.get_column("fine_category").to_numpy())
-    cr = np.searchsorted(np.array(dr.names), right_items.get_column("fine_category").to_numpy())
+    tl, tr, cl, cr = _titles_and_categories(left_items, right_items, dl, dr)
     solver = partial(run_greedy, mp.method, rewards=rewards, host_side=params.host_side)
     res = meta_blocking(tl, tr, cl, cr, len(dl.names), len(dr.names), lambda inst: solver(inst=inst),
                         max_comparisons=mp.max_comparisons, filter_ratio=mp.filter_ratio, weighting=mp.weighting,  # type: ignore[arg-type]
@@ -525,6 +600,31 @@ def write_plots(prefix: str, methods: dict[str, Any], grid: list[tuple[str, Grid
     plt.close(fig)
 
 
+def write_recall_curve(prefix: str, curve: pl.DataFrame, budget: int) -> None:
+    """Candidate-set size vs recall of the meta-blocking, with and without BiPoly (CSV for DVC plots + PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    write_atomic(f"{prefix}.csv", lambda p: curve.write_csv(p))
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for col in curve.columns[1:]:
+        ax.plot(curve["n_pairs"].to_numpy(), curve[col].to_numpy(), label=col.removeprefix("recall_").replace("_", " ", 1),
+                linestyle="-" if "valid" in col else ":")
+    ax.axvline(budget, color="grey", linewidth=0.8)
+    ax.axhline(0.99, color="grey", linewidth=0.8, linestyle="--")
+    ax.set_xscale("log")
+    ax.set_xlabel("candidate pairs")
+    ax.set_ylabel("recall of labelled true pairs")
+    ax.set_ylim(0.8, 1.0)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title("meta-blocking: candidate-set size vs recall")
+    fig.tight_layout()
+    write_atomic(f"{prefix}.png", lambda p: fig.savefig(p, format="png", dpi=110))
+    plt.close(fig)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m stages.blocking", description=__doc__.splitlines()[0])
     ap.add_argument("--params", default="params.yaml")
@@ -559,6 +659,8 @@ def main() -> None:
         blocks.write_parquet(tmp / "blocks.parquet")
         cand.write_parquet(tmp / "candidate_pairs.parquet")
     write_plots(args.plots, metrics["methods"], out["grid"], params.select)
+    if "curve" in out:
+        write_recall_curve(f"{args.plots}_recall_curve", out["curve"], params.metablocking.max_pairs)
     write_json(args.metrics, metrics)
     sel = metrics["methods"].get(params.select) or metrics.get("metablocking", {})
     console.print(

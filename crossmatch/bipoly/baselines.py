@@ -14,7 +14,7 @@ import numpy as np
 from numba import njit
 
 from crossmatch.bipoly.center import sorted_pairs
-from crossmatch.bipoly.instance import Instance, Rewards
+from crossmatch.bipoly.instance import Instance, Rewards, Side
 from crossmatch.bipoly.matching import Matching, objective
 from crossmatch.errors import ConfigError
 
@@ -34,35 +34,58 @@ def _greedy_one_to_one(lft, rgt, w, tau, n_left, n_right):  # type: ignore[no-un
     return keep
 
 
-def bipartite_threshold(rewards: Rewards, rule: Literal["omega", "objective"] = "omega") -> float:
+def bipartite_threshold(rewards: Rewards, rule: Literal["omega", "objective"] = "omega",
+                        host_side: Side | None = None) -> float:
     """Threshold τ of greedy Bipartite (Ambiguity 1.7-A).
 
     ``"omega"``: τ = ω_L, the code's single threshold used for Table IV.
-    ``"objective"``: τ = ω_L + ω_R − max(η_L, η_R), the pair gain under eq. 3 (two reclusive
-    nodes become one receptive single-edge star).
+    ``"objective"``: τ = ω_L + ω_R − η_host, the pair gain under eq. 3 (two reclusive nodes become
+    one receptive single-edge star); ``η_host`` is ``host_side``'s η, or max(η_L, η_R) when the
+    host side is free (the orientation the BiPoly ILP would choose).
     """
     if rule == "omega":
         return rewards.omega_l
     if rule == "objective":
-        return rewards.omega_l + rewards.omega_r - max(rewards.eta_l, rewards.eta_r)
+        eta = max(rewards.eta_l, rewards.eta_r) if host_side is None else rewards.eta(host_side)
+        return rewards.omega_l + rewards.omega_r - eta
     raise ConfigError(f"bipartite threshold rule must be 'omega' or 'objective', got {rule!r}")
 
 
-def bipartite_greedy(inst: Instance, rewards: Rewards, *, rule: Literal["omega", "objective"] = "omega") -> Matching:
+def bipartite_rewards(rewards: Rewards, rule: Literal["omega", "objective"] = "omega",
+                      host_side: Side | None = None) -> Rewards:
+    """The rewards under which eq. 3 is the objective greedy Bipartite approximates (issue 12, 9a).
+
+    Greedy Bipartite accepts a pair when ``ĥ > τ``: it is the greedy max-weight matching on the
+    gains ``ĥ − τ``. Under eq. 3 with Bipartite constraints a matched pair gains
+    ``ĥ − ω_L − ω_R + η_host``, so ``Rewards(ω_L = τ, 0, 0, 0)`` makes the two objectives equal
+    (up to the constant ``τ·|L|``) on either host side. With the paper's Table IV rule (τ = ω_L)
+    the original rewards mean something else to the ILP: at ω = 0.2, η = −1 the ILP needs
+    ``ĥ > 1.4`` and its optimum is the empty matching, while the greedy takes every ``ĥ > 0.2``.
+    """
+    return Rewards(bipartite_threshold(rewards, rule, host_side), 0.0, 0.0, 0.0)
+
+
+def bipartite_greedy(inst: Instance, rewards: Rewards, *, rule: Literal["omega", "objective"] = "omega",
+                     host_side: Side | None = None) -> Matching:
     """Greedy one-to-one matching (paper Table IV, ALGORITHMS.md §1.7.1).
 
     Pairs sorted by ĥ descending (ties by ``(l, r)``) are accepted while both ends are free
     and ``ĥ > τ`` (see :func:`bipartite_threshold`). ``O(E log E)``.
+
+    ``objective`` is eq. 3 under :func:`bipartite_rewards` — the objective this greedy
+    approximates — so it is comparable with the Bipartite ILP solved at those rewards;
+    ``info["rewards"]`` holds them.
     """
     t0 = time.perf_counter()
-    tau = bipartite_threshold(rewards, rule)
+    tau = bipartite_threshold(rewards, rule, host_side)
     lft, rgt, w = sorted_pairs(inst)
     keep = _greedy_one_to_one(lft, rgt, w, float(tau), inst.n_left, inst.n_right)
     left, right = lft[keep], rgt[keep]
     secs = time.perf_counter() - t0
+    eff = Rewards(tau, 0.0, 0.0, 0.0)
     return Matching.from_pairs(
         left, right, method="bipartite", seconds=secs,
-        objective=objective(inst, left, right, rewards, host_side="left"), info={"threshold": tau},
+        objective=objective(inst, left, right, eff, host_side="left"), info={"threshold": tau, "rewards": eff},
     )
 
 

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -44,6 +45,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from crossmatch.bipoly.baselines import bipartite_greedy
+from crossmatch.bipoly.center import bipoly_c
 from crossmatch.bipoly.greedy import bipoly_s, poly_greedy
 from crossmatch.bipoly.instance import Instance, Rewards, Side
 from crossmatch.bipoly.matching import Matching, objective
@@ -62,11 +64,12 @@ class IlpConfig:
         host_side: host side of the one-sided families (Ambiguity 1.3-A: default the smaller
             source, which is the left one in our datasets).
         quota: maximum clients per host, or ``None``.
-        time_limit: seconds for HiGHS; on expiry the best incumbent is returned.
+        time_limit: seconds for the whole solve, model build and warm starts included; on
+            expiry the best incumbent is returned.
         mip_gap: relative MIP gap at which HiGHS stops (0 = prove optimality).
         threads: HiGHS threads.
         seed: HiGHS random seed (determinism).
-        warm_start: give HiGHS the matching greedy solution as a first incumbent.
+        warm_start: give HiGHS the best family-feasible greedy solution as a first incumbent.
     """
 
     family: IlpFamily = "bipoly"
@@ -245,22 +248,78 @@ def _start_values(inst: Instance, model: IlpModel, start: Matching, rewards: Rew
     return col
 
 
-def _greedy_for(inst: Instance, rewards: Rewards, cfg: IlpConfig) -> Matching:
+def _greedy_starts(inst: Instance, rewards: Rewards, cfg: IlpConfig) -> list[Matching]:
+    """The warm-start pool: every greedy at the ILP's own rewards, the family's own greedy first
+    (it is also the fallback). The caller keeps the feasible ones (:func:`start_objective`).
+
+    BiPoly.S alone was a weak start: on a large instance the time-limited ILP kept an incumbent
+    below BiPoly.C's objective (issue 12, 9b). A greedy of another family often fits the model
+    (Bipartite and Poly matchings are BiPoly matchings; a BiPoly.C result may happen to be Poly),
+    and each costs one ``O(E log E)`` pass.
+    """
+    side = cfg.host_side
+    q = cfg.quota
+    pool = [bipoly_s(inst, rewards, quota=q), poly_greedy(inst, rewards, host_side=side, quota=q),
+            poly_greedy(inst, rewards, host_side="right" if side == "left" else "left", quota=q),
+            bipartite_greedy(inst, rewards, rule="objective", host_side=cfg.hosts_fixed),
+            bipartite_greedy(inst, rewards, rule="omega"), bipoly_c(inst, rewards)]
     if cfg.family == "bipoly":
-        return bipoly_s(inst, rewards, quota=cfg.quota)
+        return pool
     if cfg.family == "bipartite":
-        if cfg.host_side == "left":
-            return bipartite_greedy(inst, rewards)
-        t = bipartite_greedy(inst.transpose(), Rewards(rewards.omega_r, rewards.omega_l, rewards.eta_r, rewards.eta_l))
-        return Matching.from_pairs(t.right, t.left, method="bipartite")
-    return poly_greedy(inst, rewards, host_side=cfg.host_side, quota=cfg.quota)
+        return [pool[3], *pool[:3], *pool[4:]]
+    if cfg.family == "uflp":
+        return [_serve_all(inst, m, side) for m in (pool[1], pool[3])]
+    return [pool[1], pool[0], *pool[2:]]
+
+
+def _serve_all(inst: Instance, m: Matching, host_side: Side) -> Matching:
+    """Attach every unserved reachable client to its most similar host (UFLP feasibility).
+
+    Hosts on ``host_side`` are always open in the UFLP model, so this keeps the matching a Poly
+    matching and makes it a feasible UFLP start.
+    """
+    n_client = inst.n_right if host_side == "left" else inst.n_left
+    client = inst.right if host_side == "left" else inst.left
+    host = inst.left if host_side == "left" else inst.right
+    if not client.size:
+        return m
+    served = np.zeros(n_client, dtype=bool)
+    served[m.right if host_side == "left" else m.left] = True
+    order = np.lexsort((host, -inst.weight, client))  # per client: most similar host first
+    first = order[np.r_[True, np.diff(client[order]) != 0]] if order.size else order
+    add = first[~served[client[first]]]
+    left, right = np.r_[m.left, inst.left[add]], np.r_[m.right, inst.right[add]]
+    return Matching.from_pairs(left, right, method=f"{m.method}+serve_all", info=m.info)
+
+
+def start_objective(inst: Instance, start: Matching, rewards: Rewards, cfg: IlpConfig) -> float:
+    """F (eq. 3) of ``start`` under the model of ``cfg``, or NaN when it is not a feasible solution of
+    that model (a pair outside the candidates, the wrong family, quota or host side, or an
+    unserved UFLP client)."""
+    left, right = np.asarray(start.left, dtype=np.int64), np.asarray(start.right, dtype=np.int64)
+    m, n = inst.n_left, inst.n_right
+    key = inst.left * n + inst.right
+    q = left * n + right
+    pos = np.minimum(np.searchsorted(key, q), max(key.size - 1, 0))
+    if q.size and (key.size == 0 or np.any(key[pos] != q)):
+        return float("nan")
+    dl, dr = np.bincount(left, minlength=m), np.bincount(right, minlength=n)
+    if cfg.family == "bipartite" and (np.any(dl > 1) or np.any(dr > 1)):
+        return float("nan")
+    if cfg.quota is not None and (np.any(dl > cfg.quota) or np.any(dr > cfg.quota)):
+        return float("nan")
+    if cfg.family == "uflp":
+        client, served = (inst.right, dr) if cfg.host_side == "left" else (inst.left, dl)
+        if np.any(served[np.unique(client)] == 0):
+            return float("nan")
+    return objective(inst, left, right, rewards, host_side=cfg.hosts_fixed)
 
 
 def _highs(model: IlpModel, cfg: IlpConfig, start: np.ndarray | None) -> highspy.Highs:
-    """A HiGHS instance holding the model (and the start values, when given), not yet run."""
+    """A HiGHS instance holding the model (and the start values, when given), not yet run; the caller
+    sets ``time_limit`` to what is left of the budget just before ``run``."""
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
-    h.setOptionValue("time_limit", float(cfg.time_limit))
     h.setOptionValue("mip_rel_gap", float(cfg.mip_gap))
     h.setOptionValue("threads", int(cfg.threads))
     h.setOptionValue("random_seed", int(cfg.seed))
@@ -281,52 +340,14 @@ def _highs(model: IlpModel, cfg: IlpConfig, start: np.ndarray | None) -> highspy
     return h
 
 
-def solve_ilp(inst: Instance, rewards: Rewards, cfg: IlpConfig | None = None, *, method: str | None = None) -> Matching:
-    """Solve the configured robust ILP with HiGHS (paper eq. 3–11; ALGORITHMS.md §1.3).
+# below this many seconds left of the budget HiGHS is not started (it could not improve on the start)
+MIN_SOLVE_SECONDS = 1e-3
 
-    Returns:
-        The matching with ``status`` (HiGHS model status, e.g. ``"Optimal"`` or
-        ``"Time limit reached"``), ``gap`` (relative MIP gap), ``objective`` (F of eq. 3 of the
-        returned matching) and ``info`` with the dual bound, sizes and ``proven_optimal``.
-        When the time limit passes with an incumbent, that incumbent is returned. When HiGHS
-        has no feasible solution at all, the family's greedy (BiPoly.S for BiPoly) is returned
-        with a :class:`RuntimeWarning` and ``status = "fallback: <greedy>"``.
-    """
-    cfg = cfg or IlpConfig()
-    name = method or f"ilp_{cfg.family}"
-    t0 = time.perf_counter()
-    model = build_model(inst, rewards, cfg)
-    greedy: Matching | None = None
-    start: np.ndarray | None = None
-    if cfg.warm_start and cfg.family != "uflp":
-        # a feasible first incumbent: HiGHS keeps it if nothing better is found in time
-        greedy = _greedy_for(inst, rewards, cfg)
-        start = _start_values(inst, model, greedy, rewards, cfg.hosts_fixed)
-    h = _highs(model, cfg, start)
-    h.run()
-    if start is not None and int(h.getInfo().primal_solution_status) == int(highspy.kSolutionStatusFeasible):
-        found = float(model.cost @ np.asarray(h.getSolution().col_value))
-        reported = float(h.getInfo().objective_function_value)
-        if abs(found - reported) > 1e-6 * max(1.0, abs(reported)):
-            # HiGHS 1.16 can report the optimum that presolve found while returning the warm
-            # start's column values; the solve is then repeated without the start.
-            h = _highs(model, cfg, None)
-            h.run()
-    status = h.modelStatusToString(h.getModelStatus())
-    info = h.getInfo()
-    secs = time.perf_counter() - t0
-    sizes = {"n_cols": int(model.cost.size), "n_rows": int(model.rows.shape[0]), "n_nonzeros": int(model.rows.nnz)}
-    if int(info.primal_solution_status) != int(highspy.kSolutionStatusFeasible):
-        greedy = greedy or _greedy_for(inst, rewards, cfg)
-        warnings.warn(
-            f"{name}: HiGHS found no feasible solution within {cfg.time_limit:g} s (status {status}); "
-            f"falling back to greedy {greedy.method}",
-            RuntimeWarning,
-            stacklevel=2,
-        )
-        return Matching(greedy.left, greedy.right, method=name, objective=greedy.objective,
-                        seconds=time.perf_counter() - t0, status=f"fallback: {greedy.method}",
-                        info={**sizes, "highs_status": status, "proven_optimal": False})
+
+def _decode(inst: Instance, model: IlpModel, h: highspy.Highs) -> tuple[np.ndarray, np.ndarray] | None:
+    """The pairs of HiGHS's incumbent, or None when it has no feasible one."""
+    if int(h.getInfo().primal_solution_status) != int(highspy.kSolutionStatusFeasible):
+        return None
     x = np.asarray(h.getSolution().col_value) > 0.5
     e = inst.n_pairs
     chosen = np.zeros(e, dtype=bool)
@@ -334,12 +355,99 @@ def solve_ilp(inst: Instance, rewards: Rewards, cfg: IlpConfig | None = None, *,
         chosen |= x[model.x_lr : model.x_lr + e]
     if model.x_rl >= 0:
         chosen |= x[model.x_rl : model.x_rl + e]
-    left, right = inst.left[chosen], inst.right[chosen]
-    proven = status == "Optimal"
-    gap = float(info.mip_gap) if np.isfinite(info.mip_gap) else float("nan")
-    return Matching.from_pairs(
-        left, right, method=name, seconds=secs, status=status, gap=0.0 if proven and cfg.mip_gap == 0 else gap,
-        objective=objective(inst, left, right, rewards, host_side=cfg.hosts_fixed),
-        info={**sizes, "highs_objective": float(info.objective_function_value),
-              "dual_bound": float(info.mip_dual_bound), "proven_optimal": proven},
+    return inst.left[chosen], inst.right[chosen]
+
+
+def _run(h: highspy.Highs, deadline: float) -> bool:
+    """Run HiGHS with what is left until ``deadline``; False (not run) when nothing is left."""
+    left = deadline - time.perf_counter()
+    if left < MIN_SOLVE_SECONDS:
+        return False
+    h.setOptionValue("time_limit", float(left))
+    h.run()
+    return True
+
+
+def solve_ilp(inst: Instance, rewards: Rewards, cfg: IlpConfig | None = None, *, method: str | None = None,
+              starts: Sequence[Matching] = ()) -> Matching:
+    """Solve the configured robust ILP with HiGHS (paper eq. 3–11; ALGORITHMS.md §1.3).
+
+    ``cfg.time_limit`` bounds the whole call: model build, the greedy warm starts and the HiGHS
+    solve (HiGHS gets what is left). With ``cfg.warm_start`` the start is the best, by F under
+    this model, of every family-feasible greedy (:func:`_greedy_starts`) and of ``starts``
+    (e.g. the caller's tuned greedy results; infeasible ones are skipped), and the result's F is
+    never below it.
+
+    Returns:
+        The matching with ``status`` (HiGHS model status, e.g. ``"Optimal"`` or
+        ``"Time limit reached"``), ``gap`` (relative MIP gap), ``objective`` (F of eq. 3 of the
+        returned matching), ``seconds`` (wall time of the whole call) and ``info`` with the dual
+        bound, sizes, ``proven_optimal``, the warm start used and the time split
+        (``seconds_build``, ``seconds_start``, ``seconds_solve``). When the time limit passes with
+        an incumbent, that incumbent is returned. When HiGHS has no feasible solution at all, the
+        family's greedy (BiPoly.S for BiPoly) is returned with a :class:`RuntimeWarning` and
+        ``status = "fallback: <greedy>"``.
+    """
+    cfg = cfg or IlpConfig()
+    name = method or f"ilp_{cfg.family}"
+    t0 = time.perf_counter()
+    deadline = t0 + cfg.time_limit
+    model = build_model(inst, rewards, cfg)
+    t_build = time.perf_counter() - t0
+    best: Matching | None = None
+    best_f = -np.inf
+    start: np.ndarray | None = None
+    if cfg.warm_start:
+        for cand in [*_greedy_starts(inst, rewards, cfg), *starts]:
+            f = start_objective(inst, cand, rewards, cfg)
+            if np.isfinite(f) and f > best_f + 1e-12:
+                best, best_f = cand, f
+        if best is not None:
+            start = _start_values(inst, model, best, rewards, cfg.hosts_fixed)
+    t_start = time.perf_counter() - t0 - t_build
+    h = _highs(model, cfg, start)
+    ran = _run(h, deadline)
+    if ran and start is not None and _decode(inst, model, h) is not None:
+        found = float(model.cost @ np.asarray(h.getSolution().col_value))
+        reported = float(h.getInfo().objective_function_value)
+        if abs(found - reported) > 1e-6 * max(1.0, abs(reported)):
+            # HiGHS 1.16 can report the optimum that presolve found while returning the warm
+            # start's column values; the solve is then repeated without the start, in the time left.
+            h2 = _highs(model, cfg, None)
+            if _run(h2, deadline):
+                h = h2
+    secs = time.perf_counter() - t0
+    sizes = {"n_cols": int(model.cost.size), "n_rows": int(model.rows.shape[0]), "n_nonzeros": int(model.rows.nnz)}
+    timing = {"seconds_build": round(t_build, 4), "seconds_start": round(t_start, 4),
+              "seconds_solve": round(secs - t_build - t_start, 4), "time_limit": cfg.time_limit}
+    warm = {"warm_start_method": best.method if best is not None else None,
+            "warm_start_objective": float(best_f) if best is not None else None}
+    status = h.modelStatusToString(h.getModelStatus()) if ran else "Time limit reached"
+    pairs = _decode(inst, model, h) if ran else None
+    if pairs is not None:
+        f = objective(inst, pairs[0], pairs[1], rewards, host_side=cfg.hosts_fixed)
+        if best is None or not f < best_f - 1e-9:
+            info = h.getInfo()
+            proven = status == "Optimal"
+            gap = float(info.mip_gap) if np.isfinite(info.mip_gap) else float("nan")
+            return Matching.from_pairs(
+                pairs[0], pairs[1], method=name, seconds=secs, status=status,
+                gap=0.0 if proven and cfg.mip_gap == 0 else gap, objective=f,
+                info={**sizes, **timing, **warm, "highs_objective": float(info.objective_function_value),
+                      "dual_bound": float(info.mip_dual_bound), "proven_optimal": proven, "returned": "highs"},
+            )
+    if best is not None:
+        # HiGHS had no time left, or kept nothing at least as good as the start: the start is the incumbent
+        return Matching(best.left, best.right, method=name, objective=best_f, seconds=secs,
+                        status=status if status != "Optimal" else "Time limit reached", gap=float("nan"),
+                        info={**sizes, **timing, **warm, "proven_optimal": False, "returned": "warm start"})
+    greedy = _greedy_starts(inst, rewards, cfg)[0]
+    warnings.warn(
+        f"{name}: HiGHS found no feasible solution within {cfg.time_limit:g} s (status {status}); "
+        f"falling back to greedy {greedy.method}",
+        RuntimeWarning,
+        stacklevel=2,
     )
+    return Matching(greedy.left, greedy.right, method=name, objective=start_objective(inst, greedy, rewards, cfg),
+                    seconds=time.perf_counter() - t0, status=f"fallback: {greedy.method}",
+                    info={**sizes, **timing, "highs_status": status, "proven_optimal": False, "returned": "fallback"})

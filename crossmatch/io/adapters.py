@@ -7,13 +7,15 @@
 * Walmart–Amazon (two product catalogues and labelled pairs): each side becomes a source;
   its own ``category`` values become that source's fine taxonomy under the single coarse
   category ``electronics``; empty categories become ``(uncategorised)``. Positive labelled
-  pairs become the product-match truth.
+  pairs become the product-match truth, each with the ``split`` it came from (the pair file's
+  stem: ``train`` / ``valid``) so that tuning can use train only and report valid (issue 12).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import PurePath
 
 import numpy as np
 import polars as pl
@@ -35,7 +37,7 @@ class AdaptedData:
     category_table: Table
     taxonomy_table: Table | None
     concepts: pl.DataFrame | None  # source, item_id, concept (hidden identity)
-    product_truth: pl.DataFrame | None  # source_a, item_a, source_b, item_b
+    product_truth: pl.DataFrame | None  # source_a, item_a, source_b, item_b[, split]
 
 
 def xmarket(markets: Mapping[str, Table], seed: int = 0) -> AdaptedData:
@@ -80,7 +82,12 @@ def xmarket(markets: Mapping[str, Table], seed: int = 0) -> AdaptedData:
 
 
 def walmart_amazon(table_a: Table, table_b: Table, pairs: Sequence[Table], names: tuple[str, str] = ("walmart", "amazon")) -> AdaptedData:
-    """Adapt the Walmart–Amazon catalogues (tableA = Walmart, tableB = Amazon) and labelled pairs."""
+    """Adapt the Walmart–Amazon catalogues (tableA = Walmart, tableB = Amazon) and labelled pairs.
+
+    The truth gets a ``split`` column, the stem of each pair file's name (``train``, ``valid``);
+    a pair labelled in several files keeps the first (pass train first: a pair seen in tuning
+    is never a held-out pair). Readers that select the four id columns are unaffected.
+    """
     need = ("id", "title", "category")
     for t in (table_a, table_b):
         missing = [c for c in need if c not in t.frame.columns]
@@ -110,6 +117,7 @@ def walmart_amazon(table_a: Table, table_b: Table, pairs: Sequence[Table], names
                 pl.format("{}-{}", pl.lit(names[0]), pl.col("ltable_id").cast(pl.String)).alias("item_a"),
                 pl.lit(names[1]).alias("source_b"),
                 pl.format("{}-{}", pl.lit(names[1]), pl.col("rtable_id").cast(pl.String)).alias("item_b"),
+                pl.lit(PurePath(t.file).stem).alias("split"),
             )
         )
     return AdaptedData(
@@ -118,5 +126,6 @@ def walmart_amazon(table_a: Table, table_b: Table, pairs: Sequence[Table], names
         category_table=Table("<walmart_amazon>", None, pl.DataFrame({"category": [SHARED_CATEGORY]})),
         taxonomy_table=Table("<walmart_amazon taxonomy>", None, pl.concat(taxonomy)),
         concepts=None,
-        product_truth=pl.concat(truth).unique(maintain_order=True) if truth else None,
+        product_truth=pl.concat(truth).unique(["source_a", "item_a", "source_b", "item_b"], keep="first",
+                                              maintain_order=True) if truth else None,
     )

@@ -68,7 +68,7 @@ def test_walmart_amazon_adapter_maps_empty_category():
     a = walmart_amazon(Table("A", None, ta), Table("B", None, tb), [Table("p", None, pairs)])
     res = ingest(log_tables=[], item_tables=a.item_tables, category_table=a.category_table, taxonomy_table=a.taxonomy_table)
     assert UNCATEGORISED in res.items["amazon"].get_column("fine_category").to_list()
-    assert a.product_truth.rows() == [("walmart", "walmart-0", "amazon", "amazon-0")]
+    assert a.product_truth.rows() == [("walmart", "walmart-0", "amazon", "amazon-0", "p")]  # split = file stem
 
 
 def test_real_data_sizes_match_the_data_readme(shared_data):
@@ -86,3 +86,4 @@ def test_real_data_sizes_match_the_data_readme(shared_data):
     amazon = res.items["amazon"].get_column("fine_category")
     assert (amazon == UNCATEGORISED).sum() == 1229
     assert wa.product_truth.height == 576 + 193
+    assert dict(wa.product_truth.group_by("split").len().iter_rows()) == {"train": 576, "valid": 193}
