@@ -11,6 +11,7 @@ gradient-boosting scorer handles natively, so "unknown" is never confused with "
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -122,9 +123,9 @@ class PairFeaturizer:
             jac.append(len(da & db) / len(da | db) if da | db else np.nan)
             only_l.append(len(da - db))
             only_r.append(len(db - da))
-            mass_l.append(sum(idf.get(t, top) for t in ta - tb))
-            mass_r.append(sum(idf.get(t, top) for t in tb - ta))
-            mass_both.append(sum(idf.get(t, top) for t in ta & tb))
+            mass_l.append(math.fsum(idf.get(t, top) for t in ta - tb))
+            mass_r.append(math.fsum(idf.get(t, top) for t in tb - ta))
+            mass_both.append(math.fsum(idf.get(t, top) for t in ta & tb))
         for name, v in (("record:digit_jaccard", jac), ("record:digits_only_left", only_l),
                         ("record:digits_only_right", only_r), ("record:idf_only_left", mass_l),
                         ("record:idf_only_right", mass_r), ("record:idf_shared", mass_both)):

@@ -1,0 +1,132 @@
+"""MiniLM fine-tuned as a pair classifier on serialised records, Ditto-style (issue 12 §4).
+
+Input: ``serialise(left) [SEP] serialise(right)`` through the packaged all-MiniLM-L6-v2
+transformer, mean-pooled, a linear head, binary cross-entropy. Protocol: the epoch and the
+decision threshold are selected on an inner dev split carved out of *train* (stratified
+``dev_fraction``), never on valid, which is only scored once at the end.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from crossmatch.errors import ConfigError
+from crossmatch.er.encoder import model_path
+from crossmatch.er.scorer import best_f1_threshold
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    epochs: int = 4
+    batch_size: int = 32
+    lr: float = 3e-5
+    max_length: int = 128
+    dev_fraction: float = 0.1
+    pos_weight: float = 1.0
+    seed: int = 0
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0 or self.max_length < 8:
+            raise ConfigError("er finetune: epochs, batch_size >= 1, lr > 0, max_length >= 8 required")
+        if not 0.0 < self.dev_fraction < 0.5:
+            raise ConfigError(f"er finetune.dev_fraction must be in (0, 0.5), got {self.dev_fraction}")
+
+
+class PairClassifier(nn.Module):
+    """Transformer encoder + mean pooling + linear head → one logit per pair."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from transformers import AutoModel
+
+        self.encoder = AutoModel.from_pretrained(model_path())
+        self.head = nn.Linear(int(self.encoder.config.hidden_size), 1)
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
+        h = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        m = attention_mask.unsqueeze(-1).to(h.dtype)
+        return self.head((h * m).sum(1) / m.sum(1).clamp(min=1.0)).squeeze(-1)
+
+
+@dataclass
+class FinetunedScorer:
+    model: PairClassifier
+    tokenizer: object
+    config: FinetuneConfig
+    threshold: float
+    dev_f1: float
+    history: list[dict[str, float]]
+
+    @torch.no_grad()
+    def predict_proba(self, left: Sequence[str], right: Sequence[str], batch_size: int = 128) -> np.ndarray:
+        self.model.eval()
+        out = []
+        for s in range(0, len(left), batch_size):
+            enc = _encode(self.tokenizer, left[s:s + batch_size], right[s:s + batch_size], self.config)
+            out.append(torch.sigmoid(self.model(**enc)).float().cpu().numpy())
+        return np.concatenate(out) if out else np.zeros(0)
+
+
+def _encode(tok: object, a: Sequence[str], b: Sequence[str], config: FinetuneConfig) -> dict[str, Tensor]:
+    enc = tok(list(a), list(b), truncation="longest_first", max_length=config.max_length, padding=True,  # type: ignore[operator]
+              return_tensors="pt")
+    return {"input_ids": enc["input_ids"].to(config.device), "attention_mask": enc["attention_mask"].to(config.device)}
+
+
+def finetune(left: Sequence[str], right: Sequence[str], labels: np.ndarray, *, config: FinetuneConfig,
+             progress: Callable[[str], None] = lambda _: None) -> FinetunedScorer:
+    """Train on serialised pairs; keep the epoch with the best F1 on the inner dev split of train."""
+    from transformers import AutoTokenizer
+
+    y = np.asarray(labels).astype(np.float32)
+    if not (len(left) == len(right) == len(y)):
+        raise ValueError(f"left, right, labels must have one length, got {len(left)}, {len(right)}, {len(y)}")
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    dev = np.concatenate([rng.choice(np.flatnonzero(y == c), max(1, int(round(config.dev_fraction * (y == c).sum()))),
+                                     replace=False) for c in (0.0, 1.0)])
+    train = np.setdiff1d(np.arange(len(y)), dev)
+    tok = AutoTokenizer.from_pretrained(model_path())
+    model = PairClassifier().to(config.device)
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.01)
+    steps = config.epochs * math.ceil(len(train) / config.batch_size)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / (0.06 * steps)) * max(0.0, 1 - s / steps))
+    loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(config.pos_weight, device=config.device))
+    best_state, best = None, (-1.0, 0.5)
+    history = []
+    scorer = FinetunedScorer(model, tok, config, 0.5, 0.0, history)
+    t0, done = time.time(), 0
+    for epoch in range(config.epochs):
+        model.train()
+        order = rng.permutation(train)
+        for s in range(0, len(order), config.batch_size):
+            b = order[s:s + config.batch_size]
+            enc = _encode(tok, [left[i] for i in b], [right[i] for i in b], config)
+            loss = loss_fn(model(**enc), torch.from_numpy(y[b]).to(config.device))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            done += 1
+            if done % 20 == 0:
+                eta = (time.time() - t0) / done * (steps - done)
+                progress(f"finetune step {done}/{steps}, loss {float(loss.detach()):.4f}, ETA {eta:.0f} s")
+        p = scorer.predict_proba([left[i] for i in dev], [right[i] for i in dev])
+        th, f1 = best_f1_threshold(p, y[dev])
+        history.append({"epoch": epoch + 1, "dev_f1": f1, "threshold": th, "seconds": time.time() - t0})
+        progress(f"epoch {epoch + 1}: dev F1 {f1:.4f}")
+        if f1 > best[0]:
+            best = (f1, th)
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    assert best_state is not None
+    model.load_state_dict(best_state)
+    scorer.threshold, scorer.dev_f1 = best[1], best[0]
+    return scorer

@@ -1,0 +1,180 @@
+"""crossmatch.er: tables, blocking, features, scorer, post-processing, unsupervised rule, end to end."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import polars as pl
+import pytest
+
+from crossmatch.errors import ConfigError, InputError
+from crossmatch.er import BlockingConfig, MatchConfig, block, make_benchmark, match
+from crossmatch.er.blocking import candidates, choose_k, recall_curve
+from crossmatch.er.evaluate import end_to_end, labelled_metrics, output_metrics
+from crossmatch.er.features import PairFeaturizer
+from crossmatch.er.postprocess import greedy_one_to_one, select
+from crossmatch.er.scorer import PairScorer, ScorerConfig, best_f1_threshold
+from crossmatch.er.tables import numeric_attributes, positives
+from crossmatch.er.unsupervised import mixture_threshold
+from crossmatch.twosided.sparse_market import SparseMarket, is_stable_incomplete
+from tests.er.helpers import synthetic_tables
+
+
+@pytest.fixture(scope="module")
+def bench():  # type: ignore[no-untyped-def]
+    left, right, train, valid = synthetic_tables()
+    return make_benchmark(left=left, right=right, train=train, valid=valid)
+
+
+def test_tables_normalise_and_find_numeric(bench) -> None:  # type: ignore[no-untyped-def]
+    assert bench.attributes == ("title", "brand", "price")
+    assert numeric_attributes(bench) == ("price",)
+    assert bench.has_labels and len(positives(bench.train)) + len(positives(bench.valid)) == 80
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda L, R, P: (L.drop("id"), R, P), "no 'id' column"),
+    (lambda L, R, P: (pl.concat([L, L.head(1)]), R, P), "duplicate ids"),
+    (lambda L, R, P: (L, R, P.with_columns(pl.lit("zz").alias("rtable_id"))), "id not found in tableB"),
+    (lambda L, R, P: (L, R, P.with_columns(pl.lit(2).alias("label"))), "label must be 0 or 1"),
+    (lambda L, R, P: (L, R, P.drop("label")), "missing column"),
+    (lambda L, R, P: (L.select("id", pl.col("title").alias("name")), R.select("id", "price"), P), "no attribute column"),
+])
+def test_bad_tables_name_file_column_rows(change, message: str) -> None:  # type: ignore[no-untyped-def]
+    left, right, train, _ = synthetic_tables(20)
+    L, R, P = change(left, right, train)
+    with pytest.raises(InputError, match=message) as err:
+        make_benchmark(left=L, right=R, train=P)
+    assert err.value.file in ("tableA", "tableB", "train")
+
+
+def test_blocking_finds_the_duplicates_and_k_is_chosen_on_train(bench) -> None:  # type: ignore[no-untyped-def]
+    cfg = BlockingConfig(k_left=3, k_grid=(1, 2, 3, 5))
+    c = candidates(bench, cfg)
+    assert c.height == 80 * 3 and c.get_column("rank_left").min() == 1
+    truths = {"train": positives(bench.train), "valid": positives(bench.valid)}
+    curve = recall_curve(candidates(bench, cfg, k_left=5), truths, cfg.k_grid)
+    assert curve.get_column("pairs").to_list() == [80, 160, 240, 400]
+    assert np.all(np.diff(curve.get_column("recall_train").to_numpy()) >= 0)
+    res = block(bench, config=cfg)
+    assert res.metrics["k"] == choose_k(curve, target=cfg.target_recall)
+    assert res.metrics["recall_valid"] >= 0.95 and res.metrics["k_chosen_on"] == "train"
+
+
+def test_features_are_nan_for_missing_values_and_high_for_duplicates(bench) -> None:  # type: ignore[no-untyped-def]
+    f = PairFeaturizer(bench)
+    pos = bench.train.filter(pl.col("label") == 1)
+    neg = bench.train.filter(pl.col("label") == 0)
+    Xp = f.transform(pos.get_column("l").to_numpy(), pos.get_column("r").to_numpy())
+    Xn = f.transform(neg.get_column("l").to_numpy(), neg.get_column("r").to_numpy())
+    assert Xp.shape[1] == Xn.shape[1] == len(f.names)
+    j = f.names.index("title:tfidf_char_wb")
+    assert np.nanmean(Xp[:, j]) > np.nanmean(Xn[:, j]) + 0.3
+    # distractors have no price: the price features of pairs with them are NaN, not 0
+    k = f.names.index("price:ratio")
+    distractor = neg.get_column("r").to_numpy() >= 80
+    assert distractor.any() and np.isnan(Xn[distractor, k]).all()
+    with pytest.raises(ValueError, match="equal length"):
+        f.transform(np.array([0, 1]), np.array([0]))
+
+
+def test_best_f1_threshold_matches_brute_force() -> None:
+    rng = np.random.default_rng(3)
+    p = rng.random(60).round(2)
+    y = (rng.random(60) < p).astype(int)
+    t, f1 = best_f1_threshold(p, y)
+    brute = max(labelled_metrics(p >= c, y)["f1"] for c in np.unique(p))
+    assert f1 == pytest.approx(brute) and labelled_metrics(p >= t, y)["f1"] == pytest.approx(brute)
+
+
+def test_scorer_learns_and_threshold_comes_from_train_only(bench) -> None:  # type: ignore[no-untyped-def]
+    f = PairFeaturizer(bench)
+    X = f.transform(bench.train.get_column("l").to_numpy(), bench.train.get_column("r").to_numpy())
+    y = bench.train.get_column("label").to_numpy()
+    s = PairScorer(ScorerConfig(max_iter=50, folds=3)).fit(X, y)
+    Xv = f.transform(bench.valid.get_column("l").to_numpy(), bench.valid.get_column("r").to_numpy())
+    p = s.predict_proba(Xv)
+    assert ((p >= 0) & (p <= 1)).all()
+    assert labelled_metrics(p >= s.threshold, bench.valid.get_column("label").to_numpy())["f1"] >= 0.9
+    again = PairScorer(ScorerConfig(max_iter=50, folds=3)).fit(X, y)
+    assert again.threshold == s.threshold and np.array_equal(again.predict_proba(Xv), p)
+    with pytest.raises(ConfigError, match="positives"):
+        PairScorer(ScorerConfig(folds=3)).fit(X[:5], np.zeros(5))
+
+
+def _brute_max_weight(W: np.ndarray) -> float:
+    n, m = W.shape
+    best = 0.0
+    for perm in itertools.permutations(range(m), n) if n <= m else []:
+        best = max(best, sum(W[i, perm[i]] for i in range(n)))
+    return best
+
+
+def test_postprocess_one_to_one_variants() -> None:
+    rng = np.random.default_rng(0)
+    W = rng.random((4, 5))
+    l, r = np.repeat(np.arange(4), 5), np.tile(np.arange(5), 4)
+    prob = W.ravel()
+    hung = select(l, r, prob, method="hungarian", threshold=0.0)
+    assert prob[hung.keep].sum() == pytest.approx(_brute_max_weight(W)) and hung.solvers == {"hungarian": 9}
+    for method in ("hungarian", "greedy", "stable"):
+        keep = select(l, r, prob, method=method, threshold=0.0).keep
+        assert len(set(l[keep])) == len(keep) == len(set(r[keep]))
+    # above the dense limit the named greedy rule runs and is reported
+    assert select(l, r, prob, method="hungarian", threshold=0.0, dense_max=3).solvers == {"greedy": 9}
+    st = select(l, r, prob, method="stable", threshold=0.0, dense_max=3)
+    assert st.solvers == {"gs_best": 9}
+    best_l, best_r = W.max(1), W.max(0)
+    market = SparseMarket(4, 5, l, r, prob / best_l[l], prob / best_r[r])
+    assert is_stable_incomplete(market, l[st.keep], r[st.keep])
+    thr = select(l, r, prob, method="threshold", threshold=0.5)
+    assert set(thr.keep.tolist()) == set(np.flatnonzero(prob >= 0.5).tolist())
+    g = greedy_one_to_one(l, r, prob)
+    assert prob[g[0]] == prob.max() or prob.max() in prob[g]
+
+
+def test_clusters_close_small_components_only() -> None:
+    l = np.array([0, 1, 2, 3])
+    r = np.array([0, 0, 1, 2])
+    prob = np.array([0.9, 0.8, 0.9, 0.1])
+    sel = select(l, r, prob, method="clusters", threshold=0.5)
+    assert sel.pairs(l, r) == {(0, 0), (1, 0), (2, 1)}
+    l2, r2 = np.array([0, 0, 1]), np.array([0, 1, 1])
+    closed = select(l2, r2, np.ones(3), method="clusters", threshold=0.5)
+    assert closed.pairs(l2, r2) == {(0, 0), (0, 1), (1, 1), (1, 0)} and closed.extra == [(1, 0)]
+    assert select(l2, r2, np.ones(3), method="clusters", threshold=0.5, max_cluster=3).extra == []
+
+
+def test_mixture_threshold_separates_two_modes() -> None:
+    rng = np.random.default_rng(1)
+    s = np.r_[rng.normal(0.2, 0.05, 300), rng.normal(0.8, 0.05, 100)]
+    m = mixture_threshold(s)
+    assert 0.35 < m.threshold < 0.65 and m.means[0] < m.means[1]
+    with pytest.raises(ValueError, match="at least 4"):
+        mixture_threshold(np.ones(3))
+
+
+def test_metrics_protocols() -> None:
+    pairs = pl.DataFrame({"l": [0, 1, 2], "r": [0, 1, 2], "label": [1, 0, 1]})
+    assert output_metrics({(0, 0), (1, 1)}, pairs) == {"precision": 0.5, "recall": 0.5, "f1": 0.5}
+    e = end_to_end({(0, 0), (5, 5)}, {(0, 0), (2, 2)})
+    assert e["precision"] == 0.5 and e["recall"] == 0.5 and e["pairs"] == 2
+
+
+def test_match_supervised_and_unsupervised(bench) -> None:  # type: ignore[no-untyped-def]
+    cands = block(bench, config=BlockingConfig(k_left=3, k_grid=(3,))).candidates
+    cfg = MatchConfig(scorer=ScorerConfig(max_iter=50, folds=3))
+    sup = match(bench, cands, config=cfg)
+    assert sup.metrics["mode"] == "supervised" and sup.metrics["scorer"]["valid"]["f1"] >= 0.9
+    assert set(sup.metrics["postprocess"]) == {"threshold", "hungarian", "greedy", "stable", "clusters"}
+    assert sup.pr is not None and sup.pr.height > 0
+    unlabelled = make_benchmark(left=bench.left, right=bench.right)
+    un = match(unlabelled, cands, config=cfg)
+    assert un.metrics["mode"] == "unsupervised" and "scorer" not in un.metrics
+    out = un.pairs.filter(pl.col("decision"))
+    truth = positives(bench.train) | positives(bench.valid)
+    got = set(zip(out.get_column("l").to_list(), out.get_column("r").to_list(), strict=True))
+    assert len(got & truth) / len(got) >= 0.8 and len(got & truth) >= 40
+    with pytest.raises(ConfigError, match="supervised"):
+        match(unlabelled, cands, config=MatchConfig(mode="supervised"))

@@ -1,0 +1,114 @@
+"""Stages er_block / er_match: outputs, bad input, and the unsupervised path on real Walmart–Amazon."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from tests.conftest import run_stage
+from tests.er.helpers import synthetic_tables
+
+PARAMS = """
+er:
+  blocking: {k_left: 3, k_grid: [1, 3, 5]}
+  scorer: {max_iter: 50, folds: 3}
+  match: {postprocess: [threshold, hungarian]}
+"""
+
+
+def _folder(tmp: Path, labels: bool = True) -> Path:
+    d = tmp / "bench"
+    d.mkdir()
+    left, right, train, valid = synthetic_tables()
+    left.write_csv(d / "tableA.csv")
+    right.write_csv(d / "tableB.csv")
+    if labels:
+        train.write_csv(d / "train.csv")
+        valid.write_csv(d / "valid.csv")
+    (tmp / "params.yaml").write_text(PARAMS)
+    return d
+
+
+def _run(tmp: Path, data: Path, *extra: str) -> tuple[object, object]:
+    b = run_stage("er_block", "--params", str(tmp / "params.yaml"), "--data", str(data), "--out",
+                  str(tmp / "out/c.parquet"), "--metrics", str(tmp / "out/block.json"), "--curve",
+                  str(tmp / "out/curve"), *extra)
+    m = run_stage("er_match", "--params", str(tmp / "params.yaml"), "--data", str(data), "--candidates",
+                  str(tmp / "out/c.parquet"), "--out", str(tmp / "out/pairs.parquet"), "--metrics",
+                  str(tmp / "out/match.json"), "--pr", str(tmp / "out/pr"), *extra)
+    return b, m
+
+
+def test_stages_write_candidates_pairs_metrics_and_plots(tmp_path: Path) -> None:
+    data = _folder(tmp_path)
+    b, m = _run(tmp_path, data)
+    assert b.returncode == 0, b.stderr  # type: ignore[attr-defined]
+    assert m.returncode == 0, m.stderr  # type: ignore[attr-defined]
+    cands = pl.read_parquet(tmp_path / "out/c.parquet")
+    assert {"left_id", "right_id", "similarity"} <= set(cands.columns)
+    block = json.loads((tmp_path / "out/block.json").read_text())
+    assert block["k"] in (1, 3, 5) and block["recall_valid"] >= 0.95
+    pairs = pl.read_parquet(tmp_path / "out/pairs.parquet")
+    assert {"left_id", "right_id", "probability", "decision", "in_threshold", "in_hungarian"} <= set(pairs.columns)
+    metrics = json.loads((tmp_path / "out/match.json").read_text())
+    assert metrics["mode"] == "supervised" and metrics["scorer"]["valid"]["f1"] >= 0.9
+    for f in ("curve.csv", "curve.png", "pr.csv", "pr.png"):
+        assert (tmp_path / "out" / f).stat().st_size > 0
+
+
+def test_unlabelled_folder_runs_unsupervised(tmp_path: Path) -> None:
+    data = _folder(tmp_path, labels=False)
+    b, m = _run(tmp_path, data)
+    assert b.returncode == 0 and m.returncode == 0, m.stderr  # type: ignore[attr-defined]
+    metrics = json.loads((tmp_path / "out/match.json").read_text())
+    assert metrics["mode"] == "unsupervised" and 40 <= metrics["output_pairs"] <= 100
+
+
+@pytest.mark.parametrize(("breakage", "needle"), [
+    (lambda d: (d / "tableB.csv").unlink(), "tableB.csv not found"),
+    (lambda d: (d / "train.csv").write_text("ltable_id,rtable_id,label\na0,nope,1\n"), "column 'rtable_id'"),
+    (lambda d: (d / "tableA.csv").write_bytes(b"\xff\xfe\x00garbage"), "tableA.csv"),
+])
+def test_bad_input_exits_2_with_a_clear_message_and_writes_nothing(tmp_path: Path, breakage, needle: str) -> None:  # type: ignore[no-untyped-def]
+    data = _folder(tmp_path)
+    breakage(data)
+    b, _ = _run(tmp_path, data)
+    assert b.returncode == 2  # type: ignore[attr-defined]
+    assert needle in b.stderr.replace("\n", " ") and "Traceback" not in b.stderr  # type: ignore[attr-defined]
+    assert not (tmp_path / "out/c.parquet").exists()
+
+
+def test_unknown_param_is_a_config_error(tmp_path: Path) -> None:
+    data = _folder(tmp_path)
+    (tmp_path / "params.yaml").write_text("er:\n  blocking: {k_left: 3, colour: red}\n")
+    b, _ = _run(tmp_path, data)
+    assert b.returncode == 2 and "colour" in b.stderr  # type: ignore[attr-defined]
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+def test_walmart_amazon_without_truth_gives_a_sensible_matching(tmp_path: Path, shared_data: Path) -> None:
+    """Issue 12 §2: the unsupervised path on the real catalogues with every label removed."""
+    data = tmp_path / "walmart_amazon"
+    data.mkdir()
+    for f in ("tableA.csv", "tableB.csv"):
+        shutil.copy(shared_data / "walmart_amazon" / f, data / f)
+    root = Path(__file__).resolve().parents[2]
+    shutil.copy(root / "pipelines/real/params.yaml", tmp_path / "params.yaml")
+    b, m = _run(tmp_path, data)
+    assert b.returncode == 0 and m.returncode == 0, m.stderr  # type: ignore[attr-defined]
+    metrics = json.loads((tmp_path / "out/match.json").read_text())
+    assert metrics["mode"] == "unsupervised" and "end_to_end" not in metrics["unsupervised"]
+    pairs = pl.read_parquet(tmp_path / "out/pairs.parquet").filter(pl.col("decision"))
+    # one-to-one, and a real share of the 2,554 Walmart items matched
+    assert pairs.get_column("left_id").n_unique() == pairs.height == pairs.get_column("right_id").n_unique()
+    assert 500 <= pairs.height <= 2554
+    # evaluated afterwards against the labelled positives it never saw: far better than chance
+    truth = pl.concat([pl.read_csv(shared_data / "walmart_amazon" / f"{s}.csv") for s in ("train", "valid")]) \
+        .filter(pl.col("label") == 1).select(pl.col("ltable_id").cast(pl.Utf8), pl.col("rtable_id").cast(pl.Utf8))
+    hits = pairs.join(truth, left_on=["left_id", "right_id"], right_on=["ltable_id", "rtable_id"], how="inner")
+    assert hits.height / truth.height >= 0.6 and hits.height / pairs.height >= 0.35
