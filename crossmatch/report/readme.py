@@ -51,6 +51,29 @@ def _blocking(rows: list[dict[str, str]], m: Mapping[str, Any] | None, data: str
                          f"{fmt(meta['tradeoff'], 4)}, {fmt(meta.get('n_pairs'))}"))
 
 
+ER_BENCHMARKS = (("walmart_amazon", "Walmart–Amazon"), ("amazon_google", "Amazon–Google"), ("dblp_acm", "DBLP–ACM"))
+
+
+def _er(rows: list[dict[str, str]], files: Files) -> None:
+    """Entity resolution (issue 12): blocking recall on valid, scorer F1 on valid, unsupervised end to end."""
+    for stem, data in ER_BENCHMARKS:
+        b, m = files.get(f"real_er_block_{stem}"), files.get(f"real_er_match_{stem}")
+        if b and "recall_valid" in b:
+            rows.append(_row("Entity resolution", data, "blocking: valid recall, candidate pairs",
+                             f"{fmt(b['recall_valid'], 4)}, {b['candidate_pairs']:,}"))
+        if m and "valid" in m.get("scorer", {}):
+            rows.append(_row("Entity resolution", data, "feature scorer: valid F1", m["scorer"]["valid"]["f1"]))
+            best = max(m.get("postprocess", {}).items(), key=lambda kv: kv[1].get("valid", {}).get("f1", 0.0),
+                       default=None)
+            if best:
+                rows.append(_row("Entity resolution", data, f"best post-processing ({best[0]}): valid F1",
+                                 best[1]["valid"]["f1"]))
+        if m and "end_to_end" in m.get("unsupervised", {}):
+            e = m["unsupervised"]["end_to_end"]
+            rows.append(_row("Entity resolution", data, "unsupervised end to end: P / R / F1",
+                             f"{fmt(e['precision'])} / {fmt(e['recall'])} / {fmt(e['f1'])}"))
+
+
 def results_rows(files: Files) -> list[dict[str, str]]:
     """Headline rows from the metrics files (keyed by file stem, ``None`` when absent)."""
     rows: list[dict[str, str]] = []
@@ -70,6 +93,7 @@ def results_rows(files: Files) -> list[dict[str, str]]:
         if m and "f1" in m:
             rows.append(_row("One-to-one match", data, "precision / recall / F1",
                              f"{fmt(m.get('precision'))} / {fmt(m.get('recall'))} / {fmt(m.get('f1'))}"))
+    _er(rows, files)
     return rows
 
 

@@ -1,0 +1,50 @@
+"""Stage ``er_report``: ``reports/er.md`` from the ER stages' metrics (crossmatch.er.report).
+
+Inputs:  --metrics-dir  holds real_er_block_<b>.json, real_er_match_<b>.json and, when present,
+                        reports/er_finetune_<b>.json of ``benchmarks.er_finetune`` (--finetune-dir)
+Output:  --out          markdown
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from crossmatch.errors import InputError
+from crossmatch.er.report import report
+from stages._common import run, write_text
+
+
+def _load(path: Path) -> Any:
+    if not path.is_file():
+        raise InputError("metrics not found; run the er_block / er_match stages first", file=str(path))
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not valid JSON ({exc.msg}, line {exc.lineno})", file=str(path)) from None
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--benchmarks", nargs="+", required=True)
+    ap.add_argument("--metrics-dir", type=Path, default=Path("metrics"))
+    ap.add_argument("--finetune-dir", type=Path, default=Path("reports"))
+    ap.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args()
+    results = {}
+    for b in args.benchmarks:
+        extra = None
+        ft = args.finetune_dir / f"er_finetune_{b}.json"
+        if ft.is_file():
+            data = _load(ft)
+            extra = {f"fine-tuned MiniLM ({len(data['epochs'])} epochs, {data['train_seconds']:.0f} s CPU)":
+                     data["finetuned_minilm"], "mean of feature scorer + fine-tuned MiniLM": data["ensemble_mean"]}
+        results[b] = (_load(args.metrics_dir / f"real_er_block_{b}.json"),
+                      _load(args.metrics_dir / f"real_er_match_{b}.json"), extra)
+    write_text(args.out, report(results))
+
+
+if __name__ == "__main__":
+    run("er_report", main)
