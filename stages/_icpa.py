@@ -49,6 +49,8 @@ from crossmatch.icpa.distributed import DistContext
 from crossmatch.icpa.evaluate import leave_one_out_split, protocol_splits
 from crossmatch.icpa.inference import SCORES, learned_scorer
 from crossmatch.icpa.methods import METHODS, check_methods
+from crossmatch.icpa.rankers import RANKERS
+from crossmatch.icpa.retrieval import RETRIEVALS
 from crossmatch.metrics.alignment_hits import alignment_hits, partner_pairs
 from stages._common import console, load_section, params_as, write_atomic
 
@@ -60,7 +62,13 @@ class EvalParams:
     exclude_history: bool = True  # candidates exclude the user's training items (§2.9, 2.9-B)
     user_weighting: str = "uniform"  # uniform | frequency (held-out events per user as query frequency)
     score: str = "sigmoid"  # eq. 10 item-item term: sigmoid (paper) | sigmoid_gamma | exp_gamma (inference.pair_scores)
+    # eq. 10 retrieval without an items² matrix (crossmatch.icpa.retrieval): exact (blocked, running
+    # top-k) | knn (each item's knn_k nearest candidates by inner product, faiss; approximate).
+    retrieval: str = "exact"
+    knn_k: int = 200
     # Non-learned rankers (crossmatch.icpa.rankers): their one setting is chosen on validation.
+    # ease is a dense items² model (refused above 30 k items): leave it out for large catalogues.
+    rankers: tuple[str, ...] = ("popularity", "cooccurrence", "itemknn", "ease")
     ease_lambdas: tuple[float, ...] = (10.0, 50.0, 200.0, 500.0)
     knn_ks: tuple[int, ...] = (50, 200)
     # Hybrids "<method>+<ranker>": (1 - w)·z(ranker) + w·z(method), w chosen on validation per source and seed.
@@ -86,9 +94,14 @@ class EvalParams:
         object.__setattr__(self, "knn_ks", tuple(self.knn_ks))
         object.__setattr__(self, "hybrid_methods", tuple(self.hybrid_methods))
         object.__setattr__(self, "hybrid_rankers", tuple(self.hybrid_rankers))
-        bad = sorted(set(self.hybrid_rankers) - {"cooccurrence", "itemknn", "ease"})
+        object.__setattr__(self, "rankers", tuple(self.rankers))
+        if not set(self.rankers) <= set(RANKERS) or not set(self.rankers) - {"popularity"}:
+            raise ConfigError(f"icpa.eval.rankers must name rankers of {list(RANKERS)}, one besides popularity; "
+                              f"got {list(self.rankers)!r}")
+        bad = sorted(set(self.hybrid_rankers) - ({"cooccurrence", "itemknn", "ease"} & set(self.rankers)))
         if bad:
-            raise ConfigError(f"icpa.eval.hybrid_rankers: unknown ranker(s) {bad}; known: cooccurrence, itemknn, ease")
+            raise ConfigError(f"icpa.eval.hybrid_rankers: unknown ranker(s) {bad}; known: cooccurrence, itemknn, ease "
+                              "(and listed in icpa.eval.rankers)")
         if not isinstance(self.sampled_negatives, int) or isinstance(self.sampled_negatives, bool) \
                 or self.sampled_negatives < 0:
             raise ConfigError(f"icpa.eval.sampled_negatives must be an integer >= 0, got {self.sampled_negatives!r}")
@@ -100,6 +113,10 @@ class EvalParams:
             raise ConfigError("icpa.eval.ks must contain 10 (the headline NDCG@10 / F@10)")
         if self.score not in SCORES:
             raise ConfigError(f"icpa.eval.score must be one of {list(SCORES)}, got {self.score!r}")
+        if self.retrieval not in RETRIEVALS:
+            raise ConfigError(f"icpa.eval.retrieval must be one of {list(RETRIEVALS)}, got {self.retrieval!r}")
+        if not isinstance(self.knn_k, int) or isinstance(self.knn_k, bool) or self.knn_k < 1:
+            raise ConfigError(f"icpa.eval.knn_k must be an integer >= 1, got {self.knn_k!r}")
         if self.user_weighting not in ("uniform", "frequency"):
             raise ConfigError(f"icpa.eval.user_weighting must be 'uniform' or 'frequency', got {self.user_weighting!r}")
 
@@ -350,7 +367,7 @@ def train_run(
 def evaluate_source(model: ICPAModel, data: Data, source: str, cfg: EvalParams) -> dict[str, Any]:
     """NDCG@k, F@k, precision@k, recall@k on validation and test of one source (eq. 10 retrieval)."""
     scorer = learned_scorer(model, data.graph.sources[data.graph.index(source)], data.graph.index(source),
-                            score=cfg.score)
+                            score=cfg.score, retrieval=cfg.retrieval, knn_k=cfg.knn_k)
     return data.evaluator(source, cfg).all(scorer)
 
 

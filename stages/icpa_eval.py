@@ -51,9 +51,9 @@ from crossmatch.icpa.comparison import (  # noqa: E402
     tune_rankers,
 )
 from crossmatch.icpa.dgi import train_dgi  # noqa: E402
-from crossmatch.icpa.evaluate import matrix_scorer  # noqa: E402
-from crossmatch.icpa.inference import learned_scorer, pair_scores  # noqa: E402
+from crossmatch.icpa.inference import learned_scorer  # noqa: E402
 from crossmatch.icpa.methods import JOINT, LABELS, single_config  # noqa: E402
+from crossmatch.icpa.retrieval import embedding_scorer  # noqa: E402
 from crossmatch.icpa.train import epoch_steps, resolve_device  # noqa: E402
 from stages._common import atomic_dir, console, run, write_atomic, write_json  # noqa: E402
 from stages._icpa import (  # noqa: E402
@@ -179,8 +179,9 @@ def main() -> None:
                 z, _ = train_dgi(ii.get_column("src").to_numpy(), ii.get_column("dst").to_numpy(),
                                  data.graph.sources[data.graph.index(s)].schema.n_items, steps=budget, seed=seed,
                                  device=resolve_device(params.device))
-                scorer = matrix_scorer(pair_scores(torch.as_tensor(z @ z.T), cfg.score,
-                                                   params.model_config.gamma).numpy())
+                zt = torch.as_tensor(z)
+                scorer = embedding_scorer(zt, zt, retrieval=cfg.retrieval, score=cfg.score,
+                                          gamma=params.model_config.gamma, knn_k=cfg.knn_k)
                 record(s, "dgi", data.evaluator(s, cfg).all(scorer),
                        {"steps": budget, "seconds": time.perf_counter() - t1})
         for name in PHASE1:
@@ -216,7 +217,7 @@ def main() -> None:
                            (ii.get_column("src").to_numpy(), ii.get_column("dst").to_numpy())), shape=(n, n))
         t1 = time.perf_counter()
         rankers = tune_rankers(evaluator, train=evaluator.splits["valid"].history, cooccurrence=C,
-                               ease_lambdas=cfg.ease_lambdas, knn_ks=cfg.knn_ks)
+                               ease_lambdas=cfg.ease_lambdas, knn_ks=cfg.knn_ks, kinds=cfg.rankers)
         for kind, r in rankers.items():
             record(s, kind, r["result"], {"steps": 0, "seconds": (time.perf_counter() - t1) / len(rankers)})
             settings[f"{s}.{kind}.setting"] = r["setting"] if r["setting"] is not None else "none"
@@ -228,7 +229,8 @@ def main() -> None:
                     learned = models.get((method, seed))
                     if learned is None:
                         learned = load_model(ft / seed_file(method, seed, first))
-                    hyb = tune_hybrid(evaluator, learned_scorer(learned, data.graph.sources[j], j, score=cfg.score),
+                    hyb = tune_hybrid(evaluator, learned_scorer(learned, data.graph.sources[j], j, score=cfg.score,
+                                                                retrieval=cfg.retrieval, knn_k=cfg.knn_k),
                                       rankers[kind]["scorer"],
                                       cfg.hybrid_weights)
                     record(s, name, hyb["result"], {"weight": hyb["weight"]})
@@ -242,7 +244,8 @@ def main() -> None:
     compared = [m for m in LEARNED_ORDER if m != "soo" and m in params.methods]
     verdicts: dict[str, Any] = {}
     for s in params.sources:
-        best_ranker = max(RANKER_METHODS[1:], key=lambda k: summary[s][k]["valid_ndcg@10"])
+        best_ranker = max((k for k in RANKER_METHODS[1:] if k in summary[s]),
+                          key=lambda k: summary[s][k]["valid_ndcg@10"])
         settings[f"{s}.best_ranker"] = best_ranker
         pairs = [(m, "soo") for m in compared if "soo" in params.methods]
         pairs += [(m, best_ranker) for m in order if m not in RANKER_METHODS]

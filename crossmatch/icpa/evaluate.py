@@ -141,9 +141,19 @@ def hybrid_scorer(learned: Scorer, ranker: Scorer, weight: float) -> Scorer:
     return score
 
 
-def topk(scorer: Scorer, split: Split, k: int, *, exclude_history: bool = True, chunk: int = 1024) -> np.ndarray:
-    """``[len(split.users), k]`` best items per evaluated user (history items excluded)."""
+def topk(scorer: Scorer, split: Split, k: int, *, exclude_history: bool = True, chunk: int | None = None) -> np.ndarray:
+    """``[len(split.users), k]`` best items per evaluated user (history items excluded).
+
+    A scorer with a ``topk(H, k, exclude_history)`` method (the eq. 10 scorers of
+    :mod:`crossmatch.icpa.retrieval`) ranks all users at once without dense ``[u, n]`` scores.
+    Otherwise users go in chunks of ``chunk`` rows; by default as many as keep the dense
+    ``[chunk, n]`` float64 scores at ~128 MB (1024 users up to 16 k items).
+    """
     k = min(k, split.n_items)
+    fast = getattr(scorer, "topk", None)
+    if callable(fast):
+        return np.asarray(fast(normalised_rows(split.history[split.users]), k, exclude_history), dtype=np.int64)
+    chunk = chunk or max(1, min(1024, (1 << 24) // max(split.n_items, 1)))
     out = []
     for s in range(0, split.users.size, chunk):
         Hu = normalised_rows(split.history[split.users[s:s + chunk]])

@@ -11,6 +11,12 @@ exclusion and metrics are those of the learned models (:mod:`crossmatch.icpa.eva
 ``ease``          EASE (Steck, WWW 2019): ``B = I − P·diag(1/diag P)``, ``P = (XᵀX + λI)⁻¹``,
                   ``diag B = 0`` — the closed-form ridge item–item model. Dense ``[n, n]``: fine for a
                   source of ≤ ~20 k items; beyond that use ``itemknn``.
+
+Memory (issue 11): ``cooccurrence`` is as sparse as the edges stage's graph, ``itemknn`` is built
+in blocks of item rows (the full ``XᵀX`` is never held; ``n·K`` entries are kept), ``popularity``
+is a vector. ``ease`` is items² by construction (a dense inverse of the Gram matrix, 7.2 GB at
+30 k items) and refuses catalogues above :data:`EASE_MAX_ITEMS`; leave it out of
+``icpa.eval.rankers`` (and ``hybrid_rankers``) for such sources.
 """
 
 from __future__ import annotations
@@ -45,17 +51,30 @@ def cooccurrence_matrix(C: sp.csr_matrix) -> sp.csr_matrix:
     return sp.csr_matrix(sp.diags(1.0 / np.maximum(rows, 1e-12)) @ C)
 
 
-def itemknn_matrix(H: sp.csr_matrix, k: int = 200) -> sp.csr_matrix:
-    """Cosine similarity of item columns of the binary ``H``, the ``k`` largest per item, no self-pairs."""
+def itemknn_matrix(H: sp.csr_matrix, k: int = 200, *, block: int | None = None) -> sp.csr_matrix:
+    """Cosine similarity of item columns of the binary ``H``, the ``k`` largest per item, no self-pairs.
+
+    Computed ``block`` item rows at a time (default: ``2²⁴ / n`` rows, at most that many entries per
+    block product), so memory is ``O(n·k)`` plus one block instead of the full ``XᵀX``, which for
+    heavy users approaches items². Each row's sums run over the same users in the same order as the
+    full product, so the result is the same matrix.
+    """
     if k < 1:
         raise ConfigError(f"itemknn: k must be >= 1, got {k}")
     X = binary(H)
+    n = X.shape[1]
     norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=0)).ravel())
-    Xn = X @ sp.diags(1.0 / np.maximum(norms, 1e-12))
-    S = sp.csr_matrix(Xn.T @ Xn)
-    S.setdiag(0.0)
-    S.eliminate_zeros()
-    return _top_k_rows(S, k)
+    Xn = sp.csr_matrix(X @ sp.diags(1.0 / np.maximum(norms, 1e-12)))
+    XnT = sp.csr_matrix(Xn.T)
+    step = block or max(1, (1 << 24) // max(n, 1))
+    parts = []
+    for lo in range(0, n, step):
+        S = sp.csr_matrix(XnT[lo:lo + step] @ Xn)
+        rows = np.repeat(np.arange(S.shape[0]), np.diff(S.indptr))
+        keep = (S.indices != rows + lo) & (S.data != 0)  # no self-pairs, no explicit zeros
+        S = sp.csr_matrix((S.data[keep], (rows[keep], S.indices[keep])), shape=S.shape)
+        parts.append(_top_k_rows(S, k))
+    return sp.csr_matrix(sp.vstack(parts, format="csr")) if parts else sp.csr_matrix((n, n))
 
 
 def _top_k_rows(S: sp.csr_matrix, k: int) -> sp.csr_matrix:
@@ -80,7 +99,8 @@ def ease_matrix(H: sp.csr_matrix, lam: float = 50.0) -> np.ndarray:
         raise ConfigError(f"ease: lambda must be > 0, got {lam}")
     if n > EASE_MAX_ITEMS:
         raise ConfigError(f"ease: {n:,} items need a dense {n}x{n} inverse (limit {EASE_MAX_ITEMS:,}); "
-                          "use itemknn for a catalogue this size")
+                          "use itemknn for a catalogue this size (leave ease out of icpa.eval.rankers "
+                          "and icpa.eval.hybrid_rankers)")
     X = binary(H)
     G = np.asarray((X.T @ X).todense(), dtype=np.float64)
     G[np.diag_indices(n)] += lam
