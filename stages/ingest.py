@@ -11,6 +11,11 @@ Outputs:
     <quarantine>                   rows set aside in quarantine mode (empty otherwise)
     <report>                       counts per source and per rejection reason
     <truth>/...                    hidden truth recovered by an adapter (adapters only)
+
+With ``--source S`` (the default pipeline's ``foreach``; issue 11 part 7) only source S is built:
+``--out`` is then S's own folder (``logs.parquet``, ``items.parquet``), and S's quarantined rows and
+report go to ``--part DIR`` for ``stages.ingest_report``, which merges every source's part. Each
+table that may hold S's rows is still checked in full, so messages are those of the all-source run.
 """
 
 from __future__ import annotations
@@ -20,10 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import polars as pl
 
 from crossmatch.errors import ConfigError, InputError
-from crossmatch.io import IngestResult, Table, ingest, read_table, read_tables
+from crossmatch.io import IngestResult, LazyTable, Table, ingest, read_table, read_tables, scan_tables
 from crossmatch.io.adapters import AdaptedData, walmart_amazon, xmarket
+from crossmatch.io.ingest import tables_for
 from stages._common import atomic_dir, console, load_section, params_as, run, write_atomic, write_json
 
 
@@ -62,12 +69,15 @@ def load_adapter(name: str, raw: Path, seed: int) -> AdaptedData:
     raise ConfigError(f"ingest: unknown adapter '{name}'; choose xmarket or walmart_amazon")
 
 
-def write_outputs(result: IngestResult, out: Path) -> None:
+def write_outputs(result: IngestResult, out: Path, *, one_source: bool = False) -> None:
     for source, items in result.items.items():
-        (out / source).mkdir(parents=True, exist_ok=True)
-        items.write_parquet(out / source / "items.parquet")
+        folder = out if one_source else out / source
+        folder.mkdir(parents=True, exist_ok=True)
+        items.write_parquet(folder / "items.parquet")
         if source in result.logs:
-            result.logs[source].write_parquet(out / source / "logs.parquet")
+            result.logs[source].write_parquet(folder / "logs.parquet")
+    if one_source:
+        return
     result.categories.write_parquet(out / "categories.parquet")
     if result.taxonomy is not None:
         result.taxonomy.write_parquet(out / "taxonomy.parquet")
@@ -87,26 +97,42 @@ def main() -> None:
     ap.add_argument("--out", default="data/ingested")
     ap.add_argument("--quarantine-file", default="data/quarantine/rejected.parquet")
     ap.add_argument("--report", default="metrics/ingest.json")
+    ap.add_argument("--source", help="build this source only (--out is its folder; see --part)")
+    ap.add_argument("--part", help="with --source: folder for its quarantined rows and report")
     args = ap.parse_args()
     params = params_as(IngestParams, load_section(args.section, args.params), args.section)
 
     adapted: AdaptedData | None = None
+    log_tables: list[Table | LazyTable]
     with console.status("ingest: reading inputs"):
         if args.adapter:
             if not args.raw:
                 raise ConfigError("ingest: --adapter needs --raw DIR")
             adapted = load_adapter(args.adapter, Path(args.raw), params.seed)
-            log_tables, item_tables = adapted.log_tables, adapted.item_tables
+            log_tables, item_tables = list(adapted.log_tables), adapted.item_tables
             category_table, taxonomy_table = adapted.category_table, adapted.taxonomy_table
         else:
             missing = [n for n in ("items", "categories") if getattr(args, n) is None]
             if missing:
                 raise ConfigError(f"ingest: missing --{' --'.join(missing)}")
-            log_tables = read_tables(args.logs) if args.logs else []
+            log_tables = list(scan_tables(args.logs)) if args.logs else []
             item_tables = read_tables(args.items)
             category_table = read_tables(args.categories)[0]
             taxonomy_table = read_tables(args.taxonomy)[0] if args.taxonomy else None
-    with console.status("ingest: validating"):
+    one = args.source
+    if one is not None:
+        if args.adapter or not args.part:
+            raise ConfigError("ingest: --source needs --part DIR and the standard inputs (no --adapter)")
+        if params.sources is None or one not in params.sources:
+            raise ConfigError(f"ingest: --source {one!r} is not in ingest.sources {params.sources}")
+        log_tables = tables_for(log_tables, one, params.sources)
+    # Each source's logs table is written as soon as it is built (one source in memory at a time).
+    with atomic_dir(args.out) as tmp, console.status("ingest: validating"):
+        def sink(source: str, logs: pl.DataFrame) -> None:
+            folder = tmp if one else tmp / source
+            folder.mkdir(parents=True, exist_ok=True)
+            logs.write_parquet(folder / "logs.parquet")
+
         result = ingest(
             log_tables=log_tables,
             item_tables=item_tables,
@@ -115,9 +141,16 @@ def main() -> None:
             sources=params.sources,
             quarantine=params.quarantine,
             duplicates=params.duplicates,
+            only=[one] if one else None,
+            sink=sink,
         )
-    with atomic_dir(args.out) as tmp:
-        write_outputs(result, tmp)
+        write_outputs(result, tmp, one_source=one is not None)
+    if one is not None:
+        with atomic_dir(args.part) as part:
+            result.quarantined.write_parquet(part / "rejected.parquet")
+            write_json(part / "report.json", result.report)
+        console.print(f"ingest@{one}: {result.report['sources'][one].get('rows_out', 0):,} log rows -> {args.out}")
+        return
     write_atomic(args.quarantine_file, lambda p: result.quarantined.write_parquet(p))
     if args.truth and adapted is not None:
         with atomic_dir(args.truth) as tmp:

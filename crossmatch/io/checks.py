@@ -115,3 +115,42 @@ def missing_columns_error(file: str, columns: Sequence[str], required: Sequence[
     return InputError(
         f"missing required column(s) {missing}; found {list(columns)}", file=file, column=missing[0]
     )
+
+
+def _streaming(frame: pl.LazyFrame) -> pl.DataFrame:
+    return frame.collect(engine="streaming")
+
+
+def run_checks_lazy(
+    frame: pl.LazyFrame,
+    checks: Sequence[Check],
+    *,
+    file: str,
+    quarantine: bool,
+    raw_columns: Sequence[str],
+) -> tuple[pl.LazyFrame, pl.DataFrame, list[Problem]]:
+    """:func:`run_checks` for a lazy ``frame``: the same problems, messages and quarantine rows.
+
+    One streaming pass counts the bad rows of every check; only failing checks cost another
+    pass each (for their first row numbers). ``kept`` stays lazy (the bad rows filtered out).
+    """
+    if not checks:
+        return frame, _empty_quarantine(raw_columns), []
+    bad = [c.bad.fill_null(False) for c in checks]
+    counts = _streaming(frame.select([b.sum().alias(f"__bad{i}") for i, b in enumerate(bad)])).row(0)
+    problems: list[Problem] = []
+    for check, b, count in zip(checks, bad, counts, strict=True):
+        if count:
+            rows = _streaming(frame.filter(b).select(pl.col(ROW)).head(5)).get_column(ROW).to_list()
+            problems.append(Problem(check.reason, file, check.column, check.message, int(count), rows))
+    if problems and not quarantine:
+        raise problems[0].to_error(more=len(problems) - 1)
+    if not problems:
+        return frame, _empty_quarantine(raw_columns), []
+    reason = pl.coalesce([pl.when(b).then(pl.lit(c.reason)) for c, b in zip(checks, bad, strict=True)])
+    quarantined = _streaming(
+        frame.filter(pl.any_horizontal(bad)).select(
+            pl.lit(file).alias(FILE), pl.col(ROW), reason.alias("reason"), *[pl.col(c).cast(pl.String) for c in raw_columns]
+        )
+    )
+    return frame.filter(~pl.any_horizontal(bad)), quarantined, problems

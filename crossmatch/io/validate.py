@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 
 import polars as pl
 
-from crossmatch.io.checks import ROW, Check, CheckResult, missing_columns_error, run_checks, with_row_numbers
+from crossmatch.io.checks import (
+    ROW,
+    Check,
+    CheckResult,
+    Problem,
+    missing_columns_error,
+    run_checks,
+    run_checks_lazy,
+    with_row_numbers,
+)
 from crossmatch.io.coerce import as_number, as_text, as_timestamp
-from crossmatch.io.readers import REPLACEMENT_CHAR, Table
+from crossmatch.io.readers import REPLACEMENT_CHAR, LazyTable, Table
 from crossmatch.io.schema import (
     CATEGORY_REQUIRED,
     ITEM_OPTIONAL,
@@ -19,7 +29,8 @@ from crossmatch.io.schema import (
 )
 
 
-def _utf8_checks(frame: pl.DataFrame) -> list[Check]:
+def _utf8_checks(frame: pl.DataFrame | pl.Schema) -> list[Check]:
+    schema = frame if isinstance(frame, pl.Schema) else frame.schema
     return [
         Check(
             "invalid_utf8",
@@ -27,16 +38,19 @@ def _utf8_checks(frame: pl.DataFrame) -> list[Check]:
             "contains bytes that are not valid UTF-8",
             pl.col(col).str.contains(REPLACEMENT_CHAR, literal=True),
         )
-        for col, dtype in frame.schema.items()
+        for col, dtype in schema.items()
         if dtype == pl.String and not col.startswith("_")
     ]
 
 
-def _source_checks(table: Table, frame: pl.DataFrame, known: Collection[str] | None) -> tuple[pl.DataFrame, list[Check]]:
+def _source_checks(
+    table: Table | LazyTable, frame: pl.DataFrame | pl.LazyFrame, known: Collection[str] | None
+) -> tuple[pl.DataFrame | pl.LazyFrame, list[Check]]:
     """Adds the typed ``_source`` column and its checks (per-file source or ``source`` column)."""
     checks: list[Check] = []
-    if "source" in frame.columns:
-        frame = frame.with_columns(as_text("source", frame.schema["source"], file=table.file).alias("_source"))
+    schema = frame.collect_schema()
+    if "source" in schema:
+        frame = frame.with_columns(as_text("source", schema["source"], file=table.file).alias("_source"))
         checks.append(Check("null_source", "source", "source is missing", pl.col("_source").is_null()))
         if table.source is not None:
             checks.append(
@@ -54,7 +68,7 @@ def _source_checks(table: Table, frame: pl.DataFrame, known: Collection[str] | N
         checks.append(
             Check(
                 "unknown_source",
-                "source" if "source" in frame.columns else None,
+                "source" if "source" in schema else None,
                 f"unknown source (known sources: {known_list})",
                 pl.col("_source").is_not_null() & ~pl.col("_source").is_in(known_list),
             )
@@ -71,43 +85,61 @@ def _unknown_category(column: str, categories: Collection[str]) -> Check:
     )
 
 
-def _unknown_per_source(reason: str, column: str, typed: str, known: Mapping[str, Collection[str]], message: str) -> Check:
+def _unknown_per_source(
+    reason: str, column: str, typed: str, known: Mapping[str, Collection[str] | pl.Series], message: str
+) -> Check:
     """``typed`` (a per-source value such as an item id) must be known for its row's source."""
-    keys = [f"{s}\x1f{v}" for s, values in known.items() for v in values]
+    parts = [values.cast(pl.String) if isinstance(values, pl.Series) else pl.Series(sorted(values), dtype=pl.String)
+             for values in known.values()]
+    keys = pl.concat([(f"{s}\x1f" + part) for s, part in zip(known, parts, strict=True)]) if parts else \
+        pl.Series([], dtype=pl.String)
     key = pl.concat_str([pl.col("_source"), pl.lit("\x1f"), pl.col(typed)])
-    return Check(reason, column, message, pl.col(typed).is_not_null() & ~key.is_in(keys))
+    return Check(reason, column, message, pl.col(typed).is_not_null() & ~key.is_in(keys.implode()))
+
+
+@dataclass
+class LogCheck:
+    """A validated logs table: its clean rows (lazy), the rows set aside, the failed checks."""
+
+    clean: pl.LazyFrame  # source, user_id, item_id, timestamp, weight[, category], _row
+    quarantined: pl.DataFrame  # _file, _row, reason, then the raw columns as text
+    problems: list[Problem] = field(default_factory=list)
 
 
 def check_logs(
-    table: Table,
+    table: Table | LazyTable,
     *,
     known_sources: Collection[str] | None,
     categories: Collection[str] | None = None,
-    items: Mapping[str, Collection[str]] | None = None,
+    items: Mapping[str, Collection[str] | pl.Series] | None = None,
     quarantine: bool = False,
-) -> CheckResult:
-    """Validate and type one logs table.
+) -> LogCheck:
+    """Validate and type one logs table with streaming queries (the table is never held whole).
 
-    Returns clean rows with columns ``source, user_id, item_id, timestamp, weight[, category],
-    _file, _row``. See :mod:`crossmatch.io.schema` for the contract.
+    Returns the clean rows as a lazy frame with columns ``source, user_id, item_id, timestamp,
+    weight[, category], _row``. See :mod:`crossmatch.io.schema` for the contract.
 
     Raises:
         InputError: file-level problems always; row-level problems unless ``quarantine``.
     """
-    raw = table.frame
-    required = list(LOG_REQUIRED) + ([] if table.source is not None else ["source"])
-    err = missing_columns_error(table.file, raw.columns, required)
+    lazy = table if isinstance(table, LazyTable) else LazyTable(table.file, table.source, table.frame.lazy(),
+                                                                  table.frame.height)
+    schema = lazy.frame.collect_schema()
+    required = list(LOG_REQUIRED) + ([] if lazy.source is not None else ["source"])
+    err = missing_columns_error(lazy.file, schema.names(), required)
     if err:
         raise err
-    frame = with_row_numbers(raw, table.file)
-    frame, checks = _source_checks(table, frame, known_sources)
-    checks = _utf8_checks(raw) + checks
-    schema = raw.schema
+    frame: pl.LazyFrame = lazy.frame.with_row_index(ROW, offset=1).with_columns(pl.col(ROW).cast(pl.Int64))
+    typed, checks = _source_checks(lazy, frame, known_sources)
+    assert isinstance(typed, pl.LazyFrame)
+    frame = typed
+    checks = _utf8_checks(schema) + checks
+    file = lazy.file
     frame = frame.with_columns(
-        as_text("user_id", schema["user_id"], file=table.file).alias("_user"),
-        as_text("item_id", schema["item_id"], file=table.file).alias("_item"),
-        as_timestamp("timestamp", schema["timestamp"], file=table.file).alias("_ts"),
-        as_number("weight", schema["weight"], file=table.file).alias("_w"),
+        as_text("user_id", schema["user_id"], file=file).alias("_user"),
+        as_text("item_id", schema["item_id"], file=file).alias("_item"),
+        as_timestamp("timestamp", schema["timestamp"], file=file).alias("_ts"),
+        as_number("weight", schema["weight"], file=file).alias("_w"),
     )
     ts_raw = pl.col("timestamp")
     ts_missing = ts_raw.is_null() if schema["timestamp"] != pl.String else (ts_raw.is_null() | (ts_raw.str.strip_chars() == ""))
@@ -128,9 +160,9 @@ def check_logs(
         Check("nonfinite_weight", "weight", "weight is NaN or infinite", pl.col("_w").is_not_null() & ~pl.col("_w").is_finite()),
         Check("negative_weight", "weight", "weight is negative", pl.col("_w") < 0),
     ]
-    has_cat = "category" in raw.columns
+    has_cat = "category" in schema
     if has_cat:
-        frame = frame.with_columns(as_text("category", schema["category"], file=table.file).alias("_cat"))
+        frame = frame.with_columns(as_text("category", schema["category"], file=file).alias("_cat"))
         checks.append(Check("null_category", "category", "category is missing", pl.col("_cat").is_null()))
         if categories is not None:
             checks.append(_unknown_category("_cat", categories))
@@ -138,10 +170,8 @@ def check_logs(
         checks.append(
             _unknown_per_source("unknown_item", "item_id", "_item", items, "item_id is not in that source's item catalogue")
         )
-    raw_cols = [c for c in (*LOG_OPTIONAL, *LOG_REQUIRED) if c in raw.columns]
-    kept, quarantined, problems = run_checks(
-        frame, checks, file=table.file, quarantine=quarantine, raw_columns=raw_cols
-    )
+    raw_cols = [c for c in (*LOG_OPTIONAL, *LOG_REQUIRED) if c in schema]
+    kept, quarantined, problems = run_checks_lazy(frame, checks, file=file, quarantine=quarantine, raw_columns=raw_cols)
     out_cols = [
         pl.col("_source").alias("source"),
         pl.col("_user").alias("user_id"),
@@ -151,8 +181,7 @@ def check_logs(
     ]
     if has_cat:
         out_cols.append(pl.col("_cat").alias("category"))
-    clean = kept.select(*out_cols, pl.col("_file"), pl.col(ROW))
-    return CheckResult(clean, quarantined, problems)
+    return LogCheck(kept.select(*out_cols, pl.col(ROW)), quarantined, problems)
 
 
 def check_items(
@@ -173,8 +202,9 @@ def check_items(
     err = missing_columns_error(table.file, raw.columns, required)
     if err:
         raise err
-    frame = with_row_numbers(raw, table.file)
-    frame, checks = _source_checks(table, frame, known_sources)
+    typed, checks = _source_checks(table, with_row_numbers(raw, table.file), known_sources)
+    assert isinstance(typed, pl.DataFrame)
+    frame = typed
     checks = _utf8_checks(raw) + checks
     frame = frame.with_columns(
         as_text("item_id", raw.schema["item_id"], file=table.file).alias("_item"),
