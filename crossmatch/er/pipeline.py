@@ -22,7 +22,7 @@ from crossmatch.er.features import PairFeaturizer
 from crossmatch.er.postprocess import METHODS, select
 from crossmatch.er.scorer import PairScorer, ScorerConfig
 from crossmatch.er.tables import Benchmark, positives
-from crossmatch.er.unsupervised import unsupervised_matches
+from crossmatch.er.unsupervised import self_trained_scores, unsupervised_matches
 
 
 @dataclass(frozen=True)
@@ -59,11 +59,15 @@ class MatchConfig:
     postprocess: tuple[str, ...] = METHODS
     output: str = "threshold"  # which post-processing writes the output pairs
     dense_max: int = 400
+    self_training_rounds: int = 1  # unsupervised rule: pseudo-label rounds (0: the mixture rule alone)
+    confident_quantile: float = 0.5  # share of the mixture's matches that are not pseudo-positives
     seed: int = 0
 
     def __post_init__(self) -> None:
         if self.mode not in ("auto", "supervised", "unsupervised"):
             raise ConfigError(f"er match.mode must be auto | supervised | unsupervised, got {self.mode!r}")
+        if self.self_training_rounds < 0 or not 0.0 <= self.confident_quantile < 1.0:
+            raise ConfigError("er match: self_training_rounds >= 0 and 0 <= confident_quantile < 1 required")
         bad = [m for m in (*self.postprocess, self.output) if m not in METHODS]
         if bad:
             raise ConfigError(f"er match: unknown post-processing {bad}; known: {list(METHODS)}")
@@ -99,12 +103,14 @@ def match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
     feats = PairFeaturizer(bench, embeddings=embeddings)
     cols: dict[str, Any] = {"l": l, "r": r}
     pr = None
+    Xpool: np.ndarray | None = None
     if supervised:
         assert bench.train is not None
         Xtr = feats.transform(bench.train.get_column("l").to_numpy(), bench.train.get_column("r").to_numpy())
         progress("scorer")
         scorer = PairScorer(config.scorer).fit(Xtr, bench.train.get_column("label").to_numpy())
-        prob = scorer.predict_proba(feats.transform(l, r))
+        Xpool = feats.transform(l, r)
+        prob = scorer.predict_proba(Xpool)
         metrics["scorer"] = {"threshold": scorer.threshold, "oof_f1_train": scorer.oof_f1,
                              "features": len(feats.names), "train_pairs": int(bench.train.height)}
         if bench.valid is not None and bench.valid.height:
@@ -129,19 +135,35 @@ def match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
             np.isin(np.arange(len(l)), select(l, r, prob, method=config.output, threshold=scorer.threshold,
                                                dense_max=config.dense_max).keep)
     # the unsupervised rule always runs: it is the default without labels and a baseline with them
-    has_sim = np.isfinite(pool.get_column("similarity").to_numpy())
-    idx = np.flatnonzero(has_sim)
-    kept, mix = unsupervised_matches(l[idx], r[idx], pool.get_column("similarity").to_numpy()[idx], seed=config.seed)
-    unsup = np.isin(np.arange(len(l)), idx[kept])
-    out_u = set(zip(l[unsup].tolist(), r[unsup].tolist(), strict=True))
-    metrics["unsupervised"] = {"pairs": len(out_u), "threshold": mix.threshold, "mixture_means": list(mix.means),
-                               "mixture_weights": list(mix.weights)}
-    if truth:
-        metrics["unsupervised"]["end_to_end"] = _rounded(end_to_end(out_u, truth))
-    if bench.valid is not None:
-        metrics["unsupervised"]["valid"] = _rounded(output_metrics(out_u, bench.valid))
+    progress("unsupervised rule")
+    idx = np.flatnonzero(np.isfinite(pool.get_column("similarity").to_numpy()))
+    sim = pool.get_column("similarity").to_numpy()[idx]
+    kept, mix = unsupervised_matches(l[idx], r[idx], sim, seed=config.seed)
+    variants = {"unsupervised_mixture": (idx[kept], mix.threshold)}
+    uscore = sim
+    if config.self_training_rounds:
+        X = Xpool[idx] if Xpool is not None else feats.transform(l[idx], r[idx])
+        uscore, uth, _ = self_trained_scores(X, l[idx], r[idx], sim, rounds=config.self_training_rounds,
+                                             confident_quantile=config.confident_quantile, seed=config.seed)
+        variants["unsupervised"] = (idx[uscore >= uth], uth)
+    else:
+        variants["unsupervised"] = variants["unsupervised_mixture"]
+    for name, (chosen, th) in variants.items():
+        out_u = set(zip(l[chosen].tolist(), r[chosen].tolist(), strict=True))
+        entry: dict[str, Any] = {"pairs": len(out_u), "threshold": th, "mixture_threshold": mix.threshold,
+                                 "mixture_means": list(mix.means), "mixture_weights": list(mix.weights),
+                                 "self_training_rounds": config.self_training_rounds if name == "unsupervised" else 0}
+        if truth:
+            entry["end_to_end"] = _rounded(end_to_end(out_u, truth))
+        for split, frame in (("train", bench.train), ("valid", bench.valid)):
+            if frame is not None:
+                entry[split] = _rounded(output_metrics(out_u, frame))
+        metrics[name] = entry
+    unsup = np.isin(np.arange(len(l)), variants["unsupervised"][0])
     if not supervised:
-        cols["probability"] = np.where(unsup, 1.0, 0.0)
+        prob_u = np.zeros(len(l))
+        prob_u[idx] = uscore
+        cols["probability"] = prob_u
         decision = unsup
     cols["decision"] = decision
     metrics["output_pairs"] = int(np.sum(decision))

@@ -41,11 +41,13 @@ def benchmark_table(name: str, block: Mapping[str, Any], match: Mapping[str, Any
         solvers = ", ".join(f"{k} on {n} items" for k, n in entry.get("solvers", {}).items())
         lines.append(f"| + {method} ({solvers}) | {_f(v.get('precision'))} | {_f(v.get('recall'))} | {_f(v.get('f1'))} "
                      f"| {entry.get('pairs')} | {_f(entry.get('end_to_end', {}).get('f1'))} |")
-    un = match.get("unsupervised", {})
-    if un:
-        v = un.get("valid", {})
-        lines.append(f"| unsupervised rule (no labels) | {_f(v.get('precision'))} | {_f(v.get('recall'))} "
-                     f"| {_f(v.get('f1'))} | {un.get('pairs')} | {_f(un.get('end_to_end', {}).get('f1'))} |")
+    for key, label in (("unsupervised_mixture", "unsupervised: mixture rule only (no labels)"),
+                       ("unsupervised", "unsupervised: + self-training (no labels; the default)")):
+        un = match.get(key, {})
+        if un and not (key == "unsupervised_mixture" and not match.get("unsupervised", {}).get("self_training_rounds")):
+            v = un.get("valid", {})
+            lines.append(f"| {label} | {_f(v.get('precision'))} | {_f(v.get('recall'))} "
+                         f"| {_f(v.get('f1'))} | {un.get('pairs')} | {_f(un.get('end_to_end', {}).get('f1'))} |")
     for label, v in (extra or {}).items():
         lines.append(f"| {label} | {_f(v.get('precision'))} | {_f(v.get('recall'))} | {_f(v.get('f1'))} | | |")
     pub = PUBLISHED.get(name)

@@ -7,6 +7,12 @@
 3. A two-component Gaussian mixture on the similarities of the kept pairs; a pair is a match when
    its posterior of the high-mean component is at least 0.5. The threshold is read off the score
    distribution, so no label is used; labels, when present, only evaluate.
+4. Self-training (``rounds`` ≥ 1): the most similar ``1 − confident_quantile`` of those matches are
+   pseudo-positives, every other candidate pair that touches one of their items a pseudo-negative
+   (an item rarely has two true partners, so its runner-up candidates are hard negatives); the pair
+   scorer (:mod:`crossmatch.er.scorer`) is trained on them and its out-of-fold threshold decides.
+   Measured on the Walmart–Amazon *train* labels (the valid labels were not used to choose): one
+   round, quantile 0.5 — train F1 0.778 against 0.708 for the mixture rule alone.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import numpy as np
 from sklearn.mixture import GaussianMixture
 
 from crossmatch.er.postprocess import greedy_one_to_one
+from crossmatch.er.scorer import PairScorer, ScorerConfig
 
 
 @dataclass(frozen=True)
@@ -50,3 +57,34 @@ def unsupervised_matches(l: np.ndarray, r: np.ndarray, similarity: np.ndarray, *
     kept = greedy_one_to_one(np.asarray(l), np.asarray(r), np.asarray(similarity, dtype=np.float64))
     mix = mixture_threshold(similarity[kept], seed=seed)
     return kept[similarity[kept] >= mix.threshold], mix
+
+
+def pseudo_labels(l: np.ndarray, r: np.ndarray, score: np.ndarray, threshold: float, *,
+                  confident_quantile: float) -> tuple[np.ndarray, np.ndarray]:
+    """Pseudo-positive and pseudo-negative pair indices from one-to-one matches above ``threshold``."""
+    kept = greedy_one_to_one(l, r, score)
+    hi = kept[score[kept] >= threshold]
+    if not len(hi):
+        return hi, np.zeros(0, dtype=np.int64)
+    pos = hi[score[hi] >= np.quantile(score[hi], confident_quantile)]
+    touches = np.isin(l, l[pos]) | np.isin(r, r[pos])
+    touches[pos] = False
+    return pos, np.flatnonzero(touches)
+
+
+def self_trained_scores(X: np.ndarray, l: np.ndarray, r: np.ndarray, similarity: np.ndarray, *,
+                        rounds: int = 1, confident_quantile: float = 0.5,
+                        scorer: ScorerConfig | None = None, seed: int = 0) -> tuple[np.ndarray, float, MixtureThreshold]:
+    """Probabilities and decision threshold of the pair scorer trained on pseudo-labels (rule step 4)."""
+    if rounds < 1 or not 0.0 <= confident_quantile < 1.0:
+        raise ValueError(f"need rounds >= 1 and 0 <= confident_quantile < 1, got {rounds}, {confident_quantile}")
+    kept = greedy_one_to_one(l, r, similarity)
+    mix = mixture_threshold(similarity[kept], seed=seed)
+    score, threshold = np.asarray(similarity, dtype=np.float64), mix.threshold
+    for _ in range(rounds):
+        pos, neg = pseudo_labels(l, r, score, threshold, confident_quantile=confident_quantile)
+        idx = np.r_[pos, neg]
+        y = np.r_[np.ones(len(pos)), np.zeros(len(neg))]
+        model = PairScorer(scorer or ScorerConfig(seed=seed)).fit(X[idx], y)
+        score, threshold = model.predict_proba(X), model.threshold
+    return score, threshold, mix

@@ -178,3 +178,31 @@ def test_match_supervised_and_unsupervised(bench) -> None:  # type: ignore[no-un
     assert len(got & truth) / len(got) >= 0.8 and len(got & truth) >= 40
     with pytest.raises(ConfigError, match="supervised"):
         match(unlabelled, cands, config=MatchConfig(mode="supervised"))
+
+
+def test_pseudo_labels_take_confident_matches_and_their_runner_ups() -> None:
+    from crossmatch.er.unsupervised import pseudo_labels
+
+    l = np.array([0, 0, 1, 1, 2, 2])
+    r = np.array([0, 1, 1, 2, 2, 0])
+    s = np.array([0.9, 0.5, 0.8, 0.3, 0.2, 0.1])
+    pos, neg = pseudo_labels(l, r, s, 0.5, confident_quantile=0.5)
+    # matches above 0.5 one-to-one: (0,0) 0.9 and (1,1) 0.8; the confident half is (0,0)
+    assert pos.tolist() == [0]
+    assert sorted(neg.tolist()) == [1, 5]  # every other pair touching left 0 or right 0
+    empty, none = pseudo_labels(l, r, s, 2.0, confident_quantile=0.5)
+    assert len(empty) == 0 and len(none) == 0
+
+
+def test_self_training_beats_the_raw_similarity_rule(bench) -> None:  # type: ignore[no-untyped-def]
+    from crossmatch.er.unsupervised import self_trained_scores
+
+    cands = block(bench, config=BlockingConfig(k_left=3, k_grid=(3,))).candidates
+    l, r, s = (cands.get_column(c).to_numpy() for c in ("l", "r", "similarity"))
+    X = PairFeaturizer(bench).transform(l, r)
+    p, th, mix = self_trained_scores(X, l, r, s, scorer=ScorerConfig(max_iter=50, folds=3))
+    truth = positives(bench.train) | positives(bench.valid)
+    got = {(int(a), int(b)) for a, b in zip(l[p >= th], r[p >= th], strict=True)}
+    assert len(got & truth) / max(len(got), 1) >= 0.8 and len(got & truth) >= 60
+    with pytest.raises(ValueError, match="rounds"):
+        self_trained_scores(X, l, r, s, rounds=0)
