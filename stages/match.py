@@ -185,7 +185,7 @@ def match_pairs(items_l: pl.DataFrame, items_r: pl.DataFrame, left: np.ndarray, 
     groups = np.split(order, bounds) if left.size else []
     st = {"candidate_pairs": int(left.size), "pairs_scored_icpa": n_icpa, "markets": len(groups),
           "markets_dense": 0, "markets_sparse": 0, "largest_market_left": 0, "largest_market_right": 0,
-          "weavenet_repaired": 0}
+          "weavenet_repaired": 0, "solvers": {}}
     ids_l, ids_r = items_l.get_column("item_id").to_list(), items_r.get_column("item_id").to_list()
     rows: list[tuple[Any, ...]] = []
     with Progress(console=console, transient=True) as progress:
@@ -198,6 +198,10 @@ def match_pairs(items_l: pl.DataFrame, items_r: pl.DataFrame, left: np.ndarray, 
             res = solve_component(market, params.solver, predictor=predictor, dense_max=int(params.dense_max),
                                   binarize_method=params.binarize)
             st["markets_dense" if res.dense else "markets_sparse"] += 1
+            # no silent fallback: which solver ran on how many items (power_balance / weavenet above
+            # dense_max are solved by gs_best, the named sparse solver)
+            ran = params.solver if res.dense or params.solver in ("gs", "gs_best") else "gs_best"
+            st["solvers"][ran] = st["solvers"].get(ran, 0) + int(nodes_l.size + nodes_r.size)
             st["weavenet_repaired"] += int(res.repaired)
             st["largest_market_left"] = max(st["largest_market_left"], int(nodes_l.size))
             st["largest_market_right"] = max(st["largest_market_right"], int(nodes_r.size))
@@ -259,6 +263,9 @@ def main() -> None:
     }
     write_atomic(Path(args.out), lambda p: pairs.write_parquet(p))
     write_json(args.metrics, metrics)
+    if params.solver not in st["solvers"]:
+        console.print(f"[yellow]match: solver {params.solver} ran on no market; {st['solvers']} (items per solver; "
+                      f"markets above dense_max = {params.dense_max} use gs_best)[/]")
     console.print(
         f"match: {sc.predicted} pairs from {st['candidate_pairs']:,} candidates in {st['markets']} markets "
         f"({params.solver}, {metrics['similarity']}); P {sc.precision:.3f} R {sc.recall:.3f} F1 {sc.f1:.3f} "
