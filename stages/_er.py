@@ -13,8 +13,8 @@ from typing import Any
 
 import polars as pl
 
-from crossmatch.errors import ConfigError, InputError
 from crossmatch.er import Benchmark, BlockingConfig, MatchConfig, ScorerConfig, make_benchmark
+from crossmatch.errors import ConfigError, InputError
 from stages._common import load_section, params_as
 
 

@@ -22,9 +22,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
-from crossmatch.errors import InputError  # noqa: E402
 from crossmatch.er import Benchmark, match  # noqa: E402
 from crossmatch.er.encoder import embed, serialise  # noqa: E402
+from crossmatch.errors import InputError  # noqa: E402
 from stages._common import console, run, write_atomic, write_json  # noqa: E402
 from stages._er import load_params, read_benchmark  # noqa: E402
 

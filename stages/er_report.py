@@ -12,8 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from crossmatch.errors import InputError
 from crossmatch.er.report import report
+from crossmatch.errors import InputError
 from stages._common import run, write_text
 
 

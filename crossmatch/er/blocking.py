@@ -17,8 +17,8 @@ import polars as pl
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from crossmatch.errors import ConfigError
 from crossmatch.er.tables import Benchmark
+from crossmatch.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,9 @@ def _topk(X: sp.csr_matrix, Y: sp.csr_matrix, k: int, chunk: int) -> tuple[np.nd
         cols.append(idx.ravel())
         sims.append(val.ravel())
         ranks.append(np.tile(np.arange(1, k + 1), S.shape[0]))
-    cat = (lambda xs: np.concatenate(xs) if xs else np.zeros(0))
+    def cat(xs: list[np.ndarray]) -> np.ndarray:
+        return np.concatenate(xs) if xs else np.zeros(0)
+
     return cat(rows).astype(np.int64), cat(cols).astype(np.int64), cat(sims).astype(np.float64), cat(ranks).astype(np.int64)
 
 

@@ -15,6 +15,7 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -26,7 +27,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from crossmatch.er.tables import Benchmark, numeric_attributes
 
 _TOKEN = re.compile(r"[a-z0-9]+")
-_FUZZ = {"ratio": fuzz.ratio, "token_set": fuzz.token_set_ratio, "token_sort": fuzz.token_sort_ratio,
+_FUZZ: dict[str, Any] = {"ratio": fuzz.ratio, "token_set": fuzz.token_set_ratio, "token_sort": fuzz.token_sort_ratio,
          "partial": fuzz.partial_ratio, "jaro_winkler": JaroWinkler.normalized_similarity}
 
 
@@ -78,7 +79,7 @@ class PairFeaturizer:
         cols: list[np.ndarray] = []
         names: list[str] = []
 
-        def add(name: str, v: np.ndarray) -> None:
+        def add(name: str, v: np.ndarray | list[float]) -> None:
             names.append(name)
             cols.append(np.asarray(v, dtype=np.float64))
 

@@ -17,9 +17,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from crossmatch.errors import ConfigError
 from crossmatch.er.encoder import model_path
 from crossmatch.er.scorer import best_f1_threshold
+from crossmatch.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ def finetune(left: Sequence[str], right: Sequence[str], labels: np.ndarray, *, c
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / (0.06 * steps)) * max(0.0, 1 - s / steps))
     loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(config.pos_weight, device=config.device))
     best_state, best = None, (-1.0, 0.5)
-    history = []
+    history: list[dict[str, float]] = []
     scorer = FinetunedScorer(model, tok, config, 0.5, 0.0, history)
     t0, done = time.time(), 0
     for epoch in range(config.epochs):

@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from crossmatch.errors import ConfigError
 from crossmatch.er.blocking import BlockingConfig, candidates, choose_k, recall, recall_curve
 from crossmatch.er.evaluate import end_to_end, labelled_metrics, output_metrics, pr_curve
 from crossmatch.er.features import PairFeaturizer
@@ -23,6 +22,7 @@ from crossmatch.er.postprocess import METHODS, select
 from crossmatch.er.scorer import PairScorer, ScorerConfig
 from crossmatch.er.tables import Benchmark, positives
 from crossmatch.er.unsupervised import self_trained_scores, unsupervised_matches
+from crossmatch.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -150,15 +150,15 @@ def match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
         variants["unsupervised"] = variants["unsupervised_mixture"]
     for name, (chosen, th) in variants.items():
         out_u = set(zip(l[chosen].tolist(), r[chosen].tolist(), strict=True))
-        entry: dict[str, Any] = {"pairs": len(out_u), "threshold": th, "mixture_threshold": mix.threshold,
+        row: dict[str, Any] = {"pairs": len(out_u), "threshold": th, "mixture_threshold": mix.threshold,
                                  "mixture_means": list(mix.means), "mixture_weights": list(mix.weights),
                                  "self_training_rounds": config.self_training_rounds if name == "unsupervised" else 0}
         if truth:
-            entry["end_to_end"] = _rounded(end_to_end(out_u, truth))
+            row["end_to_end"] = _rounded(end_to_end(out_u, truth))
         for split, frame in (("train", bench.train), ("valid", bench.valid)):
             if frame is not None:
-                entry[split] = _rounded(output_metrics(out_u, frame))
-        metrics[name] = entry
+                row[split] = _rounded(output_metrics(out_u, frame))
+        metrics[name] = row
     unsup = np.isin(np.arange(len(l)), variants["unsupervised"][0])
     if not supervised:
         prob_u = np.zeros(len(l))

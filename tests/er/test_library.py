@@ -8,7 +8,6 @@ import numpy as np
 import polars as pl
 import pytest
 
-from crossmatch.errors import ConfigError, InputError
 from crossmatch.er import BlockingConfig, MatchConfig, block, make_benchmark, match
 from crossmatch.er.blocking import candidates, choose_k, recall_curve
 from crossmatch.er.evaluate import end_to_end, labelled_metrics, output_metrics
@@ -17,6 +16,7 @@ from crossmatch.er.postprocess import greedy_one_to_one, select
 from crossmatch.er.scorer import PairScorer, ScorerConfig, best_f1_threshold
 from crossmatch.er.tables import numeric_attributes, positives
 from crossmatch.er.unsupervised import mixture_threshold
+from crossmatch.errors import ConfigError, InputError
 from crossmatch.twosided.sparse_market import SparseMarket, is_stable_incomplete
 from tests.er.helpers import synthetic_tables
 
