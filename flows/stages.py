@@ -25,8 +25,10 @@ class StageSpec:
 
 STAGES: tuple[StageSpec, ...] = (
     StageSpec("generate"),
-    StageSpec("ingest", io=True),
-    StageSpec("edges"),
+    StageSpec("ingest_source", io=True, fanout=True),  # foreach group: one item per source (reads raw files)
+    StageSpec("ingest", io=True),  # merges the per-source parts (quarantine, report); reads the shared tables
+    StageSpec("edges_source", fanout=True),  # foreach group: one item per source
+    StageSpec("edges"),  # merges the per-source statistics into metrics/edges.json
     StageSpec("train_align", "gpu"),
     StageSpec("pareto_finetune", "gpu", fanout=True),  # foreach group: one item per target source
     StageSpec("icpa_eval", "gpu"),  # trains Base and MMoE, then the ICPA table

@@ -232,9 +232,24 @@ def _read(path: Path) -> pl.DataFrame:
     return pl.read_parquet(path)
 
 
-def load_data(ingested: str | Path, edges: str | Path, sources: Sequence[str]) -> Data:
-    """Items from ``ingested/<s>/items.parquet``, edges and hold-out from ``edges/<s>/``."""
+def _rows(path: Path) -> int:
+    """Row count of a parquet file from its metadata (nothing is read into memory)."""
+    if not path.exists():
+        raise InputError("file not found; run the edges stage first", file=str(path))
+    return int(pl.scan_parquet(path).select(pl.len()).collect().item())
+
+
+def load_data(ingested: str | Path, edges: str | Path, sources: Sequence[str],
+              eval_sources: Sequence[str] | None = None) -> Data:
+    """Items from ``ingested/<s>/items.parquet``, edges and hold-out from ``edges/<s>/``.
+
+    The model covers every source, so every source's items (features, categories) and training graph
+    (``item_item``, ``user_item``) are loaded. The validation and test events are loaded only for
+    ``eval_sources`` (default: all); for the others only their row counts enter ``signature``, which
+    is therefore the same either way (a per-target ``pareto_finetune`` item reads one target's splits).
+    """
     ing, edg = Path(ingested), Path(edges)
+    evaluated = set(sources if eval_sources is None else eval_sources)
     frames, item_ids, heldout, sig = {}, {}, {}, {}
     valid: dict[str, pl.DataFrame] = {}
     uis: dict[str, pl.DataFrame] = {}
@@ -243,16 +258,20 @@ def load_data(ingested: str | Path, edges: str | Path, sources: Sequence[str]) -
         items = _read(ing / s / "items.parquet").sort("item_idx")
         ii = _read(edg / s / "item_item.parquet")
         ui = _read(edg / s / "user_item.parquet")
-        heldout[s] = _read(edg / s / "heldout.parquet")
         vpath = edg / s / "valid.parquet"
-        valid[s] = pl.read_parquet(vpath) if vpath.exists() else heldout[s].head(0)
+        if s in evaluated:
+            heldout[s] = _read(edg / s / "heldout.parquet")
+            valid[s] = pl.read_parquet(vpath) if vpath.exists() else heldout[s].head(0)
+            n_heldout, n_valid = heldout[s].height, valid[s].height
+        else:
+            n_heldout, n_valid = _rows(edg / s / "heldout.parquet"), (_rows(vpath) if vpath.exists() else 0)
         frames[s] = SourceFrames(items, ii, ui)
         uis[s], iis[s] = ui, ii
         item_ids[s] = items.get_column("item_id").cast(pl.Utf8).to_list() if "item_id" in items.columns else \
             [str(i) for i in items.get_column("item_idx").to_list()]
         sig[s] = {"items": items.height, "item_item": ii.height, "user_item": ui.height,
-                  "ii_weight": float(ii.get_column("weight").sum() or 0), "heldout": heldout[s].height,
-                  "valid": valid[s].height}
+                  "ii_weight": float(ii.get_column("weight").sum() or 0), "heldout": n_heldout,
+                  "valid": n_valid}
     return Data(build_multisource_graph(frames), item_ids, heldout, sig, valid=valid, user_item=uis, item_item=iis)
 
 

@@ -9,6 +9,9 @@ Outputs, per source under ``--out/<source>/``:
 Both held-out parts hold at least ``min_per_user`` events of every user who keeps one training
 event. Settings are selected on ``valid``; ``heldout`` (test) is reported.
 and a stats JSON (nodes, edges, degree quantiles per source).
+
+With ``--source S`` (the default pipeline's ``foreach``; issue 11 part 7) only S is read and built:
+``--out`` is then S's own folder and ``--stats`` S's part, merged by ``stages.edges_report``.
 """
 
 from __future__ import annotations
@@ -64,7 +67,7 @@ def build_source(logs: pl.DataFrame, items: pl.DataFrame, params: EdgesParams) -
         "valid": valid.select("user_idx", "item_idx", "timestamp", "weight"),
         "heldout": test.select("user_idx", "item_idx", "timestamp", "weight"),
     }
-    n_users = int(logs.get_column("user_idx").max() or 0) + 1 if logs.height else 0
+    n_users = int(logs.select(pl.col("user_idx").max()).item() or 0) + 1 if logs.height else 0
     stats = graph_stats(n_users, items.height, item_item, user_item, train.height, test.height)
     stats["events_valid"] = valid.height
     return tables, stats
@@ -76,13 +79,17 @@ def main() -> None:
     ap.add_argument("--ingested", default="data/ingested")
     ap.add_argument("--out", default="data/edges")
     ap.add_argument("--stats", default="metrics/edges.json")
+    ap.add_argument("--source", help="build this source only (--out is its folder, --stats its part)")
     args = ap.parse_args()
     params = params_as(EdgesParams, load_section("edges", args.params), "edges")
 
     root = Path(args.ingested)
     sources = sorted(p.name for p in root.iterdir() if (p / "logs.parquet").exists()) if root.is_dir() else []
+    if args.source is not None:
+        sources = [s for s in sources if s == args.source]
     if not sources:
-        raise InputError("no '<source>/logs.parquet' found; run the ingest stage first", file=str(root))
+        what = f"'{args.source}/logs.parquet'" if args.source else "'<source>/logs.parquet'"
+        raise InputError(f"no {what} found; run the ingest stage first", file=str(root))
     stats: dict[str, Any] = {"window": params.window, "holdout_fraction": params.holdout_fraction,
                              "valid_fraction": params.valid_fraction, "sources": {}}
     with atomic_dir(args.out) as tmp, Progress(console=console, transient=True) as progress:
@@ -92,9 +99,10 @@ def main() -> None:
             logs = pl.read_parquet(root / source / "logs.parquet")
             items = pl.read_parquet(root / source / "items.parquet")
             tables, stats["sources"][source] = build_source(logs, items, params)
-            (tmp / source).mkdir()
+            folder = tmp if args.source else tmp / source
+            folder.mkdir(exist_ok=True)
             for name, frame in tables.items():
-                frame.write_parquet(tmp / source / f"{name}.parquet")
+                frame.write_parquet(folder / f"{name}.parquet")
             progress.advance(task)
     write_json(args.stats, stats)
     total = sum(s["item_item_edges"] for s in stats["sources"].values())

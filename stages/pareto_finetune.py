@@ -88,7 +88,9 @@ def main() -> None:
     params = load_params(args.params)
     if target not in params.sources:
         raise ConfigError(f"--target {target!r} is not in icpa.sources {params.sources}")
-    data = load_data(args.ingested, args.edges, params.sources)
+    # The model (and ParetoMTL's per-source losses) covers every source: all training graphs are
+    # loaded, but the validation / test events of the target only.
+    data = load_data(args.ingested, args.edges, params.sources, eval_sources=[target])
     j = data.graph.index(target)
     schedule = params.schedule_config
     ckpt = Checkpoints(ckpt_dir, params.checkpoint_every)

@@ -51,4 +51,5 @@ def test_training_stages_are_routed_to_gpu_workers():
         assert spec.resource in ("cpu", "gpu")
         if spec.name in ("train_align", "pareto_finetune", "weavenet_train"):
             assert spec.resource == "gpu"
-    assert [s.name for s in PIPELINES["default"].stages if s.io] == ["ingest"]
+    assert [s.name for s in PIPELINES["default"].stages if s.io] == ["ingest_source", "ingest"]
+    assert [s.name for s in PIPELINES["default"].stages if s.fanout] == ["ingest_source", "edges_source", "pareto_finetune"]

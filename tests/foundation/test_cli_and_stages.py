@@ -35,7 +35,7 @@ def test_cli_stages_lists_every_stage_in_order(tiny_data):
     assert res.exit_code == 0, res.output
     rows = json.loads(res.output)
     names = [r["stage"] for r in rows]
-    assert names[:3] == ["generate", "ingest", "edges"]
+    assert names[:5] == ["generate", "ingest_source", "ingest", "edges_source", "edges"]
     assert all({"dvc"} <= set(r["tags"]) for r in rows)
 
 
