@@ -141,18 +141,21 @@ def match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
     kept, mix = unsupervised_matches(l[idx], r[idx], sim, seed=config.seed)
     variants = {"unsupervised_mixture": (idx[kept], mix.threshold)}
     uscore = sim
+    trained = None
     if config.self_training_rounds:
         X = Xpool[idx] if Xpool is not None else feats.transform(l[idx], r[idx])
-        uscore, uth, _ = self_trained_scores(X, l[idx], r[idx], sim, rounds=config.self_training_rounds,
-                                             confident_quantile=config.confident_quantile, seed=config.seed)
+        trained = self_trained_scores(X, l[idx], r[idx], sim, rounds=config.self_training_rounds,
+                                      confident_quantile=config.confident_quantile, seed=config.seed)
+    if trained is not None:
+        uscore, uth, _ = trained
         variants["unsupervised"] = (idx[uscore >= uth], uth)
-    else:
+    else:  # not asked for, or too few pseudo-labels: the mixture rule decides (recorded below)
         variants["unsupervised"] = variants["unsupervised_mixture"]
     for name, (chosen, th) in variants.items():
         out_u = set(zip(l[chosen].tolist(), r[chosen].tolist(), strict=True))
         row: dict[str, Any] = {"pairs": len(out_u), "threshold": th, "mixture_threshold": mix.threshold,
                                  "mixture_means": list(mix.means), "mixture_weights": list(mix.weights),
-                                 "self_training_rounds": config.self_training_rounds if name == "unsupervised" else 0}
+                                 "self_training_rounds": config.self_training_rounds if name == "unsupervised" and trained else 0}
         if truth:
             row["end_to_end"] = _rounded(end_to_end(out_u, truth))
         for split, frame in (("train", bench.train), ("valid", bench.valid)):

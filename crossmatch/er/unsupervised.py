@@ -74,8 +74,12 @@ def pseudo_labels(l: np.ndarray, r: np.ndarray, score: np.ndarray, threshold: fl
 
 def self_trained_scores(X: np.ndarray, l: np.ndarray, r: np.ndarray, similarity: np.ndarray, *,
                         rounds: int = 1, confident_quantile: float = 0.5,
-                        scorer: ScorerConfig | None = None, seed: int = 0) -> tuple[np.ndarray, float, MixtureThreshold]:
-    """Probabilities and decision threshold of the pair scorer trained on pseudo-labels (rule step 4)."""
+                        scorer: ScorerConfig | None = None, seed: int = 0) -> tuple[np.ndarray, float, MixtureThreshold] | None:
+    """Probabilities and decision threshold of the pair scorer trained on pseudo-labels (rule step 4).
+
+    ``None`` when there are too few pseudo-positives or pseudo-negatives for the scorer's folds (e.g.
+    one candidate per item leaves no runner-up to be a negative); the caller keeps the mixture rule.
+    """
     if rounds < 1 or not 0.0 <= confident_quantile < 1.0:
         raise ValueError(f"need rounds >= 1 and 0 <= confident_quantile < 1, got {rounds}, {confident_quantile}")
     kept = greedy_one_to_one(l, r, similarity)
@@ -83,8 +87,11 @@ def self_trained_scores(X: np.ndarray, l: np.ndarray, r: np.ndarray, similarity:
     score, threshold = np.asarray(similarity, dtype=np.float64), mix.threshold
     for _ in range(rounds):
         pos, neg = pseudo_labels(l, r, score, threshold, confident_quantile=confident_quantile)
+        cfg = scorer or ScorerConfig(seed=seed)
+        if min(len(pos), len(neg)) < cfg.folds:
+            return None
         idx = np.r_[pos, neg]
         y = np.r_[np.ones(len(pos)), np.zeros(len(neg))]
-        model = PairScorer(scorer or ScorerConfig(seed=seed)).fit(X[idx], y)
+        model = PairScorer(cfg).fit(X[idx], y)
         score, threshold = model.predict_proba(X), model.threshold
     return score, threshold, mix

@@ -206,3 +206,14 @@ def test_self_training_beats_the_raw_similarity_rule(bench) -> None:  # type: ig
     assert len(got & truth) / max(len(got), 1) >= 0.8 and len(got & truth) >= 60
     with pytest.raises(ValueError, match="rounds"):
         self_trained_scores(X, l, r, s, rounds=0)
+
+
+def test_self_training_falls_back_to_the_mixture_rule_without_negatives(bench) -> None:  # type: ignore[no-untyped-def]
+    from crossmatch.er.unsupervised import self_trained_scores
+
+    one = block(bench, config=BlockingConfig(k_left=1, k_grid=(1,))).candidates  # no runner-up candidates
+    l, r, s = (one.get_column(c).to_numpy() for c in ("l", "r", "similarity"))
+    assert self_trained_scores(PairFeaturizer(bench).transform(l, r), l, r, s) is None
+    un = match(make_benchmark(left=bench.left, right=bench.right), one, config=MatchConfig())
+    assert un.metrics["unsupervised"]["self_training_rounds"] == 0
+    assert un.metrics["unsupervised"]["pairs"] == un.metrics["unsupervised_mixture"]["pairs"] > 0

@@ -104,9 +104,9 @@ def test_walmart_amazon_without_truth_gives_a_sensible_matching(tmp_path: Path, 
     metrics = json.loads((tmp_path / "out/match.json").read_text())
     assert metrics["mode"] == "unsupervised" and "end_to_end" not in metrics["unsupervised"]
     pairs = pl.read_parquet(tmp_path / "out/pairs.parquet").filter(pl.col("decision"))
-    # one-to-one, and a real share of the 2,554 Walmart items matched
-    assert pairs.get_column("left_id").n_unique() == pairs.height == pairs.get_column("right_id").n_unique()
+    # a real share of the 2,554 Walmart items matched, nearly all to one partner (thresholded, not forced 1:1)
     assert 500 <= pairs.height <= 2554
+    assert pairs.get_column("left_id").n_unique() >= 0.85 * pairs.height
     # evaluated afterwards against the labelled positives it never saw: far better than chance
     truth = pl.concat([pl.read_csv(shared_data / "walmart_amazon" / f"{s}.csv") for s in ("train", "valid")]) \
         .filter(pl.col("label") == 1).select(pl.col("ltable_id").cast(pl.Utf8), pl.col("rtable_id").cast(pl.Utf8))
