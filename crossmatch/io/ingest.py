@@ -84,12 +84,13 @@ def _source_codes(checked: Sequence[LogCheck], source: str, items: pl.DataFrame,
     return _streaming(rows.select(*cols, pl.col(_TABLE), pl.col(ROW))), users
 
 
-def _duplicate_mask(codes: pl.DataFrame, key: list[str]) -> pl.Series:
+def _duplicate_mask(codes: pl.DataFrame, key: Sequence[str]) -> pl.Series:
     """True for every later copy of a row (same key as an earlier row).
 
     A 64-bit hash of the key, sorted, picks the few rows that may repeat; the exact rule (each key's
     first row is kept) then runs on those rows only, so no hash table over all rows' keys is built.
     """
+    key = list(key)
     hashes = codes.select(pl.struct(key).hash(seed=0).alias("_h")).get_column("_h")
     ordered = hashes.sort()
     repeated = ordered.filter(ordered == ordered.shift(1)).unique()
