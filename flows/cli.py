@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -97,7 +97,7 @@ def list_stages(
     root = find_repo(repo)
     spec = PIPELINES[pipeline_name]
     changed = stage_status(root, spec.dvcfile)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for stage in spec.stages:
         target = spec.target(stage.name)
         stale = [k for k in changed if k == target or k.startswith(f"{target}@")]

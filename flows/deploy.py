@@ -57,7 +57,8 @@ def serve_deployments(
     own_server = "PREFECT_API_URL" not in os.environ
     with prefect_server(port, log_file=log) as api:
         ensure_tag_limits()
-        print(f"Prefect API {api}; serving {which} pipeline deployment(s); Ctrl-C to stop", flush=True)
+        # the serve command's one status line, on stdout for whoever started it (not a log record)
+        print(f"Prefect API {api}; serving {which} pipeline deployment(s); Ctrl-C to stop", flush=True)  # noqa: T201
         # A server we started dies with us, so there is nothing to pause on shutdown.
         serve(
             *deployments(which, cron=cron, interval=interval, repo=root, stages=stages),

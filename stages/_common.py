@@ -75,8 +75,8 @@ def _tmp_sibling(path: Path, suffix: str = "") -> Path:
     return Path(name)
 
 
-def write_atomic(path: str | Path, writer: Callable[[Path], None]) -> None:
-    """Call ``writer(tmp)`` then rename ``tmp`` over ``path``."""
+def write_atomic(path: str | Path, writer: Callable[[Path], object]) -> None:
+    """Call ``writer(tmp)`` then rename ``tmp`` over ``path`` (what ``writer`` returns is ignored)."""
     target = Path(path)
     tmp = _tmp_sibling(target, target.suffix)
     try:

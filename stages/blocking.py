@@ -23,7 +23,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import polars as pl
@@ -41,7 +41,7 @@ from crossmatch.bipoly.grid import (
     value_range,
 )
 from crossmatch.bipoly.ilp import IlpConfig, solve_ilp
-from crossmatch.bipoly.instance import Instance, Rewards
+from crossmatch.bipoly.instance import Instance, Rewards, Side
 from crossmatch.bipoly.matching import Matching
 from crossmatch.bipoly.metablocking import meta_blocking
 from crossmatch.bipoly.metrics import BlockingTruth, blocking_truth, harmonic, pair_scores
@@ -50,6 +50,7 @@ from crossmatch.bipoly.scenario import entity_scenario, entity_scores
 from crossmatch.bipoly.similarity import (
     KINDS,
     Documents,
+    SimilarityKind,
     category_documents,
     normalise_title,
     similarity,
@@ -131,10 +132,12 @@ class MetaParams:
 class BlockingParams:
     left: str = "alpha"
     right: str = "beta"
-    similarity: str = "tfidf"  # jaccard | overlap | tfidf | best (per method, the best on the tuning labels)
+    # jaccard | overlap | tfidf | best (per method, the best on the tuning labels). The Literal types of
+    # similarity and host_side hold once __post_init__ has checked the values read from YAML.
+    similarity: SimilarityKind | Literal["best"] = "tfidf"
     top_k: int | None = 20
     rescale: bool = True
-    host_side: str = "left"
+    host_side: Side = "left"
     partition_by: str | None = None  # item column shared by both sources; pairs across its values are dropped
     methods: list[str] = field(default_factory=lambda: [*GREEDY_METHODS, "kcore"])
     kcore_k: int = 2
@@ -225,9 +228,9 @@ def _solve_ilp_part(sub: Instance, rewards: Rewards, cfg: IlpConfig, method: str
     return solve_ilp(sub, rewards, cfg, method=method)
 
 
-def _uflp_rewards(rw: Rewards, host_side: str) -> Rewards:
+def _uflp_rewards(rw: Rewards, host_side: Side) -> Rewards:
     """UFLP is robust Poly with ω = 0 and η_host = −f, f ≥ 0 (ALGORITHMS.md §1.3 table)."""
-    f = max(0.0, -rw.eta(host_side))  # type: ignore[arg-type]
+    f = max(0.0, -rw.eta(host_side))
     return Rewards(0.0, 0.0, -f, -f)
 
 
@@ -293,8 +296,8 @@ def compute(params: BlockingParams, left_items: pl.DataFrame, right_items: pl.Da
         gr = partition_labels(right_items, dr.names, params.partition_by)
         codes = {g: i for i, g in enumerate(sorted(set(gl) | set(gr)))}
         groups = (np.array([codes[g] for g in gl]), np.array([codes[g] for g in gr]))
-    kinds = list(KINDS) if params.similarity == "best" else [params.similarity]
-    instances: dict[str, Instance] = {}
+    kinds: list[SimilarityKind] = list(KINDS) if params.similarity == "best" else [params.similarity]
+    instances: dict[SimilarityKind, Instance] = {}
     sim_info: dict[str, Any] = {}
     for kind in kinds:
         res = similarity(dl, dr, kind, top_k=params.top_k, rescale=params.rescale)
@@ -310,11 +313,11 @@ def compute(params: BlockingParams, left_items: pl.DataFrame, right_items: pl.Da
     points = grid_points(omega, eta, tie_sides=params.grid.tie_sides)
     greedy = [m for m in params.methods if m in GREEDY_METHODS]
     t0 = time.perf_counter()
-    rows: list[tuple[str, GridRow]] = []
+    rows: list[tuple[SimilarityKind, GridRow]] = []
     for kind, inst in instances.items():
         rows += [(kind, r) for r in grid_search(greedy, inst, truth, points, host_side=params.host_side, executor=executor)]
     t_grid = time.perf_counter() - t0
-    best: dict[str, tuple[str, GridRow]] = {}
+    best: dict[str, tuple[SimilarityKind, GridRow]] = {}
     for kind in kinds:
         for mt, r in best_rows([r for k, r in rows if k == kind]).items():
             if mt not in best or r.tradeoff > best[mt][1].tradeoff:
@@ -347,7 +350,7 @@ def compute(params: BlockingParams, left_items: pl.DataFrame, right_items: pl.Da
         src = max(tuned, key=lambda mt: best[mt][1].tradeoff)
         kind = best[src][0]
         inst = instances[kind]
-        cfg = IlpConfig(family=fam, host_side=params.host_side, time_limit=params.ilp.time_limit,  # type: ignore[arg-type]
+        cfg = IlpConfig(family=fam, host_side=params.host_side, time_limit=params.ilp.time_limit,
                         mip_gap=params.ilp.mip_gap, seed=params.seed, warm_start=params.ilp.warm_start)
         if params.ilp.grid is not None:
             axis = value_range(params.ilp.grid)
@@ -429,14 +432,14 @@ def category_truth_scores(matchings: dict[str, Matching], dl: Documents, dr: Doc
     return {name: pair_scores(m.pairs(), true).as_dict() for name, m in matchings.items()}
 
 
-def scenario_scores(items: pl.DataFrame, sp_: ScenarioParams, host_side: str) -> dict[str, Any]:
+def scenario_scores(items: pl.DataFrame, sp_: ScenarioParams, host_side: Side) -> dict[str, Any]:
     """Item-to-category scenario (§1.10) on the left source at the paper's fixed parameters."""
     sc = entity_scenario(items, p=sp_.p, seed=sp_.seed)
     inst = similarity(sc.left, sc.right, "tfidf", top_k=sp_.top_k).instance
     out: dict[str, Any] = {"p": sp_.p, "seed": sp_.seed, "n_moved": sc.n_moved,
                            "n_left": inst.n_left, "n_right": inst.n_right}
     for mt, rw in SCENARIO_REWARDS.items():
-        m = run_greedy(mt, inst, rw, host_side)  # type: ignore[arg-type]
+        m = run_greedy(mt, inst, rw, host_side)
         if m is not None:
             s = entity_scores(m, sc)
             out[mt] = {"precision": s.precision, "recall": s.recall, "f1": s.f1, "n_pairs": s.n_predicted}
@@ -466,7 +469,7 @@ def run_meta_protocol(params: BlockingParams, left_items: pl.DataFrame, right_it
     tl, tr, cl, cr = _titles_and_categories(left_items, right_items, dl, dr, mp.fields)
     ids_l, ids_r = left_items.get_column("item_id").to_list(), right_items.get_column("item_id").to_list()
     def solver(inst: Instance) -> Matching:
-        m = run_greedy(mp.method, inst, rewards, params.host_side)  # type: ignore[arg-type]
+        m = run_greedy(mp.method, inst, rewards, params.host_side)
         if m is None:
             raise ConfigError(f"blocking.metablocking.method '{mp.method}' is undefined at rewards {rewards}")
         return m
@@ -475,7 +478,7 @@ def run_meta_protocol(params: BlockingParams, left_items: pl.DataFrame, right_it
     res = meta_blocking_protocol(
         tl, tr, cl, cr, len(dl.names), len(dr.names), solver,
         PairKeys.build(ids_l, ids_r, labels.tune), PairKeys.build(ids_l, ids_r, labels.report),
-        budget=mp.max_pairs, boosts=mp.boosts, weightings=mp.weightings or [mp.weighting],  # type: ignore[arg-type]
+        budget=mp.max_pairs, boosts=mp.boosts, weightings=mp.weightings or [mp.weighting],
         max_comparisons=mp.max_comparisons, filter_ratio=mp.filter_ratio, curve_budgets=[*budgets, mp.max_pairs])
     metrics = {**res.metrics, "seconds": round(time.perf_counter() - t0, 3), "category_method": mp.method, "fields": mp.fields,
                **rewards_dict(rewards), "protocol": labels.describe(),
@@ -490,10 +493,16 @@ def run_meta(params: BlockingParams, left_items: pl.DataFrame, right_items: pl.D
     mp = params.metablocking
     t0 = time.perf_counter()
     tl, tr, cl, cr = _titles_and_categories(left_items, right_items, dl, dr)
-    solver = partial(run_greedy, mp.method, rewards=rewards, host_side=params.host_side)
-    res = meta_blocking(tl, tr, cl, cr, len(dl.names), len(dr.names), lambda inst: solver(inst=inst),
-                        max_comparisons=mp.max_comparisons, filter_ratio=mp.filter_ratio, weighting=mp.weighting,  # type: ignore[arg-type]
-                        node_k=mp.node_k, combine=mp.combine, boost=mp.boost)  # type: ignore[arg-type]
+
+    def solver(inst: Instance) -> Matching:
+        m = run_greedy(mp.method, inst, rewards, params.host_side)
+        if m is None:  # same check as run_meta_protocol: meta_blocking needs a matching
+            raise ConfigError(f"blocking.metablocking.method '{mp.method}' is undefined at rewards {rewards}")
+        return m
+
+    res = meta_blocking(tl, tr, cl, cr, len(dl.names), len(dr.names), solver,
+                        max_comparisons=mp.max_comparisons, filter_ratio=mp.filter_ratio, weighting=mp.weighting,
+                        node_k=mp.node_k, combine=mp.combine, boost=mp.boost)
     secs = time.perf_counter() - t0
     lid = {x: i for i, x in enumerate(left_items.get_column("item_id").to_list())}
     rid = {x: i for i, x in enumerate(right_items.get_column("item_id").to_list())}

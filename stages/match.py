@@ -183,7 +183,7 @@ def match_pairs(items_l: pl.DataFrame, items_r: pl.DataFrame, left: np.ndarray, 
     order = np.argsort(comp, kind="stable")
     bounds = np.flatnonzero(np.diff(comp[order])) + 1
     groups = np.split(order, bounds) if left.size else []
-    st = {"candidate_pairs": int(left.size), "pairs_scored_icpa": n_icpa, "markets": len(groups),
+    st: dict[str, Any] = {"candidate_pairs": int(left.size), "pairs_scored_icpa": n_icpa, "markets": len(groups),
           "markets_dense": 0, "markets_sparse": 0, "largest_market_left": 0, "largest_market_right": 0,
           "weavenet_repaired": 0, "solvers": {}}
     ids_l, ids_r = items_l.get_column("item_id").to_list(), items_r.get_column("item_id").to_list()

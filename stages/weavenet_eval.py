@@ -31,7 +31,8 @@ from crossmatch.twosided.evaluation import CheckRow, external_check, mean_se, we
 from crossmatch.twosided.generators import DISTRIBUTIONS, generate, split_rng
 from crossmatch.twosided.instance import ranks_from_satisfaction
 from crossmatch.twosided.solvers import ALGORITHMS, solve_batch
-from crossmatch.twosided.weavenet.binarize import binarize
+from crossmatch.twosided.weavenet.binarize import Binarize, binarize
+from crossmatch.twosided.weavenet.model import WeaveNet
 from crossmatch.twosided.weavenet.train import load_model, predict_logits, resolve_device
 from stages._common import console, load_section, params_as, run, write_json, write_text
 
@@ -46,7 +47,7 @@ class WeaveNetEvalParams:
     instances: int = 1000
     seed: int = 2456  # the paper's test seed, fed to our per-cell SeedSequence
     algorithms: list[str] = field(default_factory=lambda: list(ALGORITHMS))
-    binarize: str = "argmax"
+    binarize: Binarize = "argmax"  # a Literal once __post_init__ has checked the YAML string
     workers: int = 2
     chunk: int = 100
     check_sigmas: float = 3.0
@@ -71,7 +72,7 @@ def _solve_chunk(ra: np.ndarray, rb: np.ndarray, algorithms: tuple[str, ...]) ->
     return solve_batch(ra, rb, algorithms)
 
 
-def evaluate(params: WeaveNetEvalParams, model: torch.nn.Module | None, device: torch.device) -> dict[tuple[int, str], dict[str, np.ndarray]]:
+def evaluate(params: WeaveNetEvalParams, model: WeaveNet | None, device: torch.device) -> dict[tuple[int, str], dict[str, np.ndarray]]:
     """Per cell ``(N, dist)``: per-instance arrays keyed ``<alg>/<target>/<cost>`` and ``WeaveNet/<key>``."""
     cells = [(n, d) for n in params.sizes for d in params.distributions]
     data: dict[tuple[int, str], tuple[np.ndarray, np.ndarray]] = {}
@@ -97,7 +98,7 @@ def evaluate(params: WeaveNetEvalParams, model: torch.nn.Module | None, device: 
                 if model is not None:
                     sa, sb = data[c]
                     logits = predict_logits(model, sa, sb, device)
-                    match = binarize(logits, params.binarize)  # type: ignore[arg-type]
+                    match = binarize(logits, params.binarize)
                     for key, val in weavenet_outcomes(sa, sb, logits, match).items():
                         results[c][f"{WN}/{key}"] = val
                 progress.advance(task)
@@ -140,12 +141,12 @@ def summarise(params: WeaveNetEvalParams, results: dict[tuple[int, str], dict[st
             metrics[f"{label[target]}/{cell}/best_algorithm"] = best_alg
             if not has_model or best_alg is None:
                 continue
-            cost, stable = r[f"{WN}/{target}"], r[f"{WN}/stable"]
-            wtl = win_tie_loss(cost, stable, r[f"{best_alg}/{target}/{target}"])
+            cost, wn_stable = r[f"{WN}/{target}"], r[f"{WN}/stable"]
+            wtl = win_tie_loss(cost, wn_stable, r[f"{best_alg}/{target}/{target}"])
             m, _, se = mean_se(cost)
             rep_cost = r[f"{WN}/rep_{target}"]
             rm, _, rse = mean_se(rep_cost)
-            rwtl = win_tie_loss(rep_cost, np.ones_like(stable), r[f"{best_alg}/{target}/{target}"])
+            rwtl = win_tie_loss(rep_cost, np.ones_like(wn_stable), r[f"{best_alg}/{target}/{target}"])
             changed = r[f"{WN}/rep_changed"]
             delta = float((rep_cost - cost)[changed].mean()) if changed.any() else 0.0
             metrics.update({
@@ -159,7 +160,7 @@ def summarise(params: WeaveNetEvalParams, results: dict[tuple[int, str], dict[st
                 f"{label[target]}/{cell}/{WN_REP}/mean_cost_change_when_changed": delta,
             })
             rows.append({"target": label[target], "N": n, "distribution": d, "method": WN, "mean": m, "se": se,
-                         "egal_mean": float(r[f"{WN}/egal"].mean()), "stable_rate": float(stable.mean())})
+                         "egal_mean": float(r[f"{WN}/egal"].mean()), "stable_rate": float(wn_stable.mean())})
             rows.append({"target": label[target], "N": n, "distribution": d, "method": WN_REP, "mean": rm, "se": rse,
                          "egal_mean": float(r[f"{WN}/rep_egal"].mean()), "stable_rate": 1.0})
         if has_model:

@@ -18,30 +18,33 @@ import csv
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from rich.progress import Progress
 
 from crossmatch.errors import ConfigError, InputError
 from crossmatch.twosided.generators import DISTRIBUTIONS
-from crossmatch.twosided.weavenet.model import WeaveNetConfig, count_parameters
+from crossmatch.twosided.weavenet.losses import Objective
+from crossmatch.twosided.weavenet.model import Variant, WeaveNetConfig, count_parameters
 from crossmatch.twosided.weavenet.train import TrainConfig, TrainResult, checkpoint, resolve_device, train
 from stages._common import console, load_section, params_as, run, write_atomic, write_json, write_text
 
 
 @dataclass(frozen=True)
 class WeaveNetTrainParams:
+    # The Literal fields hold plain YAML strings until model_config / train_config check them
+    # (WeaveNetConfig and TrainConfig reject other values); nothing reads them before that.
     layers: int = 4
     dim: int = 16
     hidden: int = 32
     residual: bool = True
-    variant: str = "asym"
-    objective: str = "fsm"
+    variant: Variant = "asym"
+    objective: Objective = "fsm"
     steps: int = 150
     batch_size: int = 8
     lr: float = 1.0e-4
-    optimizer: str = "adam"
+    optimizer: Literal["adam", "adamw"] = "adam"
     weight_decay: float = 0.0
     train_n: int | list[int] = 20
     distributions: list[str] = field(default_factory=lambda: list(DISTRIBUTIONS))
@@ -52,11 +55,11 @@ class WeaveNetTrainParams:
     device: str = "auto"
     max_seconds: float | None = None
     init_checkpoint: str | None = None
-    selection: str = "paper"  # paper (§3.6) | blocking (mean blocking pairs after Hungarian; our addition)
+    selection: Literal["paper", "blocking"] = "paper"  # paper (§3.6) | blocking (mean blocking pairs after Hungarian; our addition)
 
     def model_config(self) -> WeaveNetConfig:
         try:
-            return WeaveNetConfig(self.layers, self.dim, self.hidden, bool(self.residual), self.variant)  # type: ignore[arg-type]
+            return WeaveNetConfig(self.layers, self.dim, self.hidden, bool(self.residual), self.variant)
         except ValueError as exc:
             raise ConfigError(f"weavenet_train: {exc}") from None
 
@@ -68,13 +71,13 @@ class WeaveNetTrainParams:
         try:
             return TrainConfig(
                 steps=int(self.steps), batch_size=int(self.batch_size), lr=float(self.lr),
-                optimizer=self.optimizer, weight_decay=float(self.weight_decay),  # type: ignore[arg-type]
+                optimizer=self.optimizer, weight_decay=float(self.weight_decay),
                 objective=self.objective,
-                train_n=tuple(int(v) for v in (self.train_n if isinstance(self.train_n, list) else [self.train_n])),  # type: ignore[arg-type]
+                train_n=tuple(int(v) for v in (self.train_n if isinstance(self.train_n, list) else [self.train_n])),
                 distributions=tuple(self.distributions), val_n=int(self.val_n), val_size=int(self.val_size),
                 val_every=int(self.val_every), seed=int(self.seed),
                 max_seconds=None if self.max_seconds is None else float(self.max_seconds),
-                selection=self.selection,  # type: ignore[arg-type]
+                selection=self.selection,
             )
         except ValueError as exc:
             raise ConfigError(f"weavenet_train: {exc}") from None
@@ -155,7 +158,7 @@ def main() -> None:
 
         def on_step(step: int, row: dict[str, float]) -> None:
             desc = f"weavenet_train (val stable {row['val_stable_rate']:.2f})" if row else None
-            progress.update(task, completed=step, **({"description": desc} if desc else {}))
+            progress.update(task, completed=step, description=desc)  # None keeps the description
 
         result = train(model_cfg, cfg, device=device, init_state=init, on_step=on_step)
 

@@ -20,7 +20,7 @@ from crossmatch.errors import ConfigError
 
 
 @njit(cache=True, nogil=True)
-def _greedy_one_to_one(lft, rgt, w, tau, n_left, n_right):  # type: ignore[no-untyped-def]
+def _greedy_one_to_one(lft, rgt, w, tau, n_left, n_right):
     used_l = np.zeros(n_left, dtype=np.bool_)
     used_r = np.zeros(n_right, dtype=np.bool_)
     keep = np.zeros(lft.size, dtype=np.bool_)

@@ -26,7 +26,7 @@ UNKNOWN, PENDING, HOST, CLIENT = 0, 1, 2, 3
 
 
 @njit(cache=True, nogil=True)
-def _center(a_arr, b_arr, h_arr, omega, eta, n_nodes):  # type: ignore[no-untyped-def]
+def _center(a_arr, b_arr, h_arr, omega, eta, n_nodes):
     state = np.zeros(n_nodes, dtype=np.int8)
     partner = np.full(n_nodes, -1, dtype=np.int64)
     out_host = np.empty(a_arr.size, dtype=np.int64)

@@ -80,7 +80,7 @@ def _heap_less(p1: float, r1: int, p2: float, r2: int) -> bool:
 
 
 @njit(cache=True)
-def _heap_push(hp, hr, hu, size, price, rank, u):  # type: ignore[no-untyped-def]
+def _heap_push(hp, hr, hu, size, price, rank, u):
     i = size
     hp[i], hr[i], hu[i] = price, rank, u
     while i > 0:
@@ -96,7 +96,7 @@ def _heap_push(hp, hr, hu, size, price, rank, u):  # type: ignore[no-untyped-def
 
 
 @njit(cache=True)
-def _heap_pop(hp, hr, hu, size):  # type: ignore[no-untyped-def]
+def _heap_pop(hp, hr, hu, size):
     u = hu[0]
     size -= 1
     hp[0], hr[0], hu[0] = hp[size], hr[size], hu[size]
@@ -119,7 +119,7 @@ def _heap_pop(hp, hr, hu, size):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def _evaluate(u, ptr, cand, dist, avail, start, omega, eta, quota, exact):  # type: ignore[no-untyped-def]
+def _evaluate(u, ptr, cand, dist, avail, start, omega, eta, quota, exact):
     """``Eval(u)`` of §1.5: (price, number of clients, end position of the client prefix)."""
     p = start[u]
     end = ptr[u + 1]
@@ -153,7 +153,7 @@ def _evaluate(u, ptr, cand, dist, avail, start, omega, eta, quota, exact):  # ty
 
 
 @njit(cache=True, nogil=True)
-def _set_cover_greedy(ptr, cand, dist, omega, eta, can_host, n_left, quota, exact):  # type: ignore[no-untyped-def]
+def _set_cover_greedy(ptr, cand, dist, omega, eta, can_host, n_left, quota, exact):
     n_nodes = omega.size
     avail = np.ones(n_nodes, dtype=np.bool_)
     start = ptr[:-1].copy()
@@ -210,7 +210,7 @@ def _set_cover_greedy(ptr, cand, dist, omega, eta, can_host, n_left, quota, exac
 
 
 @njit(cache=True)
-def _rank(u, k, n_left, n_nodes):  # type: ignore[no-untyped-def]
+def _rank(u, k, n_left, n_nodes):
     # (lone host before star, right side before left side, index ascending)
     star = 1 if k > 0 else 0
     if u >= n_left:

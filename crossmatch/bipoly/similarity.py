@@ -33,7 +33,7 @@ from crossmatch.bipoly.instance import Instance
 from crossmatch.errors import ConfigError, InputError
 
 SimilarityKind = Literal["jaccard", "overlap", "tfidf"]
-KINDS: tuple[str, ...] = ("jaccard", "overlap", "tfidf")
+KINDS: tuple[SimilarityKind, ...] = ("jaccard", "overlap", "tfidf")
 _TOKEN = re.compile(r"[^\W_]+(?:[-./'][^\W_]+)*")
 
 

@@ -76,6 +76,12 @@ def item_category_edges(items: pl.DataFrame) -> pl.DataFrame:
     return items.select(cols).sort("item_idx")
 
 
+def _number(x: Any) -> float:
+    """A numeric Series' max / mean as a float (0 when empty or all null); polars types it as any
+    Python literal (dates, strings ...) since a Series is not typed by its dtype."""
+    return float(x or 0)
+
+
 def _quantiles(values: pl.Series) -> dict[str, float]:
     if values.len() == 0:
         return {"p50": 0.0, "p90": 0.0, "p99": 0.0, "max": 0.0, "mean": 0.0}
@@ -83,8 +89,8 @@ def _quantiles(values: pl.Series) -> dict[str, float]:
         "p50": float(values.quantile(0.5, "nearest") or 0),
         "p90": float(values.quantile(0.9, "nearest") or 0),
         "p99": float(values.quantile(0.99, "nearest") or 0),
-        "max": float(values.max() or 0),
-        "mean": float(values.mean() or 0),
+        "max": _number(values.max()),
+        "mean": _number(values.mean()),
     }
 
 

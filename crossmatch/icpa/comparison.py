@@ -58,7 +58,7 @@ class Evaluator:
 
     def validation(self, scorer: Scorer) -> float:
         """Validation NDCG@10 (−1 when no user can be evaluated): the only figure tuning sees."""
-        v = self._one(scorer, "valid")["10"]["ndcg"]  # type: ignore[index]
+        v = self._one(scorer, "valid")["10"]["ndcg"]
         return float(v) if v == v else -1.0
 
     def all(self, scorer: Scorer) -> dict[str, Any]:

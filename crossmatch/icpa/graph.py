@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -80,9 +81,10 @@ class SourceSchema:
                 "cat_cardinalities": list(self.cat_cardinalities), "n_dense": self.n_dense}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, object]) -> SourceSchema:
-        return cls(str(d["name"]), int(d["n_items"]), int(d["n_users"]),  # type: ignore[call-overload]
-                   tuple(int(c) for c in d["cat_cardinalities"]), int(d["n_dense"]))  # type: ignore[union-attr]
+    def from_dict(cls, d: Mapping[str, Any]) -> SourceSchema:
+        """Inverse of :meth:`to_dict`; ``d`` is parsed JSON, so its values are untyped."""
+        return cls(str(d["name"]), int(d["n_items"]), int(d["n_users"]),
+                   tuple(int(c) for c in d["cat_cardinalities"]), int(d["n_dense"]))
 
 
 @dataclass

@@ -8,6 +8,7 @@ source to unit vectors; the decoder is the dot product ``s(a, b) = <f_anchor(a),
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -141,7 +142,7 @@ class ICPAModel(nn.Module):
         """The shared tower weights: ParetoMTL takes per-source gradients w.r.t. these (§2.7)."""
         return [p for p in self.towers.parameters() if p.requires_grad]
 
-    def embedding_parameters(self) -> list[nn.Parameter]:
+    def embedding_parameters(self) -> list[Tensor]:
         """Every embedding table (identities, categorical features, users, categories)."""
         return [m.weight for m in self.modules() if isinstance(m, nn.Embedding)]
 
@@ -185,12 +186,15 @@ class ICPAModel(nn.Module):
         if tower not in TOWERS:
             raise ValueError(f"tower must be one of {TOWERS}, got {tower!r}")
         feats = self.features[source](nodes, graph.cat_features, graph.dense_features)
+        # ModuleList items are typed as plain Modules; __init__ fills these two lists as cast here.
+        identity = cast(SourceFeatures, self.features[source]).identity
+        user_table = cast(nn.Embedding, self.users[source])
         if full:
-            items = self._full_mean(graph.item_item, self.features[source].identity, nodes)
-            users = self._full_mean(graph.item_user, self.users[source], nodes)
+            items = self._full_mean(graph.item_item, identity, nodes)
+            users = self._full_mean(graph.item_user, user_table, nodes)
         else:
-            items = self._sampled_mean(graph.item_item, self.features[source].identity, nodes, generator)
-            users = self._sampled_mean(graph.item_user, self.users[source], nodes, generator)
+            items = self._sampled_mean(graph.item_item, identity, nodes, generator)
+            users = self._sampled_mean(graph.item_user, user_table, nodes, generator)
         # An item has exactly one category edge, so the mean of 5 sampled copies is that embedding.
         cat = self.category(graph.item_category[nodes])
         h = torch.cat([feats, items, users, cat], dim=1)

@@ -70,7 +70,7 @@ def is_one_to_one_batch(match: np.ndarray, m: int) -> np.ndarray:
     b, n = match.shape
     counts = np.zeros((b, m + 1), dtype=np.int64)
     np.add.at(counts, (np.repeat(np.arange(b), n), np.where(match >= 0, match, m).ravel()), 1)
-    return (counts[:, :m] <= 1).all(axis=1)
+    return np.asarray((counts[:, :m] <= 1).all(axis=1))
 
 
 def current_ranks_batch(rank_a: np.ndarray, rank_b: np.ndarray, match: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

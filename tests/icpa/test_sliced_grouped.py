@@ -53,8 +53,9 @@ def test_grouped_swd_with_gates_and_frozen_orders_equals_per_group():
     res = grouped_sliced_alignment(xs, groups, 2, d, length=7, gates=gates, orders=orders)
     for g in range(2):
         m = [grp == g for grp in groups]
-        want = sliced_alignment([x[k] for x, k in zip(xs, m)], d, length=7, gates=[t[k] for t, k in zip(gates, m)],
-                                orders=[o[k] for o, k in zip(orders, m)])
+        want = sliced_alignment([x[k] for x, k in zip(xs, m, strict=True)], d, length=7,
+                                gates=[t[k] for t, k in zip(gates, m, strict=True)],
+                                orders=[o[k] for o, k in zip(orders, m, strict=True)])
         assert res.group_losses[g].item() == pytest.approx(want.loss.item(), rel=1e-9)
         assert torch.allclose(res.pair_costs[g], want.pair_costs)
     res.group_losses.sum().backward()
@@ -74,7 +75,7 @@ def test_grouped_sgwd_equals_per_group_sgwd_with_pair_gates():
     grouped = grouped_sliced_gromov_alignment(xs, groups, 2, d, idx, length=8,
                                               pair_gates=lambda i, r1, r2: gate_of(xs[i][r1], xs[i][r2]))
     for g in range(2):
-        sub = [x[grp == g] for x, grp in zip(xs, groups)]
+        sub = [x[grp == g] for x, grp in zip(xs, groups, strict=True)]
         want = sliced_gromov_alignment(sub, d, idx, length=8,
                                        pair_gates=lambda i, r1, r2, sub=sub: gate_of(sub[i][r1], sub[i][r2]))
         assert grouped.group_losses[g].item() == pytest.approx(want.loss.item(), rel=1e-9)

@@ -115,15 +115,16 @@ def total_loss(
     else:
         l_m = matrix_constraint_loss(ma, mb)
     gaps = envy_tensors(sa, sb)
-    views = (ma, mb.transpose(1, 2))
-    l_s = 0.5 * sum(stability_loss(x, gaps) for x in views)
+    va, vb = ma, mb.transpose(1, 2)  # the two views x of eq. 3-5
+    # a + b written out: sum() starts from the int 0, which types the result as Tensor | int.
+    l_s = 0.5 * (stability_loss(va, gaps) + stability_loss(vb, gaps))
     out = {"m": l_m, "s": l_s}
     total = weights.m * l_m + weights.s * l_s
     if objective == "fsm":
-        out["f"] = 0.5 * sum(fairness_loss(x, sa, sb) for x in views)
+        out["f"] = 0.5 * (fairness_loss(va, sa, sb) + fairness_loss(vb, sa, sb))
         total = total + weights.f * out["f"]
     elif objective == "bsm":
-        out["b"] = 0.5 * sum(balance_loss(x, sa, sb) for x in views)
+        out["b"] = 0.5 * (balance_loss(va, sa, sb) + balance_loss(vb, sa, sb))
         total = total + weights.b * out["b"]
     out["total"] = total
     return out
