@@ -39,14 +39,16 @@ $(STAMP): pyproject.toml constraints.txt
 demo: setup
 	$(BIN)/crossmatch run
 
-# Command 2: set up, then run the whole test suite. pytest's exit code 5
-# ("no tests collected") is turned into a failure so an empty run never passes.
-test: setup
+# Command 2: set up, lint and type-check (the lint target), then run the whole test suite.
+# pytest's exit code 5 ("no tests collected") is turned into a failure so an empty run never passes.
+test: setup lint
 	$(BIN)/python -m pytest -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
 
+# ruff on the whole tree and mypy on crossmatch/, stages/, flows/ (both configured in pyproject.toml).
 lint: setup
-	$(BIN)/ruff check crossmatch stages flows tests benchmarks
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 bench: setup
 	@for b in benchmarks/bench_*.py; do m=$$(basename $$b .py); echo "== benchmarks.$$m"; $(BIN)/python -m benchmarks.$$m || exit 1; done
