@@ -54,6 +54,9 @@ REAL_STAGES: tuple[StageSpec, ...] = (
     StageSpec("blocking_walmart_amazon"),
     StageSpec("match_walmart_amazon"),
     StageSpec("evaluate_real"),
+    StageSpec("er_block", io=True, fanout=True),  # foreach over the two-table benchmarks (reads ../shared/data)
+    StageSpec("er_match", io=True, fanout=True),
+    StageSpec("er_report"),
 )
 
 
