@@ -86,12 +86,13 @@ def bench_algorithms(sizes: list[int], repeats: int, skip_matching: bool) -> Non
 def bench_weavenet(batch: dict[int, int], repeats: int) -> None:
     import torch
 
+    from crossmatch.checkpoint import load_checkpoint
     from crossmatch.twosided.weavenet.model import WeaveNet, WeaveNetConfig
     from crossmatch.twosided.weavenet.train import load_model, predict_logits
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if PRETRAINED.is_file():
-        model = load_model(torch.load(PRETRAINED, map_location="cpu", weights_only=True), device)
+        model = load_model(load_checkpoint(PRETRAINED), device)
         name = PRETRAINED.name
     else:
         model = WeaveNet(WeaveNetConfig(layers=8, dim=24, hidden=48, residual=True, variant="asym")).to(device).eval()

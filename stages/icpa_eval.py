@@ -42,6 +42,7 @@ import polars as pl  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
 import torch  # noqa: E402
 
+from crossmatch.checkpoint import save_checkpoint  # noqa: E402
 from crossmatch.errors import InputError  # noqa: E402
 from crossmatch.icpa import build_model, model_payload  # noqa: E402
 from crossmatch.icpa.comparison import (  # noqa: E402
@@ -308,7 +309,7 @@ def main() -> None:
 
     with atomic_dir(args.out) as out:
         for name, model in saved.items():
-            torch.save(model_payload(model, {"run": name, "sources": params.sources}), out / name)
+            save_checkpoint(model_payload(model, {"run": name, "sources": params.sources}), out / name)
         table.write_csv(out / "table.csv")
         pl.DataFrame([{"key": k, **v} for k, v in verdicts.items()] or {"key": []}).write_csv(out / "transfer.csv")
     plot_path = Path(args.plot)

@@ -161,14 +161,16 @@ def read_truth(path: Path, left: str, right: str) -> set[tuple[str, str]]:
 
 
 def load_predictor(path: Path, device_name: str) -> Any:
-    import torch
-
+    from crossmatch.checkpoint import load_checkpoint
     from crossmatch.twosided.weavenet.train import load_model, predict_logits, resolve_device
 
     if not path.is_file():
         raise InputError("WeaveNet checkpoint not found; run weavenet_train or choose another match.solver", file=str(path))
     device = resolve_device(device_name)
-    model = load_model(torch.load(path, map_location="cpu", weights_only=True), device)
+    try:
+        model = load_model(load_checkpoint(path), device)
+    except (ValueError, RuntimeError, TypeError) as exc:  # a plain checkpoint, but not a WeaveNet's
+        raise InputError(f"cannot load the WeaveNet checkpoint: {exc}", file=str(path)) from None
     return lambda sa, sb: predict_logits(model, sa, sb, device)
 
 

@@ -33,6 +33,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import polars as pl  # noqa: E402
 import torch  # noqa: E402
 
+from crossmatch.checkpoint import save_checkpoint  # noqa: E402
 from crossmatch.icpa import Schedule, build_model, model_payload, resolve_device  # noqa: E402
 from crossmatch.icpa import distributed as ddp  # noqa: E402
 from crossmatch.icpa.methods import phase1_config  # noqa: E402
@@ -177,7 +178,7 @@ def main() -> None:
     front = front_frame(logs["icpa_phase1"])
     with atomic_dir(args.out) as out, atomic_dir(args.embeddings) as emb_dir:
         for name, model in models.items():
-            torch.save(model_payload(model, {"run": name, "sources": params.sources}), out / name)
+            save_checkpoint(model_payload(model, {"run": name, "sources": params.sources}), out / name)
         front.write_csv(out / "losses.csv")
         if sweep_rows:
             pl.DataFrame(sweep_rows).write_csv(out / "beta_sweep.csv")

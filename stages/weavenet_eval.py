@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from rich.progress import Progress
 
+from crossmatch.checkpoint import load_checkpoint
 from crossmatch.errors import ConfigError, InputError
 from crossmatch.twosided.evaluation import CheckRow, external_check, mean_se, weavenet_outcomes, win_tie_loss
 from crossmatch.twosided.generators import DISTRIBUTIONS, generate, split_rng
@@ -234,7 +235,7 @@ def main() -> None:
         p = Path(args.model)
         if not p.is_file():
             raise InputError("WeaveNet checkpoint not found; run weavenet_train first (or pass --model none)", file=str(p))
-        ckpt = torch.load(p, map_location="cpu", weights_only=True)
+        ckpt = load_checkpoint(p)  # InputError for a foreign or unreadable file
         try:
             model = load_model(ckpt, device)
         except (ValueError, RuntimeError, TypeError) as exc:

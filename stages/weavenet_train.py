@@ -23,6 +23,7 @@ from typing import Any, Literal
 import torch
 from rich.progress import Progress
 
+from crossmatch.checkpoint import load_checkpoint, save_checkpoint
 from crossmatch.errors import ConfigError, InputError
 from crossmatch.twosided.generators import DISTRIBUTIONS
 from crossmatch.twosided.weavenet.losses import Objective
@@ -88,10 +89,7 @@ def load_init(path: str, model_cfg: WeaveNetConfig) -> dict[str, torch.Tensor]:
     p = Path(path)
     if not p.is_file():
         raise InputError("init_checkpoint not found; set weavenet_train.init_checkpoint: null to train from scratch", file=str(p))
-    try:
-        ckpt = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is an input problem, reported in one line
-        raise InputError(f"not a readable torch checkpoint ({type(exc).__name__}: {exc})", file=str(p)) from None
+    ckpt = load_checkpoint(p)  # InputError for a foreign or unreadable file
     if not isinstance(ckpt, dict) or "config" not in ckpt or "state_dict" not in ckpt:
         raise InputError("not a WeaveNet checkpoint (needs 'config' and 'state_dict')", file=str(p))
     if ckpt["config"] != model_cfg.to_dict():
@@ -184,7 +182,7 @@ def main() -> None:
         **{f"best_val_{k}": v for k, v in result.best_val.items()},
     }
     out = Path(args.out)
-    write_atomic(out, lambda p: torch.save(ckpt, p))
+    write_atomic(out, lambda p: save_checkpoint(ckpt, p))
     write_json(args.metrics, metrics)
     write_text(args.plot_csv, curve_csv(result))
     png = Path(args.plot_png)
