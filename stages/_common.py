@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from crossmatch.errors import ConfigError, CrossmatchError
+from crossmatch.params import check_fields
 
 console = Console(stderr=True)
 T = TypeVar("T")
@@ -45,11 +46,13 @@ def load_section(stage: str, path: str | Path = "params.yaml") -> dict[str, Any]
 
 
 def params_as(cls: type[T], section: dict[str, Any], stage: str) -> T:
-    """Build the dataclass ``cls`` from a params section; unknown keys are an error."""
+    """Build the dataclass ``cls`` from a params section; unknown keys and values of the wrong type
+    (see :func:`crossmatch.params.check_fields`) are an error naming ``<stage>.<key>``."""
     known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(section) - known)
     if unknown:
         raise ConfigError(f"params.yaml: unknown key(s) {unknown} under '{stage}'; known: {sorted(known)}")
+    section = check_fields(cls, section, stage)
     try:
         return cls(**section)
     except TypeError as exc:

@@ -94,6 +94,9 @@ class IlpParams:
     grid: list[float] | None = None  # [start, stop, step]: tune each ILP on this tied ω/η grid; null: reuse the greedy's best
 
     def __post_init__(self) -> None:
+        if self.time_limit <= 0 or self.mip_gap < 0:
+            raise ConfigError(f"blocking.ilp.time_limit must be > 0 s and blocking.ilp.mip_gap >= 0, "
+                              f"got {self.time_limit} and {self.mip_gap}")
         bad = [m for m in self.methods if m not in ILP_FAMILIES]
         if bad:
             raise ConfigError(f"blocking.ilp.methods: unknown {bad}; choose from {list(ILP_FAMILIES)}")
@@ -160,6 +163,8 @@ class BlockingParams:
             raise ConfigError(f"blocking.similarity must be one of {[*KINDS, 'best']}, got {self.similarity!r}")
         if self.runner not in ("thread", "process"):
             raise ConfigError(f"blocking.runner must be 'thread' or 'process', got {self.runner!r}")
+        if self.workers < 1:
+            raise ConfigError(f"blocking.workers must be an integer >= 1, got {self.workers}")
         if self.host_side not in ("left", "right"):
             raise ConfigError(f"blocking.host_side must be 'left' or 'right', got {self.host_side!r}")
         bad = [m for m in self.methods if m not in (*GREEDY_METHODS, "kcore")]

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from crossmatch.errors import ConfigError
 from crossmatch.report import figures
 from crossmatch.report.markdown import fmt, table
 from crossmatch.report.summary import blocking_rows, front_summary, headline, icpa_rows, icpa_sources
@@ -29,6 +30,10 @@ from stages._common import console, load_section, params_as, run, write_atomic, 
 @dataclass(frozen=True)
 class EvaluateParams:
     k: int = 10  # the k of the NDCG@k / F@k columns in the report
+
+    def __post_init__(self) -> None:
+        if self.k < 1:
+            raise ConfigError(f"evaluate.k must be an integer >= 1, got {self.k}")
 
 
 def _load(path: Path) -> dict[str, Any] | None:

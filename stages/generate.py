@@ -30,6 +30,10 @@ class GenerateParams:
     layout: Literal["single", "per_source"] = "single"
 
     def __post_init__(self) -> None:
+        if self.seed < 0:  # numpy seeds are non-negative
+            raise ConfigError(f"generate.seed must be an integer >= 0, got {self.seed}")
+        if not isinstance(self.overrides, dict):
+            raise ConfigError(f"generate.overrides must be a mapping of world settings, got {self.overrides!r:.60}")
         if self.raw_format not in ("parquet", "csv"):
             raise ConfigError(f"generate.raw_format must be 'parquet' or 'csv', got '{self.raw_format}'")
         if self.layout not in ("single", "per_source"):

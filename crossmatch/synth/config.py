@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from crossmatch.errors import ConfigError
+from crossmatch.params import check_fields
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,7 @@ def make_config(preset: str = "default", seed: int = 0, overrides: dict[str, Any
     unknown = sorted(set(overrides) - known)
     if unknown:
         raise ConfigError(f"generate: unknown override(s) {unknown}; known fields: {sorted(known)}")
+    overrides = check_fields(WorldConfig, overrides, "generate.overrides")
     for key, value in list(overrides.items()):
         if isinstance(value, list):
             overrides[key] = tuple(value)
