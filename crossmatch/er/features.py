@@ -35,6 +35,10 @@ def _tokens(text: str) -> set[str]:
     return set(_TOKEN.findall(text))
 
 
+def _compact(text: str) -> str:
+    return "".join(_TOKEN.findall(text))
+
+
 @dataclass
 class PairFeaturizer:
     """Fitted on both tables once (no labels); :meth:`transform` maps row-position pairs to features."""
@@ -61,6 +65,8 @@ class PairFeaturizer:
                     continue
                 self.tfidf[(c, analyzer)] = (vec.transform(left).tocsr(), vec.transform(right).tocsr())
         self.text = (b.text("left"), b.text("right"))
+        # alphanumerics only: "ELP-LP12" and "elplp12" are one model number
+        self.compact = ([_compact(t) for t in self.text[0]], [_compact(t) for t in self.text[1]])
         self.tok = ([_tokens(t) for t in self.text[0]], [_tokens(t) for t in self.text[1]])
         df = Counter(t for side in self.tok for toks in side for t in toks)
         n = len(self.tok[0]) + len(self.tok[1])
@@ -107,6 +113,10 @@ class PairFeaturizer:
                 ta, tb = [self.text[0][i] for i in l], [self.text[1][j] for j in r]
                 add(f"{c}:left_in_right_text", [float(x in t) if x else np.nan for x, t in zip(a, tb, strict=True)])
                 add(f"{c}:right_in_left_text", [float(y in t) if y else np.nan for y, t in zip(b, ta, strict=True)])
+                ca, cb = [_compact(x) for x in a], [_compact(y) for y in b]
+                ka, kb = [self.compact[0][i] for i in l], [self.compact[1][j] for j in r]
+                add(f"{c}:left_in_right_compact", [float(x in t) if x else np.nan for x, t in zip(ca, kb, strict=True)])
+                add(f"{c}:right_in_left_compact", [float(y in t) if y else np.nan for y, t in zip(cb, ka, strict=True)])
         self._record_features(l, r, add)
         if self.embeddings is not None:
             ea, eb = self.embeddings
@@ -117,17 +127,21 @@ class PairFeaturizer:
     def _record_features(self, l: np.ndarray, r: np.ndarray, add: object) -> None:
         idf, top = self.idf, float(np.log(len(self.tok[0]) + len(self.tok[1])))
         digits = lambda s: {t for t in s if any(ch.isdigit() for ch in t)}  # noqa: E731
-        jac, only_l, only_r, mass_l, mass_r, mass_both = [], [], [], [], [], []
+        jac, only_l, only_r, mass_l, mass_r, mass_both, in_r, in_l = [], [], [], [], [], [], [], []
         for i, j in zip(l.tolist(), r.tolist(), strict=True):
             ta, tb = self.tok[0][i], self.tok[1][j]
             da, db = digits(ta), digits(tb)
             jac.append(len(da & db) / len(da | db) if da | db else np.nan)
             only_l.append(len(da - db))
+            ka, kb = self.compact[0][i], self.compact[1][j]
+            in_r.append(sum(t in kb for t in da) / len(da) if da else np.nan)
+            in_l.append(sum(t in ka for t in db) / len(db) if db else np.nan)
             only_r.append(len(db - da))
             mass_l.append(math.fsum(idf.get(t, top) for t in ta - tb))
             mass_r.append(math.fsum(idf.get(t, top) for t in tb - ta))
             mass_both.append(math.fsum(idf.get(t, top) for t in ta & tb))
         for name, v in (("record:digit_jaccard", jac), ("record:digits_only_left", only_l),
                         ("record:digits_only_right", only_r), ("record:idf_only_left", mass_l),
-                        ("record:idf_only_right", mass_r), ("record:idf_shared", mass_both)):
+                        ("record:idf_only_right", mass_r), ("record:idf_shared", mass_both),
+                        ("record:digits_left_in_right_compact", in_r), ("record:digits_right_in_left_compact", in_l)):
             add(name, np.asarray(v, dtype=np.float64))  # type: ignore[operator]
