@@ -28,6 +28,7 @@ import polars as pl
 import torch
 
 import crossmatch.icpa as icpa_pkg
+from crossmatch.checkpoint import load_checkpoint, save_checkpoint
 from crossmatch.errors import ConfigError, InputError
 from crossmatch.icpa import (
     AlignConfig,
@@ -277,7 +278,7 @@ def load_data(ingested: str | Path, edges: str | Path, sources: Sequence[str],
 
 def load_model(path: str | Path) -> ICPAModel:
     """A saved model (``model_payload``: plain types + tensors), loaded without running pickled code."""
-    return model_from_payload(torch.load(path, map_location="cpu", weights_only=True))
+    return model_from_payload(load_checkpoint(path))
 
 
 def code_hash() -> str:
@@ -310,8 +311,8 @@ class Checkpoints:
         if p is None or not p.exists():
             return None
         try:
-            blob = torch.load(p, map_location="cpu", weights_only=True)  # tensors and plain types only
-        except Exception as exc:  # a truncated/foreign file: start over rather than fail
+            blob = load_checkpoint(p)  # tensors and plain types only; a planted object is refused
+        except Exception as exc:  # a truncated/foreign/refused file: start over (nothing of it ran)
             console.print(f"[yellow]{run}: ignoring unreadable checkpoint {p} ({type(exc).__name__})[/]")
             return None
         if blob.get("fingerprint") != tag:
@@ -324,7 +325,7 @@ class Checkpoints:
         if p is None:
             return
         blob = {"fingerprint": tag, "state": trainer.state_dict()}
-        write_atomic(p, lambda tmp: torch.save(blob, tmp))
+        write_atomic(p, lambda tmp: save_checkpoint(blob, tmp))
 
     def clear(self) -> None:
         if self.dir and self.dir.exists():

@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-import torch
 
+from crossmatch.checkpoint import load_checkpoint, save_checkpoint
 from crossmatch.errors import ConfigError, InputError
 from crossmatch.icpa import build_model, model_from_payload, model_payload
 from crossmatch.icpa.methods import PER_TARGET, phase2_config, single_config
@@ -62,7 +62,7 @@ def load_phase1(align_dir: Path, name: str, sources: list[str]) -> Any:
     path = align_dir / name
     if not path.exists():
         raise InputError(f"phase-1 model {name} not found; run train_align first", file=str(path))
-    payload = torch.load(path, map_location="cpu", weights_only=True)  # tensors and plain types only
+    payload = load_checkpoint(path)  # tensors and plain types only; a planted object is refused
     if payload["meta"].get("sources") != sources:
         raise InputError(f"the phase-1 model was trained on sources {payload['meta'].get('sources')}, "
                          f"but icpa.sources is {sources}; re-run train_align", file=str(path))
@@ -142,7 +142,7 @@ def main() -> None:
 
     with atomic_dir(out_dir) as out:
         for name, model in models.items():
-            torch.save(model_payload(model, {"run": name, "target": target, "sources": params.sources}), out / name)
+            save_checkpoint(model_payload(model, {"run": name, "target": target, "sources": params.sources}), out / name)
         (out / "metrics.json").write_text(json.dumps({"target": target, "seeds": params.seed_list,
                                                      "methods": results}, indent=2, sort_keys=True) + "\n")
         np.savez_compressed(out / "per_user.npz", **arrays)

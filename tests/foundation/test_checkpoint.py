@@ -104,3 +104,19 @@ def test_icpa_model_payload_is_plain_and_round_trips(tmp_path: Path) -> None:
     again = model_from_payload(load_checkpoint(tmp_path / "m.pt"))
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values(),
                                                  strict=True))
+
+
+def test_icpa_stages_refuse_a_planted_model_and_ignore_a_planted_training_checkpoint(
+        planted: tuple[Path, Path], tmp_path: Path) -> None:
+    """stages/_icpa.py: a planted model file is a clear InputError; a planted resume checkpoint is
+    refused (not run) and training starts over."""
+    from stages._icpa import Checkpoints, load_model
+
+    path, marker = planted
+    with pytest.raises(InputError, match="refused"):
+        load_model(path)
+    ck = Checkpoints(tmp_path / "ck")
+    (tmp_path / "ck").mkdir()
+    (tmp_path / "ck" / "run.pt").write_bytes(path.read_bytes())
+    assert ck.load("run", "any-tag") is None
+    assert not marker.exists()
