@@ -18,18 +18,27 @@ export DO_NOT_TRACK := 1
 export DVC_NO_ANALYTICS := 1
 export PYTHONHASHSEED := 0
 
-.PHONY: setup demo test lint bench serve concurrency clean
+.PHONY: setup lock demo test lint bench serve concurrency clean
 
 setup: $(STAMP) .dvc/config
 	@$(BIN)/dvc config core.analytics false
 
-$(STAMP): pyproject.toml constraints.txt
+# Every dependency at the exact version of requirements.lock (torch: the local CPU wheel 2.13.0+cpu),
+# then the project itself without resolving anything again; pip check fails on a broken lock.
+$(STAMP): pyproject.toml constraints.txt requirements.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	# torch first, from the local CPU wheel; every later install is pinned to it.
-	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,dask]'
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip check
 	touch $(STAMP)
+
+# Regenerate requirements.lock from pyproject.toml (extras dev, dask) under constraints.txt. Existing
+# pins are kept where they still satisfy the specs; `make lock LOCK_ARGS=--upgrade` moves every pin
+# to the newest allowed release, `LOCK_ARGS='-P highspy'` only that package.
+LOCK_ARGS ?=
+lock:
+	$(BIN)/pip-compile --quiet --extra dev --extra dask -c constraints.txt --strip-extras --allow-unsafe \
+	  --no-emit-index-url --no-emit-find-links --no-emit-trusted-host $(LOCK_ARGS) -o requirements.lock pyproject.toml
 
 .dvc/config:
 	$(BIN)/dvc init --quiet

@@ -92,6 +92,7 @@ class IlpParams:
     max_weight: bool = True  # also solve each family with ω = η = 0
     warm_start: bool = True
     grid: list[float] | None = None  # [start, stop, step]: tune each ILP on this tied ω/η grid; null: reuse the greedy's best
+    node_limit: int | None = None  # HiGHS branch-and-bound nodes per solve: a limit that cuts every machine's solve alike
 
     def __post_init__(self) -> None:
         if self.time_limit <= 0 or self.mip_gap < 0:
@@ -102,6 +103,8 @@ class IlpParams:
             raise ConfigError(f"blocking.ilp.methods: unknown {bad}; choose from {list(ILP_FAMILIES)}")
         if self.grid is not None:
             value_range(self.grid)
+        if self.node_limit is not None and self.node_limit < 1:
+            raise ConfigError(f"blocking.ilp.node_limit must be >= 1 or null, got {self.node_limit}")
 
 
 @dataclass(frozen=True)
@@ -356,7 +359,8 @@ def compute(params: BlockingParams, left_items: pl.DataFrame, right_items: pl.Da
         kind = best[src][0]
         inst = instances[kind]
         cfg = IlpConfig(family=fam, host_side=params.host_side, time_limit=params.ilp.time_limit,
-                        mip_gap=params.ilp.mip_gap, seed=params.seed, warm_start=params.ilp.warm_start)
+                        mip_gap=params.ilp.mip_gap, seed=params.seed, warm_start=params.ilp.warm_start,
+                        node_limit=params.ilp.node_limit)
         if params.ilp.grid is not None:
             axis = value_range(params.ilp.grid)
             cands = [_uflp_rewards(rw, params.host_side) if fam == "uflp" else rw for rw in grid_points(axis, axis)]
@@ -389,7 +393,8 @@ def compute(params: BlockingParams, left_items: pl.DataFrame, right_items: pl.Da
     counts = report.counts().tocoo()
     ceiling = report.score(counts.row, counts.col)
     oracle = solve_ilp(truth_similarity(report.counts(), dl, dr), Rewards(),
-                       IlpConfig(time_limit=params.ilp.time_limit, mip_gap=params.ilp.mip_gap, seed=params.seed))
+                       IlpConfig(time_limit=params.ilp.time_limit, mip_gap=params.ilp.mip_gap, seed=params.seed,
+                                 node_limit=params.ilp.node_limit))
     references = {"ceiling_all_true_category_pairs": ceiling.as_dict(),
                   "oracle_bipoly_maxweight": method_summary(oracle, report)}
     if labels.held_out:

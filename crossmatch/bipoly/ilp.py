@@ -65,11 +65,22 @@ class IlpConfig:
             source, which is the left one in our datasets).
         quota: maximum clients per host, or ``None``.
         time_limit: seconds for the whole solve, model build and warm starts included; on
-            expiry the best incumbent is returned.
+            expiry the best incumbent is returned. A wall-clock limit: where it cuts a solve, the
+            result depends on the machine's speed and load.
         mip_gap: relative MIP gap at which HiGHS stops (0 = prove optimality).
-        threads: HiGHS threads.
+        threads: HiGHS threads (1: serial search, the same path on every machine).
         seed: HiGHS random seed (determinism).
         warm_start: give HiGHS the best family-feasible greedy solution as a first incumbent.
+        node_limit: branch-and-bound nodes HiGHS may explore (``mip_max_nodes``), or ``None`` for
+            no limit. The deterministic work limit: a solve it cuts stops at the same node, with
+            the same incumbent, on every machine (HiGHS 1.16 has no other work limit for MIPs);
+            its status is ``"Solution limit reached"``. Set ``time_limit`` above the time such a
+            solve takes so that the wall clock never decides. A solve that reaches the optimum
+            first is not affected.
+
+    Determinism: HiGHS is deterministic for a given build, options and input; here the search is
+    serial (``threads``, ``parallel = off``) with a fixed ``seed``, so only a limit on the wall
+    clock, or another HiGHS release (``requirements.lock`` pins it), can change the result.
     """
 
     family: IlpFamily = "bipoly"
@@ -80,6 +91,7 @@ class IlpConfig:
     threads: int = 1
     seed: int = 0
     warm_start: bool = True
+    node_limit: int | None = None
 
     def __post_init__(self) -> None:
         if self.family not in ("bipoly", "poly", "bipartite", "uflp"):
@@ -92,6 +104,10 @@ class IlpConfig:
             raise ConfigError(f"ILP time_limit must be > 0 seconds, got {self.time_limit}")
         if not 0 <= self.mip_gap < 1:
             raise ConfigError(f"ILP mip_gap must lie in [0, 1), got {self.mip_gap}")
+        if not isinstance(self.threads, int) or self.threads < 1:
+            raise ConfigError(f"ILP threads must be a positive integer, got {self.threads!r}")
+        if self.node_limit is not None and (not isinstance(self.node_limit, int) or self.node_limit < 1):
+            raise ConfigError(f"ILP node_limit must be a positive integer or null, got {self.node_limit!r}")
 
     @property
     def effective_quota(self) -> int | None:
@@ -322,7 +338,11 @@ def _highs(model: IlpModel, cfg: IlpConfig, start: np.ndarray | None) -> highspy
     h.setOptionValue("output_flag", False)
     h.setOptionValue("mip_rel_gap", float(cfg.mip_gap))
     h.setOptionValue("threads", int(cfg.threads))
+    # HiGHS >= 1.15 can run the MIP tree search in parallel; a serial search follows one path
+    h.setOptionValue("parallel", "off" if cfg.threads == 1 else "choose")
     h.setOptionValue("random_seed", int(cfg.seed))
+    if cfg.node_limit is not None:
+        h.setOptionValue("mip_max_nodes", int(cfg.node_limit))
     n_cols = model.cost.size
     empty_i = np.empty(0, dtype=np.int32)
     h.addCols(n_cols, model.cost, model.col_lower, model.col_upper, 0, empty_i, empty_i, np.empty(0))
@@ -379,11 +399,12 @@ def solve_ilp(inst: Instance, rewards: Rewards, cfg: IlpConfig | None = None, *,
     never below it.
 
     Returns:
-        The matching with ``status`` (HiGHS model status, e.g. ``"Optimal"`` or
-        ``"Time limit reached"``), ``gap`` (relative MIP gap), ``objective`` (F of eq. 3 of the
-        returned matching), ``seconds`` (wall time of the whole call) and ``info`` with the dual
-        bound, sizes, ``proven_optimal``, the warm start used and the time split
-        (``seconds_build``, ``seconds_start``, ``seconds_solve``). When the time limit passes with
+        The matching with ``status`` (HiGHS model status, e.g. ``"Optimal"``, ``"Time limit
+        reached"`` or, at ``cfg.node_limit``, ``"Solution limit reached"``), ``gap`` (relative MIP
+        gap), ``objective`` (F of eq. 3 of the returned matching), ``seconds`` (wall time of the
+        whole call) and ``info`` with the dual bound, ``nodes`` (branch-and-bound nodes explored:
+        the deterministic measure of the work), sizes, ``proven_optimal``, the warm start used and
+        the time split (``seconds_build``, ``seconds_start``, ``seconds_solve``). When the time limit passes with
         an incumbent, that incumbent is returned. When HiGHS has no feasible solution at all, the
         family's greedy (BiPoly.S for BiPoly) is returned with a :class:`RuntimeWarning` and
         ``status = "fallback: <greedy>"``.
@@ -434,7 +455,8 @@ def solve_ilp(inst: Instance, rewards: Rewards, cfg: IlpConfig | None = None, *,
                 pairs[0], pairs[1], method=name, seconds=secs, status=status,
                 gap=0.0 if proven and cfg.mip_gap == 0 else gap, objective=f,
                 info={**sizes, **timing, **warm, "highs_objective": float(info.objective_function_value),
-                      "dual_bound": float(info.mip_dual_bound), "proven_optimal": proven, "returned": "highs"},
+                      "dual_bound": float(info.mip_dual_bound), "nodes": int(info.mip_node_count),
+                      "node_limit": cfg.node_limit, "proven_optimal": proven, "returned": "highs"},
             )
     if best is not None:
         # HiGHS had no time left, or kept nothing at least as good as the start: the start is the incumbent
