@@ -360,6 +360,8 @@ def _highs(model: IlpModel, cfg: IlpConfig, start: np.ndarray | None) -> highspy
     return h
 
 
+# relative MIP gaps below this are rounding noise and reported as 0 (1.7e-16 with one HiGHS release, 0 with another)
+GAP_NOISE = 1e-12
 # below this many seconds left of the budget HiGHS is not started (it could not improve on the start)
 MIN_SOLVE_SECONDS = 1e-3
 
@@ -451,6 +453,8 @@ def solve_ilp(inst: Instance, rewards: Rewards, cfg: IlpConfig | None = None, *,
             info = h.getInfo()
             proven = status == "Optimal"
             gap = float(info.mip_gap) if np.isfinite(info.mip_gap) else float("nan")
+            # a gap of a few ulps is the rounding of the objective sum, which differs between HiGHS releases
+            gap = 0.0 if abs(gap) < GAP_NOISE else gap
             return Matching.from_pairs(
                 pairs[0], pairs[1], method=name, seconds=secs, status=status,
                 gap=0.0 if proven and cfg.mip_gap == 0 else gap, objective=f,
