@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -12,6 +14,19 @@ from rich.table import Table
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 console = Console()
+
+
+@contextmanager
+def _friendly_errors() -> Iterator[None]:
+    """An expected failure (:class:`flows.guard.CliError`: not a repository, busy) as one red line and
+    its exit code, without a traceback."""
+    from flows.guard import CliError
+
+    try:
+        yield
+    except CliError as exc:
+        console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(exc.exit_code) from None
 
 
 @app.command()
@@ -52,11 +67,19 @@ def run(
     workers: Annotated[int, typer.Option(help="concurrent fan-out items")] = 2,
 ) -> None:
     """Run the pipeline once through the Prefect flow (temporary local API, offline)."""
-    from flows.pipeline import run_pipeline
+    from flows.guard import check_dvc_idle, repository, run_lock
 
     wanted = [s.strip() for s in stages.split(",")] if stages else None
-    state = run_pipeline(pipeline_name, repo=str(repo) if repo else None, stages=wanted, force=force,
-                         runner=runner, workers=workers)
+    with _friendly_errors():
+        root = repository(repo)
+        # held for the whole run: a second `crossmatch run` here stops with "busy" before it starts a
+        # second temporary Prefect API on the same database
+        with run_lock(root):
+            check_dvc_idle(root)
+            from flows.pipeline import run_pipeline  # after the checks: importing Prefect takes seconds
+
+            state = run_pipeline(pipeline_name, repo=str(root), stages=wanted, force=force,
+                                 runner=runner, workers=workers)
     if not state.is_completed():
         console.print(f"[red]pipeline {state.name}:[/] {state.message}", highlight=False)
         raise typer.Exit(1)
@@ -91,12 +114,20 @@ def list_stages(
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
     """List the stages in order, their tags, and whether DVC finds each up to date."""
-    from flows.dvc import find_repo, stage_status
+    from flows.dvc import DvcError, stage_status
+    from flows.guard import DVC_LOCK_MESSAGE, busy_with_dvc, check_dvc_idle, repository
     from flows.stages import PIPELINES
 
-    root = find_repo(repo)
     spec = PIPELINES[pipeline_name]
-    changed = stage_status(root, spec.dvcfile)
+    with _friendly_errors():
+        root = repository(repo)
+        check_dvc_idle(root)
+        try:
+            changed = stage_status(root, spec.dvcfile)
+        except DvcError as exc:
+            if DVC_LOCK_MESSAGE not in str(exc):
+                raise
+            raise busy_with_dvc(root, None) from None  # taken between the check and `dvc status`
     rows: list[dict[str, Any]] = []
     for stage in spec.stages:
         target = spec.target(stage.name)
