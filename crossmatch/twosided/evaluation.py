@@ -5,9 +5,12 @@ Pure functions over per-instance result arrays; the ``weavenet_eval`` stage does
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from importlib import resources
 
 import numpy as np
 
@@ -17,6 +20,14 @@ from crossmatch.twosided.repair import repair
 from crossmatch.twosided.weavenet.train import outcome
 
 PAPER_TEST_INSTANCES = 1000  # per cell of Tables 2–3 (§3.2 "Splits and seeds")
+PUBLISHED_COSTS = "data/paper_tables_seq_bal.csv"  # package data of crossmatch.twosided (data/PROVENANCE.md)
+
+
+def published_costs() -> list[dict[str, str]]:
+    """The paper's published mean SEq / Bal costs, shipped as package data (``data/PROVENANCE.md``): rows
+    with ``metric, method, N, distribution, mean_cost, source``, the input of :func:`external_check`."""
+    text = resources.files("crossmatch.twosided").joinpath(PUBLISHED_COSTS).read_text()
+    return list(csv.DictReader(io.StringIO(text)))
 
 
 def weavenet_outcomes(sa: np.ndarray, sb: np.ndarray, logits: np.ndarray, match: np.ndarray) -> dict[str, np.ndarray]:

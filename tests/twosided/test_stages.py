@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import polars as pl
 import pytest
 import torch
 
+from crossmatch.twosided.evaluation import PUBLISHED_COSTS, published_costs
 from tests.conftest import run_stage
 
 TRAIN = """
@@ -72,7 +74,7 @@ def test_weavenet_eval_tiny(tiny_model: Path, tmp_path: Path) -> None:
     p.write_text("weavenet_eval: {distributions: [UU, UD], sizes: [5], instances: 6, workers: 2, chunk: 4}\n")
     out = [str(tmp_path / n) for n in ("m.json", "r.md", "c.csv")]
     proc = run_stage("weavenet_eval", "--params", str(p), "--model", str(tiny_model / "weavenet.pt"),
-                     "--paper-table", str(tmp_path / "absent.csv"), "--metrics", out[0], "--report", out[1], "--cells-csv", out[2])
+                     "--paper-table", "none", "--metrics", out[0], "--report", out[1], "--cells-csv", out[2])
     assert proc.returncode == 0, proc.stderr
     m = json.loads(Path(out[0]).read_text())
     for alg in ("GS", "PolyMin", "DACC", "PowerBalance"):
@@ -85,16 +87,32 @@ def test_weavenet_eval_tiny(tiny_model: Path, tmp_path: Path) -> None:
     assert "| PowerBalance |" in report and "| WeaveNet |" in report
 
 
-def test_weavenet_eval_external_check(shared_data: Path, tmp_path: Path) -> None:
+def test_weavenet_eval_external_check(tmp_path: Path) -> None:
+    """By default the check reads the published means shipped in the package: no ../shared needed."""
     p = tmp_path / "p.yaml"
     p.write_text("weavenet_eval: {distributions: [UU], sizes: [20], instances: 40, workers: 1, algorithms: [GS, PowerBalance]}\n")
     proc = run_stage("weavenet_eval", "--params", str(p), "--model", "none",
-                     "--paper-table", str(shared_data / "weavenet_paper/paper_tables_seq_bal.csv"),
                      "--metrics", str(tmp_path / "m.json"), "--report", str(tmp_path / "r.md"), "--cells-csv", str(tmp_path / "c.csv"))
     assert proc.returncode == 0, proc.stderr
     m = json.loads((tmp_path / "m.json").read_text())
     assert m["check_cells"] == 4  # SEq and Bal for GS and PowerBalance at N = 20, UU
     assert "0-based" in (tmp_path / "r.md").read_text()
+
+
+def test_weavenet_eval_missing_paper_table_is_an_input_error(tmp_path: Path) -> None:
+    p = tmp_path / "p.yaml"
+    p.write_text("weavenet_eval: {distributions: [UU], sizes: [5], instances: 2, workers: 1, algorithms: [GS]}\n")
+    proc = run_stage("weavenet_eval", "--params", str(p), "--model", "none", "--paper-table", str(tmp_path / "absent.csv"),
+                     "--metrics", str(tmp_path / "m.json"), "--report", str(tmp_path / "r.md"), "--cells-csv", str(tmp_path / "c.csv"))
+    assert proc.returncode == 2 and "paper table not found" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "m.json").exists()
+
+
+def test_packaged_paper_table_is_the_shared_one(shared_data: Path) -> None:
+    shipped = resources.files("crossmatch.twosided").joinpath(PUBLISHED_COSTS).read_bytes()
+    assert shipped == (shared_data / "weavenet_paper/paper_tables_seq_bal.csv").read_bytes()
+    rows = published_costs()
+    assert len(rows) == 110 and set(rows[0]) == {"metric", "method", "N", "distribution", "mean_cost", "source"}
 
 
 def _blocks_from_truth(tiny_data, path: Path) -> None:
