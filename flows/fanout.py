@@ -23,7 +23,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
 
-from flows.dvc import dvc, dvc_env
+from flows.dvc import DvcError, dvc, dvc_env
 
 RUNNERS = ("thread", "process", "dask", "ray")
 _RUNNING = re.compile(r"^Running stage '([^']+)':\s*$")
@@ -53,7 +53,8 @@ def run_item(item: ItemCommand, repo: str) -> str:
     proc = subprocess.run(shlex.split(item.cmd), cwd=repo, env=dvc_env(), capture_output=True, text=True)
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-20:])
-        raise RuntimeError(f"{item.stage}: `{item.cmd}` exited with {proc.returncode}:\n{tail}")
+        # a DvcError, like a stage run through `dvc repro`: exit 2 (bad input) is marked and never retried
+        raise DvcError(f"{item.stage}: `{item.cmd}` exited with {proc.returncode}:\n{tail}", proc.returncode)
     return item.stage
 
 

@@ -26,7 +26,7 @@ def test_served_deployment_completes_a_scheduled_run(tmp_path):
     exe = Path(sys.executable).parent / "crossmatch"
     proc = subprocess.Popen(
         [str(exe), "serve", "--interval", "5", "--port", str(port), "--repo", str(repo),
-         "--stages", "generate,ingest,edges"],
+         "--stages", "generate,ingest_source,ingest,edges_source,edges"],
         cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )
     api = f"http://127.0.0.1:{port}/api"
