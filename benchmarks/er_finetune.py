@@ -19,7 +19,7 @@ import numpy as np
 from crossmatch.er.encoder import serialise
 from crossmatch.er.evaluate import labelled_metrics
 from crossmatch.er.features import PairFeaturizer
-from crossmatch.er.finetune import FinetuneConfig, finetune
+from crossmatch.er.finetune import FinetuneConfig, dev_split, finetune
 from crossmatch.er.scorer import PairScorer, ScorerConfig, best_f1_threshold
 from stages._er import read_benchmark
 
@@ -45,8 +45,7 @@ def main() -> None:
     p_enc = ft.predict_proba([ser[0][i] for i in vl], [ser[1][j] for j in vr])
     # the same inner dev split as the encoder's, for the ensemble threshold
     rng = np.random.default_rng(cfg.seed)
-    dev = np.concatenate([rng.choice(np.flatnonzero(ty == c), max(1, int(round(cfg.dev_fraction * (ty == c).sum()))),
-                                     replace=False) for c in (0, 1)])
+    dev = dev_split(ty, cfg.dev_fraction, rng)
     fit = np.setdiff1d(np.arange(len(ty)), dev)
     feats = PairFeaturizer(b)
     Xtr, Xva = feats.transform(tl, tr), feats.transform(vl, vr)

@@ -7,6 +7,7 @@ pair files everything runs unsupervised.
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,16 @@ import polars as pl
 from crossmatch.er import Benchmark, BlockingConfig, MatchConfig, ScorerConfig, make_benchmark
 from crossmatch.errors import ConfigError, InputError
 from stages._common import load_section, params_as
+
+
+def benchmark_args(description: str | None) -> argparse.ArgumentParser:
+    """The arguments both ER stages take: params file and section, benchmark folder, ``--no-labels``."""
+    ap = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--section", default="er")
+    ap.add_argument("--data", required=True, type=Path)
+    ap.add_argument("--no-labels", action="store_true", help="ignore train/valid even when present")
+    return ap
 
 
 def _read_csv(path: Path) -> pl.DataFrame:

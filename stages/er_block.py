@@ -9,7 +9,6 @@ Outputs:  --out              candidates.parquet: left_id, right_id, l, r (row po
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import matplotlib
@@ -20,15 +19,11 @@ import polars as pl  # noqa: E402
 
 from crossmatch.er import block  # noqa: E402
 from stages._common import console, run, write_atomic, write_json  # noqa: E402
-from stages._er import load_params, read_benchmark  # noqa: E402
+from stages._er import benchmark_args, load_params, read_benchmark  # noqa: E402
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--params", default="params.yaml")
-    ap.add_argument("--section", default="er")
-    ap.add_argument("--data", required=True, type=Path)
-    ap.add_argument("--no-labels", action="store_true", help="ignore train/valid even when present")
+    ap = benchmark_args(__doc__)
     ap.add_argument("--out", required=True, type=Path)
     ap.add_argument("--metrics", required=True, type=Path)
     ap.add_argument("--curve", required=True, type=Path, help="path prefix of the recall curve (.csv, .png)")

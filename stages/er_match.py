@@ -12,7 +12,6 @@ of crossmatch.er.unsupervised decides.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import matplotlib
@@ -26,7 +25,7 @@ from crossmatch.er import Benchmark, match  # noqa: E402
 from crossmatch.er.encoder import embed, serialise  # noqa: E402
 from crossmatch.errors import InputError  # noqa: E402
 from stages._common import console, run, write_atomic, write_json  # noqa: E402
-from stages._er import load_params, read_benchmark  # noqa: E402
+from stages._er import benchmark_args, load_params, read_benchmark  # noqa: E402
 
 CANDIDATE_COLUMNS = ("left_id", "right_id", "similarity")
 
@@ -53,11 +52,7 @@ def read_candidates(path: Path, bench: Benchmark) -> pl.DataFrame:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--params", default="params.yaml")
-    ap.add_argument("--section", default="er")
-    ap.add_argument("--data", required=True, type=Path)
-    ap.add_argument("--no-labels", action="store_true", help="ignore train/valid even when present")
+    ap = benchmark_args(__doc__)
     ap.add_argument("--candidates", required=True, type=Path)
     ap.add_argument("--out", required=True, type=Path)
     ap.add_argument("--metrics", required=True, type=Path)

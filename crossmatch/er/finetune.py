@@ -81,6 +81,12 @@ def _encode(tok: object, a: Sequence[str], b: Sequence[str], config: FinetuneCon
     return {"input_ids": enc["input_ids"].to(config.device), "attention_mask": enc["attention_mask"].to(config.device)}
 
 
+def dev_split(y: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """Stratified inner dev indices of train (``fraction`` of each class, at least one)."""
+    return np.concatenate([rng.choice(np.flatnonzero(y == c), max(1, int(round(fraction * (y == c).sum()))),
+                                      replace=False) for c in (0, 1)])
+
+
 def finetune(left: Sequence[str], right: Sequence[str], labels: np.ndarray, *, config: FinetuneConfig,
              progress: Callable[[str], None] = lambda _: None) -> FinetunedScorer:
     """Train on serialised pairs; keep the epoch with the best F1 on the inner dev split of train."""
@@ -91,8 +97,7 @@ def finetune(left: Sequence[str], right: Sequence[str], labels: np.ndarray, *, c
         raise ValueError(f"left, right, labels must have one length, got {len(left)}, {len(right)}, {len(y)}")
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    dev = np.concatenate([rng.choice(np.flatnonzero(y == c), max(1, int(round(config.dev_fraction * (y == c).sum()))),
-                                     replace=False) for c in (0.0, 1.0)])
+    dev = dev_split(y, config.dev_fraction, rng)
     train = np.setdiff1d(np.arange(len(y)), dev)
     tok = AutoTokenizer.from_pretrained(model_path())
     model = PairClassifier().to(config.device)
