@@ -48,6 +48,7 @@ class MatchParams:
     max_pairs: int = 2_000_000  # cap when expanding blocks without candidate pairs
     binarize: str = "hungarian"
     device: str = "auto"
+    weavenet_model: str = "UU"  # which model of a per-distribution WeaveNet model set (a single model serves all)
 
     def __post_init__(self) -> None:
         if self.solver not in SOLVERS:
@@ -160,15 +161,16 @@ def read_truth(path: Path, left: str, right: str) -> set[tuple[str, str]]:
     return {(str(a), str(b)) for a, b in fwd.iter_rows()} | {(str(a), str(b)) for a, b in bwd.iter_rows()}
 
 
-def load_predictor(path: Path, device_name: str) -> Any:
+def load_predictor(path: Path, device_name: str, which: str = "UU") -> Any:
     from crossmatch.checkpoint import load_checkpoint
-    from crossmatch.twosided.weavenet.train import load_model, predict_logits, resolve_device
+    from crossmatch.twosided.weavenet.checkpoints import load_models, model_for
+    from crossmatch.twosided.weavenet.train import predict_logits, resolve_device
 
     if not path.is_file():
         raise InputError("WeaveNet checkpoint not found; run weavenet_train or choose another match.solver", file=str(path))
     device = resolve_device(device_name)
     try:
-        model = load_model(load_checkpoint(path), device)
+        model = model_for(load_models(load_checkpoint(path), device), which)
     except (ValueError, RuntimeError, TypeError) as exc:  # a plain checkpoint, but not a WeaveNet's
         raise InputError(f"cannot load the WeaveNet checkpoint: {exc}", file=str(path)) from None
     return lambda sa, sb: predict_logits(model, sa, sb, device)
@@ -244,7 +246,7 @@ def main() -> None:
            read_embeddings(emb_root, params.right, items_r.get_column("item_id").to_list()))
     if emb[0] is None or emb[1] is None:
         emb = (None, None)
-    predictor = load_predictor(Path(args.model), params.device) if params.solver == "weavenet" else None
+    predictor = load_predictor(Path(args.model), params.device, params.weavenet_model) if params.solver == "weavenet" else None
 
     pairs, st = match_pairs(items_l, items_r, left, right, block_ids, params, emb, predictor)
     predicted = set(zip(pairs.get_column("left_item_id").to_list(), pairs.get_column("right_item_id").to_list(), strict=True))

@@ -41,8 +41,9 @@ from crossmatch.twosided.generators import DISTRIBUTIONS, generate, split_rng
 from crossmatch.twosided.instance import ranks_from_satisfaction
 from crossmatch.twosided.solvers import ALGORITHMS, solve_batch
 from crossmatch.twosided.weavenet.binarize import Binarize, binarize
+from crossmatch.twosided.weavenet.checkpoints import ANY, load_models, members, model_for
 from crossmatch.twosided.weavenet.model import WeaveNet
-from crossmatch.twosided.weavenet.train import load_model, predict_logits, resolve_device
+from crossmatch.twosided.weavenet.train import outcome, predict_logits, resolve_device
 from stages._common import console, load_section, params_as, run, write_json, write_text
 
 WN = "WeaveNet"
@@ -81,7 +82,7 @@ def _solve_chunk(ra: np.ndarray, rb: np.ndarray, algorithms: tuple[str, ...]) ->
     return solve_batch(ra, rb, algorithms)
 
 
-def evaluate(params: WeaveNetEvalParams, model: WeaveNet | None, device: torch.device) -> dict[tuple[int, str], dict[str, np.ndarray]]:
+def evaluate(params: WeaveNetEvalParams, models: dict[str, WeaveNet] | None, device: torch.device) -> dict[tuple[int, str], dict[str, np.ndarray]]:
     """Per cell ``(N, dist)``: per-instance arrays keyed ``<alg>/<target>/<cost>`` and ``WeaveNet/<key>``."""
     cells = [(n, d) for n in params.sizes for d in params.distributions]
     data: dict[tuple[int, str], tuple[np.ndarray, np.ndarray]] = {}
@@ -104,12 +105,15 @@ def evaluate(params: WeaveNetEvalParams, model: WeaveNet | None, device: torch.d
             futures = [(c, k, pool.submit(_solve_chunk, ra, rb, algs)) if pool else (c, k, None) for c, k, ra, rb in jobs]
             # WeaveNet runs in this process while the pool works on the algorithms.
             for c in cells:
-                if model is not None:
+                if models is not None:
                     sa, sb = data[c]
-                    logits = predict_logits(model, sa, sb, device)
+                    logits = predict_logits(model_for(models, c[1]), sa, sb, device)
                     match = binarize(logits, params.binarize)
                     for key, val in weavenet_outcomes(sa, sb, logits, match).items():
                         results[c][f"{WN}/{key}"] = val
+                    # The other binarisation too: both stable rates are reported (§3.7 steps 1-2).
+                    other: Binarize = "argmax" if params.binarize == "hungarian" else "hungarian"
+                    results[c][f"{WN}/{other}_stable"] = outcome(sa, sb, binarize(logits, other))["stable"]
                 progress.advance(task)
             for (c, k, fut), (_, _, ra, rb) in zip(futures, jobs, strict=True):
                 parts[(c, k)] = fut.result() if fut is not None else _solve_chunk(ra, rb, algs)
@@ -173,7 +177,16 @@ def summarise(params: WeaveNetEvalParams, results: dict[tuple[int, str], dict[st
             rows.append({"target": label[target], "N": n, "distribution": d, "method": WN_REP, "mean": rm, "se": rse,
                          "egal_mean": float(r[f"{WN}/rep_egal"].mean()), "stable_rate": 1.0})
         if has_model:
-            metrics[f"{WN}/{cell}/stable_rate"] = float(r[f"{WN}/stable"].mean())
+            st = r[f"{WN}/stable"]
+            metrics[f"{WN}/{cell}/stable_rate"] = float(st.mean())
+            other = "argmax" if params.binarize == "hungarian" else "hungarian"
+            metrics[f"{WN}/{cell}/{other}_stable_rate"] = float(r[f"{WN}/{other}_stable"].mean())
+            if "PowerBalance" in params.algorithms and st.any():
+                # Issue 13 target: mean SEq over WeaveNet's stable outputs vs PowerBalance on the same instances.
+                wn_seq, pb_seq = float(r[f"{WN}/seq"][st].mean()), float(r["PowerBalance/seq/seq"][st].mean())
+                metrics[f"{WN}/{cell}/seq_stable"] = wn_seq
+                metrics[f"{WN}/{cell}/powerbalance_seq_same"] = pb_seq
+                metrics[f"{WN}/{cell}/seq_stable_ratio"] = wn_seq / pb_seq if pb_seq > 0 else math.nan
             metrics[f"{WN}/{cell}/one2one_rate"] = float(r[f"{WN}/one2one"].mean())
             metrics[f"{WN}/{cell}/repair_changed_rate"] = float(r[f"{WN}/rep_changed"].mean())
     return metrics, ours, rows
@@ -203,6 +216,9 @@ def markdown(params: WeaveNetEvalParams, metrics: dict[str, Any], check: list[Ch
             lines += [
                 row(WN, f"{label}/N{{n}}/{{d}}/{WN}"),
                 row("Stable (%)", f"{WN}/N{{n}}/{{d}}/stable_rate", True),
+                row("Stable, other binarisation (%)", f"{WN}/N{{n}}/{{d}}/{'argmax' if params.binarize == 'hungarian' else 'hungarian'}_stable_rate", True),
+                row("SEq over stable outputs", f"{WN}/N{{n}}/{{d}}/seq_stable"),
+                row("PowerBalance SEq, same instances", f"{WN}/N{{n}}/{{d}}/powerbalance_seq_same"),
                 row("Win (%)", f"{label}/N{{n}}/{{d}}/{WN}/win", True),
                 row("Tie (%)", f"{label}/N{{n}}/{{d}}/{WN}/tie", True),
                 row("Loss+Unst. (%)", f"{label}/N{{n}}/{{d}}/{WN}/loss_unstable", True),
@@ -258,28 +274,33 @@ def main() -> None:
     params = params_as(WeaveNetEvalParams, load_section(args.section, args.params), args.section)
     paper_rows = read_paper_table(args.paper_table)  # before the evaluation: a wrong path fails at once
     device = resolve_device(params.device)
-    model, model_note, train_facts = None, "No WeaveNet evaluated (--model none).", {}
+    models: dict[str, WeaveNet] | None = None
+    model_note, train_facts = "No WeaveNet evaluated (--model none).", dict[str, Any]()
     if args.model.lower() != "none":
         p = Path(args.model)
         if not p.is_file():
             raise InputError("WeaveNet checkpoint not found; run weavenet_train first (or pass --model none)", file=str(p))
         ckpt = load_checkpoint(p)  # InputError for a foreign or unreadable file
         try:
-            model = load_model(ckpt, device)
+            models = load_models(ckpt, device)
+            for d in params.distributions:
+                model_for(models, d)
         except (ValueError, RuntimeError, TypeError) as exc:
             raise InputError(f"cannot load the WeaveNet checkpoint: {exc}", file=str(p)) from None
-        train_facts = dict(ckpt.get("train", {}))
-        cfg = ckpt["config"]
-        model_note = (f"Model: WeaveNet L={cfg['layers']} D={cfg['dim']} D'={cfg['hidden']} {cfg['variant']}, objective "
-                      f"{train_facts.get('objective')}, trained {train_facts.get('steps_done')} steps × batch "
-                      f"{train_facts.get('batch_size')} at N={train_facts.get('train_n')} in {train_facts.get('seconds')} s on "
-                      f"{train_facts.get('device')} (selected step {train_facts.get('best_step')}"
-                      + (f", fine-tuned from {train_facts['init_checkpoint']}" if train_facts.get("init_checkpoint") else "")
-                      + "). One model serves both tables (the paper trains one per distribution and objective).")
+        notes = []
+        for name, single in members(ckpt).items():
+            tf, cfg = dict(single.get("train", {})), single["config"]
+            train_facts = train_facts or tf
+            notes.append(f"{'one model for every distribution' if name == ANY else name}: L={cfg['layers']} D={cfg['dim']} "
+                         f"{cfg['variant']}, {tf.get('objective')} ({tf.get('target', tf.get('objective'))}"
+                         + (f", teacher {tf['teacher']}" if str(tf.get('objective', '')).startswith("imitation") else "")
+                         + f"), {tf.get('steps_done')} steps × batch {tf.get('batch_size')} at N={tf.get('train_n')} in "
+                         f"{tf.get('seconds')} s on {tf.get('device')}, selected step {tf.get('best_step')}")
+        model_note = "Models — " + "; ".join(notes) + "."
     torch.use_deterministic_algorithms(True, warn_only=True)
     t0 = time.perf_counter()
-    results = evaluate(params, model, device)
-    metrics, ours, rows = summarise(params, results, model is not None)
+    results = evaluate(params, models, device)
+    metrics, ours, rows = summarise(params, results, models is not None)
 
     check: list[CheckRow] | None = None
     if paper_rows is not None:
@@ -301,7 +322,7 @@ def main() -> None:
     w.writeheader()
     w.writerows(rows)
     write_json(args.metrics, metrics)
-    write_text(args.report, markdown(params, metrics, check, check_note, model_note, model is not None))
+    write_text(args.report, markdown(params, metrics, check, check_note, model_note, models is not None))
     write_text(args.cells_csv, buf.getvalue())
     console.print(f"weavenet_eval: {len(results)} cells × {params.instances} instances in {metrics['seconds']:.0f}s; "
                   f"{check_note.split('Result: ')[-1] if check is not None else check_note} -> {args.report}")

@@ -21,15 +21,20 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from rich.progress import Progress
+from rich.progress import Progress, TaskID
 
 from crossmatch.checkpoint import load_checkpoint, save_checkpoint
 from crossmatch.errors import ConfigError, InputError
 from crossmatch.twosided.generators import DISTRIBUTIONS
-from crossmatch.twosided.weavenet.losses import Objective
-from crossmatch.twosided.weavenet.model import Variant, WeaveNetConfig, count_parameters
-from crossmatch.twosided.weavenet.train import TrainConfig, TrainResult, checkpoint, resolve_device, train
+from crossmatch.twosided.weavenet.binarize import Binarize
+from crossmatch.twosided.weavenet.checkpoints import ANY, checkpoint, members, model_set
+from crossmatch.twosided.weavenet.imitation import Teacher
+from crossmatch.twosided.weavenet.losses import LMForm, Objective
+from crossmatch.twosided.weavenet.model import WeaveNet, WeaveNetConfig, count_parameters
+from crossmatch.twosided.weavenet.train import TrainConfig, TrainResult, resolve_device, train
 from stages._common import console, load_section, params_as, run, write_atomic, write_json, write_text
+
+PAPER_ASYM = ("UD", "Lib")  # §3.6 experiment 2: asymmetric variant for UD and Lib, symmetric otherwise
 
 
 @dataclass(frozen=True)
@@ -40,8 +45,13 @@ class WeaveNetTrainParams:
     dim: int = 16
     hidden: int = 32
     residual: bool = True
-    variant: Variant = "asym"
-    objective: Objective = "fsm"
+    variant: str = "asym"  # sym | asym | auto (the paper's choice per distribution)
+    objective: str = "unsupervised"  # unsupervised | imitation | imitation+unsupervised
+    target: Objective = "fsm"  # sm | fsm | bsm: the paper's loss family and the teacher's cost
+    teacher: Teacher = "best_stable"
+    unsupervised_weight: float = 1.0
+    lm_form: LMForm = "code"
+    per_distribution: bool = False  # one model per distribution, saved as a model set
     steps: int = 150
     batch_size: int = 8
     lr: float = 1.0e-4
@@ -49,34 +59,41 @@ class WeaveNetTrainParams:
     weight_decay: float = 0.0
     train_n: int | list[int] = 20
     distributions: list[str] = field(default_factory=lambda: list(DISTRIBUTIONS))
-    val_n: int = 20
+    val_n: int | list[int] = 20
     val_size: int = 20
     val_every: int = 50
+    val_binarize: Binarize = "argmax"
     seed: int = 0
     device: str = "auto"
-    max_seconds: float | None = None
-    init_checkpoint: str | None = None
+    max_seconds: float | None = None  # per model
+    init_checkpoint: str | list[str] | None = None
     selection: Literal["paper", "blocking"] = "paper"  # paper (§3.6) | blocking (mean blocking pairs after Hungarian; our addition)
 
-    def model_config(self) -> WeaveNetConfig:
+    def model_config(self, distribution: str | None = None) -> WeaveNetConfig:
+        variant = self.variant
+        if variant == "auto":
+            variant = "asym" if distribution is None or distribution in PAPER_ASYM else "sym"
         try:
-            return WeaveNetConfig(self.layers, self.dim, self.hidden, bool(self.residual), self.variant)
+            return WeaveNetConfig(self.layers, self.dim, self.hidden, bool(self.residual), variant)  # type: ignore[arg-type]
         except ValueError as exc:
             raise ConfigError(f"weavenet_train: {exc}") from None
 
-    def train_config(self) -> TrainConfig:
-        if self.objective not in ("sm", "fsm", "bsm"):
-            raise ConfigError(f"weavenet_train.objective must be sm | fsm | bsm, got {self.objective!r}")
+    def train_config(self, distributions: list[str] | None = None) -> TrainConfig:
+        if self.objective in ("sm", "fsm", "bsm"):
+            raise ConfigError(f"weavenet_train.objective is now unsupervised | imitation | imitation+unsupervised; "
+                              f"the paper's loss family moved to weavenet_train.target (set target: {self.objective})")
         if self.device not in ("auto", "cpu", "cuda") and not str(self.device).startswith("cuda:"):
             raise ConfigError(f"weavenet_train.device must be auto | cpu | cuda[:k], got {self.device!r}")
+        as_tuple = lambda v: tuple(int(x) for x in (v if isinstance(v, list) else [v]))  # noqa: E731
         try:
             return TrainConfig(
                 steps=int(self.steps), batch_size=int(self.batch_size), lr=float(self.lr),
                 optimizer=self.optimizer, weight_decay=float(self.weight_decay),
-                objective=self.objective,
-                train_n=tuple(int(v) for v in (self.train_n if isinstance(self.train_n, list) else [self.train_n])),
-                distributions=tuple(self.distributions), val_n=int(self.val_n), val_size=int(self.val_size),
-                val_every=int(self.val_every), seed=int(self.seed),
+                objective=self.objective, target=self.target, teacher=self.teacher,  # type: ignore[arg-type]
+                unsupervised_weight=float(self.unsupervised_weight), lm_form=self.lm_form,
+                train_n=as_tuple(self.train_n), distributions=tuple(distributions or self.distributions),
+                val_n=as_tuple(self.val_n), val_size=int(self.val_size), val_every=int(self.val_every),
+                val_binarize=self.val_binarize, seed=int(self.seed),
                 max_seconds=None if self.max_seconds is None else float(self.max_seconds),
                 selection=self.selection,
             )
@@ -84,52 +101,62 @@ class WeaveNetTrainParams:
             raise ConfigError(f"weavenet_train: {exc}") from None
 
 
-def load_init(path: str, model_cfg: WeaveNetConfig) -> dict[str, torch.Tensor]:
-    """The state dict of ``init_checkpoint``, after checking that it has the params' model shape."""
-    p = Path(path)
-    if not p.is_file():
-        raise InputError("init_checkpoint not found; set weavenet_train.init_checkpoint: null to train from scratch", file=str(p))
-    ckpt = load_checkpoint(p)  # InputError for a foreign or unreadable file
-    if not isinstance(ckpt, dict) or "config" not in ckpt or "state_dict" not in ckpt:
-        raise InputError("not a WeaveNet checkpoint (needs 'config' and 'state_dict')", file=str(p))
-    if ckpt["config"] != model_cfg.to_dict():
-        raise ConfigError(f"init_checkpoint {p} has model shape {ckpt['config']} but params.yaml weavenet_train "
-                          f"says {model_cfg.to_dict()}; make them equal")
-    return ckpt["state_dict"]
+def load_init(paths: str | list[str]) -> dict[str, dict[str, Any]]:
+    """``{dist or ANY: single-model checkpoint}`` merged over the ``init_checkpoint`` file(s)."""
+    out: dict[str, dict[str, Any]] = {}
+    for path in [paths] if isinstance(paths, str) else paths:
+        p = Path(path)
+        if not p.is_file():
+            raise InputError("init_checkpoint not found; set weavenet_train.init_checkpoint: null to train from scratch", file=str(p))
+        try:
+            out.update(members(load_checkpoint(p)))  # load_checkpoint: InputError for a foreign or unreadable file
+        except ValueError as exc:
+            raise InputError(str(exc), file=str(p)) from None
+    return out
 
 
-def curve_csv(result: TrainResult) -> str:
-    cols = ["step", "loss_total", "loss_m", "loss_s", "loss_f", "loss_b", "val_stable_rate", "val_seq", "val_bal",
-            "val_hungarian_blocking", "val_score"]
+def init_state(init: dict[str, dict[str, Any]], distribution: str | None, model_cfg: WeaveNetConfig) -> dict[str, torch.Tensor]:
+    key = distribution if distribution in init else ANY
+    if key not in init:
+        raise ConfigError(f"weavenet_train.init_checkpoint has no model for {distribution} (it has {sorted(init)})")
+    if init[key]["config"] != model_cfg.to_dict():
+        raise ConfigError(f"init_checkpoint model for {key} has model shape {init[key]['config']} but params say "
+                          f"{model_cfg.to_dict()}; make them equal")
+    return init[key]["state_dict"]
+
+
+def curve_csv(results: list[tuple[str, TrainResult]]) -> str:
+    cols = ["step", "loss_total", "loss_imit", "loss_m", "loss_s", "loss_f", "loss_b", "val_stable_rate", "val_seq",
+            "val_seq_stable", "val_bal", "val_hungarian_blocking", "val_score"]
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(cols)
-    for row in result.history:
-        w.writerow([int(row["step"])] + [("" if c not in row else f"{row[c]:.6g}") for c in cols[1:]])
+    w.writerow(["model"] + cols)
+    for name, result in results:
+        for row in result.history:
+            w.writerow([name, int(row["step"])] + [("" if c not in row else f"{row[c]:.6g}") for c in cols[1:]])
     return buf.getvalue()
 
 
-def plot_png(result: TrainResult, path: Path, title: str) -> None:
+def plot_png(results: list[tuple[str, TrainResult]], path: Path, title: str, binarize: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    steps = [r["step"] for r in result.history]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
-    train_rows = [r for r in result.history if "loss_total" in r]
-    if train_rows:
-        ax1.plot([r["step"] for r in train_rows], [r["loss_total"] for r in train_rows], label="total")
-        ax1.plot([r["step"] for r in train_rows], [r["loss_m"] for r in train_rows], label="L_m")
-        ax1.plot([r["step"] for r in train_rows], [r["loss_s"] for r in train_rows], label="L_s")
-    ax1.set_xlabel("step")
-    ax1.set_ylabel("training loss (mean since last validation)")
-    ax1.legend()
-    ax2.plot(steps, [r["val_stable_rate"] for r in result.history], color="tab:green")
-    ax2.axvline(result.best_step, color="grey", ls=":", label=f"selected (step {result.best_step})")
-    ax2.set_xlabel("step")
-    ax2.set_ylabel("validation stable rate (argmax)")
-    ax2.legend()
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
+    for name, result in results:
+        train_rows = [r for r in result.history if "loss_total" in r]
+        line = axes[0].plot([r["step"] for r in train_rows], [r["loss_total"] for r in train_rows], label=name)
+        steps = [r["step"] for r in result.history]
+        axes[1].plot(steps, [r["val_stable_rate"] for r in result.history], color=line[0].get_color() if line else None,
+                     label=f"{name} (selected step {result.best_step})")
+        axes[2].plot(steps, [r["val_seq"] for r in result.history], color=line[0].get_color() if line else None, label=name)
+    axes[0].set_ylabel("training loss (mean since last validation)")
+    axes[1].set_ylabel(f"validation stable rate ({binarize})")
+    axes[2].set_ylabel(f"validation mean SEq ({binarize}, all outputs)")
+    for ax in axes:
+        ax.set_xlabel("step")
+        ax.legend(fontsize=7)
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110, format="png")
@@ -146,52 +173,58 @@ def main() -> None:
     ap.add_argument("--plot-png", default="plots/weavenet_train.png")
     args = ap.parse_args()
     params = params_as(WeaveNetTrainParams, load_section(args.section, args.params), args.section)
-    model_cfg, cfg = params.model_config(), params.train_config()
+    groups: list[str | None] = list(params.distributions) if params.per_distribution else [None]
+    plans = [(g, params.model_config(g), params.train_config([g] if g else None)) for g in groups]  # all checked first
     device = resolve_device(params.device)
     torch.use_deterministic_algorithms(True, warn_only=True)
-    init = load_init(params.init_checkpoint, model_cfg) if params.init_checkpoint else None
+    init = load_init(params.init_checkpoint) if params.init_checkpoint else None
+    results: list[tuple[str, TrainResult]] = []
+    ckpts: dict[str, dict[str, Any]] = {}
+    metrics: dict[str, Any] = {}
+    for g, model_cfg, cfg in plans:
+        name = g or ANY
+        state = init_state(init, g, model_cfg) if init is not None else None
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task(f"weavenet_train {name}", total=max(cfg.steps, 1))
 
-    with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("weavenet_train", total=max(cfg.steps, 1))
+            def on_step(step: int, row: dict[str, float], name: str = name, task: TaskID = task) -> None:
+                desc = f"weavenet_train {name} (val stable {row['val_stable_rate']:.2f})" if row else None
+                progress.update(task, completed=step, description=desc)  # None keeps the description
 
-        def on_step(step: int, row: dict[str, float]) -> None:
-            desc = f"weavenet_train (val stable {row['val_stable_rate']:.2f})" if row else None
-            progress.update(task, completed=step, description=desc)  # None keeps the description
-
-        result = train(model_cfg, cfg, device=device, init_state=init, on_step=on_step)
-
-    facts: dict[str, Any] = {
-        "steps_requested": cfg.steps, "steps_done": result.steps_done, "seconds": round(result.seconds, 2),
-        "device": str(device), "objective": cfg.objective, "train_n": cfg.train_n, "batch_size": cfg.batch_size,
-        "lr": cfg.lr, "optimizer": cfg.optimizer, "distributions": list(cfg.distributions),
-        "best_step": result.best_step, "init_checkpoint": params.init_checkpoint, "seed": cfg.seed,
-        "selection": cfg.selection,
-    }
-    ckpt = checkpoint(model_cfg, result, facts)
-    from crossmatch.twosided.weavenet.model import WeaveNet
-
-    n_params = count_parameters(WeaveNet(model_cfg))
-    metrics = {
-        **{k: v for k, v in facts.items() if not isinstance(v, list)},
-        "distributions": ",".join(cfg.distributions),
-        "train_n": ",".join(str(v) for v in cfg.train_n),
-        "parameters": n_params,
-        "layers": model_cfg.layers, "dim": model_cfg.dim, "hidden": model_cfg.hidden, "variant": model_cfg.variant,
-        "val_n": cfg.val_n, "val_instances": cfg.val_size * len(cfg.distributions),
-        "best_val_score": result.best_score,
-        **{f"best_val_{k}": v for k, v in result.best_val.items()},
-    }
+            result = train(model_cfg, cfg, device=device, init_state=state, on_step=on_step)
+        facts: dict[str, Any] = {
+            "steps_requested": cfg.steps, "steps_done": result.steps_done, "seconds": round(result.seconds, 2),
+            "device": str(device), "objective": cfg.objective, "target": cfg.target, "teacher": cfg.teacher,
+            "lm_form": cfg.lm_form, "train_n": cfg.train_n, "batch_size": cfg.batch_size, "lr": cfg.lr,
+            "optimizer": cfg.optimizer, "distributions": list(cfg.distributions), "best_step": result.best_step,
+            "init_checkpoint": params.init_checkpoint, "seed": cfg.seed, "selection": cfg.selection,
+        }
+        ckpts[name] = checkpoint(model_cfg, result, facts)
+        results.append((name, result))
+        prefix = "" if g is None else f"{g}/"
+        metrics.update({
+            f"{prefix}{k}": (",".join(map(str, v)) if isinstance(v, (list, tuple)) else v) for k, v in facts.items()
+            if v is not None and not isinstance(v, list) or k in ("distributions", "train_n")
+        })
+        metrics.update({f"{prefix}parameters": count_parameters(WeaveNet(model_cfg)), f"{prefix}layers": model_cfg.layers,
+                        f"{prefix}dim": model_cfg.dim, f"{prefix}variant": model_cfg.variant,
+                        f"{prefix}best_val_score": result.best_score,
+                        **{f"{prefix}best_val_{k}": v for k, v in result.best_val.items()}})
+        console.print(f"weavenet_train {name}: {result.steps_done} steps in {result.seconds:.0f}s on {device}; best step "
+                      f"{result.best_step}: val stable {result.best_val['stable_rate']:.3f}, SEq {result.best_val['seq']:.2f}")
+    cfg0 = plans[0][2]
+    metrics.update({"val_n": ",".join(map(str, cfg0.val_n)), "val_binarize": cfg0.val_binarize,
+                    "val_instances_per_model": cfg0.val_size * len(cfg0.distributions) * len(cfg0.val_n)})
     out = Path(args.out)
-    write_atomic(out, lambda p: save_checkpoint(ckpt, p))
+    obj = model_set(ckpts) if params.per_distribution else ckpts[ANY]
+    write_atomic(out, lambda p: save_checkpoint(obj, p))
     write_json(args.metrics, metrics)
-    write_text(args.plot_csv, curve_csv(result))
-    png = Path(args.plot_png)
-    write_atomic(png, lambda p: plot_png(result, p, f"WeaveNet L={model_cfg.layers} D={model_cfg.dim} {model_cfg.variant}, "
-                                                     f"{cfg.objective}, N={'/'.join(map(str, cfg.train_n))}, {result.steps_done} steps"))
-    console.print(
-        f"weavenet_train: {result.steps_done} steps in {result.seconds:.0f}s on {device}; best step {result.best_step}: "
-        f"val stable {result.best_val['stable_rate']:.3f}, SEq {result.best_val['seq']:.2f}, Bal {result.best_val['bal']:.2f} -> {out}"
-    )
+    write_text(args.plot_csv, curve_csv(results))
+    m0 = plans[0][1]
+    title = (f"WeaveNet L={m0.layers} D={m0.dim} ({params.variant}), {cfg0.objective} / {cfg0.target}, "
+             f"N={'/'.join(map(str, cfg0.train_n))}")
+    write_atomic(Path(args.plot_png), lambda p: plot_png(results, p, title, cfg0.val_binarize))
+    console.print(f"weavenet_train: {len(results)} model(s) -> {out}")
 
 
 if __name__ == "__main__":

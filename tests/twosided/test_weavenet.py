@@ -94,8 +94,10 @@ def test_losses_vanish_on_a_stable_doubly_stochastic_input() -> None:
     eye = torch.eye(3)[None]
     assert float(fairness_loss(eye, top, top)) == pytest.approx(0.0)
     assert float(balance_loss(eye, top, top)) == pytest.approx(-1.0)
-    parts = total_loss(eye, eye, top, top, "fsm")
+    parts = total_loss(eye, eye, top, top, "fsm", lm_form="printed")
     assert float(parts["total"]) == pytest.approx(0.0, abs=1e-6)
+    with pytest.raises(ValueError, match="needs the logits"):
+        total_loss(eye, eye, top, top, "fsm")  # the default L_m is the code form, computed on logits
 
 
 def test_matrix_constraint_loss_penalises_disagreement() -> None:
@@ -122,7 +124,7 @@ def test_forward_rejects_bad_shapes() -> None:
 
 def test_training_selects_on_validation_and_roundtrips() -> None:
     cfg = WeaveNetConfig(layers=2, dim=8, hidden=16, residual=False, variant="asym")
-    tc = TrainConfig(steps=30, train_n=(6,), val_n=6, val_size=4, val_every=10, lr=1e-3, seed=3)
+    tc = TrainConfig(steps=30, train_n=(6,), val_n=(6,), val_size=4, val_every=10, lr=1e-3, seed=3)
     res = train(cfg, tc)
     assert res.steps_done == 30 and res.best_step in {0, 10, 20, 30}
     assert [int(r["step"]) for r in res.history] == [0, 10, 20, 30]
@@ -130,7 +132,7 @@ def test_training_selects_on_validation_and_roundtrips() -> None:
     assert all(np.isfinite(r["loss_total"]) for r in res.history[1:])
     again = train(cfg, tc)  # same seed, same result on CPU
     assert all(torch.equal(res.state_dict[k], again.state_dict[k]) for k in res.state_dict)
-    blk = train(cfg, TrainConfig(steps=10, train_n=(6,), val_n=6, val_size=4, val_every=5, seed=3, selection="blocking"))
+    blk = train(cfg, TrainConfig(steps=10, train_n=(6,), val_n=(6,), val_size=4, val_every=5, seed=3, selection="blocking"))
     assert blk.best_score == min(r["val_hungarian_blocking"] for r in blk.history)
     model = load_model(checkpoint(cfg, res, {"steps_done": 30}))
     with torch.no_grad():

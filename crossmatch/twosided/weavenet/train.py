@@ -10,7 +10,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import torch
@@ -19,16 +19,27 @@ from crossmatch.twosided.costs import blocking_pairs_batch, costs_batch, is_one_
 from crossmatch.twosided.generators import DISTRIBUTIONS, generate, split_rng
 from crossmatch.twosided.instance import ranks_from_satisfaction
 from crossmatch.twosided.weavenet.binarize import Binarize, binarize
-from crossmatch.twosided.weavenet.losses import LossWeights, Objective, total_loss
+from crossmatch.twosided.weavenet.checkpoints import checkpoint, load_model
+from crossmatch.twosided.weavenet.imitation import TEACHERS, Teacher, imitation_loss, teacher_matchings
+from crossmatch.twosided.weavenet.losses import LMForm, LossWeights, Objective, total_loss
 from crossmatch.twosided.weavenet.model import WeaveNet, WeaveNetConfig, dual_softmax
+
+__all__ = ["TrainConfig", "TrainResult", "checkpoint", "load_model", "train", "validate", "predict_logits"]
+
+Training = Literal["unsupervised", "imitation", "imitation+unsupervised"]
+TRAININGS: tuple[str, ...] = ("unsupervised", "imitation", "imitation+unsupervised")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """Training protocol (§3.6). Paper: Adam, lr 1e-4, batch 8, 200k iterations at N = 30.
 
+    ``objective``: ``unsupervised`` = the paper's losses only (eq. 3–10, family ``target``: sm | fsm | bsm);
+    ``imitation`` = cross-entropy against a ``teacher``'s stable matching (:mod:`.imitation`, our addition);
+    ``imitation+unsupervised`` = both, the paper's total weighted by ``unsupervised_weight``.
+    ``lm_form``: ``code`` (default, the authors' normed correlation) or ``printed`` (eq. 6 cosine); §3.5-A.
     ``distributions``: training batches cycle through these (one distribution per batch); the paper trains
-    one model per distribution — a single mixed model is our deviation, chosen for the CPU budget.
+    one model per distribution (pass one).
     ``train_n``: instance sizes, cycled independently of the distributions (the model is size-agnostic).
     ``max_seconds`` stops early on a wall-clock budget (the step count reached is reported).
     ``selection``: ``paper`` = the §3.6 rule (:func:`validation_score`); ``blocking`` = mean blocking pairs
@@ -41,16 +52,20 @@ class TrainConfig:
     lr: float = 1e-4
     optimizer: Literal["adam", "adamw"] = "adam"
     weight_decay: float = 0.0
-    objective: Objective = "fsm"
+    objective: Training = "unsupervised"
+    target: Objective = "fsm"
+    teacher: Teacher = "best_stable"
+    unsupervised_weight: float = 1.0
     train_n: tuple[int, ...] = (30,)
     distributions: tuple[str, ...] = tuple(DISTRIBUTIONS)
-    val_n: int = 30
+    val_n: tuple[int, ...] = (30,)
     val_size: int = 40
     val_every: int = 100
     seed: int = 0
-    lm_form: Literal["cosine", "code"] = "cosine"
+    lm_form: LMForm = "code"
     max_seconds: float | None = None
     selection: Literal["paper", "blocking"] = "paper"
+    val_binarize: Binarize = "argmax"
 
     def __post_init__(self) -> None:
         unknown = [d for d in self.distributions if d not in DISTRIBUTIONS]
@@ -62,8 +77,20 @@ class TrainConfig:
             raise ValueError(f"optimizer must be 'adam' or 'adamw', got {self.optimizer!r}")
         if self.steps < 0 or self.batch_size < 1 or self.val_every < 1 or self.val_size < 1:
             raise ValueError("steps >= 0, batch_size >= 1, val_every >= 1 and val_size >= 1 are required")
-        if not self.train_n or min(self.train_n) < 2 or self.val_n < 2:
+        if not self.train_n or min(self.train_n) < 2 or not self.val_n or min(self.val_n) < 2:
             raise ValueError("train_n and val_n must be >= 2")
+        if self.objective not in TRAININGS:
+            raise ValueError(f"objective must be one of {TRAININGS}, got {self.objective!r}")
+        if self.target not in ("sm", "fsm", "bsm"):
+            raise ValueError(f"target must be 'sm', 'fsm' or 'bsm', got {self.target!r}")
+        if self.teacher not in TEACHERS:
+            raise ValueError(f"teacher must be one of {TEACHERS}, got {self.teacher!r}")
+        if self.lm_form not in ("code", "printed"):
+            raise ValueError(f"lm_form must be 'code' or 'printed', got {self.lm_form!r}")
+        if self.val_binarize not in ("argmax", "hungarian"):
+            raise ValueError(f"val_binarize must be 'argmax' or 'hungarian', got {self.val_binarize!r}")
+        if not self.unsupervised_weight >= 0:
+            raise ValueError(f"unsupervised_weight must be >= 0, got {self.unsupervised_weight}")
 
 
 @dataclass
@@ -120,7 +147,8 @@ def validation_score(metrics: dict[str, float], objective: Objective, selection:
 
 def validate(model: WeaveNet, val: Sequence[tuple[np.ndarray, np.ndarray]], device: torch.device,
              method: Binarize = "argmax") -> dict[str, float]:
-    """Stable rate and (penalised) mean costs over the fixed validation sets."""
+    """Stable rate and (penalised) mean costs over the fixed validation sets; ``seq_stable`` is the mean SEq
+    over the stable outputs only (NaN when none is stable)."""
     stable, seq, bal, pen_seq, pen_bal, hung_bp = [], [], [], [], [], []
     for sa, sb in val:
         logits = predict_logits(model, sa, sb, device)
@@ -134,8 +162,10 @@ def validate(model: WeaveNet, val: Sequence[tuple[np.ndarray, np.ndarray]], devi
         pen_seq.append(o["seq"] + n * ~o["stable"])
         pen_bal.append(o["bal"] + n * ~o["stable"])
     cat = np.concatenate
+    st, sq = cat(stable), cat(seq)
     return {
-        "stable_rate": float(cat(stable).mean()),
+        "stable_rate": float(st.mean()),
+        "seq_stable": float(sq[st].mean()) if st.any() else math.nan,
         "seq": float(cat(seq).mean()),
         "bal": float(cat(bal).mean()),
         "penalised_seq": float(cat(pen_seq).mean()),
@@ -145,8 +175,30 @@ def validate(model: WeaveNet, val: Sequence[tuple[np.ndarray, np.ndarray]], devi
 
 
 def validation_sets(cfg: TrainConfig) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The fixed, seeded validation instances: ``val_size`` per training distribution at ``val_n``."""
-    return [generate(d, cfg.val_n, cfg.val_size, split_rng(cfg.seed, "val", d, cfg.val_n)) for d in cfg.distributions]
+    """The fixed, seeded validation instances: ``val_size`` per training distribution and size in ``val_n``."""
+    return [generate(d, n, cfg.val_size, split_rng(cfg.seed, "val", d, n)) for d in cfg.distributions for n in cfg.val_n]
+
+
+def step_losses(logits: torch.Tensor, sa_np: np.ndarray, sb_np: np.ndarray, sa: torch.Tensor, sb: torch.Tensor,
+                cfg: TrainConfig, weights: LossWeights) -> dict[str, torch.Tensor]:
+    """Per-instance loss components of one batch for ``cfg.objective``; ``total`` is what is minimised.
+
+    Imitation: ``L_imit`` (:func:`.imitation.imitation_loss`); unsupervised: the paper's eq. 3–5 total
+    (``m``, ``s`` and ``f``/``b`` components); both: ``L_imit + unsupervised_weight · L_paper``."""
+    parts: dict[str, torch.Tensor] = {}
+    total = torch.zeros(logits.shape[0], device=logits.device)
+    if cfg.objective in ("imitation", "imitation+unsupervised"):
+        t = teacher_matchings(sa_np, sb_np, teacher=cfg.teacher, target="bal" if cfg.target == "bsm" else "seq")
+        parts["imit"] = imitation_loss(logits, torch.as_tensor(t, device=logits.device))
+        total = total + parts["imit"]
+    if cfg.objective in ("unsupervised", "imitation+unsupervised"):
+        ma, mb = dual_softmax(logits)
+        paper = total_loss(ma, mb, sa, sb, cfg.target, weights, logits=logits, lm_form=cfg.lm_form)
+        parts.update({k: v for k, v in paper.items() if k != "total"})
+        w = 1.0 if cfg.objective == "unsupervised" else cfg.unsupervised_weight
+        total = total + w * paper["total"]
+    parts["total"] = total
+    return parts
 
 
 def train(
@@ -173,8 +225,8 @@ def train(
     history: list[dict[str, float]] = []
 
     def run_validation(step: int) -> tuple[float, dict[str, float]]:
-        metrics = validate(model, val, device)
-        score = validation_score(metrics, cfg.objective, cfg.selection)
+        metrics = validate(model, val, device, cfg.val_binarize)
+        score = validation_score(metrics, cfg.target, cfg.selection)
         history.append({"step": float(step), "kind_val": 1.0, "val_score": score, **{f"val_{k}": v for k, v in metrics.items()}})
         return score, metrics
 
@@ -191,8 +243,7 @@ def train(
         sa = torch.as_tensor(sa_np, dtype=torch.float32, device=device)
         sb = torch.as_tensor(sb_np, dtype=torch.float32, device=device)
         logits = model(sa, sb)
-        ma, mb = dual_softmax(logits)
-        parts = total_loss(ma, mb, sa, sb, cfg.objective, weights, logits=logits, lm_form=cfg.lm_form)
+        parts = step_losses(logits, sa_np, sb_np, sa, sb, cfg, weights)
         loss = parts["total"].mean()
         if not math.isfinite(float(loss.detach())):
             raise FloatingPointError(f"WeaveNet loss became {float(loss.detach())} at step {step}")
@@ -227,19 +278,3 @@ def train(
         seconds=time.perf_counter() - start,
         history=history,
     )
-
-
-def checkpoint(model_cfg: WeaveNetConfig, result: TrainResult, extra: dict[str, Any]) -> dict[str, Any]:
-    """The object ``weavenet.pt`` holds: ``state_dict`` plus ``config`` (model shape) and training facts."""
-    return {"state_dict": result.state_dict, "config": model_cfg.to_dict(), "train": extra}
-
-
-def load_model(ckpt: dict[str, Any], device: torch.device | None = None) -> WeaveNet:
-    """Rebuild a :class:`WeaveNet` from a :func:`checkpoint` dictionary."""
-    if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "config" not in ckpt:
-        raise ValueError("not a WeaveNet checkpoint: expected a dict with 'state_dict' and 'config'")
-    model = WeaveNet(WeaveNetConfig(**ckpt["config"]))
-    model.load_state_dict(ckpt["state_dict"])
-    model.to(device or torch.device("cpu"))
-    model.eval()
-    return model

@@ -1,0 +1,84 @@
+"""WeaveNet checkpoints: one model, or a *model set* with one model per preference distribution.
+
+The paper trains one WeaveNet per distribution (ALGORITHMS.md §3.6, experiment 2); a model set keeps them in
+one plain dictionary so the stages pass a single file around:
+
+* single model: ``{"state_dict", "config", "train"}`` (:func:`checkpoint`);
+* model set: ``{"format": "weavenet-set", "models": {dist: single model}}`` (:func:`model_set`).
+
+:func:`load_models` reads either and returns ``{dist: WeaveNet}``; a single model is filed under
+:data:`ANY` and serves every distribution (:func:`model_for`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+from crossmatch.twosided.weavenet.model import WeaveNet, WeaveNetConfig
+
+SET_FORMAT = "weavenet-set"
+ANY = "*"
+
+
+def checkpoint(model_cfg: WeaveNetConfig, result: Any, extra: dict[str, Any]) -> dict[str, Any]:
+    """The object a single-model ``weavenet.pt`` holds: ``state_dict`` (of a ``TrainResult``) plus
+    ``config`` (model shape) and training facts."""
+    return {"state_dict": result.state_dict, "config": model_cfg.to_dict(), "train": extra}
+
+
+def model_set(models: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
+    """A model set from single-model checkpoints keyed by distribution name."""
+    if not models:
+        raise ValueError("a WeaveNet model set needs at least one model")
+    for name, ckpt in models.items():
+        _check_single(ckpt, name)
+    return {"format": SET_FORMAT, "models": dict(models)}
+
+
+def is_model_set(ckpt: Any) -> bool:
+    return isinstance(ckpt, dict) and ckpt.get("format") == SET_FORMAT
+
+
+def members(ckpt: Any) -> dict[str, dict[str, Any]]:
+    """``{dist: single-model checkpoint}`` of a set, or ``{ANY: ckpt}`` for a single model."""
+    if is_model_set(ckpt):
+        models = ckpt.get("models")
+        if not isinstance(models, dict) or not models:
+            raise ValueError("WeaveNet model set without models")
+        for name, single in models.items():
+            _check_single(single, name)
+        return dict(models)
+    _check_single(ckpt, ANY)
+    return {ANY: ckpt}
+
+
+def _check_single(ckpt: Any, name: str) -> None:
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "config" not in ckpt:
+        raise ValueError(f"not a WeaveNet checkpoint ({name}): expected a dict with 'state_dict' and 'config'")
+
+
+def load_model(ckpt: dict[str, Any], device: torch.device | None = None) -> WeaveNet:
+    """Rebuild a :class:`WeaveNet` from a single-model :func:`checkpoint` dictionary (eval mode)."""
+    _check_single(ckpt, ANY)
+    model = WeaveNet(WeaveNetConfig(**ckpt["config"]))
+    model.load_state_dict(ckpt["state_dict"])
+    model.to(device or torch.device("cpu"))
+    model.eval()
+    return model
+
+
+def load_models(ckpt: Any, device: torch.device | None = None) -> dict[str, WeaveNet]:
+    """Every model of a checkpoint: ``{dist: WeaveNet}`` for a set, ``{ANY: WeaveNet}`` for a single model."""
+    return {name: load_model(single, device) for name, single in members(ckpt).items()}
+
+
+def model_for(models: Mapping[str, WeaveNet], distribution: str) -> WeaveNet:
+    """The model for ``distribution``: its own, else the catch-all single model; a clear error otherwise."""
+    if distribution in models:
+        return models[distribution]
+    if ANY in models:
+        return models[ANY]
+    raise ValueError(f"no WeaveNet model for distribution {distribution!r}; the checkpoint has {sorted(models)}")
