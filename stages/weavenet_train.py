@@ -1,21 +1,23 @@
-"""Stage ``weavenet_train``: train a WeaveNet on fresh random instances (ALGORITHMS.md §3.4–3.6).
+"""Stage ``weavenet_train``: train WeaveNet models on fresh random instances (ALGORITHMS.md §3.4–3.6; issue 13).
 
 Outputs:
-    --out         weavenet.pt: ``{"state_dict", "config", "train"}`` of the best validation checkpoint
-    --metrics     flat JSON: steps, wall time, device, parameter count, best validation figures
-    --plot-csv    per-validation training curve (step, losses, validation stable rate and costs)
-    --plot-png    the same curve as a PNG (matplotlib Agg)
+    --out         weavenet.pt: one model ``{"state_dict", "config", "train"}``, or with ``per_distribution``
+                  a model set ``{"format": "weavenet-set", "models": {dist: model}}`` (one model per distribution,
+                  the paper's protocol); each model is the best validation checkpoint of its run
+    --metrics     flat JSON: steps, wall time, device, parameter count, best validation figures (per model)
+    --plot-csv    per-validation training curves (model, step, losses, validation stable rate and costs)
+    --plot-png    the same curves as a PNG (matplotlib Agg)
 
-``init_checkpoint`` (optional) starts from a saved checkpoint, e.g. the shipped pretrained one; its
-model shape must equal the params' shape. Validation runs before the first step, so with ``steps: 0``
-the stage only validates and re-emits that checkpoint, and fine-tuning can never select a worse one.
+``objective``: unsupervised (the paper's losses) | imitation (of a teacher's stable matching) |
+imitation+unsupervised. ``init_checkpoint`` (optional; one file or a list, merged) starts from saved models,
+e.g. the shipped set; their shapes must equal the params'. Validation runs before the first step, so with
+``steps: 0`` the stage only validates and re-emits the checkpoint, and fine-tuning never selects a worse one.
+Over 150 lines because its params map 27 YAML keys onto two checked library configs per model.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -28,6 +30,7 @@ from crossmatch.errors import ConfigError, InputError
 from crossmatch.twosided.generators import DISTRIBUTIONS
 from crossmatch.twosided.weavenet.binarize import Binarize
 from crossmatch.twosided.weavenet.checkpoints import ANY, checkpoint, members, model_set
+from crossmatch.twosided.weavenet.curves import curve_csv, plot_curves
 from crossmatch.twosided.weavenet.imitation import Teacher
 from crossmatch.twosided.weavenet.losses import LMForm, Objective
 from crossmatch.twosided.weavenet.model import WeaveNet, WeaveNetConfig, count_parameters
@@ -125,44 +128,6 @@ def init_state(init: dict[str, dict[str, Any]], distribution: str | None, model_
     return init[key]["state_dict"]
 
 
-def curve_csv(results: list[tuple[str, TrainResult]]) -> str:
-    cols = ["step", "loss_total", "loss_imit", "loss_m", "loss_s", "loss_f", "loss_b", "val_stable_rate", "val_seq",
-            "val_seq_stable", "val_bal", "val_hungarian_blocking", "val_score"]
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["model"] + cols)
-    for name, result in results:
-        for row in result.history:
-            w.writerow([name, int(row["step"])] + [("" if c not in row else f"{row[c]:.6g}") for c in cols[1:]])
-    return buf.getvalue()
-
-
-def plot_png(results: list[tuple[str, TrainResult]], path: Path, title: str, binarize: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
-    for name, result in results:
-        train_rows = [r for r in result.history if "loss_total" in r]
-        line = axes[0].plot([r["step"] for r in train_rows], [r["loss_total"] for r in train_rows], label=name)
-        steps = [r["step"] for r in result.history]
-        axes[1].plot(steps, [r["val_stable_rate"] for r in result.history], color=line[0].get_color() if line else None,
-                     label=f"{name} (selected step {result.best_step})")
-        axes[2].plot(steps, [r["val_seq"] for r in result.history], color=line[0].get_color() if line else None, label=name)
-    axes[0].set_ylabel("training loss (mean since last validation)")
-    axes[1].set_ylabel(f"validation stable rate ({binarize})")
-    axes[2].set_ylabel(f"validation mean SEq ({binarize}, all outputs)")
-    for ax in axes:
-        ax.set_xlabel("step")
-        ax.legend(fontsize=7)
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110, format="png")
-    plt.close(fig)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m stages.weavenet_train", description=__doc__.splitlines()[0])
     ap.add_argument("--params", default="params.yaml")
@@ -223,7 +188,7 @@ def main() -> None:
     m0 = plans[0][1]
     title = (f"WeaveNet L={m0.layers} D={m0.dim} ({params.variant}), {cfg0.objective} / {cfg0.target}, "
              f"N={'/'.join(map(str, cfg0.train_n))}")
-    write_atomic(Path(args.plot_png), lambda p: plot_png(results, p, title, cfg0.val_binarize))
+    write_atomic(Path(args.plot_png), lambda p: plot_curves(results, p, title=title, binarize=cfg0.val_binarize))
     console.print(f"weavenet_train: {len(results)} model(s) -> {out}")
 
 
