@@ -158,15 +158,29 @@ def solve_partitioned(
     executor: Executor | None = None,
 ) -> list[Matching]:
     """Solve each partition with ``solve`` (picklable for process pools) and map pairs back to global ids."""
+    return solve_partitioned_many(parts, [solve], executor=executor)[0]
+
+
+def solve_partitioned_many(
+    parts: Sequence[tuple[np.ndarray, np.ndarray, Instance]],
+    solvers: Sequence[Callable[[Instance], Matching]],
+    *,
+    executor: Executor | None = None,
+) -> list[list[Matching]]:
+    """Every solver on every partition, all submitted to ``executor`` at once (e.g. one ILP per reward
+    setting, ALGORITHMS.md §1.3 "Parameter search"); per solver, the partitions' matchings in global ids."""
+    jobs = [(solve, sub) for solve in solvers for _, _, sub in parts]
     if executor is None:
-        results = [solve(sub) for _, _, sub in parts]
+        results = [solve(sub) for solve, sub in jobs]
     else:
-        results = [f.result() for f in [executor.submit(solve, sub) for _, _, sub in parts]]
-    return [
+        results = [f.result() for f in [executor.submit(solve, sub) for solve, sub in jobs]]
+    mapped = [
         Matching.from_pairs(li[m.left], ri[m.right], method=m.method, objective=m.objective, seconds=m.seconds,
                             status=m.status, gap=m.gap, info=m.info)
-        for (li, ri, _), m in zip(parts, results, strict=True)
+        for (li, ri, _), m in zip(list(parts) * len(solvers), results, strict=True)
     ]
+    n = len(parts)
+    return [mapped[i * n:(i + 1) * n] for i in range(len(solvers))]
 
 
 def merge(matchings: Sequence[Matching], method: str) -> Matching:

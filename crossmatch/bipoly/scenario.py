@@ -20,14 +20,23 @@ parameter and recorded.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import polars as pl
 
+from crossmatch.bipoly.grid import run_greedy
+from crossmatch.bipoly.instance import Rewards, Side
 from crossmatch.bipoly.matching import Matching
 from crossmatch.bipoly.metrics import PairScores, harmonic
-from crossmatch.bipoly.similarity import Documents, normalise_title
+from crossmatch.bipoly.similarity import Documents, normalise_title, similarity
 from crossmatch.errors import ConfigError, InputError
+
+# paper Sec. VI-B / ALGORITHMS.md §1.10.7: fixed parameters of the entity scenario
+SCENARIO_REWARDS: dict[str, Rewards] = {
+    "bipartite": Rewards.tied(0.4, 0.0), "uflp": Rewards(0.0, 0.0, -0.9, -0.9),
+    "poly": Rewards(0.7, 0.7, 0.9, 0.9), "bipoly_s": Rewards.tied(0.6, 0.9), "bipoly_c": Rewards.tied(0.6, 0.9),
+}
 
 
 @dataclass(frozen=True)
@@ -100,3 +109,17 @@ def entity_scores(m: Matching, scenario: EntityScenario) -> PairScores:
     precision = hit / len(pairs) if pairs else 0.0
     recall = hit / scenario.n_moved if scenario.n_moved else 0.0
     return PairScores(precision, recall, harmonic(precision, recall), len(pairs), scenario.n_moved, hit)
+
+
+def scenario_scores(items: pl.DataFrame, *, p: float, seed: int, top_k: int | None, host_side: Side = "left") -> dict[str, Any]:
+    """The scenario on one source's items, every greedy method at the paper's fixed rewards
+    (:data:`SCENARIO_REWARDS`, Sec. VI-B) on TF-IDF similarity: precision, recall, F1 and pairs per method."""
+    sc = entity_scenario(items, p=p, seed=seed)
+    inst = similarity(sc.left, sc.right, "tfidf", top_k=top_k).instance
+    out: dict[str, Any] = {"p": p, "seed": seed, "n_moved": sc.n_moved, "n_left": inst.n_left, "n_right": inst.n_right}
+    for mt, rw in SCENARIO_REWARDS.items():
+        m = run_greedy(mt, inst, rw, host_side)
+        if m is not None:
+            s = entity_scores(m, sc)
+            out[mt] = {"precision": s.precision, "recall": s.recall, "f1": s.f1, "n_pairs": s.n_predicted}
+    return out

@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from crossmatch.bipoly.config import IlpParams
 from crossmatch.bipoly.ilp import IlpConfig, IlpFamily, solve_ilp
 from crossmatch.bipoly.instance import Instance, Rewards
 from crossmatch.errors import ConfigError
-from stages.blocking import IlpParams
 
 FAMILIES: tuple[IlpFamily, ...] = ("bipoly", "poly", "bipartite", "uflp")
 

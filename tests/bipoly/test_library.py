@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from functools import partial
 
 import numpy as np
 import polars as pl
@@ -27,6 +28,7 @@ from crossmatch.bipoly.grid import (
     grid_search,
     merge,
     solve_partitioned,
+    solve_partitioned_many,
     split_by_groups,
     value_range,
 )
@@ -130,6 +132,23 @@ def test_partitioned_solve_equals_the_block_diagonal_solve() -> None:
     ilp = merge(solve_partitioned(parts, lambda s: solve_ilp(s, rw, IlpConfig(mip_gap=0.0))), "ilp")
     assert ilp.pairs() == solve_ilp(inst, rw, IlpConfig(mip_gap=0.0)).pairs() or np.isclose(
         ilp.objective, solve_ilp(inst, rw, IlpConfig(mip_gap=0.0)).objective, atol=1e-6)
+
+
+def test_partitioned_solve_of_many_settings_equals_one_solve_per_setting() -> None:
+    rng = np.random.default_rng(7)
+    h = rng.random((9, 11)) * (rng.random((9, 11)) < 0.6)
+    gl, gr = rng.integers(0, 2, 9), rng.integers(0, 2, 11)
+    inst = Instance.from_dense(h / h.max())
+    parts = split_by_groups(inst.restrict(gl[inst.left] == gr[inst.right]), gl, gr)
+    settings = [Rewards.tied(0.1, 0.2), Rewards.tied(-0.3, 0.5), Rewards()]
+    solvers = [partial(bipoly_s, rewards=rw) for rw in settings]
+    with ThreadPoolExecutor(2) as ex:
+        many = solve_partitioned_many(parts, solvers, executor=ex)
+    assert len(many) == len(settings) and all(len(per) == len(parts) for per in many)
+    for per, solve in zip(many, solvers, strict=True):
+        one = solve_partitioned(parts, solve)
+        assert [m.pairs() for m in per] == [m.pairs() for m in one]
+        assert merge(per, "bipoly_s").pairs() == merge(one, "bipoly_s").pairs()
 
 
 def test_ilp_time_limit_returns_incumbent_or_falls_back_with_a_warning() -> None:

@@ -6,7 +6,10 @@ import json
 from typing import Any
 
 import polars as pl
+import yaml
 
+from crossmatch.bipoly.blocking import BlockingRun, oriented_truth, run_blocking
+from crossmatch.bipoly.config import BlockingParams
 from tests.conftest import run_stage
 
 PARAMS = """
@@ -76,6 +79,23 @@ def test_blocking_stage_on_tiny(tiny_data, tmp_path) -> None:
     # every figure of the two runs is identical, timings aside (issue 14, part 4: two runs give identical metrics)
     m2 = json.loads((again / "blocking.json").read_text())
     assert _without_seconds(m2) == _without_seconds(metrics)
+    # the stage is I/O around one library call: run in-process (no executor), the library gives the same tables
+    lib = _library_run(tiny_data, tmp_path)
+    assert lib.category_pairs.equals(pairs) and lib.blocks.equals(blocks) and lib.candidates.equals(cand)
+    assert _without_seconds(json.loads(json.dumps(lib.metrics, default=lambda o: o.item()))) == _without_seconds(metrics)
+
+
+def _library_run(tiny_data, tmp_path) -> BlockingRun:
+    section = yaml.safe_load((tmp_path / "params.yaml").read_text())["blocking"]
+    params = BlockingParams(**section)
+    items = {s: pl.read_parquet(tiny_data.ingested / s / "items.parquet") for s in (params.left, params.right)}
+    tax = pl.read_parquet(tiny_data.ingested / "taxonomy.parquet")
+    cats = {s: sorted(tax.filter(pl.col("source") == s).get_column("fine_category").unique().to_list()) for s in items}
+    truth = oriented_truth(pl.read_parquet(tiny_data.truth / "product_matches.parquet"), params.left, params.right,
+                           file="product_matches.parquet")
+    return run_blocking(params, left_items=items[params.left], right_items=items[params.right], truth_pairs=truth,
+                        left_categories=cats[params.left], right_categories=cats[params.right],
+                        category_truth=pl.read_parquet(tiny_data.truth / "fine_categories.parquet"))
 
 
 def _without_seconds(obj: Any) -> Any:

@@ -1,0 +1,126 @@
+"""The blocking protocol between two sources in one call: :func:`run_blocking` (ALGORITHMS.md §1; paper Sec. V-VI).
+
+It chains the steps the other modules implement, each on its own: category blocking tuned on labels for every
+method (:mod:`.tuning`), the item-to-category scenario (:mod:`.scenario`), meta-blocking of product pairs
+(:mod:`.product_pairs`, :mod:`.protocol`), and the output tables of the selected method. Pure: frames in,
+frames and a metrics mapping out; the caller reads and writes files, and passes the executor that the grid
+and the per-partition ILPs run on (``None``: in-process).
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from crossmatch.bipoly.config import BlockingParams
+from crossmatch.bipoly.grid import GREEDY_METHODS, run_greedy
+from crossmatch.bipoly.instance import Instance, Rewards
+from crossmatch.bipoly.metablocking import MetaBlockingResult
+from crossmatch.bipoly.product_pairs import category_pairs_frame, meta_protocol_run, meta_run, selected_pairs
+from crossmatch.bipoly.protocol import MetaProtocol
+from crossmatch.bipoly.scenario import scenario_scores
+from crossmatch.bipoly.tuning import CategoryBlocking, tune_categories
+from crossmatch.errors import ConfigError, InputError
+
+
+@dataclass(frozen=True)
+class BlockingRun:
+    """Outcome of :func:`run_blocking`.
+
+    ``category_pairs``: method, left, right (every method's matched categories); ``blocks``: block_id, left,
+    right and ``candidates``: left_item_id, right_item_id, block_id (the selected method); ``curve``: the
+    meta-blocking recall curve (budgeted protocol only); ``metrics``: every figure, as JSON-ready values.
+    """
+
+    categories: CategoryBlocking
+    category_pairs: pl.DataFrame
+    blocks: pl.DataFrame
+    candidates: pl.DataFrame
+    metrics: dict[str, Any]
+    curve: pl.DataFrame | None = None
+
+
+def warm_up() -> None:
+    """Load the compiled greedy kernels before timing anything (and before worker processes fork)."""
+    tiny = Instance.from_dense(np.array([[1.0, 0.5], [0.0, 0.25]]))
+    for mt in GREEDY_METHODS:
+        run_greedy(mt, tiny, Rewards())
+
+
+def oriented_truth(truth: pl.DataFrame, left: str, right: str, *, file: str) -> pl.DataFrame:
+    """True pairs as (item_a = left item, item_b = right item), with their ``split`` when the truth has one.
+
+    Without ``source_a`` / ``source_b`` columns the pairs are taken as already oriented.
+
+    Raises:
+        InputError: a column ``item_a`` / ``item_b`` is missing, or no pair joins the two sources.
+    """
+    for c in ("item_a", "item_b"):
+        if c not in truth.columns:
+            raise InputError(f"missing column '{c}'; found {truth.columns}", file=file)
+    extra = ["split"] if "split" in truth.columns else []
+    if not {"source_a", "source_b"} <= set(truth.columns):
+        return truth.select("item_a", "item_b", *extra)
+    fwd = truth.filter((pl.col("source_a") == left) & (pl.col("source_b") == right)).select("item_a", "item_b", *extra)
+    bwd = truth.filter((pl.col("source_a") == right) & (pl.col("source_b") == left)).select(
+        pl.col("item_b").alias("item_a"), pl.col("item_a").alias("item_b"), *extra)
+    out = pl.concat([fwd, bwd])
+    if out.height == 0:
+        raise InputError(f"no true pair between sources '{left}' and '{right}'", file=file)
+    return out
+
+
+def run_blocking(
+    params: BlockingParams, *, left_items: pl.DataFrame, right_items: pl.DataFrame, truth_pairs: pl.DataFrame,
+    left_categories: list[str] | None = None, right_categories: list[str] | None = None,
+    category_truth: pl.DataFrame | None = None, executor: Executor | None = None,
+) -> BlockingRun:
+    """Block ``params.left`` against ``params.right``: every method tuned and scored, then the outputs of
+    ``params.select``.
+
+    Args:
+        params: every setting (:class:`~crossmatch.bipoly.config.BlockingParams`).
+        left_items, right_items: ``item_id``, ``title``, ``fine_category`` (+ ``category`` for the scenario and
+            any ``partition_by`` / ``metablocking.fields`` column) per source.
+        truth_pairs: labelled true pairs oriented left → right (:func:`oriented_truth`).
+        left_categories, right_categories: every fine category of each source (taxonomy), or ``None`` for
+            those of the items.
+        category_truth: the planted category correspondence, scored when given (synthetic data).
+        executor: where the grid and the per-partition ILPs run.
+
+    Raises:
+        ConfigError: a setting that the data makes invalid (e.g. ``select`` names a method not computed).
+        InputError: inputs that contradict each other (e.g. true pairs naming unknown items).
+    """
+    t_start = time.perf_counter()
+    cb = tune_categories(params, left_items=left_items, right_items=right_items, truth_pairs=truth_pairs,
+                         left_categories=left_categories, right_categories=right_categories,
+                         category_truth=category_truth, executor=executor)
+    metrics = cb.metrics
+    if params.scenario.enabled:
+        sp = params.scenario
+        metrics["entity_scenario"] = scenario_scores(left_items, p=sp.p, seed=sp.seed, top_k=sp.top_k,
+                                                     host_side=params.host_side)
+    meta: MetaBlockingResult | MetaProtocol | None = None
+    curve = None
+    mp = params.metablocking
+    if mp.enabled:
+        if mp.method not in cb.best:
+            raise ConfigError(f"blocking.metablocking.method '{mp.method}' is not among blocking.methods")
+        common: dict[str, Any] = {"left_items": left_items, "right_items": right_items, "docs": cb.docs,
+                                  "rewards": cb.best[mp.method][1].rewards, "host_side": params.host_side}
+        if mp.max_pairs is not None:
+            meta, metrics["metablocking"] = meta_protocol_run(mp, labels=cb.labels, **common)
+            curve = meta.curve
+        else:
+            meta, metrics["metablocking"] = meta_run(mp, truth_pairs=cb.labels.report, **common)
+    metrics["seconds"]["total"] = round(time.perf_counter() - t_start, 3)
+    blocks, cand = selected_pairs(params.select, matchings=cb.matchings, meta=meta, docs=cb.docs,
+                                  left_items=left_items, right_items=right_items)
+    metrics["n_blocks"], metrics["n_candidate_pairs"] = blocks.height, cand.height
+    return BlockingRun(cb, category_pairs_frame(cb.matchings, *cb.docs), blocks, cand, metrics, curve)
