@@ -9,6 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+MAX_REASON = 300  # characters of the reason kept in a message (a parser may quote a whole file)
+MAX_LABEL = 120  # characters of a file label or column name kept (the tail of a path: its name)
+
+
+def shorten(text: str, limit: int, *, keep_end: bool = False) -> str:
+    """``text`` cut to ``limit`` characters with an ellipsis (its end kept when ``keep_end``)."""
+    if len(text) <= limit:
+        return text
+    return "..." + text[-(limit - 3):] if keep_end else text[: limit - 3] + "..."
+
 
 class CrossmatchError(Exception):
     """Base class for errors caused by input or configuration, not by a bug."""
@@ -46,12 +56,15 @@ class InputError(CrossmatchError):
         super().__init__(self._format())
 
     def _format(self) -> str:
+        # Each part is capped so that the whole message stays short (<= 500 characters) whatever the
+        # input: a parser error can quote the rest of a file, a header can hold thousands of names.
         where = []
         if self.file:
-            where.append(self.file)
+            where.append(shorten(self.file, MAX_LABEL, keep_end=True))
         if self.column:
-            where.append(f"column '{self.column}'")
-        text = ": ".join(where + [self.reason]) if where else self.reason
+            where.append(f"column '{shorten(self.column, 60)}'")
+        reason = shorten(self.reason, MAX_REASON)
+        text = ": ".join(where + [reason]) if where else reason
         if self.n_bad:
             shown = ", ".join(str(r) for r in self.rows[:5])
             more = ", ..." if self.n_bad > 5 else ""

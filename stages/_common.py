@@ -22,11 +22,12 @@ import yaml
 from rich.console import Console
 from rich.markup import escape
 
-from crossmatch.errors import ConfigError, CrossmatchError
+from crossmatch.errors import ConfigError, CrossmatchError, shorten
 from crossmatch.params import check_fields
 
 console = Console(stderr=True)
 T = TypeVar("T")
+MAX_MESSAGE = 500  # characters of a stage's error line (issue 15: short, whatever the input)
 
 
 def load_section(stage: str, path: str | Path = "params.yaml") -> dict[str, Any]:
@@ -133,7 +134,9 @@ def run(stage: str, main: Callable[[], None]) -> None:
     try:
         main()
     except CrossmatchError as exc:
-        console.print(f"[bold red]{stage}: error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        # A last cap on the printed line (InputError caps its parts; a ConfigError may list many known keys).
+        text = shorten(str(exc), MAX_MESSAGE - len(stage) - len(": error: "))
+        console.print(f"[bold red]{stage}: error:[/] {escape(text)}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         console.print(f"[yellow]{stage}: interrupted[/]")

@@ -99,6 +99,12 @@ def main() -> None:
             logs = pl.read_parquet(root / source / "logs.parquet")
             items = pl.read_parquet(root / source / "items.parquet")
             tables, stats["sources"][source] = build_source(logs, items, params)
+            if tables["item_item"].height == 0:  # ICPA draws its positive pairs from these edges: nothing to learn
+                raise InputError(
+                    f"source '{source}' gives no item-item co-occurrence edge: no user keeps two events in the "
+                    f"training part ({stats['sources'][source].get('events_train', 0)} training events); "
+                    "more events per user, or a smaller edges.holdout_fraction / valid_fraction",
+                    file=str(root / source / "logs.parquet"))
             folder = tmp if args.source else tmp / source
             folder.mkdir(exist_ok=True)
             for name, frame in tables.items():

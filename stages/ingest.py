@@ -31,6 +31,7 @@ from crossmatch.errors import ConfigError, InputError
 from crossmatch.io import IngestResult, LazyTable, Table, ingest, read_table, read_tables, scan_tables
 from crossmatch.io.adapters import AdaptedData, walmart_amazon, xmarket
 from crossmatch.io.ingest import tables_for
+from crossmatch.io.rules import Rules, unsafe_source_name
 from stages._common import atomic_dir, console, load_section, params_as, run, write_atomic, write_json
 
 
@@ -40,12 +41,33 @@ class IngestParams:
     quarantine: bool = False
     duplicates: Literal["drop", "error"] = "drop"
     seed: int = 0  # only used by adapters that re-index ids
+    # Plausibility bounds (crossmatch.io.rules.Rules): rows outside them are bad rows.
+    min_year: int = Rules.min_year
+    max_year: int = Rules.max_year
+    max_id_length: int = Rules.max_id_length
+    max_weight: float = Rules.max_weight
+    allow_control_chars: bool = Rules.allow_control_chars
 
     def __post_init__(self) -> None:
         if self.duplicates not in ("drop", "error"):
             raise ConfigError(f"ingest.duplicates must be 'drop' or 'error', got '{self.duplicates}'")
         if not isinstance(self.quarantine, bool):
             raise ConfigError(f"ingest.quarantine must be true or false, got {self.quarantine!r}")
+        if self.sources is not None:
+            # Each source becomes a folder under --out: a name like '../x' would write outside it.
+            bad = [s for s in self.sources if unsafe_source_name(s)]
+            if bad:
+                raise ConfigError(f"ingest.sources: {bad[0][:60]!r} cannot be a folder name "
+                                  "(it is empty, starts with '.', or holds '/', '\\', blanks or control characters)")
+            if not self.sources:
+                raise ConfigError("ingest.sources must list at least one source (or be null: every source found)")
+            if len(set(self.sources)) < len(self.sources):
+                raise ConfigError(f"ingest.sources lists a source twice: {self.sources}")
+        self.rules()  # bounds checked now, before any input is read
+
+    def rules(self) -> Rules:
+        return Rules(min_year=self.min_year, max_year=self.max_year, max_id_length=self.max_id_length,
+                     max_weight=self.max_weight, allow_control_chars=self.allow_control_chars)
 
 
 def load_adapter(name: str, raw: Path, seed: int) -> AdaptedData:
@@ -69,9 +91,21 @@ def load_adapter(name: str, raw: Path, seed: int) -> AdaptedData:
     raise ConfigError(f"ingest: unknown adapter '{name}'; choose xmarket or walmart_amazon")
 
 
+def source_folder(out: Path, source: str, *, one_source: bool = False) -> Path:
+    """Where a source's tables go: ``out/<source>`` (or ``out`` itself for a one-source run).
+
+    The validation rejects unsafe source names; this refuses any path outside ``out`` all the same,
+    since a write there (``../../x``) could overwrite anything the user can write.
+    """
+    folder = out if one_source else out / source
+    if not one_source and (unsafe_source_name(source) or folder.resolve().parent != out.resolve()):
+        raise InputError(f"source name {source[:60]!r} would write outside the output folder", file=str(out))
+    return folder
+
+
 def write_outputs(result: IngestResult, out: Path, *, one_source: bool = False) -> None:
     for source, items in result.items.items():
-        folder = out if one_source else out / source
+        folder = source_folder(out, source, one_source=one_source)
         folder.mkdir(parents=True, exist_ok=True)
         items.write_parquet(folder / "items.parquet")
         if source in result.logs:
@@ -117,8 +151,9 @@ def main() -> None:
                 raise ConfigError(f"ingest: missing --{' --'.join(missing)}")
             log_tables = list(scan_tables(args.logs)) if args.logs else []
             item_tables = read_tables(args.items)
-            category_table = read_tables(args.categories)[0]
-            taxonomy_table = read_tables(args.taxonomy)[0] if args.taxonomy else None
+            # One file each: a folder here is an error (read_table says so), not its first file.
+            category_table = Table(args.categories, None, read_table(args.categories))
+            taxonomy_table = Table(args.taxonomy, None, read_table(args.taxonomy)) if args.taxonomy else None
     one = args.source
     if one is not None:
         if args.adapter or not args.part:
@@ -129,7 +164,7 @@ def main() -> None:
     # Each source's logs table is written as soon as it is built (one source in memory at a time).
     with atomic_dir(args.out) as tmp, console.status("ingest: validating"):
         def sink(source: str, logs: pl.DataFrame) -> None:
-            folder = tmp if one else tmp / source
+            folder = source_folder(tmp, source, one_source=one is not None)
             folder.mkdir(parents=True, exist_ok=True)
             logs.write_parquet(folder / "logs.parquet")
 
@@ -143,6 +178,7 @@ def main() -> None:
             duplicates=params.duplicates,
             only=[one] if one else None,
             sink=sink,
+            rules=params.rules(),
         )
         write_outputs(result, tmp, one_source=one is not None)
     if one is not None:

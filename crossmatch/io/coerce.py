@@ -13,6 +13,9 @@ from crossmatch.errors import InputError
 _TS_FORMATS_TZ = ("%Y-%m-%dT%H:%M:%S%.f%#z", "%Y-%m-%d %H:%M:%S%.f%#z")
 _TS_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d", "%Y/%m/%d")
 TIMESTAMP = pl.Datetime("us", "UTC")
+# Epoch seconds beyond this (year ~255,000; chrono, which prints datetimes, stops at 262,143) are clipped to
+# it, so that they stay implausible (crossmatch.io.rules.year_check) instead of wrapping round to any year.
+_MAX_EPOCH_S = 8_000_000_000_000
 
 
 def _kind_error(file: str, column: str, dtype: pl.DataType, expected: str) -> InputError:
@@ -42,21 +45,26 @@ def as_timestamp(col: str, dtype: pl.DataType, *, file: str) -> pl.Expr:
     if dtype == pl.Date:
         return c.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
     if dtype.is_integer():
-        return pl.from_epoch(c.cast(pl.Int64), time_unit="s").dt.replace_time_zone("UTC").dt.cast_time_unit("us")
+        return _from_epoch_s(c.cast(pl.Int64))
     if dtype.is_float():
         ok = c.is_finite()
-        us = pl.when(ok).then((c * 1_000_000).round(0).cast(pl.Int64)).otherwise(None)
+        us = pl.when(ok).then((c.clip(-_MAX_EPOCH_S, _MAX_EPOCH_S) * 1_000_000).round(0).cast(pl.Int64)).otherwise(None)
         return pl.from_epoch(us, time_unit="us").dt.replace_time_zone("UTC")
     if dtype == pl.String:
         s = c.str.strip_chars()
         parsed = [s.str.to_datetime(f, strict=False, time_unit="us", time_zone="UTC") for f in _TS_FORMATS_TZ]
         parsed += [s.str.to_datetime(f, strict=False, time_unit="us").dt.replace_time_zone("UTC") for f in _TS_FORMATS]
-        epoch = s.str.to_integer(strict=False)
-        parsed.append(pl.from_epoch(epoch, time_unit="s").dt.replace_time_zone("UTC").dt.cast_time_unit("us"))
+        parsed.append(_from_epoch_s(s.str.to_integer(strict=False)))
         return pl.coalesce(parsed)
     if dtype == pl.Null:
         return c.cast(TIMESTAMP)
     raise _kind_error(file, col, dtype, "a datetime, a date, epoch seconds or ISO text")
+
+
+def _from_epoch_s(seconds: pl.Expr) -> pl.Expr:
+    """UTC microsecond datetimes from Int64 epoch seconds (clipped to what microseconds can hold)."""
+    clipped = seconds.clip(-_MAX_EPOCH_S, _MAX_EPOCH_S)
+    return pl.from_epoch(clipped, time_unit="s").dt.replace_time_zone("UTC").dt.cast_time_unit("us")
 
 
 def as_number(col: str, dtype: pl.DataType, *, file: str) -> pl.Expr:

@@ -18,6 +18,7 @@ import polars as pl
 from crossmatch.errors import InputError
 from crossmatch.io.checks import FILE, ROW
 from crossmatch.io.readers import LazyTable, Table, as_lazy
+from crossmatch.io.rules import Rules
 from crossmatch.io.validate import LogCheck, check_items, check_logs, load_categories, load_taxonomy
 
 DuplicatePolicy = Literal["drop", "error"]
@@ -122,6 +123,19 @@ def _drop_duplicates(codes: pl.DataFrame, policy: DuplicatePolicy, files: Sequen
     return (codes.filter(~later) if n_dup else codes), n_dup
 
 
+def _require_repeat_user(codes: pl.DataFrame, source: str, files: Sequence[str]) -> None:
+    """Co-occurrence edges come from a user's consecutive events: a source without a user who has two
+    (distinct) events would go on with no item-item edge at all and fail, or learn nothing, downstream."""
+    if codes.height and int(codes.get_column("user_idx").unique_counts().max() or 0) >= 2:  # type: ignore[arg-type]
+        return
+    first = codes.head(5)
+    raise InputError(
+        f"source '{source}' has no user with two or more valid log rows ({codes.height} row(s), one per user), "
+        "so no item-item co-occurrence can be built",
+        file=files[int(first.get_column(_TABLE)[0])], rows=first.get_column(ROW).to_list(), n_bad=codes.height,
+    )
+
+
 def _decode(codes: pl.DataFrame, users: pl.Series, items: pl.DataFrame) -> pl.DataFrame:
     """The output table of one source from its sorted codes, with the ids back as text."""
     cols = [
@@ -197,6 +211,7 @@ def ingest(
     duplicates: DuplicatePolicy = "drop",
     only: Sequence[str] | None = None,
     sink: LogSink | None = None,
+    rules: Rules | None = None,
 ) -> IngestResult:
     """Validate and normalise raw inputs (the ``ingest`` stage's computation).
 
@@ -212,22 +227,26 @@ def ingest(
             still checked in full, so errors and quarantined rows do not depend on it. Default: all.
         sink: called with each source's logs table as soon as it is built (which is then not kept in
             the result, so one source's table is in memory at a time). Default: keep them all.
+        rules: the plausibility bounds (years, id length, weights, control characters); default
+            :class:`~crossmatch.io.rules.Rules`.
 
     Raises:
         InputError: file-level problems, row-level problems when not quarantining, and
             a configured source that ends up with no rows.
     """
-    categories = load_categories(category_table)
+    rules = rules or Rules()
+    categories = load_categories(category_table, rules)
     if not categories:
         raise InputError("the category table lists no categories", file=category_table.file)
-    taxonomy = load_taxonomy(taxonomy_table, categories) if taxonomy_table is not None else None
+    taxonomy = load_taxonomy(taxonomy_table, categories, rules) if taxonomy_table is not None else None
     fine = None
     if taxonomy is not None:
         fine = {s: set(g.get_column("fine_category").to_list()) for (s,), g in taxonomy.group_by("source")}
     known = list(sources) if sources is not None else None
 
     item_results = [
-        check_items(t, known_sources=known, categories=categories, fine_categories=fine, quarantine=quarantine)
+        check_items(t, known_sources=known, categories=categories, fine_categories=fine, quarantine=quarantine,
+                    taxonomy=taxonomy, rules=rules)
         for t in item_tables
     ]
     items_all = _concat([r.clean for r in item_results])
@@ -245,11 +264,15 @@ def ingest(
     # Every source's ids, for the unknown-item check of multi-source files (polars Series, no Python objects).
     item_keys = {s: items[s].get_column("item_id") if s in items else
                  items_all.filter(pl.col("source") == s).get_column("item_id") for s in expected}
+    # ... and their categories: a log row's category must be its item's.
+    item_cats = {s: items[s].select("item_id", "category") if s in items else
+                 items_all.filter(pl.col("source") == s).select("item_id", "category") for s in expected}
 
     lazy_logs = [as_lazy(t) for t in log_tables]
     log_files = [t.file for t in lazy_logs]
     checked = [
-        check_logs(t, known_sources=expected, categories=categories, items=item_keys, quarantine=quarantine)
+        check_logs(t, known_sources=expected, categories=categories, items=item_keys, quarantine=quarantine,
+                   item_categories=item_cats, rules=rules)
         for t in lazy_logs
     ]
     parts = [r.quarantined for r in item_results] + [r.quarantined for r in checked]
@@ -264,6 +287,7 @@ def ingest(
         for s in built:
             codes, users = _source_codes(checked, s, items[s], categories, log_files)
             codes, n_dup = _drop_duplicates(codes, duplicates, log_files)
+            _require_repeat_user(codes, s, log_files)
             # The same (unstable) sort on the same keys in the same row order as before: same output.
             codes = codes.drop(_TABLE, ROW).sort("user_idx", "timestamp", "item_idx")
             out = _decode(codes, users, items[s])

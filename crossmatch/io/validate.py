@@ -1,4 +1,10 @@
-"""Schema and row validation of logs, item catalogues and category tables (ingest's checks)."""
+"""Schema and row validation of logs, item catalogues and category tables (ingest's checks).
+
+Besides types and references, every id and name passes the plausibility rules of
+:mod:`crossmatch.io.rules`; category names are compared and written in Unicode NFC, so two names that
+look the same are the same name; an item's fine category must sit under the item's coarse category,
+and a log row's category must be its item's.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from crossmatch.errors import InputError, shorten
 from crossmatch.io.checks import (
     ROW,
     Check,
@@ -19,6 +26,20 @@ from crossmatch.io.checks import (
 )
 from crossmatch.io.coerce import as_number, as_text, as_timestamp
 from crossmatch.io.readers import REPLACEMENT_CHAR, LazyTable, Table
+from crossmatch.io.rules import (
+    Rules,
+    composite_key,
+    date_forms,
+    fine_parent_check,
+    keys_of,
+    mixed_dates_check,
+    name_checks,
+    nfc,
+    source_name_check,
+    unsafe_source_name,
+    weight_check,
+    year_check,
+)
 from crossmatch.io.schema import (
     CATEGORY_REQUIRED,
     ITEM_OPTIONAL,
@@ -44,14 +65,18 @@ def _utf8_checks(frame: pl.DataFrame | pl.Schema) -> list[Check]:
 
 
 def _source_checks(
-    table: Table | LazyTable, frame: pl.DataFrame | pl.LazyFrame, known: Collection[str] | None
+    table: Table | LazyTable, frame: pl.DataFrame | pl.LazyFrame, known: Collection[str] | None, rules: Rules
 ) -> tuple[pl.DataFrame | pl.LazyFrame, list[Check]]:
     """Adds the typed ``_source`` column and its checks (per-file source or ``source`` column)."""
     checks: list[Check] = []
     schema = frame.collect_schema()
+    if table.source is not None and unsafe_source_name(table.source):
+        raise InputError(f"the source name '{shorten(table.source, 60)}' taken from the file name cannot be a "
+                         "folder name (it starts with '.' or holds a separator or blanks)", file=table.file)
     if "source" in schema:
         frame = frame.with_columns(as_text("source", schema["source"], file=table.file).alias("_source"))
         checks.append(Check("null_source", "source", "source is missing", pl.col("_source").is_null()))
+        checks += [*name_checks("_source", "source", rules), source_name_check("_source", "source")]
         if table.source is not None:
             checks.append(
                 Check(
@@ -113,11 +138,15 @@ def check_logs(
     categories: Collection[str] | None = None,
     items: Mapping[str, Collection[str] | pl.Series] | None = None,
     quarantine: bool = False,
+    item_categories: Mapping[str, pl.DataFrame] | None = None,
+    rules: Rules | None = None,
 ) -> LogCheck:
     """Validate and type one logs table with streaming queries (the table is never held whole).
 
     Returns the clean rows as a lazy frame with columns ``source, user_id, item_id, timestamp,
     weight[, category], _row``. See :mod:`crossmatch.io.schema` for the contract.
+    ``item_categories`` (per source: ``item_id, category``) makes a row's category that is not its
+    item's an error; ``rules``: the plausibility bounds (default :class:`~crossmatch.io.rules.Rules`).
 
     Raises:
         InputError: file-level problems always; row-level problems unless ``quarantine``.
@@ -129,8 +158,9 @@ def check_logs(
     err = missing_columns_error(lazy.file, schema.names(), required)
     if err:
         raise err
+    rules = rules or Rules()
     frame: pl.LazyFrame = lazy.frame.with_row_index(ROW, offset=1).with_columns(pl.col(ROW).cast(pl.Int64))
-    typed, checks = _source_checks(lazy, frame, known_sources)
+    typed, checks = _source_checks(lazy, frame, known_sources, rules)
     assert isinstance(typed, pl.LazyFrame)
     frame = typed
     checks = _utf8_checks(schema) + checks
@@ -147,7 +177,9 @@ def check_logs(
     w_missing = w_raw.is_null() if schema["weight"] != pl.String else (w_raw.is_null() | (w_raw.str.strip_chars() == ""))
     checks += [
         Check("null_id", "user_id", "user_id is missing or empty", pl.col("_user").is_null()),
+        *name_checks("_user", "user_id", rules),
         Check("null_id", "item_id", "item_id is missing or empty", pl.col("_item").is_null()),
+        *name_checks("_item", "item_id", rules),
         Check("missing_timestamp", "timestamp", "timestamp is missing", ts_missing),
         Check(
             "bad_timestamp",
@@ -155,21 +187,41 @@ def check_logs(
             "timestamp cannot be parsed (expected ISO date/datetime or epoch seconds; NaN is not a time)",
             ~ts_missing & pl.col("_ts").is_null(),
         ),
+        year_check("_ts", rules),
+    ]
+    if schema["timestamp"] == pl.String:
+        # Whether dates and date-times are mixed is a fact about the whole column: one streaming pass
+        # over that column (the row checks then flag the rarer form's rows).
+        date_only, with_time = date_forms("timestamp")
+        n_date, n_time = lazy.frame.select(date_only.sum().alias("d"), with_time.sum().alias("t")).collect(
+            engine="streaming").row(0)
+        if n_date and n_time:
+            checks.append(mixed_dates_check("timestamp", int(n_date), int(n_time)))
+    checks += [
         Check("missing_weight", "weight", "weight is missing", w_missing),
         Check("bad_dtype", "weight", "weight is not a number", ~w_missing & pl.col("_w").is_null()),
         Check("nonfinite_weight", "weight", "weight is NaN or infinite", pl.col("_w").is_not_null() & ~pl.col("_w").is_finite()),
         Check("negative_weight", "weight", "weight is negative", pl.col("_w") < 0),
+        weight_check("_w", rules),
     ]
     has_cat = "category" in schema
     if has_cat:
-        frame = frame.with_columns(as_text("category", schema["category"], file=file).alias("_cat"))
+        frame = frame.with_columns(nfc(as_text("category", schema["category"], file=file)).alias("_cat"))
         checks.append(Check("null_category", "category", "category is missing", pl.col("_cat").is_null()))
+        checks += name_checks("_cat", "category", rules)
         if categories is not None:
             checks.append(_unknown_category("_cat", categories))
     if items is not None:
-        checks.append(
-            _unknown_per_source("unknown_item", "item_id", "_item", items, "item_id is not in that source's item catalogue")
-        )
+        unknown = _unknown_per_source("unknown_item", "item_id", "_item", items,
+                                      "item_id is not in that source's item catalogue")
+        checks.append(unknown)
+        if has_cat and item_categories is not None:
+            triples = keys_of(item_categories, ["item_id", "category"])
+            checks.append(Check(
+                "category_mismatch", "category", "category differs from the item's category in the item catalogue",
+                pl.col("_cat").is_not_null() & ~unknown.bad.fill_null(True)
+                & ~composite_key("_source", "_item", "_cat").is_in(triples.implode()),
+            ))
     raw_cols = [c for c in (*LOG_OPTIONAL, *LOG_REQUIRED) if c in schema]
     kept, quarantined, problems = run_checks_lazy(frame, checks, file=file, quarantine=quarantine, raw_columns=raw_cols)
     out_cols = [
@@ -191,27 +243,37 @@ def check_items(
     categories: Collection[str] | None = None,
     fine_categories: Mapping[str, Collection[str]] | None = None,
     quarantine: bool = False,
+    taxonomy: pl.DataFrame | None = None,
+    rules: Rules | None = None,
 ) -> CheckResult:
-    """Validate one item catalogue: ids present and unique per source, categories known.
+    """Validate one item catalogue: ids present and unique per source, categories known, each fine
+    category under one coarse category (the taxonomy's, when given), features of scalar types.
 
     Returns clean rows with ``source, item_id, category[, title, fine_category]`` then the
     feature columns, in file order.
     """
+    rules = rules or Rules()
     raw = table.frame
     required = list(ITEM_REQUIRED) + ([] if table.source is not None else ["source"])
     err = missing_columns_error(table.file, raw.columns, required)
     if err:
         raise err
-    typed, checks = _source_checks(table, with_row_numbers(raw, table.file), known_sources)
+    features = [c for c in raw.columns if c not in (*ITEM_REQUIRED, *ITEM_OPTIONAL)]
+    for c in features:
+        if isinstance(raw.schema[c], (pl.List, pl.Array, pl.Struct, pl.Object)):
+            raise InputError(f"feature column has the nested type {type(raw.schema[c]).__name__}; a feature must be "
+                             "a number, text or true/false (one value per item)", file=table.file, column=c)
+    typed, checks = _source_checks(table, with_row_numbers(raw, table.file), known_sources, rules)
     assert isinstance(typed, pl.DataFrame)
     frame = typed
     checks = _utf8_checks(raw) + checks
     frame = frame.with_columns(
         as_text("item_id", raw.schema["item_id"], file=table.file).alias("_item"),
-        as_text("category", raw.schema["category"], file=table.file).alias("_cat"),
+        nfc(as_text("category", raw.schema["category"], file=table.file)).alias("_cat"),
     )
     checks += [
         Check("null_id", "item_id", "item_id is missing or empty", pl.col("_item").is_null()),
+        *name_checks("_item", "item_id", rules),
         Check(
             "duplicate_item",
             "item_id",
@@ -219,11 +281,14 @@ def check_items(
             pl.col("_item").is_not_null() & (pl.int_range(pl.len()).over("_source", "_item") > 0),
         ),
         Check("null_category", "category", "category is missing", pl.col("_cat").is_null()),
+        *name_checks("_cat", "category", rules),
     ]
     if categories is not None:
         checks.append(_unknown_category("_cat", categories))
     if "fine_category" in raw.columns:
-        frame = frame.with_columns(as_text("fine_category", raw.schema["fine_category"], file=table.file).alias("_fine"))
+        frame = frame.with_columns(
+            nfc(as_text("fine_category", raw.schema["fine_category"], file=table.file)).alias("_fine"))
+        checks += name_checks("_fine", "fine_category", rules)
         if fine_categories is not None:
             checks.append(
                 _unknown_per_source(
@@ -231,6 +296,7 @@ def check_items(
                     "fine_category is not in that source's taxonomy",
                 )
             )
+        checks.append(fine_parent_check(taxonomy))
     raw_cols = [c for c in ("source", "item_id", "category", "fine_category") if c in raw.columns]
     kept, quarantined, problems = run_checks(
         frame, checks, file=table.file, quarantine=quarantine, raw_columns=raw_cols
@@ -240,26 +306,27 @@ def check_items(
         head.append(pl.col("title").cast(pl.String).fill_null(""))
     if "fine_category" in raw.columns:
         head.append(pl.col("_fine").alias("fine_category"))
-    features = [c for c in raw.columns if c not in (*ITEM_REQUIRED, *ITEM_OPTIONAL)]
     clean = kept.select(*head, *features, pl.col("_file"), pl.col(ROW))
     return CheckResult(clean, quarantined, problems)
 
 
-def load_categories(table: Table) -> list[str]:
-    """The shared coarse categories; every one present, non-empty and listed once."""
+def load_categories(table: Table, rules: Rules | None = None) -> list[str]:
+    """The shared coarse categories (Unicode NFC); every one present, non-empty and listed once."""
+    rules = rules or Rules()
     raw = table.frame
     err = missing_columns_error(table.file, raw.columns, CATEGORY_REQUIRED)
     if err:
         raise err
     frame = with_row_numbers(raw, table.file).with_columns(
-        as_text("category", raw.schema["category"], file=table.file).alias("_cat")
+        nfc(as_text("category", raw.schema["category"], file=table.file)).alias("_cat")
     )
     checks = _utf8_checks(raw) + [
         Check("null_category", "category", "category is missing or empty", pl.col("_cat").is_null()),
+        *name_checks("_cat", "category", rules),
         Check(
             "duplicate_category",
             "category",
-            "category is listed more than once",
+            "category is listed more than once (names compared in Unicode NFC, so 'é' as one or two code points match)",
             pl.col("_cat").is_not_null() & (pl.int_range(pl.len()).over("_cat") > 0),
         ),
     ]
@@ -267,18 +334,22 @@ def load_categories(table: Table) -> list[str]:
     return kept.get_column("_cat").to_list()
 
 
-def load_taxonomy(table: Table, categories: Collection[str]) -> pl.DataFrame:
-    """Per-source fine categories, each under a known coarse category (``source, fine_category, category``)."""
+def load_taxonomy(table: Table, categories: Collection[str], rules: Rules | None = None) -> pl.DataFrame:
+    """Per-source fine categories, each under a known coarse category (``source, fine_category, category``;
+    names in Unicode NFC)."""
+    rules = rules or Rules()
     raw = table.frame
     err = missing_columns_error(table.file, raw.columns, TAXONOMY_REQUIRED)
     if err:
         raise err
     frame = with_row_numbers(raw, table.file).with_columns(
-        *[as_text(c, raw.schema[c], file=table.file).alias(f"_{c}") for c in TAXONOMY_REQUIRED]
+        *[(as_text(c, raw.schema[c], file=table.file) if c == "source" else
+           nfc(as_text(c, raw.schema[c], file=table.file))).alias(f"_{c}") for c in TAXONOMY_REQUIRED]
     )
-    checks = _utf8_checks(raw) + [
-        Check("null_id", c, f"{c} is missing or empty", pl.col(f"_{c}").is_null()) for c in TAXONOMY_REQUIRED
-    ]
+    checks = _utf8_checks(raw)
+    for c in TAXONOMY_REQUIRED:
+        checks += [Check("null_id", c, f"{c} is missing or empty", pl.col(f"_{c}").is_null()),
+                   *name_checks(f"_{c}", c, rules)]
     checks += [
         _unknown_category("_category", categories),
         Check(
