@@ -1,0 +1,230 @@
+"""One-to-one stable matching of two sources' items inside the blocking's candidates (ALGORITHMS.md §3.8; issue 5 §6).
+
+An item finds acceptable exactly the items it shares a block with, so every connected component of the
+candidate graph is one market with incomplete lists (:mod:`.sparse_market`); the output is stable in that
+sense and one-to-one overall. Pairs below ``min_similarity`` are dropped after matching.
+
+* :class:`MatchParams` — the settings; :class:`CandidatePairs` / :func:`candidate_pairs` — candidate pairs as
+  item rows, from the blocking's ``candidate_pairs`` table or expanded from its ``blocks``;
+* :func:`align_embeddings`, :func:`oriented_pairs` — the other inputs, aligned to the items;
+* :func:`match_in_blocks` — similarity, preferences, one solve per market, the matched pairs and the metrics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from crossmatch.errors import ConfigError, InputError
+from crossmatch.twosided.entity import expand_blocks, score_pairs
+from crossmatch.twosided.preferences import pair_similarity, tfidf_vectors, two_sided_scores
+from crossmatch.twosided.sparse_market import SOLVERS, SparseMarket, component_labels, solve_component
+
+Predictor = Callable[[np.ndarray, np.ndarray], np.ndarray]
+PAIRS_SCHEMA = {"block_id": pl.Utf8, "left_source": pl.Utf8, "left_item_id": pl.Utf8, "right_source": pl.Utf8,
+                "right_item_id": pl.Utf8, "similarity": pl.Float64, "left_rank": pl.Int32, "right_rank": pl.Int32,
+                "market_left": pl.Int32, "market_right": pl.Int32}
+
+
+@dataclass(frozen=True)
+class MatchParams:
+    """Settings of :func:`match_in_blocks`; errors name the key as ``match.<key>``."""
+
+    left: str = "alpha"
+    right: str = "beta"
+    solver: str = "power_balance"  # gs | gs_best | power_balance | weavenet
+    preferences: str = "shared"  # shared | standardized (crossmatch/twosided/preferences.py)
+    similarity: str = "auto"  # auto: ICPA embeddings where present, TF-IDF otherwise | blend: their mean | tfidf
+    min_similarity: float = 0.0
+    dense_max: int = 400  # power_balance / weavenet need nL + nR <= this per market, else gs_best
+    max_pairs: int = 2_000_000  # cap when expanding blocks without candidate pairs
+    binarize: str = "hungarian"
+    device: str = "auto"
+    weavenet_model: str = "UU"  # which model of a per-distribution WeaveNet model set (a single model serves all)
+
+    def __post_init__(self) -> None:
+        if self.solver not in SOLVERS:
+            raise ConfigError(f"match.solver must be one of {SOLVERS}, got {self.solver!r}")
+        if self.preferences not in ("shared", "standardized"):
+            raise ConfigError(f"match.preferences must be shared | standardized, got {self.preferences!r}")
+        if self.similarity not in ("auto", "blend", "tfidf"):
+            raise ConfigError(f"match.similarity must be auto | blend | tfidf, got {self.similarity!r}")
+        if self.binarize not in ("hungarian", "argmax"):
+            raise ConfigError(f"match.binarize must be hungarian | argmax, got {self.binarize!r}")
+        if int(self.dense_max) < 2 or int(self.max_pairs) < 1:
+            raise ConfigError("match.dense_max must be >= 2 and match.max_pairs >= 1")
+        if self.left == self.right:
+            raise ConfigError(f"match.left and match.right must differ, both are {self.left!r}")
+
+
+@dataclass(frozen=True)
+class CandidatePairs:
+    """Candidate pairs as item rows ``(left[p], right[p])``, sorted, with the block of each pair."""
+
+    left: np.ndarray
+    right: np.ndarray
+    block_ids: list[Any]
+    unknown: int  # candidate rows naming items that are not in the catalogues (skipped)
+    source: str  # "candidate_pairs" | "blocks": which table they came from
+
+
+def _as_list(v: Any) -> list[str]:
+    if v is None:
+        return []
+    if isinstance(v, list):
+        return [str(x) for x in v if x is not None]
+    return [str(v)]
+
+
+def candidate_pairs(items_left: pl.DataFrame, items_right: pl.DataFrame, *, candidates: pl.DataFrame | None = None,
+                    blocks: pl.DataFrame | None = None, max_pairs: int, file: str | None = None) -> CandidatePairs:
+    """Pairs from ``candidates`` (left_item_id, right_item_id, block_id; a pair listed twice keeps the block
+    id first in text order), else from ``blocks`` (block_id, left, right: fine categories, str or list),
+    expanded to every item pair of each block up to ``max_pairs``. ``file`` names the table in errors."""
+    pos_l = {k: i for i, k in enumerate(items_left.get_column("item_id").to_list())}
+    pos_r = {k: i for i, k in enumerate(items_right.get_column("item_id").to_list())}
+    if candidates is not None:
+        missing = [c for c in ("left_item_id", "right_item_id", "block_id") if c not in candidates.columns]
+        if missing:
+            raise InputError(f"missing column(s) {missing}", file=file)
+        first: dict[tuple[int, int], Any] = {}
+        unknown = 0
+        rows = candidates.select(pl.col("left_item_id").cast(pl.Utf8), pl.col("right_item_id").cast(pl.Utf8), "block_id")
+        for a, b, bid in rows.iter_rows():
+            i, j = pos_l.get(a), pos_r.get(b)
+            if i is None or j is None:
+                unknown += 1
+                continue
+            if (i, j) not in first or str(bid) < str(first[(i, j)]):
+                first[(i, j)] = bid
+    elif blocks is not None:
+        missing = [c for c in ("block_id", "left", "right") if c not in blocks.columns]
+        if missing:
+            raise InputError(f"missing column(s) {missing}; expected block_id, left, right", file=file)
+        by_l: dict[str, list[int]] = {}
+        by_r: dict[str, list[int]] = {}
+        for k, c in enumerate(items_left.get_column("fine_category").to_list()):
+            by_l.setdefault(c, []).append(k)
+        for k, c in enumerate(items_right.get_column("fine_category").to_list()):
+            by_r.setdefault(c, []).append(k)
+        listed = [(bid, _as_list(lf), _as_list(rt)) for bid, lf, rt in blocks.select("block_id", "left", "right").iter_rows()]
+        try:
+            first = expand_blocks(listed, by_l, by_r, max_pairs)
+        except ValueError as exc:
+            raise InputError(f"{exc}; give the blocking's candidate_pairs.parquet or raise match.max_pairs", file=file) from None
+        unknown = 0
+    else:
+        raise InputError("neither candidate pairs nor blocks given; run the blocking stage first", file=file)
+    keys = sorted(first)
+    left = np.array([k[0] for k in keys], dtype=np.int64)
+    right = np.array([k[1] for k in keys], dtype=np.int64)
+    return CandidatePairs(left, right, [first[k] for k in keys], unknown,
+                          "candidate_pairs" if candidates is not None else "blocks")
+
+
+def align_embeddings(frame: pl.DataFrame, item_ids: Sequence[str], *, file: str | None = None) -> np.ndarray:
+    """Embeddings (``item_id``, ``embedding``) as rows aligned to ``item_ids``; NaN rows for items without one."""
+    if "item_id" not in frame.columns or "embedding" not in frame.columns:
+        raise InputError("expected columns item_id, embedding", file=file)
+    vecs = np.asarray(frame.get_column("embedding").to_list(), dtype=np.float64)
+    if vecs.ndim != 2:
+        raise InputError("embedding must be a fixed-length list per item", file=file, column="embedding")
+    pos = {i: k for k, i in enumerate(frame.get_column("item_id").cast(pl.Utf8).to_list())}
+    out = np.full((len(item_ids), vecs.shape[1]), np.nan)
+    for k, i in enumerate(item_ids):
+        if i in pos:
+            out[k] = vecs[pos[i]]
+    return out
+
+
+def oriented_pairs(truth: pl.DataFrame, left: str, right: str, *, file: str | None = None) -> set[tuple[str, str]]:
+    """True pairs (``source_a``, ``item_a``, ``source_b``, ``item_b``) between the two sources as (left item, right item)."""
+    missing = [c for c in ("source_a", "item_a", "source_b", "item_b") if c not in truth.columns]
+    if missing:
+        raise InputError(f"missing column(s) {missing}", file=file)
+    fwd = truth.filter((pl.col("source_a") == left) & (pl.col("source_b") == right)).select("item_a", "item_b")
+    bwd = truth.filter((pl.col("source_a") == right) & (pl.col("source_b") == left)).select("item_b", "item_a")
+    return {(str(a), str(b)) for a, b in fwd.iter_rows()} | {(str(a), str(b)) for a, b in bwd.iter_rows()}
+
+
+def _markets(cand: CandidatePairs, n_left: int, n_right: int) -> list[np.ndarray]:
+    """Candidate positions grouped by connected component of the candidate graph."""
+    lab_l, _ = component_labels(cand.left, cand.right, n_left, n_right)
+    comp = lab_l[cand.left]
+    order = np.argsort(comp, kind="stable")
+    return np.split(order, np.flatnonzero(np.diff(comp[order])) + 1) if cand.left.size else []
+
+
+def match_in_blocks(
+    params: MatchParams, *, items_left: pl.DataFrame, items_right: pl.DataFrame, candidates: CandidatePairs,
+    truth: set[tuple[str, str]], embeddings: tuple[np.ndarray | None, np.ndarray | None] = (None, None),
+    predictor: Predictor | None = None, track: Callable[[Sequence[np.ndarray]], Iterable[np.ndarray]] | None = None,
+) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """Stable one-to-one pairs inside the candidates, and the metrics (P / R / F1 against ``truth``, markets).
+
+    Args:
+        params: the settings; ``solver`` runs on every market (power_balance / weavenet above ``dense_max``
+            items: gs_best, counted as such under ``solvers``).
+        items_left, items_right: ``item_id``, ``title`` per source (rows are the candidates' indices).
+        candidates: from :func:`candidate_pairs`.
+        truth: true (left item, right item) pairs, from :func:`oriented_pairs`.
+        embeddings: ICPA vectors aligned to each source's items (:func:`align_embeddings`), or ``None``.
+        predictor: WeaveNet logits of ``(S_A, S_B)`` batches; needed by ``solver: weavenet``.
+        track: wraps the list of markets for progress display.
+
+    Returns:
+        The pairs (``PAIRS_SCHEMA``: ranks are 1-based inside each item's candidate list, ``market_*`` the
+        sizes of its market) and a flat metrics mapping.
+    """
+    left, right = candidates.left, candidates.right
+    emb = embeddings if embeddings[0] is not None and embeddings[1] is not None else (None, None)
+    tfidf = tfidf_vectors(items_left.get_column("title").to_list(), items_right.get_column("title").to_list())
+    sim, n_icpa = pair_similarity(left, right, tfidf, *emb, blend=params.similarity == "blend")
+    score_a, score_b = two_sided_scores(left, right, sim, params.preferences)  # type: ignore[arg-type]
+    groups = _markets(candidates, items_left.height, items_right.height)
+    st: dict[str, Any] = {"candidate_pairs": int(left.size), "pairs_scored_icpa": n_icpa, "markets": len(groups),
+                          "markets_dense": 0, "markets_sparse": 0, "largest_market_left": 0, "largest_market_right": 0,
+                          "weavenet_repaired": 0, "solvers": {}}
+    ids_l, ids_r = items_left.get_column("item_id").to_list(), items_right.get_column("item_id").to_list()
+    rows: list[tuple[Any, ...]] = []
+    for g in track(groups) if track is not None else groups:
+        nodes_l, loc_l = np.unique(left[g], return_inverse=True)
+        nodes_r, loc_r = np.unique(right[g], return_inverse=True)
+        market = SparseMarket(nodes_l.size, nodes_r.size, loc_l, loc_r, score_a[g], score_b[g])
+        res = solve_component(market, params.solver, predictor=predictor, dense_max=int(params.dense_max),
+                              binarize_method=params.binarize)
+        st["markets_dense" if res.dense else "markets_sparse"] += 1
+        # no silent fallback: which solver ran on how many items (power_balance / weavenet above
+        # dense_max are solved by gs_best, the named sparse solver)
+        ran = params.solver if res.dense or params.solver in ("gs", "gs_best") else "gs_best"
+        st["solvers"][ran] = st["solvers"].get(ran, 0) + int(nodes_l.size + nodes_r.size)
+        st["weavenet_repaired"] += int(res.repaired)
+        st["largest_market_left"] = max(st["largest_market_left"], int(nodes_l.size))
+        st["largest_market_right"] = max(st["largest_market_right"], int(nodes_r.size))
+        la, lb = market.lists()
+        pair_of = {(int(loc_l[k]), int(loc_r[k])): int(g[k]) for k in range(g.size)}
+        for i, j in zip(res.left.tolist(), res.right.tolist(), strict=True):
+            p = pair_of[(i, j)]
+            if sim[p] < float(params.min_similarity):
+                continue
+            rows.append((str(candidates.block_ids[p]), params.left, ids_l[nodes_l[i]], params.right, ids_r[nodes_r[j]],
+                         float(sim[p]), la[i].index(j) + 1, lb[j].index(i) + 1, int(nodes_l.size), int(nodes_r.size)))
+    pairs = pl.DataFrame(rows, schema=PAIRS_SCHEMA, orient="row")
+    predicted = set(zip(pairs.get_column("left_item_id").to_list(), pairs.get_column("right_item_id").to_list(), strict=True))
+    sc = score_pairs(predicted, truth)
+    ceiling = len(truth & {(ids_l[i], ids_r[j]) for i, j in zip(left.tolist(), right.tolist(), strict=True)})
+    metrics = {
+        "left": params.left, "right": params.right, "solver": params.solver, "preferences": params.preferences,
+        "similarity": ("icpa+tfidf blend" if params.similarity == "blend" else "icpa+tfidf") if emb[0] is not None else "tfidf",
+        "min_similarity": params.min_similarity, "candidates_from": candidates.source,
+        "precision": sc.precision, "recall": sc.recall, "f1": sc.f1, "pairs": sc.predicted,
+        "true_positives": sc.true_positives, "truth_pairs": sc.truth,
+        "precision_labelled": sc.precision_labelled, "f1_labelled": sc.f1_labelled, "pairs_labelled": sc.labelled_predicted,
+        "truth_pairs_in_candidates": ceiling, "recall_ceiling_blocking": ceiling / sc.truth if sc.truth else 0.0,
+        "candidate_rows_unknown_items": candidates.unknown, **st,
+    }
+    return pairs, metrics
