@@ -16,8 +16,10 @@ from crossmatch.errors import ConfigError
 from crossmatch.params import check_fields, check_value
 from stages._common import params_as
 from stages.blocking import BlockingParams
+from stages.edges import EdgesParams
 from stages.evaluate import EvaluateParams
 from stages.generate import GenerateParams
+from stages.ingest import IngestParams
 from stages.match import MatchParams
 from stages.weavenet_eval import WeaveNetEvalParams
 from stages.weavenet_train import WeaveNetTrainParams
@@ -40,6 +42,22 @@ CASES = [
     ("blocking", {"top_k": "all"}, "blocking.top_k"),
     ("match", {"min_similarity": "x"}, "match.min_similarity"),
     ("match", {"dense_max": "big"}, "match.dense_max"),
+    ("edges", {"holdout_fraction": "abc"}, "edges.holdout_fraction"),
+    ("edges", {"holdout_fraction": 1.0}, "edges.holdout_fraction"),
+    ("edges", {"window": True}, "edges.window"),
+    ("edges", {"window": 0}, "edges.window"),
+    ("edges", {"valid_fraction": "x"}, "edges.valid_fraction"),
+    ("edges", {"min_per_user": -1}, "edges.min_per_user"),
+    ("ingest", {"sources": "alpha"}, "ingest.sources"),
+    ("ingest", {"sources": []}, "ingest.sources"),
+    ("ingest", {"sources": ["alpha", "../../escaped"]}, "ingest.sources"),
+    ("ingest", {"sources": ["alpha", "alpha"]}, "ingest.sources"),
+    ("ingest", {"min_year": "1970s"}, "ingest.min_year"),
+    ("ingest", {"min_year": 2100}, "ingest.min_year"),
+    ("ingest", {"max_id_length": 0}, "ingest.max_id_length"),
+    ("ingest", {"max_weight": "inf"}, "ingest.max_weight"),
+    ("ingest", {"allow_control_chars": "yes"}, "ingest.allow_control_chars"),
+    ("ingest", {"duplicates": "keep"}, "ingest.duplicates"),
     ("evaluate", {"k": 0}, "evaluate.k"),
     ("evaluate", {"k": "ten"}, "evaluate.k"),
     ("evaluate", {"k": True}, "evaluate.k"),
@@ -90,7 +108,8 @@ def test_check_fields_prefixes_the_key() -> None:
 
 @pytest.mark.parametrize("params_file", ["params.yaml", "pipelines/real/params.yaml"])
 def test_committed_params_pass_the_checks(params_file: str) -> None:
-    classes = {"generate": GenerateParams, "blocking": BlockingParams, "match": MatchParams,
+    classes = {"generate": GenerateParams, "ingest": IngestParams, "edges": EdgesParams,
+               "blocking": BlockingParams, "match": MatchParams,
                "evaluate": EvaluateParams, "weavenet_train": WeaveNetTrainParams, "weavenet_eval": WeaveNetEvalParams}
     data = yaml.safe_load((ROOT / params_file).read_text())
     checked = 0
