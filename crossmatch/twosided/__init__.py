@@ -13,11 +13,15 @@ Modules, one job each:
 * ``exact``         enumeration of all stable matchings for small N (§3.8.3)
 * ``repair``        stability repair of a binarised network output
 * ``solvers``       one entry point per algorithm name, batched evaluation helpers
-* ``evaluation``    Tables 2–3 summaries, win/tie/loss, the external check against the paper (§3.7, §4.3)
+* ``evaluation``    win/tie/loss, repaired outcomes, the external check against the paper (§3.7, §4.3)
+* ``tables``        the Tables 2–3 protocol: every algorithm and WeaveNet per cell, summaries, markdown
+* ``block_match``   one-to-one stable matching of products inside blocks (the ``match`` stage's protocol)
 * ``sparse_market`` stable matching with incomplete lists over blocking candidates; dummy extension
 * ``preferences``   ICPA / TF-IDF similarity and two-sided preferences for entity matching
 * ``entity``        candidate pairs from blocks, precision / recall / F1
-* ``weavenet``      the network, its losses, binarisation and training (§3.4–3.7)
+* ``weavenet``      the network, its losses, imitation targets, binarisation, training and model sets (§3.4–3.7)
+
+Task-level entry point: :func:`crossmatch.solve` (``crossmatch/api.py``).
 """
 
 from crossmatch.twosided.costs import Costs, blocking_pairs, costs, is_stable
