@@ -291,3 +291,29 @@ def test_valid_input_is_accepted_and_previous_outputs_replaced(world: World, tmp
     proc = run_stage("ingest", *lay.args(), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert pl.read_parquet(lay.out / "alpha" / "logs.parquet").height > 0
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_per_source_run_rejects_like_the_all_source_run(fmt: str, world: World, tmp_path: Path) -> None:
+    """The default pipeline's ``ingest_source@S`` items: same check, same message, nothing written to
+    the source's folder or its part."""
+    lay = make_layout(tmp_path, world, fmt, logs=epoch(base_logs(world), fmt, 1000))
+    part = tmp_path / "work" / "parts" / "alpha"
+    part.mkdir(parents=True)
+    (part / "report.json").write_text('{"previous": true}\n')
+    args = [*lay.args()[:lay.args().index("--out")], "--taxonomy", str(lay.taxonomy), "--source", "alpha",
+            "--out", str(lay.out / "alpha"), "--part", str(part)]
+    assert_rejected(lay, f"logs.{fmt}", "column 'timestamp'", YEARS_MSG, "first rows: 1, 2, 3", args=args)
+
+
+def test_quarantine_sets_implausible_rows_aside_with_their_reason(world: World, tmp_path: Path) -> None:
+    """With ingest.quarantine the new rules quarantine rows like the old ones: each with its reason."""
+    logs = put(put(put(base_logs(world), "user_id", 3, "NULL"), "timestamp", 5, "1900-01-01T00:00:00"),
+               "weight", 8, 1e300)
+    params = "ingest: {sources: [alpha, beta, gamma], quarantine: true}\n"
+    lay = make_layout(tmp_path, world, "csv", logs=logs, params=params)
+    proc = run_stage("ingest", *lay.args(), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    rejected = pl.read_parquet(lay.quarantine).sort("_row")
+    assert rejected.get_column("_row").to_list() == [3, 5, 8]
+    assert rejected.get_column("reason").to_list() == ["null_token", "implausible_timestamp", "weight_too_large"]

@@ -35,6 +35,8 @@ CASES = [
      "generate.overrides.users_per_source[0]"),
     ("generate", {"preset": "tiny", "overrides": {"days": "long"}}, "generate.overrides.days"),
     ("generate", {"preset": "tiny", "overrides": [1, 2]}, "generate.overrides"),
+    # the message lists every known field (over 500 characters): the stage's error line is capped
+    ("generate", {"preset": "tiny", "overrides": {"nope": 1}}, "generate: unknown override(s) ['nope']"),
     ("blocking", {"ilp": {"time_limit": "abc"}}, "blocking.ilp.time_limit"),
     ("blocking", {"ilp": {"time_limit": 0}}, "blocking.ilp.time_limit"),
     ("blocking", {"workers": 0}, "blocking.workers"),
