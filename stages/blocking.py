@@ -94,6 +94,9 @@ def main() -> None:
     _write_plot(f"{args.plots}_grid", *grid_figure(res.categories.grid, params.select))
     if res.curve is not None:
         _write_plot(f"{args.plots}_recall_curve", *recall_curve_figure(res.curve, params.metablocking.max_pairs))
+    else:  # outputs are `persist: true` (DVC leaves them in place): no stale curve from an earlier run
+        for suffix in (".csv", ".png"):
+            Path(f"{args.plots}_recall_curve{suffix}").unlink(missing_ok=True)
     write_json(args.metrics, metrics)
     sel = metrics["methods"].get(params.select) or metrics.get("metablocking", {})
     console.print(

@@ -41,8 +41,14 @@ def _run(tiny_data, tmp_path, runner: str = "process", truth=None):
 
 
 def test_blocking_stage_on_tiny(tiny_data, tmp_path) -> None:
+    # a recall curve left by an earlier run (outputs are `persist: true`): no curve this time, so it goes
+    stale = [tmp_path / "plots" / f"blocking_recall_curve{suffix}" for suffix in (".csv", ".png")]
+    stale[0].parent.mkdir(parents=True)
+    for path in stale:
+        path.write_text("stale")
     proc = _run(tiny_data, tmp_path)
     assert proc.returncode == 0, proc.stderr
+    assert not any(path.exists() for path in stale)
     out = tmp_path / "blocking"
     pairs = pl.read_parquet(out / "category_pairs.parquet")
     blocks = pl.read_parquet(out / "blocks.parquet")
