@@ -165,6 +165,12 @@ def main() -> None:
             "init_checkpoint": params.init_checkpoint, "seed": cfg.seed, "selection": cfg.selection,
         }
         ckpts[name] = checkpoint(model_cfg, result, facts)
+        if init is not None and result.best_step == 0:
+            # Validation kept the starting model: re-emit it with the facts of the run that trained it (a
+            # deterministic file, and the report then describes the model it evaluates).
+            key = g if g in init else ANY
+            kept = f"validated here; {result.steps_done} fine-tuning step(s) did not improve it"
+            ckpts[name] = {**init[key], "train": {**init[key].get("train", {}), "kept": kept}}
         results.append((name, result))
         prefix = "" if g is None else f"{g}/"
         metrics.update({

@@ -61,9 +61,12 @@ def test_weavenet_train_from_checkpoint_and_shape_mismatch(tiny_model: Path, tmp
     proc = run_stage("weavenet_train", "--params", str(p), "--out", str(tmp_path / "w.pt"), "--metrics", str(tmp_path / "m.json"),
                      "--plot-csv", str(tmp_path / "c.csv"), "--plot-png", str(tmp_path / "c.png"))
     assert proc.returncode == 0, proc.stderr
-    a = torch.load(tiny_model / "weavenet.pt", weights_only=True)["state_dict"]
-    b = torch.load(tmp_path / "w.pt", weights_only=True)["state_dict"]
+    first, again = (torch.load(f, weights_only=True) for f in (tiny_model / "weavenet.pt", tmp_path / "w.pt"))
+    a, b = first["state_dict"], again["state_dict"]
     assert all(torch.equal(a[k], b[k]) for k in a)  # steps: 0 re-emits the validated checkpoint
+    # ... with the facts of the run that trained it (deterministic; the eval report describes that run)
+    assert again["train"]["steps_done"] == 6 and again["train"]["seconds"] == first["train"]["seconds"]
+    assert "did not improve" in again["train"]["kept"]
     p.write_text(TRAIN.format(init=tiny_model / "weavenet.pt", steps=0).replace("dim: 8", "dim: 4"))
     code, err = _run_in_process("weavenet_train", ["--params", str(p), "--out", str(tmp_path / "w2.pt")])
     assert code == 2 and "model shape" in err and not (tmp_path / "w2.pt").exists()
