@@ -6,6 +6,11 @@ hop, double tower, gates), ``losses`` (pair BCE, eq. 6), ``sliced`` (SWD/SGWD, e
 ``min_norm`` + ``weighting`` (λ sampling, ParetoMTL, baselines' weightings), ``train``
 (phases, checkpoint state), ``methods`` (ICPA, baselines and ablations as configs),
 ``inference`` (embeddings, eq. 10 retrieval).
+
+The stages' protocols: ``params`` (the typed ``icpa`` section), ``data`` (the loaded world and its
+evaluation splits), ``runs`` (one resumable training run), ``phases`` (train_align's phase 1,
+pareto_finetune's per-target phase 2), ``table`` (icpa_eval's results table, verdicts),
+``report`` (metrics, embeddings, alignment hit@k) and ``figures``.
 """
 
 from crossmatch.icpa.config import AlignConfig, ModelConfig, PairConfig, PhaseConfig

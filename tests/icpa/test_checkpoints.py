@@ -5,8 +5,11 @@ from __future__ import annotations
 import pytest
 
 from crossmatch.icpa import PairConfig, Schedule, build_model
+from crossmatch.icpa.data import Data
 from crossmatch.icpa.methods import phase1_config
-from stages._icpa import Checkpoints, Data, ICPAParams, train_run
+from crossmatch.icpa.params import ICPAParams
+from crossmatch.icpa.runs import train_run
+from stages._icpa import Checkpoints
 from tests.icpa.helpers import toy_graph
 
 
