@@ -68,7 +68,7 @@ class PipelineSpec:
     dvcfile: str  # relative to the repository root
     stages: tuple[StageSpec, ...]
     needs_shared_data: bool = False
-    headline_file: str = "evaluate"  # stem of the metrics file with the run's headline metrics
+    headline_file: str = "headline"  # stem of the metrics file with the run's headline metrics
 
     def target(self, stage: str) -> str:
         """The name ``dvc repro`` takes for ``stage`` of this pipeline file."""
@@ -78,5 +78,5 @@ class PipelineSpec:
 PIPELINES: dict[str, PipelineSpec] = {
     "default": PipelineSpec("default", "dvc.yaml", STAGES),
     "real": PipelineSpec("real", "pipelines/real/dvc.yaml", REAL_STAGES, needs_shared_data=True,
-                         headline_file="real_evaluate"),
+                         headline_file="real_headline"),
 }

@@ -92,7 +92,54 @@ def write_atomic(path: str | Path, writer: Callable[[Path], object]) -> None:
             tmp.unlink()
 
 
-def write_json(path: str | Path, obj: Any) -> None:
+def is_timing_key(key: str) -> bool:
+    """A wall-clock key: ``seconds``, ``*_seconds``, or a flat dotted/slashed key whose last part is one."""
+    last = key.replace("/", ".").rsplit(".", 1)[-1]
+    return last == "seconds" or last.endswith("_seconds")
+
+
+def split_timings(obj: Any) -> tuple[Any, dict[str, Any]]:
+    """``(obj without its timing keys, the timing keys with their paths)``; nested mappings keep their shape."""
+    if not isinstance(obj, dict):
+        return obj, {}
+    kept: dict[str, Any] = {}
+    timings: dict[str, Any] = {}
+    for key, value in obj.items():
+        if isinstance(key, str) and is_timing_key(key):
+            timings[key] = value
+            continue
+        inner, inner_timings = split_timings(value)
+        kept[key] = inner
+        if inner_timings:
+            timings[key] = inner_timings
+    return kept, timings
+
+
+def timings_path(path: str | Path) -> Path:
+    """Where the timings of the JSON file ``path`` go: ``timings/<name>`` beside its ``metrics/`` folder
+    (the repository root for ``metrics/*.json``), else a ``timings/`` folder beside the file."""
+    p = Path(path)
+    base = p.parent.parent if p.parent.name == "metrics" else p.parent
+    return base / "timings" / p.name
+
+
+def write_json(path: str | Path, obj: Any, *, split: bool = True) -> None:
+    """Write ``obj`` as sorted, indented JSON. Wall-clock values (:func:`is_timing_key`) differ on every run,
+    so unless ``split`` is false they go to :func:`timings_path` (git-ignored, no DVC output) and ``path``
+    holds only what a re-run with the same inputs reproduces byte for byte."""
+    timings: dict[str, Any] = {}
+    if split:
+        obj, timings = split_timings(obj)
+        tpath = timings_path(path)
+        if timings:
+            tpath.parent.mkdir(parents=True, exist_ok=True)
+            _write_json(tpath, timings)
+        elif tpath.exists():
+            tpath.unlink()  # no timings in this run: a stale file would describe an earlier one
+    _write_json(path, obj)
+
+
+def _write_json(path: str | Path, obj: Any) -> None:
     write_atomic(path, lambda p: p.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n"))
 
 

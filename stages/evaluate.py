@@ -3,7 +3,9 @@
 Reads the metrics JSON and plot CSVs the other stages wrote (a missing one drops its section
 with a note), computes the Pareto front of ICPA phase 1's per-source losses and the
 hypervolume under it, and writes:
-    --out       flat headline metrics (``dvc metrics diff`` friendly)
+    --headline  the few numbers the README results table shows (<= 25 keys: the file ``dvc exp show`` and
+                ``dvc metrics diff`` display by default)
+    --out       every summary metric, flat (``dvc metrics diff --targets`` it)
     --report    the human report, with PNG figures
     plots/pareto_front.{csv,png}
 """
@@ -23,6 +25,7 @@ import polars as pl
 from crossmatch.errors import ConfigError
 from crossmatch.report import figures
 from crossmatch.report.markdown import fmt, table
+from crossmatch.report.readme import headline_metrics
 from crossmatch.report.summary import blocking_rows, front_summary, headline, icpa_rows, icpa_sources
 from stages._common import console, load_section, params_as, run, write_atomic, write_json, write_text
 
@@ -100,8 +103,8 @@ def blocking_section(b: dict[str, Any], img: str, stem: str) -> str:
         f"Category blocking of `{b.get('left')}` × `{b.get('right')}` ({b.get('n_left_categories')} × "
         f"{b.get('n_right_categories')} categories, {fmt(b.get('n_true_pairs'))} true product pairs). "
         f"Selected method: **{b.get('selected')}** ({fmt(b.get('n_candidate_pairs'))} candidate pairs).",
-        table(blocking_rows(b), ["method", "similarity", "coverage", "reduction", "tradeoff", "n_pairs", "seconds", "status"],
-              ["method", "similarity", "coverage", "reduction", "tradeoff", "category pairs", "seconds", "status"]),
+        table(blocking_rows(b), ["method", "similarity", "coverage", "reduction", "tradeoff", "n_pairs", "status"],
+              ["method", "similarity", "coverage", "reduction", "tradeoff", "category pairs", "status"]),
     ]
     refs = b.get("references", {})
     if refs:
@@ -142,7 +145,9 @@ HOW_TO_READ = """\
   matching can reach on this data.
 * **Matching** precision/recall/F1 are of the final one-to-one product pairs against the product-match truth;
   recall cannot exceed the blocking's coverage.
-* Numbers come from `metrics/*.json`; compare runs with `dvc metrics diff` and `dvc plots diff`."""
+* Numbers come from `metrics/*.json`; compare runs with `dvc metrics diff` (the headline file) or
+  `dvc metrics diff --targets metrics/<file>.json` (any other) and `dvc plots diff`. Wall times are not in the
+  metrics (they differ on every run): each stage writes them to `timings/<metrics file>`, outside git."""
 
 
 def main() -> None:
@@ -164,6 +169,8 @@ def main() -> None:
     ap.add_argument("--weavenet-tables", default="reports/weavenet_tables.md")
     ap.add_argument("--title", default="crossmatch report: default pipeline (synthetic data)")
     ap.add_argument("--out", default="metrics/evaluate.json")
+    ap.add_argument("--headline", default=None,
+                    help="the README table's numbers, <= 25 keys (default: headline.json beside --out)")
     ap.add_argument("--report", default="report.md")
     args = ap.parse_args()
     params = params_as(EvaluateParams, load_section(args.section, args.params), args.section)
@@ -205,9 +212,13 @@ def main() -> None:
     if missing:
         sections.append(f"*Not in this run (no metrics file): {', '.join(missing)}.*")
     sections += ["## How to read this report", HOW_TO_READ]
+    top = headline_metrics(icpa=loaded["icpa"], blocking=loaded["blocking"], weavenet=loaded["weavenet"],
+                           match=loaded["match"])
+    write_json(args.headline or Path(args.out).with_name("headline.json"), top)
     write_json(args.out, summary)
     write_text(args.report, "\n\n".join(sections) + "\n")
-    console.print(f"evaluate: {len(summary)} headline metrics -> {args.out}; report -> {args.report}")
+    console.print(f"evaluate: {len(top)} headline metrics; {len(summary)} summary metrics -> "
+                  f"{args.out}; report -> {args.report}")
 
 
 if __name__ == "__main__":

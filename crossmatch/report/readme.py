@@ -85,16 +85,11 @@ def results_rows(files: Files) -> list[dict[str, str]]:
     if w and "check_cells" in w:
         rows.append(_row("Two-sided", "paper Tables 2–3", "algorithm means within sampling error",
                          f"{w['check_pass']} / {w['check_cells']} cells"))
-        per_n: dict[str, list[float]] = {}
-        for k, v in w.items():
-            parts = k.split("/")
-            if len(parts) == 4 and parts[0] == "WeaveNet" and parts[3] == "stable_rate":
-                per_n.setdefault(parts[1], []).append(float(v))
-        if per_n:
-            sizes = sorted(per_n, key=lambda s: int(s[1:]))
-            rows.append(_row("Two-sided", ", ".join(f"N = {s[1:]}" for s in sizes),
+        rates = weavenet_stable_rates(w)
+        if rates:
+            rows.append(_row("Two-sided", ", ".join(f"N = {s[1:]}" for s in rates),
                              f"WeaveNet raw stable rate, {w.get('binarize', 'argmax')} (mean over distributions)",
-                             " / ".join(fmt(sum(per_n[s]) / len(per_n[s])) for s in sizes)))
+                             " / ".join(fmt(r) for r in rates.values())))
     for stem, data in (("match", "synthetic"), ("real_match_walmart_amazon", "Walmart–Amazon")):
         m = files.get(stem)
         if m and "f1" in m:
@@ -102,6 +97,61 @@ def results_rows(files: Files) -> list[dict[str, str]]:
                              f"{fmt(m.get('precision'))} / {fmt(m.get('recall'))} / {fmt(m.get('f1'))}"))
     _er(rows, files)
     return rows
+
+
+ICPA_HEADLINE_METHODS = ("icpa", "soo", "base", "icpa+ease", "ease", "cooccurrence")  # the table's NDCG@10 rows
+MAX_HEADLINE_KEYS = 25
+
+
+def weavenet_stable_rates(w: Mapping[str, Any]) -> dict[str, float]:
+    """WeaveNet's raw stable rate per size (``"N20"``, ...), mean over the distributions, sizes in order."""
+    per_n: dict[str, list[float]] = {}
+    for k, v in w.items():
+        parts = k.split("/")
+        if len(parts) == 4 and parts[0] == "WeaveNet" and parts[3] == "stable_rate":
+            per_n.setdefault(parts[1], []).append(float(v))
+    return {s: sum(per_n[s]) / len(per_n[s]) for s in sorted(per_n, key=lambda s: int(s[1:]))}
+
+
+def headline_metrics(*, icpa: Mapping[str, Any] | None = None, blocking: Mapping[str, Any] | None = None,
+                     weavenet: Mapping[str, Any] | None = None, match: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The few numbers of one pipeline run that the README results table shows, flat: the metrics file
+    ``dvc exp show`` and ``dvc metrics diff`` display by default (at most :data:`MAX_HEADLINE_KEYS` keys).
+
+    ICPA: mean test NDCG@10 of the table's methods, the number of sources with significant negative transfer
+    (ICPA vs SOO), alignment hit@10 and its chance level. Blocking: the selected and the best method by tradeoff
+    (name, coverage, reduction, tradeoff) and meta-blocking where it ran. Two-sided: paper cells within
+    sampling error, WeaveNet raw stable rate per N. Match: precision, recall, F1."""
+    out: dict[str, Any] = {}
+    if icpa:
+        for method in ICPA_HEADLINE_METHODS:
+            out[f"icpa.ndcg@10.{method}"] = icpa.get(f"mean.{method}.ndcg@10")
+        flags = [bool(v) for k, v in icpa.items() if k.endswith(".icpa.negative_transfer") and not k.startswith("mean.")]
+        if flags:
+            out["icpa.negative_transfer_sources"] = sum(flags)
+        out["icpa.alignment.hit@10"] = icpa.get("alignment.icpa_phase1.hit@10")
+        out["icpa.alignment.chance@10"] = icpa.get("alignment.icpa_phase1.chance@10")
+    methods = (blocking or {}).get("methods") or {}
+    if blocking and methods:
+        best = max(methods, key=lambda k: float(methods[k].get("tradeoff") or 0))
+        for role, name in (("selected", blocking.get("selected")), ("best", best)):
+            if name in methods:
+                out[f"blocking.{role}.method"] = name
+                for k in ("coverage", "reduction", "tradeoff"):
+                    out[f"blocking.{role}.{k}"] = methods[name].get(k)
+        meta = blocking.get("metablocking")
+        if isinstance(meta, Mapping) and "tradeoff" in meta:
+            out["blocking.metablocking.tradeoff"] = meta["tradeoff"]
+            out["blocking.metablocking.n_pairs"] = meta.get("n_pairs")
+    if weavenet and "check_cells" in weavenet:
+        out["twosided.paper_cells.pass"] = weavenet.get("check_pass")
+        out["twosided.paper_cells.total"] = weavenet["check_cells"]
+        for size, rate in weavenet_stable_rates(weavenet).items():
+            out[f"twosided.weavenet_stable_rate.{size}"] = rate
+    if match and "f1" in match:
+        for k in ("precision", "recall", "f1"):
+            out[f"match.{k}"] = match.get(k)
+    return {k: v for k, v in out.items() if v is not None}
 
 
 def results_block(files: Files) -> str:

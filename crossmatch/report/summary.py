@@ -41,7 +41,6 @@ def icpa_rows(icpa: Metrics, sources: list[str], k: int = 10) -> list[dict[str, 
                     "f": icpa.get(f"{s}.{m}.f@{k}"),
                     "loo": icpa.get(f"{s}.{m}.loo_ndcg@{k}"),
                     "steps": icpa.get(f"{s}.{m}.steps"),
-                    "seconds": icpa.get(f"{s}.{m}.seconds"),
                     "delta": (f"{delta:+.4f} [{lo:+.4f}, {hi:+.4f}]" if delta is not None and lo is not None
                               else delta),
                     "nt": icpa.get(f"{s}.{m}.vs_soo", icpa.get(f"{s}.{m}.negative_transfer")),
@@ -78,11 +77,12 @@ def front_summary(losses: np.ndarray) -> dict[str, Any]:
 
 
 def blocking_rows(blocking: Metrics) -> list[dict[str, Any]]:
-    """One row per blocking method: coverage, reduction, tradeoff, pairs, objective, seconds, status."""
+    """One row per blocking method: coverage, reduction, tradeoff, pairs, objective, status (the run's wall
+    times are in ``timings/``, outside git: see ``stages._common.write_json``)."""
     rows = []
     for name, m in sorted(blocking.get("methods", {}).items(), key=lambda kv: -float(kv[1].get("tradeoff", 0))):
         rows.append({"method": name, **{k: m.get(k) for k in ("coverage", "reduction", "tradeoff", "n_pairs",
-                                                               "objective", "seconds", "status", "similarity")}})
+                                                               "objective", "status", "similarity")}})
     return rows
 
 

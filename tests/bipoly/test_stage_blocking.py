@@ -64,9 +64,13 @@ def test_blocking_stage_on_tiny(tiny_data, tmp_path) -> None:
                 "ilp_poly", "ilp_poly_maxweight", "ilp_bipartite", "ilp_bipartite_maxweight", "ilp_uflp", "ilp_uflp_maxweight"}
     assert set(metrics["methods"]) == expected
     assert set(pairs.get_column("method").unique()) == expected
+    # wall times are not in the metrics (a re-run would change a git-tracked file) but in timings/<name>
+    timings = json.loads((tmp_path / "timings" / "blocking.json").read_text())
+    assert "seconds" not in metrics and timings["seconds"]["total"] > 0
     for name, m in metrics["methods"].items():
         assert 0 <= m["coverage"] <= 1 and 0 <= m["reduction"] <= 1 and 0 <= m["tradeoff"] <= 1, name
-        assert {"n_pairs", "objective", "seconds", "status"} <= set(m)
+        assert {"n_pairs", "objective", "status"} <= set(m) and "seconds" not in m
+        assert timings["methods"][name]["seconds"] >= 0
         if name.startswith("ilp_"):
             assert m["status"] == "Optimal" and m["gap"] == 0.0
     assert set(metrics["category_truth"]["bipoly_c"]) >= {"precision", "recall"}

@@ -61,6 +61,9 @@ def test_evaluate_stage_writes_report_with_sections(tmp_path):
         assert heading in report
     assert "](plots/pareto_front.png)" in report
     assert (plots / "pareto_front.png").stat().st_size > 1000
+    top = json.loads((tmp_path / "headline.json").read_text())  # --headline defaults to beside --out
+    assert top == json.loads((ROOT / "metrics/headline.json").read_text())
+    assert "| seconds |" not in report and "seconds" not in json.dumps(top)
     headline = json.loads((tmp_path / "evaluate.json").read_text())
     assert headline["icpa.front.hypervolume_under"] > 0
     assert headline["match.f1"] == json.loads((ROOT / "metrics/match.json").read_text())["f1"]

@@ -39,10 +39,10 @@ def test_flow_runs_every_stage_and_publishes_metrics(tmp_path, harness):
     assert table is not None and table.type == "table"
     rows = json.loads(table.data) if isinstance(table.data, str) else table.data
     shown = {r["metric"]: r["value"] for r in rows}
-    headline = json.loads((repo / "metrics/evaluate.json").read_text())
+    headline = json.loads((repo / "metrics/headline.json").read_text())
     assert shown["match.f1"] == pytest.approx(headline["match.f1"])
     assert shown["blocking.selected.tradeoff"] == pytest.approx(headline["blocking.selected.tradeoff"])
-    assert {r["file"] for r in rows} == {"evaluate"}
+    assert {r["file"] for r in rows} == {"headline"}
     # DVC owns the cache: a second run finds everything up to date.
     status = dvc(["status", "--json", "dvc.yaml"], repo).stdout.strip()
     assert status in ("{}", "")
