@@ -5,7 +5,8 @@ Modules, one job each:
 * :mod:`.instance` — the problem (candidate pairs with ĥ) and the rewards ω/η;
 * :mod:`.matching` — matchings, the objective F (eq. 3) and the constraint families;
 * :mod:`.similarity` — Jaccard / overlap / TF-IDF category similarity, rescaling, sparse top-k;
-* :mod:`.ilp` — the robust ILP on HiGHS and its special cases (Poly, Bipartite, UFLP, quota);
+* :mod:`.ilp_model` — the robust ILP as arrays and its special cases (Poly, Bipartite, UFLP, quota);
+  :mod:`.ilp_start` — its greedy warm starts; :mod:`.ilp` — solving it on HiGHS;
 * :mod:`.greedy` — BiPoly.S, greedy Poly and UFLP; :mod:`.center` — BiPoly.C;
 * :mod:`.baselines` — greedy Bipartite and k-core;
 * :mod:`.metrics` — coverage / reduction / tradeoff, category precision / recall;

@@ -62,7 +62,7 @@ class PairConfig:
     negative_sampling: str = "degree"
     # Random-walk positives drawn per anchor per epoch (node2vec's "walks per node" r). Each of
     # the r draws is an independent one-step walk with its own negatives; the r pairs of an
-    # anchor share one forward pass of the anchor per step (see train.Trainer._source_loss).
+    # anchor share one forward pass of the anchor per step (see source_loss.source_loss).
     # 1 = one positive per anchor per epoch.
     walks_per_anchor: int = 1
     # Deviation (option, False = one category per batch): merge whole small categories into

@@ -12,7 +12,6 @@ the stage layer decides where checkpoints go (``on_epoch_end``).
 from __future__ import annotations
 
 import copy
-import dataclasses
 import os
 import time
 from collections.abc import Callable
@@ -23,14 +22,17 @@ from torch import Tensor
 
 from crossmatch.errors import ConfigError
 from crossmatch.icpa import distributed as ddp
-from crossmatch.icpa.config import AlignConfig, ModelConfig, PairConfig, PhaseConfig
-from crossmatch.icpa.graph import MultiSourceGraph, SourceSchema
-from crossmatch.icpa.losses import grouped_gate_terms, pair_loss_from_scores
+from crossmatch.icpa.alignment import alignment_loss, category_layout
+from crossmatch.icpa.config import AlignConfig, PairConfig, PhaseConfig
+from crossmatch.icpa.graph import MultiSourceGraph
 from crossmatch.icpa.model import ICPAModel
-from crossmatch.icpa.sampler import category_batches, degree_negatives, walk_step
-from crossmatch.icpa.sliced import random_directions
-from crossmatch.icpa.sliced_grouped import grouped_sliced_alignment, grouped_sliced_gromov_alignment
+from crossmatch.icpa.payload import build_model, model_from_payload, model_payload, seed_everything
+from crossmatch.icpa.sampler import category_batches
+from crossmatch.icpa.source_loss import pooled_source_loss, source_loss
 from crossmatch.icpa.weighting import make_weighting
+
+__all__ = ["Trainer", "build_model", "configure_determinism", "epoch_steps", "model_from_payload", "model_payload",
+           "resolve_device", "seed_everything"]
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -43,12 +45,6 @@ def resolve_device(name: str = "auto") -> torch.device:
         return torch.device(name)
     except RuntimeError as exc:
         raise ConfigError(f"bad device {name!r}: {exc}") from None
-
-
-def seed_everything(seed: int) -> None:
-    """Same seed, same result on CPU (DEVELOPERS.md determinism rules)."""
-    torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
 
 
 def configure_determinism(device: torch.device, deterministic: bool = True) -> None:
@@ -71,33 +67,6 @@ def epoch_steps(graph: MultiSourceGraph, sources: list[int] | tuple[int, ...], p
     """Steps per epoch over ``sources`` (the number of batches does not depend on the shuffle)."""
     return len(category_batches(graph, list(sources), pairs.batch_size, torch.Generator().manual_seed(0),
                                 pack=pairs.pack_categories))
-
-
-def build_model(schemas: list[SourceSchema], n_categories: int, config: ModelConfig, seed: int) -> ICPAModel:
-    """A freshly initialised model; initialisation depends on ``seed`` only."""
-    seed_everything(seed)
-    return ICPAModel(schemas, n_categories, config)
-
-
-def model_payload(model: ICPAModel, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """What a saved model holds: how to rebuild it (plain types) plus its ``state_dict``."""
-    cfg = model.config
-    meta = {
-        "schemas": [s.to_dict() for s in model.schemas],
-        "n_categories": int(model.category.num_embeddings),
-        # every ModelConfig field: a field left out here silently rebuilds a different model
-        "model": {**dataclasses.asdict(cfg), "hidden": list(cfg.hidden)},
-    }
-    meta.update(extra or {})
-    return {"meta": meta, "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
-
-
-def model_from_payload(payload: dict[str, Any]) -> ICPAModel:
-    meta = payload["meta"]
-    model = ICPAModel([SourceSchema.from_dict(s) for s in meta["schemas"]], int(meta["n_categories"]),
-                      ModelConfig(**meta["model"]))
-    model.load_state_dict(payload["state_dict"])
-    return model
 
 
 class Trainer:
@@ -191,183 +160,6 @@ class Trainer:
         self._pending: list[tuple[int, int, Tensor]] = []
 
     # ---------------------------------------------------------------- one step
-    def _source_loss(self, j: int, anchors: Tensor) -> tuple[Tensor, Tensor]:
-        """``L_j`` over ``walks_per_anchor`` positive pairs per anchor, and the anchors' embeddings.
-
-        Every node is encoded once per step and tower, however often it occurs among the step's
-        anchors, positives and negatives (``torch.unique``); its occurrences share that one
-        neighbour draw. Each (anchor, positive, negatives) tuple is still drawn independently,
-        so the loss has the same expectation as encoding every occurrence separately, at a
-        fraction of the cost (with r walks per anchor and 6-8 negatives, the same few hundred
-        items of a category batch recur dozens of times per step).
-        """
-        g = self.graph.sources[j]
-        occ = anchors.repeat(self.pairs.walks_per_anchor)
-        pos, _ = walk_step(g.item_item, occ, self.dev_gen)  # anchors have degree >= 1
-        uniform = self.pairs.negative_sampling == "uniform"
-        by_cat = g.category_items_uniform if uniform else g.category_items
-        by_all = g.all_items_uniform if uniform else g.all_items
-        parts = []
-        if self.pairs.negatives:
-            parts.append(degree_negatives(by_cat, g.item_category[pos], self.pairs.negatives, self.dev_gen))
-        if self.pairs.global_negatives:
-            parts.append(degree_negatives(by_all, torch.zeros_like(pos), self.pairs.global_negatives, self.dev_gen))
-        neg = torch.cat(parts, dim=1)
-        ua, inv_a = torch.unique(anchors, return_inverse=True)
-        uc, inv_c = torch.unique(torch.cat([pos, neg.reshape(-1)]), return_inverse=True)
-        za_u = self.model.encode(j, g, ua, "anchor", self.dev_gen)
-        zc_u = self.model.encode(j, g, uc, "context", self.dev_gen)
-        # All scores between the step's distinct anchors and contexts in one small GEMM, then
-        # gathered per pair: s(a, b) = <f_anchor(a), f_ctx(b)> exactly as per-pair dot products.
-        scores = za_u @ zc_u.T
-        n = occ.numel()
-        rows = inv_a.repeat(self.pairs.walks_per_anchor)
-        s_pos = scores[rows, inv_c[:n]]
-        s_neg = scores[rows.unsqueeze(1), inv_c[n:].view(n, self.pairs.total_negatives)]
-        ell = pair_loss_from_scores(s_pos, s_neg, gamma=self.model.config.gamma,
-                                    positive_weight=self.pairs.positive_weight)
-        return ell.mean(), za_u[inv_a]
-
-    def _source_loss_pooled(self, j: int, anchors: Tensor) -> tuple[Tensor, Tensor]:
-        """``L_j`` with shared negatives (``pairs.negative_pool`` > 0; issue 11 part 1).
-
-        Same pairs and loss as :meth:`_source_loss` (§2.4: ``walks_per_anchor`` one-step walks per
-        anchor, weighted BCE over the positive and its negatives), except that the global
-        negatives of every pair are drawn (uniformly, with replacement) from one pool of
-        ``negative_pool`` nodes drawn per step from the negative distribution: each negative is
-        still distributed as before, so the loss keeps its expectation. The nodes a step encodes
-        are then bounded by anchors + positives + same-category negatives + pool, independent of
-        the catalogue size. On the CPU each distinct node is encoded once (``torch.unique``); on
-        other devices every occurrence is encoded, which keeps all shapes fixed: no host sync.
-        """
-        g = self.graph.sources[j]
-        r, pool_size = self.pairs.walks_per_anchor, self.pairs.negative_pool
-        occ = anchors.repeat(r)
-        n = occ.numel()
-        pos, _ = walk_step(g.item_item, occ, self.dev_gen)  # anchors have degree >= 1
-        uniform = self.pairs.negative_sampling == "uniform"
-        by_cat = g.category_items_uniform if uniform else g.category_items
-        by_all = g.all_items_uniform if uniform else g.all_items
-        kc, kg = self.pairs.negatives, self.pairs.global_negatives
-        parts = [pos]
-        if kc:
-            parts.append(degree_negatives(by_cat, g.item_category[pos], kc, self.dev_gen).reshape(-1))
-        if kg:
-            one_row = torch.zeros(1, dtype=torch.long, device=self.device)
-            parts.append(degree_negatives(by_all, one_row, pool_size, self.dev_gen).reshape(-1))
-            pick = torch.randint(pool_size, (n, kg), generator=self.dev_gen, device=self.device)
-        ctx = torch.cat(parts)
-        dedup = self.device.type == "cpu"
-        if dedup:
-            ua, inv_a = torch.unique(anchors, return_inverse=True)
-            uc, inv_c = torch.unique(ctx, return_inverse=True)
-        else:
-            ua, inv_a = anchors, torch.arange(anchors.numel(), device=self.device)
-            uc, inv_c = ctx, torch.arange(ctx.numel(), device=self.device)
-        za_u = self.model.encode(j, g, ua, "anchor", self.dev_gen)
-        zc_u = self.model.encode(j, g, uc, "context", self.dev_gen)
-        scores = za_u @ zc_u.T
-        rows = inv_a.repeat(r)
-        s_pos = scores[rows, inv_c[:n]]
-        negs = []
-        if kc:
-            negs.append(scores[rows.unsqueeze(1), inv_c[n:n + n * kc].view(n, kc)])
-        if kg:
-            pool_cols = inv_c[n + n * kc:]
-            negs.append(scores[rows.unsqueeze(1), pool_cols[pick]])
-        s_neg = torch.cat(negs, dim=1)
-        ell = pair_loss_from_scores(s_pos, s_neg, gamma=self.model.config.gamma,
-                                    positive_weight=self.pairs.positive_weight)
-        return ell.mean(), za_u[inv_a]
-
-    def _layout(self, present: list[int], batch: dict[int, Tensor]) -> tuple[list[Tensor], int, Tensor, bool, int]:
-        """Category groups of the batch's anchors, from the CPU batch (no device reads).
-
-        Returns per present source its anchors' group ids (on the device), the number of
-        groups ``G``, the ``[p, G]`` anchor counts (on the device), whether any category has
-        anchors of two sources, and the largest count.
-        """
-        cats = [self._cpu_category[j][batch[j].cpu()] for j in present]
-        _, inverse = torch.unique(torch.cat(cats), return_inverse=True)
-        groups = list(torch.split(inverse, [c.numel() for c in cats]))
-        n_groups = int(inverse.max()) + 1
-        counts = torch.stack([torch.bincount(g, minlength=n_groups) for g in groups])  # [p, G]
-        any_pair = bool(((counts > 0).sum(0) >= 2).any())
-        return ([gr.to(self.device, non_blocking=True) for gr in groups], n_groups,
-                counts.to(self.device, non_blocking=True), any_pair, int(counts.max()))
-
-    def _alignment(self, present: list[int], z: dict[int, Tensor], batch: dict[int, Tensor],
-                   layout: tuple[list[Tensor], int, Tensor, bool, int]) -> tuple[Tensor, Tensor]:
-        """β-weighted part of the loss: gated SWD + SGWD (eq. 9) and, when live, the gate losses (eq. 6).
-
-        Every category of the batch is aligned on its own, between the sources that have
-        anchors of it (a one-category batch, the paper's layout, is the case G = 1; packed
-        batches, ``pairs.pack_categories``, hold several). The per-category losses are
-        averaged with weights = their anchor counts. All categories go through one grouped
-        sort per source (:func:`grouped_sliced_alignment`), not a Python loop.
-        """
-        zero = torch.zeros((), device=self.device)
-        cols = torch.tensor(present, device=self.device)
-        xs = [z[j] for j in present]
-        p = len(present)
-        groups, n_groups, counts, any_pair, max_count = layout
-        has = counts > 0
-        members = has.sum(0)
-        if not any_pair:
-            return zero, zero
-        dirs = random_directions(xs[0].shape[1], self.align.swd_projections, self.dev_gen, self.device)
-        if self.frozen is not None:
-            frozen = self.frozen
-            with torch.no_grad():
-                # v^0 uses the full weighted neighbour mean, so the frozen plan π^0 of a node does
-                # not change with the neighbour draw of the step (the paper leaves this open).
-                v0 = [frozen.encode(j, self.graph.sources[j], batch[j], "anchor", full=True) for j in present]
-                gates = [frozen.node_gates(v)[:, cols] for v in v0]
-            orders: list[Tensor] | None = v0
-
-            def pair_gate_fn(i: int, r1: Tensor, r2: Tensor) -> Tensor:
-                with torch.no_grad():
-                    return frozen.pair_gates(v0[i][r1], v0[i][r2])[..., cols]
-        else:
-            orders = None
-            gates = [self.model.node_gates(x)[:, cols] for x in xs]
-
-            def pair_gate_fn(i: int, r1: Tensor, r2: Tensor) -> Tensor:
-                return self.model.pair_gates(xs[i][r1], xs[i][r2])[..., cols]
-
-        # Deviation: B' is capped at the largest per-source count of a category in the batch.
-        # The paper's B' = 1024 equals its batch size; on small categories a longer sequence
-        # only repeats the same sorted values (same quantiles) at a higher cost.
-        length = min(self.align.interp_length, max_count)
-        swd = grouped_sliced_alignment(xs, groups, n_groups, dirs, length=length, gates=gates, orders=orders,
-                                       kind=self.align.discrepancy, reverse_min=self.align.reverse_min)
-        loss = swd.group_losses
-        pair_gates: list[Tensor] = []
-        if self.align.sgwd_projections > 0 and self.align.sgwd_weight > 0:
-            idx = torch.randint(length, (self.align.sgwd_pairs, 2), generator=self.dev_gen, device=self.device)
-            sg = grouped_sliced_gromov_alignment(xs, groups, n_groups, dirs[:, : self.align.sgwd_projections], idx,
-                                                 length=length, pair_gates=pair_gate_fn, orders=orders,
-                                                 kind=self.align.discrepancy)
-            loss = loss + self.align.sgwd_weight * sg.group_losses
-            pair_gates = sg.pair_gates
-        reg = torch.zeros(n_groups, device=self.device)
-        if self.frozen is None:
-            opts: dict[str, Any] = {"regulariser": self.align.gate_regulariser,
-                                    "reduction": self.align.gate_reduction, "threshold": self.align.gate_threshold}
-            eye = torch.eye(p, dtype=torch.bool, device=self.device)
-            for a in range(p):
-                # columns: the other sources present in the category; rows: a's nodes of it
-                mask = (has & ~eye[a].unsqueeze(1)).T & has[a].unsqueeze(1)  # [G, p]
-                reg = reg + (grouped_gate_terms(gates[a], groups[a], n_groups, **opts) * mask).sum(1)
-                if pair_gates:
-                    t = pair_gates[a]  # [G, P, K, p]
-                    rows = torch.arange(n_groups, device=self.device).repeat_interleave(t.shape[1] * t.shape[2])
-                    reg = reg + (grouped_gate_terms(t.reshape(-1, p), rows, n_groups, **opts) * mask).sum(1)
-            reg = reg / (members * (members - 1)).clamp(min=1)
-        weight = counts.sum(0) * (members >= 2)
-        weight = weight / weight.sum()
-        return (weight * loss).sum(), (weight * reg).sum()
-
     def _source_grads(self, losses: list[Tensor | None]) -> Tensor:
         params = self.model.tower_parameters()
         size = sum(p.numel() for p in params)
@@ -392,20 +184,25 @@ class Trainer:
         self.model.train()
         m = self.model.n_sources
         present = sorted(batch)
-        layout = self._layout(present, batch) if self.aligning and len(present) > 1 else None
+        layout = (category_layout(self._cpu_category, present, batch, self.device)
+                  if self.aligning and len(present) > 1 else None)
         batch = {j: a.to(self.device, non_blocking=True) for j, a in batch.items()}
         per: list[Tensor | None] = [None] * m
         z: dict[int, Tensor] = {}
-        source_loss = self._source_loss_pooled if self.pairs.negative_pool else self._source_loss
         for j in present:
-            per[j], z[j] = source_loss(j, batch[j])
+            g = self.graph.sources[j]
+            if self.pairs.negative_pool:
+                per[j], z[j] = pooled_source_loss(self.model, g, j, batch[j], self.pairs, self.dev_gen, self.device)
+            else:
+                per[j], z[j] = source_loss(self.model, g, j, batch[j], self.pairs, self.dev_gen)
         zero = torch.zeros((), device=self.device)
         L = torch.stack([x if x is not None else zero for x in per])
         mask = torch.zeros(m, dtype=torch.bool, device=self.device)
         mask[present] = True
         align = reg = zero
         if layout is not None:
-            align, reg = self._alignment(present, z, batch, layout)
+            align, reg = alignment_loss(self.model, self.graph, present, z, batch, layout, self.align, self.dev_gen,
+                                        device=self.device, frozen=self.frozen)
         grads = self._source_grads(per) if self.weighting.needs_grads else None
         L_w, mask_w = L.detach(), mask
         if self.dist is not None:
