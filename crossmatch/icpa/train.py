@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from crossmatch.device import resolve_device
 from crossmatch.errors import ConfigError
 from crossmatch.icpa import distributed as ddp
 from crossmatch.icpa.alignment import alignment_loss, category_layout
@@ -33,18 +34,6 @@ from crossmatch.icpa.weighting import make_weighting
 
 __all__ = ["Trainer", "build_model", "configure_determinism", "epoch_steps", "model_from_payload", "model_payload",
            "resolve_device", "seed_everything"]
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` → CUDA when available, else CPU; ``cpu``/``cuda``/``cuda:N`` as given."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device {name!r} requested but CUDA is not available; use 'auto' or 'cpu'")
-    try:
-        return torch.device(name)
-    except RuntimeError as exc:
-        raise ConfigError(f"bad device {name!r}: {exc}") from None
 
 
 def configure_determinism(device: torch.device, deterministic: bool = True) -> None:

@@ -15,6 +15,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from crossmatch.device import resolve_device  # noqa: F401  (re-exported: the stages import it from here)
 from crossmatch.twosided.costs import blocking_pairs_batch, costs_batch, is_one_to_one_batch
 from crossmatch.twosided.generators import DISTRIBUTIONS, generate, split_rng
 from crossmatch.twosided.instance import ranks_from_satisfaction
@@ -102,13 +103,6 @@ class TrainResult:
     steps_done: int
     seconds: float
     history: list[dict[str, float]] = field(default_factory=list)
-
-
-def resolve_device(device: str) -> torch.device:
-    """``auto`` → CUDA when available, else CPU (DEVELOPERS.md "Device")."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 @torch.no_grad()
