@@ -35,7 +35,7 @@ from crossmatch.errors import ConfigError, InputError
 from crossmatch.icpa import ICPAModel, model_from_payload, model_payload
 from crossmatch.icpa.phases import finetune_target
 from crossmatch.icpa.report import flatten
-from stages._common import atomic_dir, console, run, write_json
+from stages._common import atomic_dir, console, run, split_timings, write_json
 from stages._icpa import Checkpoints, load_data, load_params, seed_file
 
 
@@ -83,13 +83,16 @@ def main() -> None:
     with atomic_dir(out_dir) as out:
         for name, model in res.models.items():
             save_checkpoint(model_payload(model, {"run": name, "target": target, "sources": params.sources}), out / name)
+        # Wall-clock seconds differ on every run: kept out of this DVC-cached file (its hash would change)
+        # and written with the stage metrics, whose timings go to the git-ignored timings/ folder.
+        results, run_seconds = split_timings(res.results)
         (out / "metrics.json").write_text(json.dumps({"target": target, "seeds": params.seed_list,
-                                                     "methods": res.results}, indent=2, sort_keys=True) + "\n")
+                                                     "methods": results}, indent=2, sort_keys=True) + "\n")
         arrays: dict[str, Any] = res.per_user  # numpy's stub types **kwds as its own keywords
         np.savez_compressed(out / "per_user.npz", **arrays)
         if res.weights:
             pl.DataFrame(res.weights).write_csv(out / "weights.csv")
-    write_json(metrics_path, flatten(res.metrics))
+    write_json(metrics_path, {**flatten(res.metrics), "runs_seconds": run_seconds})
     ckpt.clear()
     console.print(f"pareto_finetune@{target}: {len(res.models)} model(s) in {res.metrics['seconds']:.1f}s -> {out_dir}")
 
