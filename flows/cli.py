@@ -66,7 +66,12 @@ def run(
     runner: Annotated[str, typer.Option(help="fan-out of foreach stages: thread | process | dask | ray | serial")] = "thread",
     workers: Annotated[int, typer.Option(help="concurrent fan-out items")] = 2,
 ) -> None:
-    """Run the pipeline once through the Prefect flow (temporary local API, offline)."""
+    """Run the pipeline once through the Prefect flow (temporary local API, offline), stage by stage: a
+    start and an end line per stage, its output as it runs, a summary table and the report's path.
+
+    Exit codes: 0 done; 2 a stage rejected its input or params (its message is printed, no traceback);
+    1 any other failure; 3 busy (another run or a DVC command holds the project).
+    """
     from flows.guard import check_dvc_idle, repository, run_lock
 
     wanted = [s.strip() for s in stages.split(",")] if stages else None
@@ -76,14 +81,64 @@ def run(
         # second temporary Prefect API on the same database
         with run_lock(root):
             check_dvc_idle(root)
-            from flows.pipeline import run_pipeline  # after the checks: importing Prefect takes seconds
+            console.print(f"[bold]crossmatch run[/]: the {pipeline_name} pipeline in {root}", highlight=False,
+                          soft_wrap=True)
+            # after the checks: importing Prefect takes seconds
+            from flows.live import RunView, run_logs_off_the_console, watching
+            from flows.pipeline import run_pipeline
 
-            state = run_pipeline(pipeline_name, repo=str(root), stages=wanted, force=force,
-                                 runner=runner, workers=workers)
-    if not state.is_completed():
-        console.print(f"[red]pipeline {state.name}:[/] {state.message}", highlight=False)
+            view = RunView(console)
+            with watching(view), run_logs_off_the_console():
+                state = run_pipeline(pipeline_name, repo=str(root), stages=wanted, force=force,
+                                     runner=runner, workers=workers)
+    _run_summary(view, state, root)
+
+
+def _shown_path(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _run_summary(view: Any, state: Any, root: Path) -> None:
+    """After the run: the table of stages, then the report (done) or why it stopped, and the exit code."""
+    from flows.dvc import DvcError
+
+    if view.records:
+        console.print(view.summary())
+    logs = f"; logs: prefect flow-run logs {view.flow_run[1]}" if view.flow_run else ""
+    if state.is_completed():
+        result = state.result()
+        if result.get("skipped"):
+            console.print(f"[yellow]{result['skipped']}[/]", highlight=False, soft_wrap=True)
+            return
+        report = result.get("report")
+        where = f"report: [bold]{_shown_path(Path(report))}[/]" if report else "no report written by these stages"
+        console.print(f"[green]pipeline completed[/]; {where}{logs}", highlight=False, soft_wrap=True)
+        return
+    exc = state.result(raise_on_failure=False)
+    failed = view.failed_stage()
+    at = f" at [bold]{failed.stage}[/]" if failed else ""
+    if isinstance(exc, DvcError):
+        # the stage's own message is already on the screen (its output): not repeated here
+        if exc.bad_input:
+            console.print(f"[red]pipeline stopped{at}:[/] the stage rejected its input or params "
+                          f"(exit 2, message above){logs}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2)
+        code = f"exit {exc.stage_exit}" if exc.stage_exit is not None else "DVC failed"
+        console.print(f"[red]pipeline failed{at}[/] ({code}; its output is above){logs}", highlight=False,
+                      soft_wrap=True)
         raise typer.Exit(1)
-    console.print("[green]pipeline completed[/]")
+    if isinstance(exc, ValueError):  # the flow's own checks (unknown pipeline or stage)
+        console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2)
+    console.print(f"[red]pipeline {state.name}{at}:[/] {state.message}{logs}", highlight=False, soft_wrap=True)
+    if isinstance(exc, BaseException):
+        from rich.traceback import Traceback
+
+        console.print(Traceback.from_exception(type(exc), exc, exc.__traceback__))
+    raise typer.Exit(1)
 
 
 @app.command()
@@ -95,8 +150,10 @@ def serve(
     limit: Annotated[Optional[int], typer.Option(help="at most this many runs at once")] = None,
     repo: Annotated[Optional[Path], typer.Option(help="project folder")] = None,
     stages: Annotated[Optional[str], typer.Option(help="comma-separated subset of stages each run executes")] = None,
+    ui: Annotated[bool, typer.Option("--ui/--no-ui", help="start the local server with its dashboard (Prefect UI)")] = False,
 ) -> None:
-    """Serve scheduled deployments (starts a local Prefect server unless PREFECT_API_URL is set)."""
+    """Serve scheduled deployments (starts a local Prefect server unless PREFECT_API_URL is set;
+    --ui: with the dashboard, whose address the status line prints)."""
     from flows.deploy import serve_deployments
 
     if (cron is None) == (interval is None):
@@ -104,7 +161,7 @@ def serve(
         raise typer.Exit(2)
     serve_deployments(pipeline_name, cron=cron, interval=interval, port=port, limit=limit,
                       repo=str(repo) if repo else None,
-                      stages=[s.strip() for s in stages.split(",")] if stages else None)
+                      stages=[s.strip() for s in stages.split(",")] if stages else None, ui=ui)
 
 
 @app.command("stages")

@@ -15,7 +15,7 @@ from prefect import serve
 
 from flows.dvc import find_repo
 from flows.pipeline import pipeline, shared_data_dir
-from flows.server import ensure_tag_limits, prefect_server
+from flows.server import dashboard_url, ensure_tag_limits, prefect_server
 
 
 def deployments(
@@ -49,16 +49,19 @@ def serve_deployments(
     limit: int | None = None,
     repo: str | None = None,
     stages: list[str] | None = None,
+    ui: bool = False,
 ) -> None:
-    """Serve scheduled deployments until interrupted (Ctrl-C stops the server too)."""
+    """Serve scheduled deployments until interrupted (Ctrl-C stops the server too); ``ui`` starts the
+    local server with its dashboard."""
     root = find_repo(repo)
     log = root / ".prefect" / "server.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     own_server = "PREFECT_API_URL" not in os.environ
-    with prefect_server(port, log_file=log) as api:
+    with prefect_server(port, log_file=log, ui=ui) as api:
         ensure_tag_limits()
-        # the serve command's one status line, on stdout for whoever started it (not a log record)
-        print(f"Prefect API {api}; serving {which} pipeline deployment(s); Ctrl-C to stop", flush=True)  # noqa: T201
+        # the serve command's status line, on stdout for whoever started it (not a log record)
+        board = f"; dashboard {dashboard_url(api)}" if ui or not own_server else ""
+        print(f"Prefect API {api}{board}; serving {which} pipeline deployment(s); Ctrl-C to stop", flush=True)  # noqa: T201
         # A server we started dies with us, so there is nothing to pause on shutdown.
         serve(
             *deployments(which, cron=cron, interval=interval, repo=root, stages=stages),

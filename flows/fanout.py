@@ -14,16 +14,16 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prefect import get_run_logger, task
+from prefect import task
 from prefect.cache_policies import NONE
 from prefect.task_runners import ProcessPoolTaskRunner, TaskRunner, ThreadPoolTaskRunner
 
-from flows.dvc import DvcError, dvc, dvc_env
+from flows import live
+from flows.dvc import DvcError, dvc, dvc_env, stream
 
 RUNNERS = ("thread", "process", "dask", "ray")
 _RUNNING = re.compile(r"^Running stage '([^']+)':\s*$")
@@ -47,14 +47,15 @@ def stale_item_commands(group_target: str, repo: Path, force: bool = False) -> l
     return items
 
 
-@task(cache_policy=NONE)
+@task(cache_policy=NONE, task_run_name="{item.stage}")
 def run_item(item: ItemCommand, repo: str) -> str:
-    """Run one item's command as DVC would (same working directory and environment)."""
-    proc = subprocess.run(shlex.split(item.cmd), cwd=repo, env=dvc_env(), capture_output=True, text=True)
-    if proc.returncode != 0:
-        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-20:])
+    """Run one item's command as DVC would (same working directory and environment), its output streamed
+    to the run log and the terminal view (flows.live)."""
+    with live.stage_output(item.stage) as (on_line, on_frame):
+        code, tail = stream(shlex.split(item.cmd), Path(repo), on_line, on_frame, env=dvc_env(), keep=20)
+    if code != 0:
         # a DvcError, like a stage run through `dvc repro`: exit 2 (bad input) is marked and never retried
-        raise DvcError(f"{item.stage}: `{item.cmd}` exited with {proc.returncode}:\n{tail}", proc.returncode)
+        raise DvcError(f"{item.stage}: `{item.cmd}` exited with {code}:\n" + "\n".join(tail), code)
     return item.stage
 
 
@@ -88,12 +89,12 @@ def fan_out(group_target: str, repo: Path, *, runner: str = "thread", workers: i
 
     Must be called inside a flow. Returns the item names that ran (empty when all were up to date).
     """
-    logger = get_run_logger()
     items = stale_item_commands(group_target, repo, force=force)
+    group = group_target.rsplit(":", 1)[-1]
     if not items:
-        logger.info(f"{group_target}: every item is up to date")
+        live.note(group, "every item is up to date")
         return []
-    logger.info(f"{group_target}: running {[i.stage for i in items]} on the '{runner}' runner")
+    live.note(group, f"{len(items)} item(s) on the '{runner}' runner: {', '.join(i.stage for i in items)}")
     with make_task_runner(runner, workers, address) as task_runner:
         item_task = run_item.with_options(tags=tags or set())
         futures = [task_runner.submit(item_task, parameters={"item": it, "repo": str(repo)}) for it in items]

@@ -15,20 +15,29 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 from prefect.states import State
 
-from flows.dvc import DvcError, dvc, find_repo
+from flows import live
+from flows.dvc import DvcError, dvc_stream, find_repo
 from flows.fanout import fan_out
 from flows.stages import IO_RETRY_DELAYS, PIPELINES, StageSpec
+
+# each pipeline's report (what its evaluate stage writes), relative to the repository root
+REPORTS: dict[str, str] = {"default": "report.md", "real": "reports/real.md"}
 
 
 @task(cache_policy=NONE)
 def repro_stage(stage: str, repo: str, force: bool = False) -> str:
-    """Run one DVC stage (``dvc repro --single-item``) and return DVC's output."""
+    """Run one DVC stage (``dvc repro --single-item``), its output streamed to the run log and the
+    terminal view as it comes (flows.live); return DVC's output."""
     args = ["repro", "--single-item", stage] + (["--force"] if force else [])
-    proc = dvc(args, Path(repo))
-    logger = get_run_logger()
-    for line in (proc.stdout + proc.stderr).strip().splitlines()[-10:]:
-        logger.info(line)
-    return proc.stdout
+    lines: list[str] = []
+    with live.stage_output(stage.rsplit(":", 1)[-1]) as (on_line, on_frame):
+
+        def line(text: str) -> None:
+            lines.append(text)
+            on_line(text)
+
+        dvc_stream(args, Path(repo), line, on_frame)
+    return "\n".join(lines)
 
 
 def retry_unless_bad_input(task: Any, task_run: Any, state: State) -> bool:
@@ -86,8 +95,13 @@ def headline_rows(metrics: dict[str, dict[str, Any]], headline_file: str, limit:
     return rows[:limit]
 
 
-def metrics_markdown(metrics: dict[str, dict[str, Any]], ran: list[str]) -> str:
+def metrics_markdown(metrics: dict[str, dict[str, Any]], ran: list[str],
+                     timings: list[dict[str, Any]] | None = None) -> str:
     lines = ["# crossmatch run", "", f"Stages run: {', '.join(ran)}", ""]
+    if timings:
+        lines += ["| stage | status | seconds |", "|---|---|---|"]
+        lines += [f"| {t['stage']} | {t['status']} | {t['seconds']:.1f} |" for t in timings]
+        lines.append("")
     for file, flat in metrics.items():
         lines += [f"## {file}", "", "| metric | value |", "|---|---|"]
         for key, value in list(flat.items())[:40]:
@@ -137,14 +151,21 @@ def pipeline(
         unknown = sorted(set(stages) - set(known))
         if unknown:
             raise ValueError(f"unknown stage(s) {unknown} in the '{name}' pipeline; known: {known}")
+    live.flow_started()
     ran = []
+    timings: list[dict[str, Any]] = []
     for stage in spec.stages:
         if stages is not None and stage.name not in stages:
             continue
-        if stage.fanout and runner != "serial":
-            fan_out(spec.target(stage.name), root, runner=runner, workers=workers, force=force, tags=stage.tags)
-        else:
-            stage_task(stage)(spec.target(stage.name), str(root), force)
+        with live.stage(stage.name) as record:
+            if stage.fanout and runner != "serial":
+                items = fan_out(spec.target(stage.name), root, runner=runner, workers=workers, force=force,
+                                tags=stage.tags)
+                record.status = "done" if items else "up to date"
+            else:
+                output = stage_task(stage)(spec.target(stage.name), str(root), force)
+                record.status = live.stage_status_from_output(output)
+        timings.append(record.as_row())
         ran.append(stage.name)
     metrics = collect_metrics(root)
     create_table_artifact(
@@ -153,9 +174,11 @@ def pipeline(
         description=f"Headline metrics of the {name} pipeline",
     )
     create_markdown_artifact(
-        key=f"crossmatch-{name}-report", markdown=metrics_markdown(metrics, ran), description=f"Metrics of the {name} pipeline"
+        key=f"crossmatch-{name}-report", markdown=metrics_markdown(metrics, ran, timings), description=f"Metrics of the {name} pipeline"
     )
-    return {"pipeline": name, "stages": ran, "metrics": metrics}
+    report = root / REPORTS.get(name, "report.md")
+    return {"pipeline": name, "stages": ran, "timings": timings, "metrics": metrics,
+            "report": str(report) if report.exists() else None}
 
 
 def run_pipeline(name: str = "default", **kwargs: Any) -> State:

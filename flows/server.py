@@ -41,9 +41,15 @@ def wait_healthy(api_url: str, timeout: float = 120.0) -> None:
     raise TimeoutError(f"Prefect server at {api_url} not healthy after {timeout:.0f} s ({last})")
 
 
+def dashboard_url(api_url: str) -> str:
+    """The UI's address for a Prefect API URL (the server serves both; the API under ``/api``)."""
+    return api_url[: -len("/api")] if api_url.rstrip("/").endswith("/api") else api_url
+
+
 @contextmanager
-def prefect_server(port: int | None = None, log_file: Path | None = None) -> Iterator[str]:
-    """Yield a Prefect API URL: the user's ``PREFECT_API_URL`` or a local server started here."""
+def prefect_server(port: int | None = None, log_file: Path | None = None, ui: bool = False) -> Iterator[str]:
+    """Yield a Prefect API URL: the user's ``PREFECT_API_URL`` or a local server started here, with the
+    dashboard (the Prefect UI, at :func:`dashboard_url`) when ``ui`` is set."""
     existing = os.environ.get("PREFECT_API_URL")
     if existing:
         yield existing
@@ -52,7 +58,7 @@ def prefect_server(port: int | None = None, log_file: Path | None = None) -> Ite
     api_url = f"http://127.0.0.1:{port}/api"
     prefect = Path(sys.executable).parent / "prefect"
     cmd = [str(prefect if prefect.exists() else "prefect"), "server", "start", "--host", "127.0.0.1",
-           "--port", str(port), "--no-ui", "--analytics-off"]
+           "--port", str(port), "--ui" if ui else "--no-ui", "--analytics-off"]
     out = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115 - closed below
     proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
