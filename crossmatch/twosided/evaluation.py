@@ -99,7 +99,7 @@ def external_check(
     standard error of a difference of two independent means, taking the paper's (unpublished) standard
     deviation equal to ours and its sample size as 1,000.
 
-    Known result (reports/weavenet_tables_full.md): 78/80 cells pass. GS on DD at N = 30 fails in both
+    Known result (reports/weavenet_tables.md, 1,000 instances per cell): 78/80 cells pass. GS on DD at N = 30 fails in both
     metrics; over five independent 1,000-instance samples its mean is ~3.8 SEq and ~2.7 Bal above the
     published value, while PolyMin, DACC and PowerBalance in that cell, and GS on DD at N = 20, agree.
     We found no generator or GS difference that explains it.

@@ -65,3 +65,22 @@ def test_resolve_reports_bad_tables() -> None:
     right = pl.DataFrame({"id": ["y"], "title": ["a"]})
     with pytest.raises(InputError, match="duplicate ids"):
         crossmatch.resolve(left=left, right=right)
+
+
+def test_solve_with_the_shipped_weavenet_is_stable() -> None:
+    """The shipped model set loads from package data and, through the facade, always gives a stable matching."""
+    from importlib import resources
+
+    import torch
+
+    from crossmatch.twosided.generators import generate
+    from crossmatch.twosided.weavenet.checkpoints import load_models, model_for
+
+    ref = resources.files("crossmatch.twosided").joinpath("pretrained/weavenet_wn16.pt")
+    with resources.as_file(ref) as path:
+        models = load_models(torch.load(path, weights_only=True))
+    assert sorted(models) == ["DD", "GG", "Lib", "UD", "UU"]
+    sa, sb = generate("UU", 20, 3, np.random.default_rng(5))
+    for k in range(3):
+        m = crossmatch.solve(scores_a=sa[k], scores_b=sb[k], method="weavenet", model=model_for(models, "UU"))
+        assert is_stable(Instance.from_scores(sa[k], sb[k]), m)

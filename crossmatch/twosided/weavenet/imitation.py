@@ -1,7 +1,8 @@
 """Imitation targets and loss for WeaveNet pre-training (issue 13; our addition, not in the WeaveNet paper).
 
 The paper trains WeaveNet without labels (eq. 3–10) for 200k iterations of a WN-60 on a V100. On a CPU
-budget that objective leaves the network's outputs mostly unstable (reports/weavenet_tables_full.md).
+budget that objective left the network's outputs mostly unstable (the WN-8 shipped before issue 13: 0.4–7 %
+stable at N = 20).
 Imitation gives every step a dense signal instead: cross-entropy of the network's row and column
 softmaxes against a *stable* matching found by a classical algorithm (the teacher). Fine-tuning with the
 paper's losses afterwards (``objective: imitation+unsupervised``) can move the network off the teacher
