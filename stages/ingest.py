@@ -10,6 +10,9 @@ Outputs:
     <out>/categories.parquet, <out>/taxonomy.parquet (when given)
     <quarantine>                   rows set aside in quarantine mode (empty otherwise)
     <report>                       counts per source and per rejection reason
+
+Over 150 lines, and only I/O: two input forms (the standard contract, dataset adapters), the per-source and
+all-source layouts and their atomic writers, and a 14-key params section; the rules live in crossmatch.io.
     <truth>/...                    hidden truth recovered by an adapter (adapters only)
 
 With ``--source S`` (the default pipeline's ``foreach``; issue 11 part 7) only source S is built:
