@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from typing import Any, Union
+from typing import Any, TypeVar, Union
 
 from crossmatch.errors import ConfigError
 
@@ -112,3 +112,20 @@ def check_fields(cls: type, values: dict[str, Any], prefix: str) -> dict[str, An
     except (NameError, TypeError):  # an annotation that cannot be resolved at run time: nothing to check
         return dict(values)
     return {k: check_value(v, hints[k], f"{prefix}.{k}") if k in hints else v for k, v in values.items()}
+
+
+T = TypeVar("T")
+
+
+def section_as(cls: type[T], section: dict[str, Any], key: str) -> T:
+    """The dataclass ``cls`` built from a params mapping; an unknown key or a badly typed value is a
+    :class:`ConfigError` naming ``<key>.<field>``."""
+    known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(section) - known)
+    if unknown:
+        raise ConfigError(f"params.yaml: unknown key(s) {unknown} under '{key}'; known: {sorted(known)}")
+    section = check_fields(cls, section, key)
+    try:
+        return cls(**section)
+    except TypeError as exc:
+        raise ConfigError(f"params.yaml: '{key}': {exc}") from None

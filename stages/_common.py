@@ -7,7 +7,6 @@ half-written file behind.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import shutil
@@ -23,7 +22,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from crossmatch.errors import ConfigError, CrossmatchError, shorten
-from crossmatch.params import check_fields
+from crossmatch.params import section_as
 
 console = Console(stderr=True)
 T = TypeVar("T")
@@ -47,17 +46,9 @@ def load_section(stage: str, path: str | Path = "params.yaml") -> dict[str, Any]
 
 
 def params_as(cls: type[T], section: dict[str, Any], stage: str) -> T:
-    """Build the dataclass ``cls`` from a params section; unknown keys and values of the wrong type
-    (see :func:`crossmatch.params.check_fields`) are an error naming ``<stage>.<key>``."""
-    known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(section) - known)
-    if unknown:
-        raise ConfigError(f"params.yaml: unknown key(s) {unknown} under '{stage}'; known: {sorted(known)}")
-    section = check_fields(cls, section, stage)
-    try:
-        return cls(**section)
-    except TypeError as exc:
-        raise ConfigError(f"params.yaml: '{stage}': {exc}") from None
+    """Build the dataclass ``cls`` from a params section (:func:`crossmatch.params.section_as`): unknown
+    keys and values of the wrong type are an error naming ``<stage>.<key>``."""
+    return section_as(cls, section, stage)
 
 
 def _umask() -> int:

@@ -8,7 +8,6 @@ settings (``icpa.eval``).
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -18,23 +17,9 @@ from crossmatch.icpa.inference import SCORES
 from crossmatch.icpa.methods import METHODS, Schedule, check_methods
 from crossmatch.icpa.rankers import RANKERS
 from crossmatch.icpa.retrieval import RETRIEVALS
-from crossmatch.params import check_fields
+from crossmatch.params import section_as
 
 T = TypeVar("T")
-
-
-def section_as(cls: type[T], section: dict[str, Any], key: str) -> T:
-    """The dataclass ``cls`` built from a params mapping; an unknown key or a badly typed value is a
-    :class:`ConfigError` naming ``<key>.<field>``."""
-    known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(section) - known)
-    if unknown:
-        raise ConfigError(f"params.yaml: unknown key(s) {unknown} under '{key}'; known: {sorted(known)}")
-    section = check_fields(cls, section, key)
-    try:
-        return cls(**section)
-    except TypeError as exc:
-        raise ConfigError(f"params.yaml: '{key}': {exc}") from None
 
 
 def _positive_numbers(name: str, vals: Any) -> tuple[float, ...]:
