@@ -20,7 +20,7 @@ from typing import Any
 import polars as pl
 
 from crossmatch.checkpoint import load_checkpoint, save_checkpoint
-from crossmatch.errors import InputError
+from crossmatch.errors import ConfigError, InputError
 from crossmatch.icpa import ICPAModel, SourceFrames, Trainer, build_multisource_graph, model_from_payload
 from crossmatch.icpa.data import Data
 from crossmatch.icpa.params import EvalParams, ICPAParams, seed_file
@@ -29,7 +29,7 @@ from crossmatch.icpa.runs import train_run
 from stages._common import console, load_section, params_as, write_atomic
 
 __all__ = ["Checkpoints", "Data", "EvalParams", "ICPAParams", "evaluate_source", "load_data", "load_model",
-           "load_params", "read_concepts", "seed_file", "train_run"]
+           "load_params", "no_truth_metrics", "read_concepts", "seed_file", "train_run"]
 
 
 def load_params(path: str | Path, section: str = "icpa") -> ICPAParams:
@@ -38,10 +38,22 @@ def load_params(path: str | Path, section: str = "icpa") -> ICPAParams:
     return params
 
 
-def _read(path: Path) -> pl.DataFrame:
+def _read(path: Path, stage: str = "edges") -> pl.DataFrame:
     if not path.exists():
-        raise InputError("file not found; run the edges stage first", file=str(path))
+        raise InputError(f"file not found; run the {stage} stage first", file=str(path))
     return pl.read_parquet(path)
+
+
+def _check_sources(ing: Path, sources: Sequence[str]) -> None:
+    """A source of ``icpa.sources`` with no ingested folder is a params mismatch, not a missing stage run
+    (e.g. the synthetic ``alpha, beta, gamma`` left in place on one's own data): say so and list what exists."""
+    if not ing.is_dir():
+        return  # _read names the missing file and the stage to run
+    found = sorted(p.name for p in ing.iterdir() if p.is_dir() and (p / "items.parquet").exists())
+    absent = [s for s in sources if s not in found]
+    if absent and found:
+        raise ConfigError(f"icpa.sources lists {absent} but the ingested data ({ing}) has the sources {found}; "
+                          "set icpa.sources to yours (`crossmatch init` writes them)")
 
 
 def _rows(path: Path) -> int:
@@ -66,8 +78,9 @@ def load_data(ingested: str | Path, edges: str | Path, sources: Sequence[str],
     valid: dict[str, pl.DataFrame] = {}
     uis: dict[str, pl.DataFrame] = {}
     iis: dict[str, pl.DataFrame] = {}
+    _check_sources(ing, sources)
     for s in sources:
-        items = _read(ing / s / "items.parquet").sort("item_idx")
+        items = _read(ing / s / "items.parquet", "ingest").sort("item_idx")
         ii = _read(edg / s / "item_item.parquet")
         ui = _read(edg / s / "user_item.parquet")
         vpath = edg / s / "valid.parquet"
@@ -87,14 +100,21 @@ def load_data(ingested: str | Path, edges: str | Path, sources: Sequence[str],
     return Data(build_multisource_graph(frames), item_ids, heldout, sig, valid=valid, user_item=uis, item_item=iis)
 
 
+def no_truth_metrics(path: str | Path | None, hit_ks: Sequence[int], prefix: str) -> dict[str, Any]:
+    """Metrics stating that the alignment hit@k are unavailable (null) and why: no concepts truth."""
+    reason = f"no concepts truth ({path}): alignment hit@k needs the hidden cross-source correspondences"
+    return {**{f"{prefix}hit@{k}": None for k in hit_ks}, f"{prefix}hits_unavailable": reason}
+
+
 def load_model(path: str | Path) -> ICPAModel:
     """A saved model (``model_payload``: plain types + tensors), loaded without running pickled code."""
     return model_from_payload(load_checkpoint(path))
 
 
 def read_concepts(path: str | Path | None) -> pl.DataFrame | None:
-    """Hidden correspondences ``source, item_id, concept`` (None when the file is absent)."""
-    if path is None or not Path(path).exists():
+    """Hidden correspondences ``source, item_id, concept`` (None when the file is absent or ``"none"``:
+    one's own data has no such truth, and only the alignment hit@k needs it)."""
+    if path is None or str(path).lower() == "none" or not Path(path).exists():
         return None
     frame = pl.read_parquet(path)
     missing = {"source", "item_id", "concept"} - set(frame.columns)

@@ -27,7 +27,16 @@ from crossmatch.icpa.figures import bars_figure, ndcg_figure, png_bytes
 from crossmatch.icpa.report import flatten
 from crossmatch.icpa.table import PHASE1, FinetunedRuns, icpa_table
 from stages._common import atomic_dir, console, run, write_atomic, write_json
-from stages._icpa import Checkpoints, ICPAParams, load_data, load_model, load_params, read_concepts, seed_file
+from stages._icpa import (
+    Checkpoints,
+    ICPAParams,
+    load_data,
+    load_model,
+    load_params,
+    no_truth_metrics,
+    read_concepts,
+    seed_file,
+)
 
 
 def read_finetuned(folder: Path, params: ICPAParams) -> FinetunedRuns:
@@ -50,7 +59,8 @@ def main() -> None:
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--ingested", default="data/ingested")
     ap.add_argument("--edges", default="data/edges")
-    ap.add_argument("--truth", default="data/truth/concepts.parquet", help="hidden correspondences (optional)")
+    ap.add_argument("--truth", default="data/truth/concepts.parquet",
+                    help='hidden correspondences (optional: absent or "none" -> alignment hit@k null)')
     ap.add_argument("--align", default="data/icpa/align")
     ap.add_argument("--finetune", default="data/icpa/finetune")
     ap.add_argument("--out", default="data/icpa/eval")
@@ -77,8 +87,11 @@ def main() -> None:
         return load_model(ft / source / seed_file(method, seed, first))
 
     finetuned = {s: read_finetuned(ft / s, params) for s in params.sources}
+    concepts = read_concepts(args.truth)
+    if concepts is None:
+        console.print(f"[yellow]icpa_eval: no concepts truth ({args.truth}); alignment hit@k not computed[/]")
     res = icpa_table(data, params, ckpt, phase1=phase1, finetuned=finetuned, finetuned_model=finetuned_model,
-                     concepts=read_concepts(args.truth), console=console)
+                     concepts=concepts, console=console)
 
     with atomic_dir(args.out) as out:
         for name, model in res.models.items():
@@ -91,7 +104,10 @@ def main() -> None:
     write_atomic(plot_path.with_suffix(".png"), lambda tmp: tmp.write_bytes(curve_png))
     bars_png = png_bytes(bars_figure(res.summary, params.sources, [m for m in res.order if m not in PHASE1]))
     write_atomic(plot_path.with_name(plot_path.stem + "_bars.png"), lambda tmp: tmp.write_bytes(bars_png))
-    write_json(args.metrics, flatten(res.metrics))
+    metrics = flatten(res.metrics)
+    if concepts is None:
+        metrics.update(no_truth_metrics(args.truth, params.eval_config.hit_ks, "alignment.icpa_phase1."))
+    write_json(args.metrics, metrics)
     ckpt.clear()
 
     console.print(f"icpa_eval: test NDCG@10 (mean ± std over {len(params.seed_list)} seed(s)) per source")

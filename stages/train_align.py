@@ -31,7 +31,7 @@ from crossmatch.icpa.figures import front_figure, png_bytes
 from crossmatch.icpa.phases import align_phase1
 from crossmatch.icpa.report import embeddings_frame, flatten
 from stages._common import atomic_dir, console, run, write_atomic, write_json
-from stages._icpa import Checkpoints, load_data, load_params, read_concepts
+from stages._icpa import Checkpoints, load_data, load_params, no_truth_metrics, read_concepts
 
 
 def main() -> None:
@@ -39,7 +39,8 @@ def main() -> None:
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--ingested", default="data/ingested")
     ap.add_argument("--edges", default="data/edges")
-    ap.add_argument("--truth", default="data/truth/concepts.parquet", help="hidden correspondences (optional)")
+    ap.add_argument("--truth", default="data/truth/concepts.parquet",
+                    help='hidden correspondences (optional: absent or "none" -> alignment hit@k null)')
     ap.add_argument("--out", default="data/icpa/align")
     ap.add_argument("--embeddings", default="data/icpa/embeddings")
     ap.add_argument("--checkpoints", default="data/icpa/checkpoints/align")
@@ -61,8 +62,10 @@ def main() -> None:
     if len(params.sources) == 1:
         console.print("[yellow]train_align: a single source — nothing to align; phase 1 reduces to SOO[/]")
 
-    res = align_phase1(data, params, ckpt, concepts=read_concepts(args.truth), dist=dist, device=device,
-                       console=console)
+    concepts = read_concepts(args.truth)
+    if concepts is None:
+        console.print(f"[yellow]train_align: no concepts truth ({args.truth}); alignment hit@k not computed[/]")
+    res = align_phase1(data, params, ckpt, concepts=concepts, dist=dist, device=device, console=console)
     if dist is not None:
         ddp.shutdown()
         if not dist.is_main:
@@ -81,7 +84,10 @@ def main() -> None:
     write_atomic(front_path, lambda tmp: front.write_csv(tmp))
     png = png_bytes(front_figure(front, params.sources))
     write_atomic(front_path.with_suffix(".png"), lambda tmp: tmp.write_bytes(png))
-    write_json(args.metrics, flatten(res.metrics))
+    metrics = flatten(res.metrics)
+    if concepts is None:
+        metrics.update(no_truth_metrics(args.truth, params.eval_config.hit_ks, "icpa_phase1."))
+    write_json(args.metrics, metrics)
     ckpt.clear()
     hit = res.metrics["icpa_phase1"].get("hit@10")
     console.print(f"train_align: {len(res.models)} phase-1 model(s) in {res.metrics['seconds']:.1f}s -> {args.out}; "
