@@ -17,7 +17,8 @@ included) and is evaluated on the target's validation and test events (NDCG@k, F
 ``--out/<method>.pt`` (first seed; ``<method>.seed<k>.pt`` for later seeds), ``--out/metrics.json``
 (``{method: {seed: {valid|test: {k: {ndcg, f, precision, recall}}, steps, seconds}}}``),
 ``--out/per_user.npz`` (per-user NDCG@10 / F@10 for the paired bootstrap), ``--out/weights.csv``
-(per-step ParetoMTL weights of ICPA) and a flat ``--metrics`` file.
+(per-step ParetoMTL weights of ICPA), a flat ``--metrics`` file and, with ``--curves``, the per-epoch
+training curves of every method (first seed; ``<method>.csv`` and ``curves.png``, crossmatch.icpa.curves).
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ import polars as pl
 from crossmatch.checkpoint import load_checkpoint, save_checkpoint
 from crossmatch.errors import ConfigError, InputError
 from crossmatch.icpa import ICPAModel, model_from_payload, model_payload
+from crossmatch.icpa.curves import curve_csv, curves_figure
+from crossmatch.icpa.figures import png_bytes
 from crossmatch.icpa.phases import finetune_target
 from crossmatch.icpa.report import flatten
 from stages._common import atomic_dir, console, run, split_timings, write_json
@@ -60,6 +63,7 @@ def main() -> None:
     ap.add_argument("--out", default=None, help="default: data/icpa/finetune/<target>")
     ap.add_argument("--checkpoints", default=None, help="default: data/icpa/checkpoints/finetune/<target>")
     ap.add_argument("--metrics", default=None, help="default: metrics/icpa_finetune_<target>.json")
+    ap.add_argument("--curves", default=None, help="folder for the per-epoch training curves (DVC plots)")
     args = ap.parse_args()
     target = args.target
     out_dir = args.out or f"data/icpa/finetune/{target}"
@@ -93,6 +97,12 @@ def main() -> None:
         if res.weights:
             pl.DataFrame(res.weights).write_csv(out / "weights.csv")
     write_json(metrics_path, {**flatten(res.metrics), "runs_seconds": run_seconds})
+    if args.curves:
+        with atomic_dir(args.curves) as curves_dir:
+            for method, rows in res.curves.items():
+                (curves_dir / f"{method}.csv").write_text(curve_csv(rows))
+            fig = curves_figure(res.curves, title=f"ICPA fine-tune for {target}: per-epoch training losses")
+            (curves_dir / "curves.png").write_bytes(png_bytes(fig))
     ckpt.clear()
     console.print(f"pareto_finetune@{target}: {len(res.models)} model(s) in {res.metrics['seconds']:.1f}s -> {out_dir}")
 

@@ -14,6 +14,8 @@ Outputs:
                                                      unit norm; cross-source dot = learned similarity)
     --metrics                                        final losses, alignment hit@k, timings
     --front (csv + png)                              per-step losses for the Pareto-front plot
+    --curves/<run>.csv, --curves/curves.png          per-epoch training curves of each phase-1 run (first
+                                                     seed; crossmatch.icpa.curves); not written without --curves
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import polars as pl
 from crossmatch.checkpoint import save_checkpoint
 from crossmatch.icpa import distributed as ddp
 from crossmatch.icpa import model_payload, resolve_device
+from crossmatch.icpa.curves import curve_csv, curves_figure
 from crossmatch.icpa.figures import front_figure, png_bytes
 from crossmatch.icpa.phases import align_phase1
 from crossmatch.icpa.report import embeddings_frame, flatten
@@ -46,6 +49,7 @@ def main() -> None:
     ap.add_argument("--checkpoints", default="data/icpa/checkpoints/align")
     ap.add_argument("--metrics", default="metrics/train_align.json")
     ap.add_argument("--front", default="plots/icpa_front.csv")
+    ap.add_argument("--curves", default=None, help="folder for the per-epoch training curves (DVC plots)")
     args = ap.parse_args()
 
     params = load_params(args.params)
@@ -84,6 +88,12 @@ def main() -> None:
     write_atomic(front_path, lambda tmp: front.write_csv(tmp))
     png = png_bytes(front_figure(front, params.sources))
     write_atomic(front_path.with_suffix(".png"), lambda tmp: tmp.write_bytes(png))
+    if args.curves:
+        with atomic_dir(args.curves) as curves_dir:
+            for name, rows in res.curves.items():
+                (curves_dir / f"{name}.csv").write_text(curve_csv(rows))
+            fig = curves_figure(res.curves, title="ICPA phase 1: per-epoch training losses (first seed)")
+            (curves_dir / "curves.png").write_bytes(png_bytes(fig))
     metrics = flatten(res.metrics)
     if concepts is None:
         metrics.update(no_truth_metrics(args.truth, params.eval_config.hit_ks, "icpa_phase1."))

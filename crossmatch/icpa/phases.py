@@ -23,6 +23,7 @@ import polars as pl
 import torch
 from rich.console import Console
 
+from crossmatch.icpa.curves import epoch_curve
 from crossmatch.icpa.data import Data
 from crossmatch.icpa.distributed import DistContext
 from crossmatch.icpa.methods import PER_TARGET, Schedule, phase1_config, phase2_config, single_config
@@ -54,6 +55,7 @@ class Phase1Result:
     log: list[dict[str, Any]]  # ICPA phase 1's per-step losses and weights (first seed)
     sweep: list[dict[str, Any]]  # one row per β of the sweep (empty without ``beta_sweep``)
     embeddings: dict[str, np.ndarray]  # ICPA phase 1's anchor embeddings per source (main process only)
+    curves: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # run -> per-epoch losses (first seed)
 
 
 def beta_sweep(data: Data, params: ICPAParams, schedule: Schedule, checkpoints: CheckpointStore | None,
@@ -96,6 +98,7 @@ def align_phase1(data: Data, params: ICPAParams, checkpoints: CheckpointStore | 
     models: dict[str, ICPAModel] = {}
     metrics: dict[str, Any] = {"sources": params.sources, "device": str(params.device), "seeds": params.seed_list}
     logs: dict[str, Any] = {}
+    curves: dict[str, list[dict[str, Any]]] = {}
     first = params.seed_list[0]
     t0 = time.perf_counter()
     for seed in params.seed_list:
@@ -109,6 +112,7 @@ def align_phase1(data: Data, params: ICPAParams, checkpoints: CheckpointStore | 
             if seed != first or (dist is not None and not dist.is_main):
                 continue
             logs[name] = trainer.log
+            curves[name] = epoch_curve(trainer.log)
             metrics[name] = _final_losses(trainer.log, trainer.epoch)
             metrics[name]["steps"] = trainer.step
             hits = alignment_accuracy(source_embeddings(trainer.model, data), data, concepts, params.eval_config.hit_ks)
@@ -123,7 +127,7 @@ def align_phase1(data: Data, params: ICPAParams, checkpoints: CheckpointStore | 
         metrics.setdefault("beta_sweep", {})[f"{row['beta']:g}"] = {k: v for k, v in row.items() if k != "beta"}
     metrics["seconds"] = time.perf_counter() - t0
     emb = source_embeddings(models["icpa_phase1.pt"], data, "anchor")
-    return Phase1Result(models, metrics, logs["icpa_phase1"], sweep, emb)
+    return Phase1Result(models, metrics, logs["icpa_phase1"], sweep, emb, curves)
 
 
 @dataclass
@@ -133,6 +137,7 @@ class FinetuneResult:
     per_user: dict[str, np.ndarray]  # "<method>/<seed>/<split>/<metric>@10" -> per-user values
     weights: list[dict[str, Any]]  # ICPA's per-step ParetoMTL weights and losses (first seed)
     metrics: dict[str, Any] = field(default_factory=dict)  # per method: mean valid/test NDCG@10, steps; seconds
+    curves: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # method -> per-epoch losses (first seed)
 
 
 def finetune_target(data: Data, params: ICPAParams, target: str, phase1: Callable[[str, int], ICPAModel],
@@ -179,6 +184,8 @@ def finetune_target(data: Data, params: ICPAParams, target: str, phase1: Callabl
                                     if method in START_FROM else 0)
             out.results[method][str(seed)] = {**strip_per_user(res), "steps": steps,
                                               "seconds": time.perf_counter() - t1}
+            if seed == first:
+                out.curves[method] = epoch_curve(trainer.log)
             if method == "icpa" and seed == first:
                 out.weights = [{k: v for k, v in r.items() if k.startswith(("step", "epoch", "weight_", "loss_"))}
                                for r in trainer.log]

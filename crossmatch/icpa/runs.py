@@ -1,5 +1,11 @@
 """One resumable training run: a :class:`~crossmatch.icpa.train.Trainer` with a progress bar and checkpoints.
 
+The bar (stderr) counts epochs and shows the elapsed time and an ETA: the mean epoch time of this
+process's epochs times the epochs left (rich's own ETA column keeps only the last 30 s of samples, so
+with epochs longer than that it never shows a value). Rich draws the bar only on a terminal (``crossmatch
+run`` gives the stages a pty and throttles the frames it logs); on a pipe or a log file nothing is
+drawn, and the one summary line per run is all that is printed.
+
 :func:`train_run` trains a model for one phase and hands the trainer's state to a :class:`CheckpointStore`
 after every ``store.every`` epochs; a run whose stored state carries the same tag resumes from it. Tags are
 :func:`fingerprint` of the params, the data's signature and :func:`code_hash`, so a checkpoint from other
@@ -58,6 +64,15 @@ def fingerprint(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 
+def eta_text(elapsed: float, done: int, left: int) -> str:
+    """``ETA h:mm:ss`` from ``done`` epochs in ``elapsed`` seconds and ``left`` to go (``ETA -:--:--``
+    before the first epoch of this process: nothing measured yet)."""
+    if done <= 0:
+        return "ETA -:--:--"
+    seconds = round(elapsed / done * max(left, 0))
+    return f"ETA {seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
 def train_run(
     run: str,
     model: ICPAModel,
@@ -87,16 +102,20 @@ def train_run(
         trainer.load_state_dict(state)
         console.print(f"{run}: resumed from checkpoint at epoch {trainer.epoch}/{phase.epochs}")
     t0 = time.perf_counter()
+    start_epoch = trainer.epoch  # a resumed run's earlier epochs took no time here: not in the ETA
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=True) as progress:
-        task = progress.add_task(f"{run} [{device.type}]", total=phase.epochs, completed=trainer.epoch)
+                  TextColumn("{task.fields[eta]}"), console=console, transient=True,
+                  disable=not console.is_terminal) as progress:  # off a terminal rich would print an empty line
+        task = progress.add_task(f"{run} [{device.type}]", total=phase.epochs, completed=trainer.epoch,
+                                 eta=eta_text(0.0, 0, phase.epochs - trainer.epoch))
 
         def on_epoch_end(tr: Trainer, stats: dict[str, Any]) -> None:
             if checkpoints is not None and (tr.epoch % checkpoints.every == 0 or tr.epoch == phase.epochs):
                 checkpoints.save(run, tag, tr)
             losses = " ".join(f"{k[5:]}={v:.3f}" for k, v in stats.items() if k.startswith("loss_") and v == v)
             progress.update(task, completed=tr.epoch,
-                            description=f"{run} [{device.type}] epoch {tr.epoch}/{phase.epochs} {losses}")
+                            description=f"{run} [{device.type}] epoch {tr.epoch}/{phase.epochs} {losses}",
+                            eta=eta_text(time.perf_counter() - t0, tr.epoch - start_epoch, phase.epochs - tr.epoch))
 
         trainer.fit(on_epoch_end)
     if phase.epochs:

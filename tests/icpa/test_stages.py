@@ -37,12 +37,14 @@ def icpa_run(tiny_data: TinyData, tmp_path_factory: pytest.TempPathFactory) -> d
     common = ["--params", str(params), "--ingested", str(tiny_data.ingested), "--edges", str(tiny_data.edges)]
     proc = run_stage("train_align", *common, "--truth", str(tiny_data.truth / "concepts.parquet"),
                      "--out", str(p["align"]), "--embeddings", str(p["emb"]), "--checkpoints", str(p["ck"] / "align"),
-                     "--metrics", str(p["metrics"] / "train_align.json"), "--front", str(p["plots"] / "icpa_front.csv"))
+                     "--metrics", str(p["metrics"] / "train_align.json"), "--front", str(p["plots"] / "icpa_front.csv"),
+                     "--curves", str(p["plots"] / "curves" / "train_align"))
     assert proc.returncode == 0, proc.stderr
     for s in ("alpha", "beta", "gamma"):
         proc = run_stage("pareto_finetune", *common, "--target", s, "--align", str(p["align"]),
                          "--out", str(p["ft"] / s), "--checkpoints", str(p["ck"] / "ft" / s),
-                         "--metrics", str(p["metrics"] / f"icpa_finetune_{s}.json"))
+                         "--metrics", str(p["metrics"] / f"icpa_finetune_{s}.json"),
+                         "--curves", str(p["plots"] / "curves" / f"finetune_{s}"))
         assert proc.returncode == 0, proc.stderr
     proc = run_stage("icpa_eval", *common, "--truth", str(tiny_data.truth / "concepts.parquet"),
                      "--align", str(p["align"]), "--finetune", str(p["ft"]), "--out", str(p["eval"]),
@@ -73,6 +75,28 @@ def test_train_align_outputs(icpa_run, tiny_data):
     assert {"beta_sweep.0.alpha.ndcg@10", "beta_sweep.10.gamma.ndcg@10", "beta_sweep.10.hit@10"} <= set(metrics)
     sweep = pl.read_csv(p["align"] / "beta_sweep.csv")
     assert sweep["beta"].to_list() == [0.0, 10.0]
+
+
+def test_training_curves_per_epoch(icpa_run):
+    """One CSV per run and a PNG per stage; the last row's losses are the final losses in the metrics."""
+    p = icpa_run
+    align = p["plots"] / "curves" / "train_align"
+    assert sorted(f.name for f in align.iterdir()) == ["curves.png", "icpa_phase1.csv", "wo_align_phase1.csv"]
+    assert (align / "curves.png").stat().st_size > 1000
+    curve = pl.read_csv(align / "icpa_phase1.csv")
+    assert curve["epoch"].to_list() == list(range(1, 9))  # phase1_epochs: 8
+    assert curve["step"].is_sorted() and curve["step"][0] > 0
+    final = json.loads((p["metrics"] / "train_align.json").read_text())
+    for s in ("alpha", "beta", "gamma"):
+        assert curve[f"loss_{s}"][-1] == pytest.approx(final[f"icpa_phase1.final_loss_{s}"], rel=1e-5)
+    for s in ("alpha", "beta", "gamma"):
+        ft = p["plots"] / "curves" / f"finetune_{s}"
+        assert {f.name for f in ft.iterdir()} == {"curves.png", "icpa.csv", "soo.csv", "wo_align.csv",
+                                                   "wo_pareto.csv", "wo_front.csv"}
+        soo = pl.read_csv(ft / "soo.csv")
+        assert set(soo.columns) == {"epoch", "step", "loss", "total", "align", "gate", f"loss_{s}"}
+        icpa = pl.read_csv(ft / "icpa.csv")
+        assert icpa.height == 4 and {"loss_alpha", "loss_beta", "loss_gamma"} <= set(icpa.columns)  # phase2_epochs
 
 
 def test_pareto_finetune_outputs(icpa_run):
