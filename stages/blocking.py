@@ -1,10 +1,12 @@
 """Stage ``blocking``: BiPoly category blocking between two sources (ALGORITHMS.md §1; issue 3).
 
 Inputs (CLI): ``--ingested`` holds ``<source>/items.parquet`` (``item_id``, ``title``,
-``fine_category``[, ``category``]) and optionally ``taxonomy.parquet`` (``source``,
-``fine_category``); ``--truth-pairs`` the labelled true product pairs (``item_a``, ``item_b``
-[, ``source_a``, ``source_b``]) used for tuning and scoring; optional ``--truth-categories`` the
-planted category correspondence (``source_a``, ``fine_a``, ``source_b``, ``fine_b``).
+``category``[, ``fine_category``, ``title``]: blocking works from the columns that exist) and optionally
+``taxonomy.parquet`` (``source``, ``fine_category``); optional ``--truth-pairs``, the labelled true product
+pairs (``item_a``, ``item_b`` [, ``source_a``, ``source_b``]) used for tuning and scoring (without them nothing
+is tuned: every method runs at ``blocking.untuned`` and the metrics say ``tuned: false`` with null coverage);
+optional ``--truth-categories`` the planted category correspondence (``source_a``, ``fine_a``, ``source_b``,
+``fine_b``).
 
 Outputs:
     <out>/category_pairs.parquet   method, left, right            every method's matched category pairs
@@ -20,11 +22,22 @@ The protocol is :func:`crossmatch.bipoly.blocking.run_blocking`; this script rea
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import polars as pl
 from matplotlib.figure import Figure
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from crossmatch.bipoly.blocking import oriented_truth, run_blocking, warm_up
 from crossmatch.bipoly.config import BlockingParams
@@ -64,7 +77,7 @@ def main() -> None:
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--section", default="blocking")
     ap.add_argument("--ingested", default="data/ingested")
-    ap.add_argument("--truth-pairs", default="data/truth/product_matches.parquet")
+    ap.add_argument("--truth-pairs", default=None, help="labelled true pairs (none: nothing is tuned)")
     ap.add_argument("--truth-categories", default=None, help="planted category correspondence (synthetic only)")
     ap.add_argument("--out", default="data/blocking")
     ap.add_argument("--metrics", default="metrics/blocking.json")
@@ -75,16 +88,21 @@ def main() -> None:
     root = Path(args.ingested)
     left_items, left_cats = load_source(root, params.left)
     right_items, right_cats = load_source(root, params.right)
-    tp = Path(args.truth_pairs)
-    if not tp.exists():
-        raise InputError("labelled true pairs not found", file=str(tp))
-    truth_pairs = oriented_truth(pl.read_parquet(tp), params.left, params.right, file=str(tp))
+    truth_pairs = None
+    if args.truth_pairs:
+        tp = Path(args.truth_pairs)
+        if not tp.exists():
+            raise InputError("labelled true pairs not found (leave out --truth-pairs to block without tuning)",
+                             file=str(tp))
+        truth_pairs = oriented_truth(pl.read_parquet(tp), params.left, params.right, file=str(tp))
+    if args.truth_categories and not Path(args.truth_categories).exists():
+        raise InputError("category truth not found", file=args.truth_categories)
     cat_truth = pl.read_parquet(args.truth_categories) if args.truth_categories else None
     warm_up()
-    with make_executor(params.runner, params.workers) as executor, console.status("blocking: similarity, grid, ILPs"):
+    with make_executor(params.runner, params.workers) as executor, progress_bar() as on_progress:
         res = run_blocking(params, left_items=left_items, right_items=right_items, truth_pairs=truth_pairs,
                            left_categories=left_cats, right_categories=right_cats, category_truth=cat_truth,
-                           executor=executor)
+                           executor=executor, on_progress=on_progress)
     metrics = res.metrics
     with atomic_dir(args.out) as tmp:
         res.category_pairs.write_parquet(tmp / "category_pairs.parquet")
@@ -99,11 +117,34 @@ def main() -> None:
             Path(f"{args.plots}_recall_curve{suffix}").unlink(missing_ok=True)
     write_json(args.metrics, metrics)
     sel = metrics["methods"].get(params.select) or metrics.get("metablocking", {})
+    figures = ", ".join(f"{k} {_fmt(sel.get(k))}" for k in ("coverage", "reduction", "tradeoff"))
+    budget = metrics.get("ilp_budget") or {}
     console.print(
-        f"blocking: {len(metrics['methods'])} methods in {metrics['seconds']['total']:.1f} s; selected {params.select}: "
-        f"coverage {sel.get('coverage', float('nan')):.3f}, reduction {sel.get('reduction', float('nan')):.3f}, "
-        f"tradeoff {sel.get('tradeoff', float('nan')):.3f}; {res.candidates.height:,} candidate pairs -> {args.out}"
+        f"blocking: {len(metrics['methods'])} methods in {metrics['seconds']['total']:.1f} s"
+        f"{'' if metrics['tuned'] else ' (untuned: no labelled pairs)'}; selected {params.select}: {figures}; "
+        f"{res.candidates.height:,} candidate pairs -> {args.out}"
+        + ("; the ILP time budget was hit (results depend on this machine's speed)" if budget.get("hit") else "")
     )
+
+
+def _fmt(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.3f}"
+
+
+@contextmanager
+def progress_bar() -> Iterator[Callable[[str, int, int], None]]:
+    """A transient progress bar with an ETA on stderr, one task per stage (grid, ILPs) of the library."""
+    columns = (TextColumn("blocking: {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TextColumn("ETA"), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        tasks: dict[str, TaskID] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=total)
+            progress.update(tasks[stage], completed=done, total=total)
+
+        yield update
 
 
 if __name__ == "__main__":

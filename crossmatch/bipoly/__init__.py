@@ -14,6 +14,8 @@ Modules, one job each:
 * :mod:`.metablocking` — token blocking, purging, filtering and BiPoly as meta-blocking;
 * :mod:`.protocol` — tuning / reporting labels and budgeted meta-blocking with and without BiPoly;
 * :mod:`.config` — typed settings of the protocol; :mod:`.tuning` — every method tuned on labels and scored;
+* :mod:`.items` — the item columns blocking needs, from what a catalogue has; :mod:`.partition` — partitions
+  capped in size; :mod:`.ilp_runs` — the exact ILP families per partition under one time budget;
 * :mod:`.product_pairs` — meta-blocking runs and the output tables; :mod:`.figures` — its plots;
 * :mod:`.blocking` — the whole protocol in one call, :func:`run_blocking`.
 """

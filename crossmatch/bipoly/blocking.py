@@ -9,6 +9,7 @@ and the per-partition ILPs run on (``None``: in-process).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -20,11 +21,12 @@ import polars as pl
 from crossmatch.bipoly.config import BlockingParams
 from crossmatch.bipoly.grid import GREEDY_METHODS, run_greedy
 from crossmatch.bipoly.instance import Instance, Rewards
+from crossmatch.bipoly.items import blocking_items
 from crossmatch.bipoly.metablocking import MetaBlockingResult
 from crossmatch.bipoly.product_pairs import category_pairs_frame, meta_protocol_run, meta_run, selected_pairs
 from crossmatch.bipoly.protocol import MetaProtocol
 from crossmatch.bipoly.scenario import scenario_scores
-from crossmatch.bipoly.tuning import CategoryBlocking, tune_categories
+from crossmatch.bipoly.tuning import CategoryBlocking, OnStage, tune_categories
 from crossmatch.errors import ConfigError, InputError
 
 
@@ -76,40 +78,61 @@ def oriented_truth(truth: pl.DataFrame, left: str, right: str, *, file: str) -> 
 
 
 def run_blocking(
-    params: BlockingParams, *, left_items: pl.DataFrame, right_items: pl.DataFrame, truth_pairs: pl.DataFrame,
+    params: BlockingParams, *, left_items: pl.DataFrame, right_items: pl.DataFrame, truth_pairs: pl.DataFrame | None,
     left_categories: list[str] | None = None, right_categories: list[str] | None = None,
-    category_truth: pl.DataFrame | None = None, executor: Executor | None = None,
+    category_truth: pl.DataFrame | None = None, executor: Executor | None = None, on_progress: OnStage | None = None,
 ) -> BlockingRun:
     """Block ``params.left`` against ``params.right``: every method tuned and scored, then the outputs of
     ``params.select``.
 
     Args:
         params: every setting (:class:`~crossmatch.bipoly.config.BlockingParams`).
-        left_items, right_items: ``item_id``, ``title``, ``fine_category`` (+ ``category`` for the scenario and
-            any ``partition_by`` / ``metablocking.fields`` column) per source.
-        truth_pairs: labelled true pairs oriented left → right (:func:`oriented_truth`).
+        left_items, right_items: ``item_id`` and ``category`` per source, ``fine_category`` and ``title`` where
+            the catalogue has them (:func:`~crossmatch.bipoly.items.blocking_items` fills them in otherwise),
+            and any ``partition_by`` / ``metablocking.fields`` column.
+        truth_pairs: labelled true pairs oriented left → right (:func:`oriented_truth`), or ``None``: nothing is
+            tuned (every method at ``params.untuned``), coverage and tradeoff are null, meta-blocking is refused.
         left_categories, right_categories: every fine category of each source (taxonomy), or ``None`` for
-            those of the items.
+            those of the items (ignored for a source without ``fine_category``).
         category_truth: the planted category correspondence, scored when given (synthetic data).
         executor: where the grid and the per-partition ILPs run.
+        on_progress: ``(stage, done, total)`` as grid chunks and ILP partitions finish.
 
     Raises:
         ConfigError: a setting that the data makes invalid (e.g. ``select`` names a method not computed).
         InputError: inputs that contradict each other (e.g. true pairs naming unknown items).
     """
     t_start = time.perf_counter()
+    bl, br = blocking_items(left_items, source=params.left), blocking_items(right_items, source=params.right)
+    left_items, right_items = bl.items, br.items
+    left_categories = None if bl.fine_from_coarse else left_categories
+    right_categories = None if br.fine_from_coarse else right_categories
+    mp = params.metablocking
+    if truth_pairs is None and (mp.enabled or params.select == "metablocking"):
+        raise ConfigError("blocking: meta-blocking is tuned and scored on labelled pairs; without --truth-pairs "
+                          "set blocking.metablocking.enabled: false and select a category method")
+    partition_note = None
+    if params.partition_by and params.partition_by == "category" and (bl.fine_from_coarse or br.fine_from_coarse):
+        # the coarse category is the matched category itself: one category per partition would only match names
+        partition_note = "null: no fine_category, the coarse category is what is matched"
+        params = dataclasses.replace(params, partition_by=None)
     cb = tune_categories(params, left_items=left_items, right_items=right_items, truth_pairs=truth_pairs,
                          left_categories=left_categories, right_categories=right_categories,
-                         category_truth=category_truth, executor=executor)
+                         category_truth=category_truth, executor=executor, on_progress=on_progress)
     metrics = cb.metrics
+    metrics["columns"] = {params.left: bl.describe(), params.right: br.describe()}
+    if partition_note is not None:
+        metrics["partition_by"] = partition_note
     if params.scenario.enabled:
         sp = params.scenario
-        metrics["entity_scenario"] = scenario_scores(left_items, p=sp.p, seed=sp.seed, top_k=sp.top_k,
-                                                     host_side=params.host_side)
+        if bl.fine_from_coarse or bl.title_from_names:
+            metrics["entity_scenario"] = {"skipped": f"'{params.left}' has no fine_category or no title"}
+        else:
+            metrics["entity_scenario"] = scenario_scores(left_items, p=sp.p, seed=sp.seed, top_k=sp.top_k,
+                                                         host_side=params.host_side)
     meta: MetaBlockingResult | MetaProtocol | None = None
     curve = None
-    mp = params.metablocking
-    if mp.enabled:
+    if mp.enabled and cb.labels is not None:
         if mp.method not in cb.best:
             raise ConfigError(f"blocking.metablocking.method '{mp.method}' is not among blocking.methods")
         common: dict[str, Any] = {"left_items": left_items, "right_items": right_items, "docs": cb.docs,

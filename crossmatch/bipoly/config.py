@@ -47,17 +47,39 @@ class GridParams:
     tie_sides: bool = True
 
 
+ILP_GRIDS: tuple[str, ...] = ("tuned", "full")
+
+
 @dataclass(frozen=True)
 class IlpParams:
-    """The exact methods (ALGORITHMS.md §1.4-1.7): which ILP families, their HiGHS limits and tuning."""
+    """The exact methods (ALGORITHMS.md §1.4-1.7): which ILP families, their HiGHS limits and tuning.
+
+    ``grid``: ``tuned`` solves each family once, at the ω/η its greedy counterpart was tuned to (plus
+    max-weight); ``full`` solves it at every point of the tied ``grid_axis`` × ``grid_axis`` grid on every
+    partition and keeps the best on the tuning labels (25× the solves at the default axis). ``null``
+    reads as ``tuned`` and a ``[start, stop, step]`` list as ``full`` on that axis (earlier params files).
+
+    ``total_time_limit`` bounds the wall time of all ILP solves of one run together: a solve starts with
+    ``min(time_limit, what is left)``, and once nothing is left the remaining solves return their greedy
+    warm start. Where the budget cuts a solve the result depends on the machine's speed, so the metrics
+    say whether it was hit (``ilp_budget.hit``); on the default world it is not.
+
+    ``max_partition``: the most categories (both sides together) one ILP is given. A larger partition is
+    cut into connected pieces of the candidate graph, keeping its strongest similarities together
+    (:func:`crossmatch.bipoly.partition.cap_parts`); pieces that fit are exact, a cut drops the weakest
+    pairs between pieces.
+    """
 
     methods: list[str] = field(default_factory=lambda: list(ILP_FAMILIES))
     time_limit: float = 10.0
     mip_gap: float = 1e-4
     max_weight: bool = True  # also solve each family with ω = η = 0
     warm_start: bool = True
-    grid: list[float] | None = None  # [start, stop, step]: tune each ILP on this tied ω/η grid; null: reuse the greedy's best
+    grid: Any = "tuned"  # tuned | full (see the class doc)
+    grid_axis: list[float] = field(default_factory=lambda: [-1.0, 1.0, 0.5])  # [start, stop, step] of grid: full
     node_limit: int | None = None  # HiGHS branch-and-bound nodes per solve: a limit that cuts every machine's solve alike
+    total_time_limit: float | None = 60.0  # seconds for all ILP solves together (null: no budget)
+    max_partition: int | None = 100  # categories per ILP, both sides (null: no cap)
 
     def __post_init__(self) -> None:
         if self.time_limit <= 0 or self.mip_gap < 0:
@@ -66,10 +88,38 @@ class IlpParams:
         bad = [m for m in self.methods if m not in ILP_FAMILIES]
         if bad:
             raise ConfigError(f"blocking.ilp.methods: unknown {bad}; choose from {list(ILP_FAMILIES)}")
-        if self.grid is not None:
-            value_range(self.grid)
+        if self.grid is None:
+            object.__setattr__(self, "grid", "tuned")
+        elif isinstance(self.grid, list):
+            object.__setattr__(self, "grid_axis", list(self.grid))
+            object.__setattr__(self, "grid", "full")
+        if self.grid not in ILP_GRIDS:
+            raise ConfigError(f"blocking.ilp.grid must be one of {list(ILP_GRIDS)}, got {self.grid!r}")
+        value_range(self.grid_axis)
         if self.node_limit is not None and self.node_limit < 1:
             raise ConfigError(f"blocking.ilp.node_limit must be >= 1 or null, got {self.node_limit}")
+        if self.total_time_limit is not None and not self.total_time_limit > 0:
+            raise ConfigError(f"blocking.ilp.total_time_limit must be > 0 s or null, got {self.total_time_limit}")
+        if self.max_partition is not None and self.max_partition < 2:
+            raise ConfigError(f"blocking.ilp.max_partition must be >= 2 categories or null, got {self.max_partition}")
+
+
+@dataclass(frozen=True)
+class UntunedParams:
+    """The fixed setting used when there are no labelled pairs to tune on (own data without truth).
+
+    Defaults: the rewards the default preset's tuning selects for BiPoly.C (the default ``select``):
+    ω = η = −1 on TF-IDF (``metrics/blocking.json``; BiPoly.S is tuned to ω = −1, η = 0 there).
+    ``similarity`` is used where ``blocking.similarity`` is ``best`` (choosing needs labels).
+    """
+
+    omega: float = -1.0
+    eta: float = -1.0
+    similarity: str = "tfidf"
+
+    def __post_init__(self) -> None:
+        if self.similarity not in KINDS:
+            raise ConfigError(f"blocking.untuned.similarity must be one of {list(KINDS)}, got {self.similarity!r}")
 
 
 @dataclass(frozen=True)
@@ -126,12 +176,14 @@ class BlockingParams:
     ilp: Any = field(default_factory=IlpParams)
     scenario: Any = field(default_factory=ScenarioParams)
     metablocking: Any = field(default_factory=MetaParams)
+    untuned: Any = field(default_factory=UntunedParams)  # the setting used without labelled pairs
     # generalisation protocol (issue 12): tune on these truth splits, report on those (null: all labels for both)
     tune_splits: list[str] | None = None
     report_splits: list[str] | None = None
 
     def __post_init__(self) -> None:
-        for name, cls in (("grid", GridParams), ("ilp", IlpParams), ("scenario", ScenarioParams), ("metablocking", MetaParams)):
+        for name, cls in (("grid", GridParams), ("ilp", IlpParams), ("scenario", ScenarioParams),
+                          ("metablocking", MetaParams), ("untuned", UntunedParams)):
             object.__setattr__(self, name, _sub(cls, getattr(self, name), f"blocking.{name}"))
         if self.similarity not in (*KINDS, "best"):
             raise ConfigError(f"blocking.similarity must be one of {[*KINDS, 'best']}, got {self.similarity!r}")

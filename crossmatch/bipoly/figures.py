@@ -24,12 +24,14 @@ from crossmatch.bipoly.grid import GridRow  # noqa: E402
 
 def tradeoff_figure(methods: dict[str, Any]) -> tuple[pl.DataFrame, Figure]:
     """``methods``: per method a mapping with ``coverage``, ``reduction`` and ``tradeoff``."""
+    # coverage / tradeoff are null without labels (nothing tuned): drawn as no bar
     trade = pl.DataFrame([{"method": k, "coverage": v["coverage"], "reduction": v["reduction"], "tradeoff": v["tradeoff"]}
-                          for k, v in methods.items()])
+                          for k, v in methods.items()],
+                         schema={"method": pl.String, "coverage": pl.Float64, "reduction": pl.Float64, "tradeoff": pl.Float64})
     fig, ax = plt.subplots(figsize=(7, 0.35 * trade.height + 1.2))
     y = np.arange(trade.height)
     for off, col in ((-0.27, "coverage"), (0.0, "reduction"), (0.27, "tradeoff")):
-        ax.barh(y + off, trade[col].to_numpy(), height=0.27, label=col)
+        ax.barh(y + off, trade[col].fill_null(0.0).to_numpy(), height=0.27, label=col)
     ax.set_yticks(y, trade["method"].to_list())
     ax.set_xlim(0, 1)
     ax.legend(loc="lower right", fontsize=8)
@@ -42,6 +44,13 @@ def grid_figure(grid: Sequence[tuple[str, GridRow]], select: str) -> tuple[pl.Da
     """Every grid row (with its similarity kind); the heat-map shows ``select`` (else the first method),
     the best tradeoff per (ω_L, η_L)."""
     g = pl.DataFrame([{"similarity": k, **r.as_dict()} for k, r in grid])
+    if g.height == 0:  # nothing tuned (no labels): an empty table and a figure that says so
+        fig, ax = plt.subplots(figsize=(6.5, 2.0))
+        ax.axis("off")
+        ax.text(0.5, 0.5, "no labelled pairs: the ω/η grid was not run", ha="center", va="center")
+        cols = ["similarity", "method", "omega_l", "omega_r", "eta_l", "eta_r", "coverage", "reduction", "tradeoff",
+                "n_pairs", "objective"]
+        return pl.DataFrame(schema={c: pl.String if c in ("similarity", "method") else pl.Float64 for c in cols}), fig
     pick = select if select in set(g["method"].to_list()) else g["method"][0]
     sub = g.filter(pl.col("method") == pick).group_by("omega_l", "eta_l").agg(pl.col("tradeoff").max())
     om, et = sorted(set(sub["omega_l"].to_list())), sorted(set(sub["eta_l"].to_list()))

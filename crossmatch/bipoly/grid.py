@@ -10,7 +10,7 @@ picklable arguments, so process pools work.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor
+from concurrent.futures import Executor, as_completed
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,10 +100,12 @@ def grid_search(
     host_side: Side = "left",
     executor: Executor | None = None,
     chunks_per_method: int = 4,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> list[GridRow]:
     """Every greedy ``method`` at every grid point, scored on the tuning labels ``truth``.
 
     Rows come back in (method, grid) order whatever the executor, so results are deterministic.
+    ``on_progress(done, total)`` is called as chunks finish (a progress bar's hook).
     """
     for mt in methods:
         if mt not in GREEDY_METHODS:
@@ -111,11 +113,18 @@ def grid_search(
     pts = list(points)
     size = max(1, -(-len(pts) // max(1, chunks_per_method)))
     tasks = [(mt, pts[i : i + size]) for mt in methods for i in range(0, len(pts), size)]
+    parts: list[list[GridRow]] = [[] for _ in tasks]
     if executor is None:
-        parts = [_grid_chunk(mt, inst, truth, chunk, host_side) for mt, chunk in tasks]
+        for i, (mt, chunk) in enumerate(tasks):
+            parts[i] = _grid_chunk(mt, inst, truth, chunk, host_side)
+            if on_progress is not None:
+                on_progress(i + 1, len(tasks))
     else:
-        futures = [executor.submit(_grid_chunk, mt, inst, truth, chunk, host_side) for mt, chunk in tasks]
-        parts = [f.result() for f in futures]
+        futures = {executor.submit(_grid_chunk, mt, inst, truth, chunk, host_side): i for i, (mt, chunk) in enumerate(tasks)}
+        for done, fut in enumerate(as_completed(futures), start=1):
+            parts[futures[fut]] = fut.result()
+            if on_progress is not None:
+                on_progress(done, len(tasks))
     return [row for part in parts for row in part]
 
 

@@ -167,6 +167,22 @@ def blocking_truth(
     )
 
 
+def catalogue_sizes(left_items: pl.DataFrame, right_items: pl.DataFrame, left_names: tuple[str, ...],
+                    right_names: tuple[str, ...], *, category_col: str = "fine_category",
+                    id_col: str = "item_id") -> BlockingTruth:
+    """A :class:`BlockingTruth` without labelled pairs: it measures reductions (which need only the category
+    sizes); its coverage is 0 by construction and must not be reported as a figure."""
+    li = _category_index(left_items, left_names, category_col, id_col, "left")
+    ri = _category_index(right_items, right_names, category_col, id_col, "right")
+    empty = np.empty(0, dtype=np.int64)
+    return BlockingTruth(
+        size_l=np.bincount(li.get_column("cat").to_numpy(), minlength=len(left_names)).astype(np.int64),
+        size_r=np.bincount(ri.get_column("cat").to_numpy(), minlength=len(right_names)).astype(np.int64),
+        total_l=int(li.get_column("item").n_unique()), total_r=int(ri.get_column("item").n_unique()),
+        pair_id=empty, cat_l=empty, cat_r=empty, n_true=0,
+    )
+
+
 @dataclass(frozen=True)
 class PairScores:
     precision: float

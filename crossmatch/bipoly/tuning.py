@@ -8,24 +8,27 @@ The protocol, in order:
 2. every greedy method over the ω/η grid (:mod:`.grid`), scored on the *tuning* labels; each method keeps its
    best (kind, rewards);
 3. k-core at the reduction of the best BiPoly; each ILP family at its greedy counterpart's best rewards
-   (or tuned on its own coarse grid) and at max-weight, solved per partition on the executor;
+   (or tuned on its own coarse grid) and at max-weight, solved per partition on the executor, partitions
+   capped in size, all ILPs within one time budget (:mod:`.ilp_runs`);
 4. every matching scored on the *reporting* labels (:mod:`.protocol`), with the references: every category
    pair holding a true pair (ceiling) and the max-weight BiPoly ILP on the true-pair counts (oracle).
+
+Without labelled pairs step 2 is skipped (every method at the fixed ``untuned`` setting), step 4 reports
+reductions only (coverage and tradeoff are null: there is nothing to measure them on) and no reference.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 import numpy as np
 import polars as pl
 
-from crossmatch.bipoly.baselines import bipartite_rewards, kcore_at_reduction
+from crossmatch.bipoly.baselines import kcore_at_reduction
 from crossmatch.bipoly.config import BlockingParams
 from crossmatch.bipoly.grid import (
     GREEDY_METHODS,
@@ -33,16 +36,14 @@ from crossmatch.bipoly.grid import (
     best_rows,
     grid_points,
     grid_search,
-    merge,
     run_greedy,
-    solve_partitioned_many,
-    split_by_groups,
     value_range,
 )
 from crossmatch.bipoly.ilp import IlpConfig, solve_ilp
-from crossmatch.bipoly.instance import Instance, Rewards, Side
+from crossmatch.bipoly.ilp_runs import ILP_TUNED_BY, family_ilps, rewards_dict, uflp_rewards
+from crossmatch.bipoly.instance import Instance, Rewards
 from crossmatch.bipoly.matching import Matching
-from crossmatch.bipoly.metrics import BlockingTruth, blocking_truth, pair_scores
+from crossmatch.bipoly.metrics import BlockingTruth, blocking_truth, catalogue_sizes, pair_scores
 from crossmatch.bipoly.protocol import LabelSplit, split_labels
 from crossmatch.bipoly.similarity import (
     KINDS,
@@ -54,9 +55,10 @@ from crossmatch.bipoly.similarity import (
 )
 from crossmatch.errors import InputError
 
-# the greedy method whose tuned rewards an ILP family reuses
-ILP_TUNED_BY: dict[str, tuple[str, ...]] = {"bipoly": ("bipoly_s", "bipoly_c"), "poly": ("poly",),
-                                            "bipartite": ("bipartite",), "uflp": ("uflp",)}
+__all__ = ["ILP_TUNED_BY", "CategoryBlocking", "OnStage", "method_summary", "rewards_dict", "tune_categories",
+           "uflp_rewards"]
+
+OnStage = Callable[[str, int, int], None]  # (stage, done, total)
 
 
 @dataclass(frozen=True)
@@ -65,21 +67,10 @@ class CategoryBlocking:
 
     matchings: dict[str, Matching]
     docs: tuple[Documents, Documents]
-    labels: LabelSplit
+    labels: LabelSplit | None  # None: no labelled pairs, nothing tuned
     best: dict[str, tuple[SimilarityKind, GridRow]]  # each greedy method's tuned (similarity kind, grid row)
     grid: list[tuple[SimilarityKind, GridRow]]  # every grid row, for the heat-map
     metrics: dict[str, Any]
-
-
-def rewards_dict(r: Rewards) -> dict[str, float]:
-    """ω/η as the four metrics keys ``omega_l, omega_r, eta_l, eta_r``."""
-    return dict(zip(("omega_l", "omega_r", "eta_l", "eta_r"), r.as_tuple(), strict=True))
-
-
-def uflp_rewards(rw: Rewards, host_side: Side) -> Rewards:
-    """UFLP is robust Poly with ω = 0 and η_host = −f, f ≥ 0 (ALGORITHMS.md §1.3 table)."""
-    f = max(0.0, -rw.eta(host_side))
-    return Rewards(0.0, 0.0, -f, -f)
 
 
 def partition_labels(items: pl.DataFrame, names: Sequence[str], column: str) -> list[str]:
@@ -93,11 +84,13 @@ def partition_labels(items: pl.DataFrame, names: Sequence[str], column: str) -> 
 
 
 def method_summary(m: Matching, truth: BlockingTruth, extra: dict[str, Any] | None = None,
-                   tune: BlockingTruth | None = None) -> dict[str, Any]:
-    """Scores on the reporting labels ``truth``; with ``tune``, the tuning labels' figures under ``"tune"``."""
+                   tune: BlockingTruth | None = None, *, labelled: bool = True) -> dict[str, Any]:
+    """Scores on the reporting labels ``truth``; with ``tune``, the tuning labels' figures under ``"tune"``.
+    Without labels (``labelled`` false) coverage and tradeoff are null: only the reduction is known."""
     s = truth.score_matching(m)
     out: dict[str, Any] = {
-        "coverage": s.coverage, "reduction": s.reduction, "tradeoff": s.tradeoff, "n_pairs": m.n_pairs,
+        "coverage": s.coverage if labelled else None, "reduction": s.reduction,
+        "tradeoff": s.tradeoff if labelled else None, "n_pairs": m.n_pairs,
         "n_comparisons": s.n_comparisons, "objective": None if not np.isfinite(m.objective) else m.objective,
         "seconds": round(m.seconds, 4), "status": m.status,
     }
@@ -125,85 +118,71 @@ def category_truth_scores(matchings: dict[str, Matching], dl: Documents, dr: Doc
     return {name: pair_scores(m.pairs(), true).as_dict() for name, m in matchings.items()}
 
 
-def _solve_ilp_part(sub: Instance, rewards: Rewards, cfg: IlpConfig, method: str) -> Matching:
-    return solve_ilp(sub, rewards, cfg, method=method)
+def _groups(params: BlockingParams, left_items: pl.DataFrame, right_items: pl.DataFrame, dl: Documents,
+            dr: Documents) -> tuple[np.ndarray, np.ndarray] | None:
+    """A partition code per category of each side (``partition_by``), or None."""
+    if not params.partition_by:
+        return None
+    gl = partition_labels(left_items, dl.names, params.partition_by)
+    gr = partition_labels(right_items, dr.names, params.partition_by)
+    codes = {g: i for i, g in enumerate(sorted(set(gl) | set(gr)))}
+    return np.array([codes[g] for g in gl]), np.array([codes[g] for g in gr])
 
 
-def _solve_settings(inst: Instance, groups: tuple[np.ndarray, np.ndarray] | None, settings: list[Rewards], cfg: IlpConfig,
-                    name: str, executor: Executor | None) -> list[Matching]:
-    """One ILP per reward setting, each split into partitions when ``groups`` is given (merged back)."""
-    parts = split_by_groups(inst, *groups) if groups is not None else [(np.arange(inst.n_left), np.arange(inst.n_right), inst)]
-    solvers = [partial(_solve_ilp_part, rewards=rw, cfg=cfg, method=name) for rw in settings]
-    per = solve_partitioned_many(parts, solvers, executor=executor)
-    return [merge(p, name) if groups is not None else p[0] for p in per]
-
-
-def _ilps(params: BlockingParams, best: dict[str, tuple[SimilarityKind, GridRow]], instances: dict[SimilarityKind, Instance],
-          groups: tuple[np.ndarray, np.ndarray] | None, truth: BlockingTruth,
-          executor: Executor | None) -> list[tuple[str, Matching, dict[str, Any]]]:
-    """Each ILP family at the tuned setting of its greedy counterpart (or tuned on its own coarse grid), and max-weight."""
-    out = []
-    for fam in params.ilp.methods:
-        tuned = [mt for mt in ILP_TUNED_BY[fam] if mt in best]
-        if not tuned:
-            continue
-        src = max(tuned, key=lambda mt: best[mt][1].tradeoff)
-        kind = best[src][0]
-        inst = instances[kind]
-        cfg = IlpConfig(family=fam, host_side=params.host_side, time_limit=params.ilp.time_limit,
-                        mip_gap=params.ilp.mip_gap, seed=params.seed, warm_start=params.ilp.warm_start,
-                        node_limit=params.ilp.node_limit)
-        if params.ilp.grid is not None:
-            axis = value_range(params.ilp.grid)
-            cands = [uflp_rewards(rw, params.host_side) if fam == "uflp" else rw for rw in grid_points(axis, axis)]
-            cands = list(dict.fromkeys(cands))
-            solved = _solve_settings(inst, groups, cands, cfg, f"ilp_{fam}", executor)
-            scored = [(truth.score_matching(m).tradeoff, i) for i, m in enumerate(solved)]
-            i_best = max(scored, key=lambda t: (t[0], -t[1]))[1]
-            m, rw = solved[i_best], cands[i_best]
-            src = f"ilp grid {params.ilp.grid}"
-        else:
-            rw = best[src][1].rewards
-            if fam == "uflp":
-                rw = uflp_rewards(rw, params.host_side)
-            elif fam == "bipartite":
-                # the rewards under which eq. 3 is what greedy Bipartite (τ = ω_L) optimises (issue 12, 9a)
-                rw = bipartite_rewards(rw)
-            m = _solve_settings(inst, groups, [rw], cfg, f"ilp_{fam}", executor)[0]
-        settings = [(f"ilp_{fam}", rw, m)]
-        if params.ilp.max_weight:
-            settings.append((f"ilp_{fam}_maxweight", Rewards(),
-                             _solve_settings(inst, groups, [Rewards()], cfg, f"ilp_{fam}_maxweight", executor)[0]))
-        for name, rw_, m_ in settings:
-            out.append((name, m_, {"similarity": kind, **rewards_dict(rw_), "proven_optimal": m_.status == "Optimal",
-                                   "time_limit": params.ilp.time_limit, "tuned_from": src}))
-    return out
+def _tuned_settings(params: BlockingParams, instances: dict[SimilarityKind, Instance], greedy: list[str],
+                    truth: BlockingTruth | None, executor: Executor | None, on_progress: OnStage | None,
+                    ) -> tuple[dict[str, tuple[SimilarityKind, GridRow]], list[tuple[SimilarityKind, GridRow]], int]:
+    """Each greedy method's (similarity kind, grid row): the best over the ω/η grid on the tuning labels, or
+    without labels (``truth`` None) the fixed ``untuned`` setting. Also every grid row and the grid's size."""
+    if truth is None:
+        u = params.untuned
+        kind: SimilarityKind = next(iter(instances))
+        nan = float("nan")
+        return {mt: (kind, GridRow(mt, Rewards.tied(u.omega, u.eta), nan, nan, nan, 0, nan)) for mt in greedy}, [], 0
+    points = grid_points(value_range(params.grid.omega), value_range(params.grid.eta), tie_sides=params.grid.tie_sides)
+    rows: list[tuple[SimilarityKind, GridRow]] = []
+    for i, (kind, inst) in enumerate(instances.items()):
+        label = "grid" if len(instances) == 1 else f"grid {kind} ({i + 1}/{len(instances)})"
+        tick = (lambda d, t, label=label: on_progress(label, d, t)) if on_progress is not None else None
+        rows += [(kind, r) for r in grid_search(greedy, inst, truth, points, host_side=params.host_side,
+                                                executor=executor, on_progress=tick)]
+    best: dict[str, tuple[SimilarityKind, GridRow]] = {}
+    for kind in instances:
+        for mt, r in best_rows([r for k, r in rows if k == kind]).items():
+            if mt not in best or r.tradeoff > best[mt][1].tradeoff:
+                best[mt] = (kind, r)
+    return best, rows, len(points)
 
 
 def tune_categories(
-    params: BlockingParams, *, left_items: pl.DataFrame, right_items: pl.DataFrame, truth_pairs: pl.DataFrame,
+    params: BlockingParams, *, left_items: pl.DataFrame, right_items: pl.DataFrame, truth_pairs: pl.DataFrame | None,
     left_categories: list[str] | None = None, right_categories: list[str] | None = None,
-    category_truth: pl.DataFrame | None = None, executor: Executor | None = None,
+    category_truth: pl.DataFrame | None = None, executor: Executor | None = None, on_progress: OnStage | None = None,
 ) -> CategoryBlocking:
     """Steps 1-4 of the module docstring (pure: nothing is written).
 
     ``truth_pairs`` are the true product pairs oriented (``item_a`` left, ``item_b`` right[, ``split``]); the
     tuning labels choose every setting, the reporting labels (held out when ``tune_splits`` /
-    ``report_splits`` are set, else the same labels) give the top-level figures.
+    ``report_splits`` are set, else the same labels) give the top-level figures. Without labels
+    (``truth_pairs`` None) nothing is tuned: every method runs at ``params.untuned`` and only reductions are
+    reported. ``on_progress(stage, done, total)`` is called as grid chunks and ILP partitions finish.
     """
     t_start = time.perf_counter()
     dl = category_documents(left_items, categories=left_categories, source=params.left)
     dr = category_documents(right_items, categories=right_categories, source=params.right)
-    labels = split_labels(truth_pairs, params.tune_splits, params.report_splits)
-    truth = blocking_truth(left_items, right_items, dl.names, dr.names, labels.tune)
-    report = blocking_truth(left_items, right_items, dl.names, dr.names, labels.report) if labels.held_out else truth
-    groups = None
-    if params.partition_by:
-        gl = partition_labels(left_items, dl.names, params.partition_by)
-        gr = partition_labels(right_items, dr.names, params.partition_by)
-        codes = {g: i for i, g in enumerate(sorted(set(gl) | set(gr)))}
-        groups = (np.array([codes[g] for g in gl]), np.array([codes[g] for g in gr]))
-    kinds: list[SimilarityKind] = list(KINDS) if params.similarity == "best" else [params.similarity]
+    labelled = truth_pairs is not None
+    labels = split_labels(truth_pairs, params.tune_splits, params.report_splits) if truth_pairs is not None else None
+    if labels is not None:
+        truth = blocking_truth(left_items, right_items, dl.names, dr.names, labels.tune)
+        report = blocking_truth(left_items, right_items, dl.names, dr.names, labels.report) if labels.held_out else truth
+    else:
+        truth = report = catalogue_sizes(left_items, right_items, dl.names, dr.names)
+    groups = _groups(params, left_items, right_items, dl, dr)
+    kinds: list[SimilarityKind]
+    if params.similarity != "best":
+        kinds = [params.similarity]
+    else:
+        kinds = list(KINDS) if labelled else [params.untuned.similarity]
     instances: dict[SimilarityKind, Instance] = {}
     sim_info: dict[str, Any] = {}
     for kind in kinds:
@@ -215,19 +194,10 @@ def tune_categories(
         sim_info[kind] = {"n_nonzero": res.n_nonzero, "n_candidates": inst.n_pairs, "raw_max": res.raw_max}
     t_sim = time.perf_counter() - t_start
 
-    # ω/η grid over the greedy methods, for every similarity kind
-    points = grid_points(value_range(params.grid.omega), value_range(params.grid.eta), tie_sides=params.grid.tie_sides)
     greedy = [m for m in params.methods if m in GREEDY_METHODS]
     t0 = time.perf_counter()
-    rows: list[tuple[SimilarityKind, GridRow]] = []
-    for kind, inst in instances.items():
-        rows += [(kind, r) for r in grid_search(greedy, inst, truth, points, host_side=params.host_side, executor=executor)]
+    best, rows, n_points = _tuned_settings(params, instances, greedy, truth if labelled else None, executor, on_progress)
     t_grid = time.perf_counter() - t0
-    best: dict[str, tuple[SimilarityKind, GridRow]] = {}
-    for kind in kinds:
-        for mt, r in best_rows([r for k, r in rows if k == kind]).items():
-            if mt not in best or r.tradeoff > best[mt][1].tradeoff:
-                best[mt] = (kind, r)
 
     matchings: dict[str, Matching] = {}
     extras: dict[str, dict[str, Any]] = {}
@@ -236,41 +206,58 @@ def tune_categories(
             continue
         kind, r = best[mt]
         m = run_greedy(mt, instances[kind], r.rewards, params.host_side)
-        assert m is not None
+        if m is None:  # an untuned setting outside UFLP's domain (η > 0)
+            continue
         matchings[mt] = m
         extras[mt] = {"similarity": kind, **rewards_dict(r.rewards)}
-    bipoly_best = max((mt for mt in ("bipoly_s", "bipoly_c") if mt in matchings),
-                      key=lambda mt: best[mt][1].tradeoff, default=None)
+    bipoly: list[str] = [mt for mt in ("bipoly_s", "bipoly_c") if mt in matchings]
+    # tuned: the better BiPoly on the labels; untuned: BiPoly.C (the default select)
+    bipoly_best = max(bipoly, key=lambda mt: best[mt][1].tradeoff) if labelled and bipoly else (bipoly[-1] if bipoly else None)
     if "kcore" in params.methods:
         kind = best[bipoly_best][0] if bipoly_best else kinds[0]
         target = truth.score_matching(matchings[bipoly_best]).reduction if bipoly_best else 0.9
         m = kcore_at_reduction(instances[kind], target, lambda mm: truth.score_matching(mm).reduction, k=params.kcore_k)
         matchings["kcore"] = m
         extras["kcore"] = {"similarity": kind, "tau": m.info["tau"], "k": params.kcore_k, "target_reduction": target}
-    for name, m, extra in _ilps(params, best, instances, groups, truth, executor):
+    t0 = time.perf_counter()
+    budget = params.ilp.total_time_limit
+    deadline = time.time() + budget if budget is not None else None
+    tick = (lambda d, t: on_progress("ILPs", d, t)) if on_progress is not None else None
+    ilps, ilp_budget = family_ilps(params, best, instances, groups, truth if labelled else None, executor=executor,
+                                   deadline=deadline, on_progress=tick)
+    for name, m, extra in ilps:
         matchings[name], extras[name] = m, extra
+    t_ilp = time.perf_counter() - t0
 
-    tune_fig = truth if labels.held_out else None
-    methods = {name: method_summary(m, report, extras.get(name), tune_fig) for name, m in matchings.items()}
+    tune_fig = truth if labels is not None and labels.held_out else None
+    methods = {name: method_summary(m, report, extras.get(name), tune_fig, labelled=labelled)
+               for name, m in matchings.items()}
     metrics: dict[str, Any] = {
-        "left": params.left, "right": params.right, "n_left_categories": len(dl.names),
+        "left": params.left, "right": params.right, "tuned": labelled, "n_left_categories": len(dl.names),
         "n_right_categories": len(dr.names), "n_left_items": truth.total_l, "n_right_items": truth.total_r,
-        "n_true_pairs": report.n_true, "protocol": labels.describe(), "similarity": sim_info, "grid_points": len(points),
-        "seconds": {"similarity": round(t_sim, 3), "grid": round(t_grid, 3)},
-        "methods": methods, "references": _references(params, truth, report, labels, dl, dr), "selected": params.select,
+        "n_true_pairs": report.n_true if labelled else None,
+        "protocol": labels.describe() if labels is not None else None, "similarity": sim_info,
+        "grid_points": n_points, "seconds": {"similarity": round(t_sim, 3), "grid": round(t_grid, 3), "ilp": round(t_ilp, 3)},
+        "methods": methods, "ilp_budget": ilp_budget if params.ilp.methods else None,
+        "references": _references(params, truth, report, labels, dl, dr, deadline) if labels is not None else None,
+        "selected": params.select,
     }
+    if not labelled:
+        metrics["untuned"] = {"omega": params.untuned.omega, "eta": params.untuned.eta, "similarity": kinds[0]}
     if category_truth is not None:
         metrics["category_truth"] = category_truth_scores(matchings, dl, dr, category_truth, params.left, params.right)
     return CategoryBlocking(matchings, (dl, dr), labels, best, rows, metrics)
 
 
 def _references(params: BlockingParams, truth: BlockingTruth, report: BlockingTruth, labels: LabelSplit, dl: Documents,
-                dr: Documents) -> dict[str, Any]:
+                dr: Documents, deadline: float | None) -> dict[str, Any]:
     """Every category pair holding a true pair (ceiling), and the max-weight BiPoly oracle."""
     counts = report.counts().tocoo()
     ceiling = report.score(counts.row, counts.col)
+    # a reference: it shares the ILPs' budget (what is left of it, at least a second)
+    limit = params.ilp.time_limit if deadline is None else min(params.ilp.time_limit, max(1.0, deadline - time.time()))
     oracle = solve_ilp(truth_similarity(report.counts(), dl, dr), Rewards(),
-                       IlpConfig(time_limit=params.ilp.time_limit, mip_gap=params.ilp.mip_gap, seed=params.seed,
+                       IlpConfig(time_limit=limit, mip_gap=params.ilp.mip_gap, seed=params.seed,
                                  node_limit=params.ilp.node_limit))
     references = {"ceiling_all_true_category_pairs": ceiling.as_dict(),
                   "oracle_bipoly_maxweight": method_summary(oracle, report)}
