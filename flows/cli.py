@@ -58,6 +58,43 @@ def generate(
 
 
 @app.command()
+def init(
+    logs: Annotated[Path, typer.Option(help="interaction logs: a file with a source column, or a folder of <source>.csv")],
+    items: Annotated[Path, typer.Option(help="item catalogues: a file with a source column, or a folder")],
+    categories: Annotated[Path, typer.Option(help="the shared coarse categories (one file, column 'category')")],
+    taxonomy: Annotated[Optional[Path], typer.Option(help="optional fine taxonomy: source, fine_category, category")] = None,
+    truth_dir: Annotated[Optional[Path], typer.Option(
+        help="optional folder with concepts.parquet / product_matches.parquet / fine_categories.parquet")] = None,
+    left: Annotated[Optional[str], typer.Option(help="left source of blocking and match (default: the first)")] = None,
+    right: Annotated[Optional[str], typer.Option(help="right source (default: the second)")] = None,
+    out: Annotated[Path, typer.Option(help="pipeline folder to write (inside the project)")] = Path("pipelines/mine"),
+    force: Annotated[bool, typer.Option(help="replace an existing dvc.yaml / params.yaml there")] = False,
+    repo: Annotated[Optional[Path], typer.Option(help="project folder")] = None,
+) -> None:
+    """Set up a pipeline on your own data: check the files, find the sources, write <out>/dvc.yaml and
+    <out>/params.yaml (sources filled in, no synthetic stage, truth only if given). Exit 2 on bad input."""
+    from crossmatch.errors import CrossmatchError
+    from flows.guard import repository
+    from flows.init import init_pipeline
+
+    with _friendly_errors():
+        root = repository(repo)
+    try:
+        res = init_pipeline(root=root, logs=logs, items=items, categories=categories, taxonomy=taxonomy,
+                            truth_dir=truth_dir, left=left, right=right, out=out, force=force)
+    except CrossmatchError as exc:
+        console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    s = res.summary
+    console.print(f"sources {', '.join(s.sources)} ({s.log_rows:,} log rows); blocking and match: {res.left} x "
+                  f"{res.right}; truth: {', '.join(res.truth) or 'none'}", highlight=False, soft_wrap=True)
+    for note in res.notes:
+        console.print(f"  note: {note}", highlight=False, soft_wrap=True)
+    console.print(f"wrote {res.dvcfile} and {res.params} in {_shown_path(root)}; next, from there:\n  "
+                  f"[bold]{res.next_command}[/]", highlight=False, soft_wrap=True)
+
+
+@app.command()
 def run(
     stages: Annotated[Optional[str], typer.Option(help="comma-separated subset of stages")] = None,
     force: Annotated[bool, typer.Option(help="re-run stages DVC finds up to date")] = False,

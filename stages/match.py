@@ -1,17 +1,17 @@
 """Stage ``match``: one-to-one stable matching of two sources' items over the blocking's candidates (issue 5 §6).
 
 Inputs (contracts of the upstream stages):
-    --items       <dir>/<source>/items.parquet            item_id, title, fine_category, ...
+    --items       <dir>/<source>/items.parquet            item_id, category[, title, fine_category] (stand-ins below)
     --candidates  candidate_pairs.parquet                 left_item_id, right_item_id, block_id
     --blocks      blocks.parquet                          block_id, left, right (fine categories; str or list);
                                                           expanded to item pairs only when --candidates is absent
     --embeddings  <dir>/<source>.parquet or "none"        item_id, embedding (learned ICPA vectors; optional)
-    --truth       product_matches.parquet                 source_a, item_a, source_b, item_b
+    --truth       product_matches.parquet or "none"       source_a, item_a, source_b, item_b (none: P / R / F1 null)
     --model       weavenet.pt                             read only when ``solver: weavenet``
 Outputs:
     --out         pairs.parquet: block_id, left_source, left_item_id, right_source, right_item_id, similarity,
                   left_rank, right_rank (1-based, inside each item's candidate list), market_left, market_right
-    --metrics     flat JSON: precision / recall / F1 against the truth, market statistics
+    --metrics     flat JSON: P / R / F1 against the truth (or, without, share of items matched, mean similarity), markets
 
 The matching is :func:`crossmatch.twosided.block_match.match_in_blocks` (every connected component of the
 candidate graph is one market with incomplete lists); this script reads, calls it once, writes.
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -45,10 +46,31 @@ def read_items(root: Path, source: str) -> pl.DataFrame:
     if not path.is_file():
         raise InputError(f"items of source '{source}' not found; run the ingest stage first", file=str(path))
     items = pl.read_parquet(path)
-    missing = [c for c in ("item_id", "title", "fine_category") if c not in items.columns]
+    missing = [c for c in ("item_id", "category") if c not in items.columns]
     if missing:
         raise InputError(f"missing column(s) {missing}", file=str(path))
-    return items.select(pl.col("item_id").cast(pl.Utf8), "title", pl.col("fine_category").cast(pl.Utf8))
+    # title and fine_category are optional (README): blocking's stand-ins (the category; the category names
+    # as text, so the ICPA embeddings decide between the items of one category under similarity auto/blend).
+    def words(c: str) -> pl.Expr:
+        return pl.col(c).cast(pl.Utf8).fill_null("").str.replace_all(r"[_\-/]+", " ")
+    has_fine = "fine_category" in items.columns
+    names = pl.concat_str([words("category"), words("fine_category")], separator=" ") if has_fine else words("category")
+    title = pl.col("title").cast(pl.Utf8) if "title" in items.columns else names
+    fine = pl.col("fine_category" if has_fine else "category").cast(pl.Utf8)
+    return items.select(pl.col("item_id").cast(pl.Utf8), title.alias("title"), fine.alias("fine_category"))
+
+NO_TRUTH_KEYS = ("precision", "recall", "f1", "true_positives", "truth_pairs", "precision_labelled", "f1_labelled",
+                 "pairs_labelled", "truth_pairs_in_candidates", "recall_ceiling_blocking")
+
+
+def label_free(metrics: dict[str, Any], pairs: pl.DataFrame, n_left: int, n_right: int, reason: str) -> dict[str, Any]:
+    """``metrics`` without truth: its truth-based figures null, the reason, and what needs no labels."""
+    out = {**metrics, **dict.fromkeys(NO_TRUTH_KEYS), "truth_unavailable": reason}
+    out["left_items"], out["right_items"] = n_left, n_right
+    out["left_matched_share"] = pairs.height / n_left if n_left else 0.0
+    out["right_matched_share"] = pairs.height / n_right if n_right else 0.0
+    out["mean_similarity"] = float(np.mean(pairs.get_column("similarity").to_numpy())) if pairs.height else None
+    return out
 
 
 def read_embeddings(root: Path | None, source: str, item_ids: list[str]) -> np.ndarray | None:
@@ -80,7 +102,7 @@ def main() -> None:
     ap.add_argument("--candidates", default="data/blocking/candidate_pairs.parquet")
     ap.add_argument("--blocks", default="data/blocking/blocks.parquet")
     ap.add_argument("--embeddings", default="data/icpa/embeddings", help='directory of <source>.parquet, or "none"')
-    ap.add_argument("--truth", default="data/truth/product_matches.parquet")
+    ap.add_argument("--truth", default="data/truth/product_matches.parquet", help='labelled pairs, or "none"')
     ap.add_argument("--model", default="data/twosided/weavenet.pt")
     ap.add_argument("--out", default="data/match/pairs.parquet")
     ap.add_argument("--metrics", default="metrics/match.json")
@@ -97,10 +119,11 @@ def main() -> None:
                                file=str(blocks_path))
     else:
         raise InputError("neither candidate pairs nor blocks found; run the blocking stage first", file=str(blocks_path))
-    truth_path = Path(args.truth)
-    if not truth_path.is_file():
-        raise InputError("product-match truth not found", file=str(truth_path))
-    truth = oriented_pairs(pl.read_parquet(truth_path), params.left, params.right, file=str(truth_path))
+    truth_path = None if args.truth.lower() == "none" else Path(args.truth)
+    if truth_path is not None and not truth_path.is_file():
+        raise InputError('product-match truth not found (--truth none: match without it)', file=str(truth_path))
+    truth = (oriented_pairs(pl.read_parquet(truth_path), params.left, params.right, file=str(truth_path))
+             if truth_path is not None else set())
     emb_root = None if params.similarity == "tfidf" or args.embeddings.lower() == "none" else Path(args.embeddings)
     emb = (read_embeddings(emb_root, params.left, items_l.get_column("item_id").to_list()),
            read_embeddings(emb_root, params.right, items_r.get_column("item_id").to_list()))
@@ -109,15 +132,20 @@ def main() -> None:
     pairs, metrics = match_in_blocks(params, items_left=items_l, items_right=items_r, candidates=cand, truth=truth,
                                      embeddings=emb, predictor=predictor,
                                      track=lambda markets: track(markets, "match", console=console, transient=True))
+    if truth_path is None:
+        metrics = label_free(metrics, pairs, items_l.height, items_r.height,
+                             "no product-match truth (--truth none): precision, recall and F1 need labelled pairs")
     write_atomic(Path(args.out), lambda p: pairs.write_parquet(p))
     write_json(args.metrics, metrics)
     if params.solver not in metrics["solvers"]:
         console.print(f"[yellow]match: solver {params.solver} ran on no market; {metrics['solvers']} (items per solver; "
                       f"markets above dense_max = {params.dense_max} use gs_best)[/]")
+    scores = ("no truth: P / R / F1 unavailable" if truth_path is None else
+              f"P {metrics['precision']:.3f} R {metrics['recall']:.3f} F1 {metrics['f1']:.3f} "
+              f"(recall ceiling of the blocking {metrics['recall_ceiling_blocking']:.3f})")
     console.print(
-        f"match: {metrics['pairs']} pairs from {metrics['candidate_pairs']:,} candidates in {metrics['markets']} markets "
-        f"({params.solver}, {metrics['similarity']}); P {metrics['precision']:.3f} R {metrics['recall']:.3f} "
-        f"F1 {metrics['f1']:.3f} (recall ceiling of the blocking {metrics['recall_ceiling_blocking']:.3f}) -> {args.out}"
+        f"match: {pairs.height} pairs from {metrics['candidate_pairs']:,} candidates in {metrics['markets']} markets "
+        f"({params.solver}, {metrics['similarity']}); {scores} -> {args.out}"
     )
 
 

@@ -151,6 +151,8 @@ def headline_metrics(*, icpa: Mapping[str, Any] | None = None, blocking: Mapping
     if match and "f1" in match:
         for k in ("precision", "recall", "f1"):
             out[f"match.{k}"] = match.get(k)
+    if match and match.get("truth_unavailable"):  # no labels: the pair count stands in
+        out["match.pairs"] = match.get("pairs")
     return {k: v for k, v in out.items() if v is not None}
 
 

@@ -48,7 +48,10 @@ def icpa_section(icpa: dict[str, Any], front: dict[str, Any] | None, k: int, img
     if verdicts:
         parts.append("Negative-transfer verdicts:\n\n" + "\n".join(f"* {v}" for v in verdicts.values()))
     hits = [(m.split(".")[1], icpa.get(f"alignment.{m.split('.')[1]}.hit@10"), icpa.get(f"alignment.{m.split('.')[1]}.chance@10"))
-            for m in icpa if m.startswith("alignment.") and m.endswith(".hit@10")]
+            for m in icpa if m.startswith("alignment.") and m.endswith(".hit@10") and icpa[m] is not None]
+    no_hits = icpa.get("alignment.icpa_phase1.hits_unavailable")
+    if no_hits:
+        parts.append(f"Alignment accuracy (hit@k) unavailable: {no_hits}.")
     if hits:
         parts.append("Alignment accuracy (hit@10 of the true cross-source partner among the nearest items of the "
                      "other source): " + "; ".join(f"{m} {fmt(h)} (chance {fmt(c)})" for m, h, c in hits) + ".")
@@ -65,9 +68,13 @@ def icpa_section(icpa: dict[str, Any], front: dict[str, Any] | None, k: int, img
 
 
 def blocking_section(b: dict[str, Any], img: str, stem: str) -> str:
+    untuned = b.get("tuned") is False  # no labelled product pairs: nothing tuned, coverage unknown
+    truth = ("no labelled product pairs: every method ran untuned; coverage and tradeoff need labels and are "
+             "unavailable, reduction and candidate pairs need none" if untuned
+             else f"{fmt(b.get('n_true_pairs'))} true product pairs")
     parts = [
         f"Category blocking of `{b.get('left')}` × `{b.get('right')}` ({b.get('n_left_categories')} × "
-        f"{b.get('n_right_categories')} categories, {fmt(b.get('n_true_pairs'))} true product pairs). "
+        f"{b.get('n_right_categories')} categories, {truth}). "
         f"Selected method: **{b.get('selected')}** ({fmt(b.get('n_candidate_pairs'))} candidate pairs).",
         table(blocking_rows(b), ["method", "similarity", "coverage", "reduction", "tradeoff", "n_pairs", "status"],
               ["method", "similarity", "coverage", "reduction", "tradeoff", "category pairs", "status"]),
@@ -87,6 +94,11 @@ def blocking_section(b: dict[str, Any], img: str, stem: str) -> str:
 
 
 def match_section(m: dict[str, Any]) -> str:
+    reason = m.get("truth_unavailable")
+    if reason:  # what needs no labels: how many items found a partner, and how alike the pairs are
+        keys: list[str] = [k for k in ("solver", "similarity", "candidate_pairs", "pairs", "left_matched_share",
+                            "right_matched_share", "mean_similarity") if k in m]
+        return table([{k: m[k] for k in keys}], keys) + f"\n\nPrecision, recall and F1 unavailable: {reason}."
     keys = [k for k in ("solver", "similarity", "n_pairs", "precision", "recall", "f1", "recall_ceiling_blocking") if k in m]
     return table([{k: m[k] for k in keys}], keys)
 

@@ -80,7 +80,7 @@ def blocking_rows(blocking: Metrics) -> list[dict[str, Any]]:
     """One row per blocking method: coverage, reduction, tradeoff, pairs, objective, status (the run's wall
     times are in ``timings/``, outside git: see ``stages._common.write_json``)."""
     rows = []
-    for name, m in sorted(blocking.get("methods", {}).items(), key=lambda kv: -float(kv[1].get("tradeoff", 0))):
+    for name, m in sorted(blocking.get("methods", {}).items(), key=lambda kv: -float(kv[1].get("tradeoff") or 0)):
         rows.append({"method": name, **{k: m.get(k) for k in ("coverage", "reduction", "tradeoff", "n_pairs",
                                                                "objective", "status", "similarity")}})
     return rows

@@ -1,0 +1,124 @@
+"""README "Running on your own data", end to end: two XMarket markets written as csv in the documented
+schema, `crossmatch init`, then `dvc repro` of the generated pipeline through `evaluate`, with no truth file.
+
+The csv files are built as the README's walk-through tells a user to (a few hundred users per market, so the
+run stays short); the generated params.yaml is shrunk the way a user would edit it (a short ICPA schedule).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+import yaml
+
+from tests.flows.repo_copy import make_repo_copy
+
+MARKETS = ("ca", "de")
+USERS_PER_MARKET = 200
+
+
+def write_user_files(xmarket: Path, out: Path, users: int) -> None:
+    """The README walk-through: one logs and one items csv per market, and the category table."""
+    (out / "logs").mkdir(parents=True)
+    (out / "items").mkdir()
+    for market in MARKETS:
+        raw = pl.read_csv(xmarket / f"{market}_5core.txt", separator=" ")  # userId itemId rate date
+        keep = raw.get_column("userId").unique().sort().head(users)  # a slice, for a short test run
+        raw = raw.filter(pl.col("userId").is_in(keep.implode()))
+        logs = raw.select(pl.col("userId").alias("user_id"), pl.col("itemId").alias("item_id"),
+                          pl.col("date").alias("timestamp"), pl.col("rate").alias("weight"))
+        logs.write_csv(out / "logs" / f"{market}.csv")
+        items = logs.select("item_id").unique().sort("item_id").with_columns(pl.lit("electronics").alias("category"))
+        items.write_csv(out / "items" / f"{market}.csv")
+    pl.DataFrame({"category": ["electronics"]}).write_csv(out / "categories.csv")
+
+
+def _env(repo: Path) -> dict[str, str]:
+    return dict(os.environ, PYTHONPATH=str(repo), PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ["PATH"])
+
+
+def crossmatch(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "flows.cli", *args], cwd=repo, env=_env(repo), capture_output=True,
+                          text=True, timeout=120)
+
+
+def shrink(params_file: Path) -> None:
+    """What a user edits for a quick first run: a short ICPA schedule, fewer baselines and blocking methods."""
+    p = yaml.safe_load(params_file.read_text())
+    p["icpa"].update({"methods": ["icpa", "soo"], "model": {"embedding_dim": 16, "hidden": [32, 16], "neighbours": 3,
+                                                            "gamma": 5.0}})
+    p["icpa"]["pairs"].update({"walks_per_anchor": 4})
+    p["icpa"]["schedule"].update({"phase1_epochs": 20, "phase2_epochs": 10})
+    p["icpa"]["align"].update({"swd_projections": 8, "sgwd_projections": 2, "sgwd_pairs": 8, "interp_length": 32})
+    p["icpa"]["device"] = "cpu"
+    p["blocking"].update({"methods": ["bipoly_s", "bipoly_c"], "runner": "thread", "workers": 1})
+    p["blocking"]["ilp"]["methods"] = []
+    p["blocking"]["scenario"] = {"enabled": False}
+    params_file.write_text(yaml.safe_dump(p, sort_keys=False))
+
+
+@pytest.fixture(scope="module")
+def own_run(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    base = tmp_path_factory.mktemp("own")
+    repo = make_repo_copy(base / "repo")
+    mydata = base / "mydata"  # outside the project, as a user's files may be
+    write_user_files(shared_data / "xmarket_electronics", mydata, USERS_PER_MARKET)
+    init = crossmatch(repo, "init", "--logs", str(mydata / "logs"), "--items", str(mydata / "items"),
+                      "--categories", str(mydata / "categories.csv"), "--out", "pipelines/mine")
+    assert init.returncode == 0, init.stdout + init.stderr
+    shrink(repo / "pipelines/mine/params.yaml")
+    proc = subprocess.run(["dvc", "repro", "pipelines/mine/dvc.yaml"], cwd=repo, env=_env(repo),
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    return {"repo": repo, "init": init.stdout, "repro": proc.stdout + proc.stderr}
+
+
+def test_init_fills_the_sources_and_names_the_next_command(own_run: dict[str, object]) -> None:
+    repo = own_run["repo"]
+    assert isinstance(repo, Path)
+    out = str(own_run["init"])
+    assert "sources ca, de" in out and "dvc repro pipelines/mine/dvc.yaml" in out and "truth: none" in out
+    params = yaml.safe_load((repo / "pipelines/mine/params.yaml").read_text())
+    assert params["ingest"]["sources"] == params["icpa"]["sources"] == ["ca", "de"]
+    assert (params["blocking"]["left"], params["blocking"]["right"]) == ("ca", "de")
+    assert (params["match"]["left"], params["match"]["right"]) == ("ca", "de")
+    stages = yaml.safe_load((repo / "pipelines/mine/dvc.yaml").read_text())["stages"]
+    assert list(stages) == ["ingest", "edges", "train_align", "pareto_finetune", "icpa_eval", "blocking", "match",
+                            "evaluate"]  # no synthetic `generate`
+    specs = [s.get("do", s) for s in stages.values()]
+    assert not [d for s in specs for d in s["deps"] if "truth" in d]  # no truth file is a dependency
+    for s in specs:
+        args = s["cmd"].split()
+        assert all(args[i + 1] == "none" for i, a in enumerate(args) if a == "--truth"), s["cmd"]
+        assert "--truth-pairs" not in args and "--truth-categories" not in args
+    assert params["blocking"]["rescale"] is False  # one category: every similarity is equal
+
+
+def test_pipeline_reaches_evaluate_without_truth(own_run: dict[str, object]) -> None:
+    repo = own_run["repo"]
+    assert isinstance(repo, Path)
+    mine = repo / "pipelines/mine"
+    report = (mine / "report.md").read_text()
+    for section in ("## Data", "## ICPA", "## BiPoly", "## One-to-one product matching", "## How to read"):
+        assert section in report, section
+    assert "need labelled" in report or "unavailable" in report  # says which figures need truth
+    icpa = json.loads((mine / "metrics/icpa.json").read_text())
+    for market in MARKETS:
+        assert 0 < icpa[f"{market}.icpa.ndcg@10"] <= 1
+    assert icpa["alignment.icpa_phase1.hit@10"] is None and icpa["alignment.icpa_phase1.hits_unavailable"]
+    match = json.loads((mine / "metrics/match.json").read_text())
+    assert match["f1"] is None and "truth" in match["truth_unavailable"]
+    pairs = pl.read_parquet(mine / "data/match/pairs.parquet")
+    assert pairs.height > 0 and set(pairs.get_column("left_source")) == {"ca"}
+    assert pairs.height == match["pairs"]
+    headline = json.loads((mine / "metrics/headline.json").read_text())
+    assert 0 < headline["icpa.ndcg@10.icpa"] <= 1
+    # no truth anywhere: nothing was generated, and no truth folder was written
+    assert not (repo / "data").exists()
+    assert not [p for p in repo.rglob("*") if "truth" in p.name and ".git" not in p.parts]
