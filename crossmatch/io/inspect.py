@@ -23,15 +23,14 @@ from crossmatch.io.checks import missing_columns_error
 from crossmatch.io.readers import LazyTable, scan_table, scan_tables
 from crossmatch.io.rules import unsafe_source_name
 from crossmatch.io.schema import (
+    CATEGORICAL_PREFIX,
     CATEGORY_REQUIRED,
+    DENSE_PREFIX,
     ITEM_OPTIONAL,
     ITEM_REQUIRED,
     LOG_REQUIRED,
     TAXONOMY_REQUIRED,
 )
-
-CATEGORICAL_PREFIX = "cat_"  # categorical feature: integer codes >= 0, or text (encoded by ingest)
-DENSE_PREFIX = "num_"  # dense feature: a number
 
 
 @dataclass(frozen=True)

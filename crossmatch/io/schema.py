@@ -14,8 +14,10 @@ category       the item's shared coarse category, must be in the table      no
 =============  ===========================================================  ========
 
 Items (one file per source or one file with ``source``): ``item_id`` and ``category``
-required; ``title`` and ``fine_category`` optional; every other column is a feature
-(integer or text = categorical, float = dense).
+required; ``title`` and ``fine_category`` optional. The ICPA model's item features are the
+columns named ``cat_<name>`` (categorical: integers >= 0, or text, which ingest encodes as
+integer codes) and ``num_<name>`` (dense: finite numbers); any other column is kept in the
+ingested items (blocking can use text columns) but is no ICPA feature.
 
 Categories: one column ``category`` listing the shared coarse categories.
 Taxonomy (optional): ``source, fine_category, category``.
@@ -29,3 +31,5 @@ ITEM_REQUIRED: tuple[str, ...] = ("item_id", "category")
 ITEM_OPTIONAL: tuple[str, ...] = ("source", "title", "fine_category")
 CATEGORY_REQUIRED: tuple[str, ...] = ("category",)
 TAXONOMY_REQUIRED: tuple[str, ...] = ("source", "fine_category", "category")
+CATEGORICAL_PREFIX = "cat_"  # an ICPA categorical item feature
+DENSE_PREFIX = "num_"  # an ICPA dense item feature

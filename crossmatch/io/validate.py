@@ -41,7 +41,9 @@ from crossmatch.io.rules import (
     year_check,
 )
 from crossmatch.io.schema import (
+    CATEGORICAL_PREFIX,
     CATEGORY_REQUIRED,
+    DENSE_PREFIX,
     ITEM_OPTIONAL,
     ITEM_REQUIRED,
     LOG_OPTIONAL,
@@ -236,6 +238,31 @@ def check_logs(
     return LogCheck(kept.select(*out_cols, pl.col(ROW)), quarantined, problems)
 
 
+def _typed_features(raw: pl.DataFrame, features: list[str]) -> tuple[dict[str, pl.Expr], list[Check], list[pl.Expr]]:
+    """The ICPA feature columns of a text (CSV) catalogue, typed as a parquet one would be: ``num_*`` numbers
+    (text that is no number: a bad row) and ``cat_*`` integer codes (integer text as is; any other text
+    encoded by the rank of its value, 0 first). Other feature columns pass as they are."""
+    parsed: dict[str, pl.Expr] = {}
+    checks: list[Check] = []
+    out: list[pl.Expr] = []
+    for c in features:
+        if raw.schema[c] != pl.String or not c.startswith((CATEGORICAL_PREFIX, DENSE_PREFIX)):
+            out.append(pl.col(c))
+        elif c.startswith(DENSE_PREFIX):
+            parsed[f"_num_{c}"] = as_number(c, pl.String(), file="")
+            checks.append(Check("bad_number", c, "dense feature (num_*) is not a number",
+                                pl.col(f"_num_{c}").is_null() & pl.col(c).str.strip_chars().ne("")))
+            out.append(pl.col(f"_num_{c}").alias(c))
+        else:
+            text = raw.get_column(c).str.strip_chars()
+            ints = text.str.to_integer(strict=False)
+            as_ints = not (ints.is_null() & text.is_not_null() & text.ne("")).any()
+            code = (pl.col(c).str.strip_chars().str.to_integer(strict=False) if as_ints
+                    else pl.col(c).str.strip_chars().rank("dense") - 1)
+            out.append(code.cast(pl.Int64).alias(c))
+    return parsed, checks, out
+
+
 def check_items(
     table: Table,
     *,
@@ -265,8 +292,9 @@ def check_items(
                              "a number, text or true/false (one value per item)", file=table.file, column=c)
     typed, checks = _source_checks(table, with_row_numbers(raw, table.file), known_sources, rules)
     assert isinstance(typed, pl.DataFrame)
-    frame = typed
-    checks = _utf8_checks(raw) + checks
+    parsed, feature_checks, feature_cols = _typed_features(raw, features)
+    frame = typed.with_columns(**parsed)
+    checks = _utf8_checks(raw) + checks + feature_checks
     frame = frame.with_columns(
         as_text("item_id", raw.schema["item_id"], file=table.file).alias("_item"),
         nfc(as_text("category", raw.schema["category"], file=table.file)).alias("_cat"),
@@ -306,7 +334,7 @@ def check_items(
         head.append(pl.col("title").cast(pl.String).fill_null(""))
     if "fine_category" in raw.columns:
         head.append(pl.col("_fine").alias("fine_category"))
-    clean = kept.select(*head, *features, pl.col("_file"), pl.col(ROW))
+    clean = kept.select(*head, *feature_cols, pl.col("_file"), pl.col(ROW))
     return CheckResult(clean, quarantined, problems)
 
 
