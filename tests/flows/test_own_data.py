@@ -1,14 +1,18 @@
-"""README "Running on your own data", end to end: two XMarket markets written as csv in the documented
-schema, `crossmatch init`, then `dvc repro` of the generated pipeline through `evaluate`, with no truth file.
+"""README "Running on your own data", end to end: its four steps as written, with no truth file.
 
-The csv files are built as the README's walk-through tells a user to (a few hundred users per market, so the
-run stays short); the generated params.yaml is shrunk the way a user would edit it (a short ICPA schedule).
+Step 1 (the README's python block, run verbatim) writes two XMarket markets as csv in the documented schema;
+step 2 runs the README's `crossmatch init` line; step 3 shortens the ICPA schedule in the generated
+params.yaml, as a user may for a first look; step 4 is `dvc repro` of the generated pipeline through `evaluate`.
+The README block reads ``../shared/data/xmarket_electronics``: the test puts beside the project copy a slice of
+those files (the first 200 users of each market, same format), so the run stays short.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -19,24 +23,28 @@ import yaml
 
 from tests.flows.repo_copy import make_repo_copy
 
+README = Path(__file__).resolve().parents[2] / "README.md"
 MARKETS = ("ca", "de")
 USERS_PER_MARKET = 200
 
 
-def write_user_files(xmarket: Path, out: Path, users: int) -> None:
-    """The README walk-through: one logs and one items csv per market, and the category table."""
-    (out / "logs").mkdir(parents=True)
-    (out / "items").mkdir()
+def walkthrough() -> tuple[str, list[str]]:
+    """The README section's python block (step 1) and its `crossmatch init` command (step 2)."""
+    section = README.read_text().split("## Running on your own data", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    assert len(blocks) == 1, "the walk-through holds one python block"
+    init = re.findall(r"```\n(crossmatch init [^\n]*)\n```", section)
+    assert len(init) == 1, "the walk-through holds one `crossmatch init` command"
+    return blocks[0], shlex.split(init[0])
+
+
+def slice_markets(xmarket: Path, dest: Path, users: int) -> None:
+    """The first ``users`` users of each market, in XMarket's own format (space-separated, same header)."""
+    dest.mkdir(parents=True)
     for market in MARKETS:
-        raw = pl.read_csv(xmarket / f"{market}_5core.txt", separator=" ")  # userId itemId rate date
-        keep = raw.get_column("userId").unique().sort().head(users)  # a slice, for a short test run
-        raw = raw.filter(pl.col("userId").is_in(keep.implode()))
-        logs = raw.select(pl.col("userId").alias("user_id"), pl.col("itemId").alias("item_id"),
-                          pl.col("date").alias("timestamp"), pl.col("rate").alias("weight"))
-        logs.write_csv(out / "logs" / f"{market}.csv")
-        items = logs.select("item_id").unique().sort("item_id").with_columns(pl.lit("electronics").alias("category"))
-        items.write_csv(out / "items" / f"{market}.csv")
-    pl.DataFrame({"category": ["electronics"]}).write_csv(out / "categories.csv")
+        raw = pl.read_csv(xmarket / f"{market}_5core.txt", separator=" ")
+        keep = raw.get_column("userId").unique().sort().head(users)
+        raw.filter(pl.col("userId").is_in(keep.implode())).write_csv(dest / f"{market}_5core.txt", separator=" ")
 
 
 def _env(repo: Path) -> dict[str, str]:
@@ -54,7 +62,7 @@ def shrink(params_file: Path) -> None:
     p["icpa"].update({"methods": ["icpa", "soo"], "model": {"embedding_dim": 16, "hidden": [32, 16], "neighbours": 3,
                                                             "gamma": 5.0}})
     p["icpa"]["pairs"].update({"walks_per_anchor": 4})
-    p["icpa"]["schedule"].update({"phase1_epochs": 20, "phase2_epochs": 10})
+    p["icpa"]["schedule"].update({"phase1_epochs": 10, "phase2_epochs": 5})
     p["icpa"]["align"].update({"swd_projections": 8, "sgwd_projections": 2, "sgwd_pairs": 8, "interp_length": 32})
     p["icpa"]["device"] = "cpu"
     p["blocking"].update({"methods": ["bipoly_s", "bipoly_c"], "runner": "thread", "workers": 1})
@@ -67,10 +75,16 @@ def shrink(params_file: Path) -> None:
 def own_run(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     base = tmp_path_factory.mktemp("own")
     repo = make_repo_copy(base / "repo")
-    mydata = base / "mydata"  # outside the project, as a user's files may be
-    write_user_files(shared_data / "xmarket_electronics", mydata, USERS_PER_MARKET)
-    init = crossmatch(repo, "init", "--logs", str(mydata / "logs"), "--items", str(mydata / "items"),
-                      "--categories", str(mydata / "categories.csv"), "--out", "pipelines/mine")
+    slice_markets(shared_data / "xmarket_electronics", base / "shared/data/xmarket_electronics", USERS_PER_MARKET)
+    step1, step2 = walkthrough()
+    cwd = Path.cwd()
+    os.chdir(repo)  # the README's paths are relative to the project
+    try:
+        exec(compile(step1, "README.md:Running on your own data", "exec"), {})  # noqa: S102 - our own README
+    finally:
+        os.chdir(cwd)
+    assert step2[0] == "crossmatch"
+    init = crossmatch(repo, *step2[1:])
     assert init.returncode == 0, init.stdout + init.stderr
     shrink(repo / "pipelines/mine/params.yaml")
     proc = subprocess.run(["dvc", "repro", "pipelines/mine/dvc.yaml"], cwd=repo, env=_env(repo),
