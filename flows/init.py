@@ -178,7 +178,8 @@ def stages_spec(*, out: str, params: str, logs: str, items: str, categories: str
 
 def _params_text(root: Path, path: Path, out_rel: str, summary: InputSummary, left: str, right: str) -> None:
     """``path``: the repository's params.yaml, its comments kept, our sections only, sources filled in."""
-    # DVC's own round-trip writer: the form `dvc exp run -S` keeps
+    # DVC's own round-trip writer (comments kept) and the one `dvc exp run -S` goes through
+    from dvc.utils.hydra import apply_overrides  # type: ignore[import-untyped]
     from dvc.utils.serialize import modify_yaml  # type: ignore[import-untyped]
 
     src = root / "params.yaml"
@@ -197,6 +198,14 @@ def _params_text(root: Path, path: Path, out_rel: str, summary: InputSummary, le
             doc[section]["left"], doc[section]["right"] = left, right
         if single_category(summary):
             doc["blocking"]["rescale"] = False
+    # with no override, `-S`'s writer only rewrites the file in the form it keeps (block lists, ...), so that a
+    # later `dvc exp run -S key=value` changes one line whatever the form of the project's params.yaml; a second
+    # pass can still drop a comment that followed a list it rewrote, hence until nothing changes
+    for _ in range(3):
+        before = path.read_text()
+        apply_overrides(path, [])
+        if path.read_text() == before:
+            break
     head = (f"# Parameters of the pipeline {out_rel}/dvc.yaml, written by `crossmatch init` from the project's\n"
             "# params.yaml (same keys and comments); the sources come from the data. Run it from the project with\n"
             f"#   dvc repro {out_rel}/dvc.yaml\n")

@@ -143,3 +143,16 @@ def test_inspect_reads_sources_of_a_single_items_file(tmp_path: Path) -> None:
     both.write_csv(data / "items.csv")
     s = inspect_inputs(logs=data / "logs.csv", items=data / "items.csv", categories=data / "categories.csv")
     assert s.sources == ["shop_a", "shop_b"] and s.n_categories == 2 and not s.has_title
+
+
+def test_generated_params_take_a_dvc_exp_override_as_one_line(tmp_path: Path) -> None:
+    """Written by DVC's own writer: `dvc exp run -S icpa.seeds=3` on it changes that line only."""
+    from dvc.utils.hydra import apply_overrides
+
+    data, repo = user_files(tmp_path), fake_repo(tmp_path)
+    res = init_pipeline(root=repo, logs=data / "logs.csv", items=data / "items", categories=data / "categories.csv")
+    path = repo / res.params
+    before = path.read_text()
+    apply_overrides(path, ["icpa.seeds=3"])
+    changed = [a for a, b in zip(before.splitlines(), path.read_text().splitlines(), strict=True) if a != b]
+    assert len(changed) == 1 and changed[0].strip().startswith("seeds:")
