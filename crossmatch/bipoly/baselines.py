@@ -78,7 +78,7 @@ def bipartite_greedy(inst: Instance, rewards: Rewards, *, rule: Literal["omega",
     """
     t0 = time.perf_counter()
     tau = bipartite_threshold(rewards, rule, host_side)
-    lft, rgt, w = sorted_pairs(inst)
+    lft, rgt, w = inst.memo("sorted_pairs", lambda: sorted_pairs(inst))
     keep = _greedy_one_to_one(lft, rgt, w, float(tau), inst.n_left, inst.n_right)
     left, right = lft[keep], rgt[keep]
     secs = time.perf_counter() - t0

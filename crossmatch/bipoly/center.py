@@ -114,7 +114,7 @@ def bipoly_c(inst: Instance, rewards: Rewards) -> Matching:
     """
     t0 = time.perf_counter()
     m, n = inst.n_left, inst.n_right
-    lft, rgt, w = sorted_pairs(inst)
+    lft, rgt, w = inst.memo("sorted_pairs", lambda: sorted_pairs(inst))
     omega = np.concatenate([np.full(m, rewards.omega_l), np.full(n, rewards.omega_r)])
     eta = np.concatenate([np.full(m, rewards.eta_l), np.full(n, rewards.eta_r)])
     host, client, n_resolved = _center(lft, rgt + m, w, omega, eta, m + n)

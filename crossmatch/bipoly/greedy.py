@@ -236,7 +236,7 @@ def _check_quota(quota: int | None) -> int:
 def _run(
     inst: Instance, rewards: Rewards, can_host: np.ndarray, quota: int | None, exact: bool
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    ptr, cand, dist = candidate_lists(inst)
+    ptr, cand, dist = inst.memo("candidate_lists", lambda: candidate_lists(inst))
     omega, eta = _node_params(inst, rewards)
     host, client, hosts = _set_cover_greedy(
         ptr, cand, dist, omega, eta, can_host, inst.n_left, _check_quota(quota), bool(exact)

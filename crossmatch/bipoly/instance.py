@@ -13,13 +13,16 @@ all-pairs model while a top-k instance restricts it (see :mod:`crossmatch.bipoly
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, TypeVar, cast
 
 import numpy as np
 import scipy.sparse as sp
 
 from crossmatch.errors import ConfigError, InputError
+
+T = TypeVar("T")
 
 Side = Literal["left", "right"]
 
@@ -168,6 +171,22 @@ class Instance:
             return cls(m, n, rr, cc, a.reshape(-1).copy(), names.get("left_names"), names.get("right_names"))
         rr, cc = np.nonzero(a)
         return cls(m, n, rr.astype(np.int64), cc.astype(np.int64), a[rr, cc], names.get("left_names"), names.get("right_names"))
+
+    # ------------------------------------------------------------------ derived data, computed once
+    def memo(self, key: str, build: Callable[[], T]) -> T:
+        """``build()``, computed once per instance and kept with it: orderings that depend on the pairs only
+        (e.g. the greedy's sorted candidate lists), which the ω/η grid would otherwise rebuild at every point
+        (about two thirds of a grid point's time at 4,000 categories per side). The arrays are shared:
+        callers must not write to them. Not pickled (worker processes rebuild it once per task)."""
+        cache: dict[str, Any] = self.__dict__.setdefault("_memo", {})
+        if key not in cache:
+            cache[key] = build()
+        return cast(T, cache[key])
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_memo", None)
+        return state
 
     # ------------------------------------------------------------------ views
     @property
