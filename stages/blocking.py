@@ -136,7 +136,8 @@ def progress_bar() -> Iterator[Callable[[str, int, int], None]]:
     """A transient progress bar with an ETA on stderr, one task per stage (grid, ILPs) of the library."""
     columns = (TextColumn("blocking: {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TextColumn("ETA"), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=True) as progress:
+    # off a terminal (DVC without the flow's pty) rich would only print an empty line
+    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
         tasks: dict[str, TaskID] = {}
 
         def update(stage: str, done: int, total: int) -> None:

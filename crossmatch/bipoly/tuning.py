@@ -222,7 +222,8 @@ def tune_categories(
     t0 = time.perf_counter()
     budget = params.ilp.total_time_limit
     deadline = time.time() + budget if budget is not None else None
-    tick = (lambda d, t: on_progress("ILPs", d, t)) if on_progress is not None else None
+    label = "ILPs" if budget is None else f"ILPs (budget {budget:g} s)"
+    tick = (lambda d, t: on_progress(label, d, t)) if on_progress is not None else None
     ilps, ilp_budget = family_ilps(params, best, instances, groups, truth if labelled else None, executor=executor,
                                    deadline=deadline, on_progress=tick)
     for name, m, extra in ilps:
