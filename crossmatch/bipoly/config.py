@@ -78,8 +78,8 @@ class IlpParams:
     grid: Any = "tuned"  # tuned | full (see the class doc)
     grid_axis: list[float] = field(default_factory=lambda: [-1.0, 1.0, 0.5])  # [start, stop, step] of grid: full
     node_limit: int | None = None  # HiGHS branch-and-bound nodes per solve: a limit that cuts every machine's solve alike
-    total_time_limit: float | None = 60.0  # seconds for all ILP solves together (null: no budget)
-    max_partition: int | None = 100  # categories per ILP, both sides (null: no cap)
+    total_time_limit: float | None = None  # seconds for all ILP solves together (null: no budget; params.yaml: 60)
+    max_partition: int | None = None  # categories per ILP, both sides (null: no cap; params.yaml: 100)
 
     def __post_init__(self) -> None:
         if self.time_limit <= 0 or self.mip_gap < 0:
