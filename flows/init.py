@@ -230,9 +230,6 @@ def _notes(summary: InputSummary, truth: Sequence[str]) -> list[str]:
                      "num_<name> to use one)")
     if not summary.has_title:
         notes.append("no item titles: blocking and match compare category names, the ICPA embeddings decide within")
-    if summary.catalogue_only:
-        notes.append(f"source(s) {summary.catalogue_only} have items but no logs: ingested, but no ICPA, blocking "
-                     "or match")
     if "concepts.parquet" not in truth:
         notes.append("no concepts truth: alignment hit@k will be null")
     if "product_matches.parquet" not in truth:
@@ -246,7 +243,8 @@ def init_pipeline(*, root: Path, logs: Path, items: Path, categories: Path, taxo
     """Check the inputs and write ``<out>/dvc.yaml`` and ``<out>/params.yaml`` (see the module doc).
 
     Raises:
-        InputError: an input file or column problem (:func:`inspect_inputs`), a truth folder without truth.
+        InputError: an input file or column problem (:func:`inspect_inputs`), a source with items but no logs,
+            a truth folder without truth.
         ConfigError: fewer than two sources, ``left``/``right`` not among them, ``out`` outside the repository,
             or an existing pipeline there without ``force``.
     """
@@ -261,13 +259,16 @@ def init_pipeline(*, root: Path, logs: Path, items: Path, categories: Path, taxo
     if (out_abs / "dvc.yaml").exists() and not force:
         raise ConfigError(f"{out_rel}/dvc.yaml exists; --force replaces it and its params.yaml")
     summary = inspect_inputs(logs=logs, items=items, categories=categories, taxonomy=taxonomy)
+    if summary.catalogue_only:  # ingest, given logs, wants log rows for every source it builds
+        raise InputError(f"source(s) {summary.catalogue_only} have items but no logs; give them logs or leave their "
+                         "items out (two catalogues without logs: see README, Entity resolution)", file=str(items))
     if len(summary.sources) < 2:
-        raise ConfigError(f"blocking and matching need two sources with logs; found {summary.sources}")
+        raise ConfigError(f"blocking and matching need two sources; found {summary.sources}")
     left = left or summary.sources[0]
     right = right or next(s for s in summary.sources if s != left)
     for side, name in (("--left", left), ("--right", right)):
         if name not in summary.sources:
-            raise ConfigError(f"{side} {name!r} is not a source of the logs {summary.sources}")
+            raise ConfigError(f"{side} {name!r} is not a source of the data {summary.sources}")
     if left == right:
         raise ConfigError(f"--left and --right are both {left!r}")
     truth: dict[str, str] = {}

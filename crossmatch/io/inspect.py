@@ -38,7 +38,7 @@ class InputSummary:
     """The sources and columns found in a set of input files."""
 
     sources: list[str]  # sources with logs, in name order (every one has items too)
-    catalogue_only: list[str]  # sources with items but no logs (ICPA and edges skip them)
+    catalogue_only: list[str]  # sources with items but no logs (ingest, given logs, rejects them)
     item_columns: list[str]  # union over the item files
     has_title: bool
     has_fine_category: bool

@@ -91,9 +91,10 @@ def test_truth_dir_adds_the_truth_that_exists(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("case", "error", "words"), [
     ("no_weight", InputError, "missing required column(s) ['weight']"),
-    ("one_source", ConfigError, "two sources"),
+    ("one_source", ConfigError, "need two sources"),
     ("bad_left", ConfigError, "--left 'shop_z' is not a source"),
     ("logs_without_items", InputError, "have logs but no items"),
+    ("items_without_logs", InputError, "have items but no logs"),
     ("outside", ConfigError, "must be inside the repository"),
     ("exists", ConfigError, "--force replaces it"),
 ])
@@ -105,6 +106,8 @@ def test_bad_inputs_are_named(tmp_path: Path, case: str, error: type[Exception],
         pl.read_csv(data / "logs.csv").drop("weight").write_csv(data / "logs.csv")
     if case == "logs_without_items":
         (data / "items" / "shop_b.csv").unlink()
+    if case == "items_without_logs":
+        pl.read_csv(data / "items" / "shop_a.csv").write_csv(data / "items" / "shop_c.csv")
     if case == "outside":
         kwargs["out"] = tmp_path / "elsewhere"
     if case == "exists":
@@ -156,3 +159,4 @@ def test_generated_params_take_a_dvc_exp_override_as_one_line(tmp_path: Path) ->
     apply_overrides(path, ["icpa.seeds=3"])
     changed = [a for a, b in zip(before.splitlines(), path.read_text().splitlines(), strict=True) if a != b]
     assert len(changed) == 1 and changed[0].strip().startswith("seeds:")
+
