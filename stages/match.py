@@ -1,7 +1,7 @@
 """Stage ``match``: one-to-one stable matching of two sources' items over the blocking's candidates (issue 5 §6).
 
 Inputs (contracts of the upstream stages):
-    --items       <dir>/<source>/items.parquet            item_id, category[, title, fine_category] (stand-ins below)
+    --items       <dir>/<source>/items.parquet            item_id, category[, title, fine_category] (read_items)
     --candidates  candidate_pairs.parquet                 left_item_id, right_item_id, block_id
     --blocks      blocks.parquet                          block_id, left, right (fine categories; str or list);
                                                           expanded to item pairs only when --candidates is absent
@@ -59,18 +59,17 @@ def read_items(root: Path, source: str) -> pl.DataFrame:
     fine = pl.col("fine_category" if has_fine else "category").cast(pl.Utf8)
     return items.select(pl.col("item_id").cast(pl.Utf8), title.alias("title"), fine.alias("fine_category"))
 
+
 NO_TRUTH_KEYS = ("precision", "recall", "f1", "true_positives", "truth_pairs", "precision_labelled", "f1_labelled",
                  "pairs_labelled", "truth_pairs_in_candidates", "recall_ceiling_blocking")
 
 
 def label_free(metrics: dict[str, Any], pairs: pl.DataFrame, n_left: int, n_right: int, reason: str) -> dict[str, Any]:
     """``metrics`` without truth: its truth-based figures null, the reason, and what needs no labels."""
-    out = {**metrics, **dict.fromkeys(NO_TRUTH_KEYS), "truth_unavailable": reason}
-    out["left_items"], out["right_items"] = n_left, n_right
-    out["left_matched_share"] = pairs.height / n_left if n_left else 0.0
-    out["right_matched_share"] = pairs.height / n_right if n_right else 0.0
-    out["mean_similarity"] = float(np.mean(pairs.get_column("similarity").to_numpy())) if pairs.height else None
-    return out
+    return {**metrics, **dict.fromkeys(NO_TRUTH_KEYS), "truth_unavailable": reason, "left_items": n_left,
+            "right_items": n_right, "left_matched_share": pairs.height / max(n_left, 1),
+            "right_matched_share": pairs.height / max(n_right, 1),
+            "mean_similarity": float(np.mean(pairs.get_column("similarity").to_numpy())) if pairs.height else None}
 
 
 def read_embeddings(root: Path | None, source: str, item_ids: list[str]) -> np.ndarray | None:
