@@ -1,13 +1,17 @@
 """Scheduled deployments of the pipelines, served with ``flow.to_deployment`` + ``prefect.serve``.
 
 ``crossmatch serve --cron "0 3 * * *"`` starts a local Prefect server in the background (or
-uses ``PREFECT_API_URL``), creates the tag concurrency limits (gpu = 1, dvc = 1) there, and
-serves one deployment per pipeline until interrupted; the server stops on exit.
+uses ``PREFECT_API_URL``), creates the tag concurrency limits (``flows.server.tag_limits``) there,
+and serves one deployment per pipeline until interrupted; the server stops on exit.
+
+Deployments to an existing server and a work pool are declared in ``prefect.yaml`` (``prefect
+deploy --all``), for ``prefect worker start``; see the README.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +66,9 @@ def serve_deployments(
         # the serve command's status line, on stdout for whoever started it (not a log record)
         board = f"; dashboard {dashboard_url(api)}" if ui or not own_server else ""
         print(f"Prefect API {api}{board}; serving {which} pipeline deployment(s); Ctrl-C to stop", flush=True)  # noqa: T201
+        # Ctrl-C stops the runner the way SIGTERM does: Prefect's runner handles SIGTERM, while SIGINT only
+        # cancels asyncio's main task, which the runner outlives (the process then never exits).
+        signal.signal(signal.SIGINT, lambda *_: os.kill(os.getpid(), signal.SIGTERM))
         # A server we started dies with us, so there is nothing to pause on shutdown.
         serve(
             *deployments(which, cron=cron, interval=interval, repo=root, stages=stages),

@@ -7,6 +7,11 @@ sequence. Here the flow asks DVC which items are stale and what their commands a
 ``runner`` parameter (``thread``, ``process``, ``dask`` or ``ray``), and finally records the
 outputs with ``dvc commit`` one item at a time, so DVC's cache and ``dvc.lock`` stay the
 single source of truth: a later ``dvc repro`` finds the items up to date.
+
+Tags: an item runs its stage's command itself, not ``dvc repro``, so it does not take DVC's
+repository lock and does not carry the ``dvc`` tag (whose limit of 1 would run the items one at
+a time); it keeps its resource tag (``gpu``: one per GPU slot, ``flows.server.gpu_slots``). The
+``dvc commit`` that records the items is a task tagged ``dvc``: it does take the lock.
 """
 
 from __future__ import annotations
@@ -59,8 +64,29 @@ def run_item(item: ItemCommand, repo: str) -> str:
     return item.stage
 
 
-def make_task_runner(runner: str, workers: int = 2, address: str | None = None) -> TaskRunner[Any]:
-    """The Prefect task runner for ``runner`` (dask and ray need the optional extras)."""
+@task(cache_policy=NONE, task_run_name="dvc-commit-{group}")
+def commit_items(stages: list[str], repo: str, group: str) -> list[str]:
+    """Record the items' outputs in the DVC cache and ``dvc.lock``, one ``dvc commit`` per item."""
+    for stage in stages:
+        dvc(["commit", "--force", stage], Path(repo))
+    return stages
+
+
+def flow_api_url() -> str | None:
+    """The Prefect API of the flow run in progress: the one its task runs must report to. Under
+    ``crossmatch run`` it is a temporary local API that only this process knows of."""
+    from prefect.context import FlowRunContext
+
+    ctx = FlowRunContext.get()
+    client = ctx.client if ctx else None
+    return str(client.api_url).rstrip("/") if client is not None else None
+
+
+def make_task_runner(runner: str, workers: int = 2, address: str | None = None,
+                     api_url: str | None = None) -> TaskRunner[Any]:
+    """The Prefect task runner for ``runner`` (dask and ray need the optional extras). ``api_url``: the
+    Prefect API the worker processes of a local Dask cluster report to (without it, each worker process
+    that does not inherit ``PREFECT_API_URL`` starts a temporary API of its own: ~34 s and ~220 MB each)."""
     if runner == "thread":
         return ThreadPoolTaskRunner(max_workers=workers)
     if runner == "process":
@@ -73,7 +99,10 @@ def make_task_runner(runner: str, workers: int = 2, address: str | None = None) 
         address = address or os.environ.get("CROSSMATCH_DASK_ADDRESS")
         if address:
             return DaskTaskRunner(address=address)
-        return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True})
+        # `env` is set in each worker process (dask's Nanny) before it imports Prefect.
+        env = {"PREFECT_API_URL": api_url} if api_url else {}
+        return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True,
+                                              "env": env})
     if runner == "ray":
         try:
             from prefect_ray import RayTaskRunner
@@ -95,12 +124,10 @@ def fan_out(group_target: str, repo: Path, *, runner: str = "thread", workers: i
         live.note(group, "every item is up to date")
         return []
     live.note(group, f"{len(items)} item(s) on the '{runner}' runner: {', '.join(i.stage for i in items)}")
-    with make_task_runner(runner, workers, address) as task_runner:
-        item_task = run_item.with_options(tags=tags or set())
+    with make_task_runner(runner, workers, address, api_url=flow_api_url()) as task_runner:
+        item_task = run_item.with_options(tags=(tags or set()) - {"dvc"})  # see the module doc
         futures = [task_runner.submit(item_task, parameters={"item": it, "repo": str(repo)}) for it in items]
         done = [f.result() for f in futures]
-    for stage in done:
-        dvc(["commit", "--force", stage], repo)
-    return done
+    return list(commit_items.with_options(tags={"dvc"})(done, str(repo), group))
 
 

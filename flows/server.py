@@ -3,6 +3,12 @@
 Schedules do not fire on Prefect's temporary (ephemeral) server, so ``crossmatch serve``
 needs a real one. When the user already points ``PREFECT_API_URL`` at a server, that one is
 used and nothing is started.
+
+Prefect reads its settings once, when it is imported, so setting ``PREFECT_API_URL`` in
+``os.environ`` afterwards does not reach this process's clients: they would start a second,
+temporary API on the same database. :func:`prefect_server` therefore also enters a settings
+context with the URL (and sets the variable for child processes: flow-run subprocesses,
+Dask workers, the stages).
 """
 
 from __future__ import annotations
@@ -19,7 +25,29 @@ from pathlib import Path
 
 import httpx
 
-TAG_LIMITS: dict[str, int] = {"gpu": 1, "dvc": 1}
+# `dvc`: tasks that run `dvc repro` or `dvc commit` hold DVC's repository lock, so one at a time.
+# `gpu`: see gpu_slots().
+DVC_LIMIT = 1
+
+
+def gpu_slots() -> int:
+    """How many ``gpu``-tagged task runs may run at once on this machine: one per CUDA device (one
+    training per GPU), or ``CROSSMATCH_GPU_SLOTS``. Without a CUDA device the gpu stages train on the
+    CPU, where there is no device memory to protect: one per CPU core."""
+    override = os.environ.get("CROSSMATCH_GPU_SLOTS")
+    if override:
+        if not override.isdigit() or int(override) < 1:
+            raise ValueError(f"CROSSMATCH_GPU_SLOTS must be a positive integer, not {override!r}")
+        return int(override)
+    import torch
+
+    devices = int(torch.cuda.device_count()) if torch.cuda.is_available() else 0
+    return devices if devices else max(1, os.cpu_count() or 1)
+
+
+def tag_limits() -> dict[str, int]:
+    """The tag concurrency limits for this machine: ``{"gpu": gpu_slots(), "dvc": 1}``."""
+    return {"gpu": gpu_slots(), "dvc": DVC_LIMIT}
 
 
 def free_port() -> int:
@@ -54,6 +82,8 @@ def prefect_server(port: int | None = None, log_file: Path | None = None, ui: bo
     if existing:
         yield existing
         return
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
     port = port or free_port()
     api_url = f"http://127.0.0.1:{port}/api"
     prefect = Path(sys.executable).parent / "prefect"
@@ -63,9 +93,11 @@ def prefect_server(port: int | None = None, log_file: Path | None = None, ui: bo
     proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_healthy(api_url)
-        # Left set on exit on purpose: Prefect's own shutdown hooks still talk to the API.
+        # The variable for child processes, left set on exit on purpose: Prefect's own shutdown hooks
+        # still talk to the API; the settings context for this process's clients (see the module doc).
         os.environ["PREFECT_API_URL"] = api_url
-        yield api_url
+        with temporary_settings(updates={PREFECT_API_URL: api_url}):
+            yield api_url
     finally:
         try:
             os.killpg(proc.pid, signal.SIGTERM)
@@ -80,10 +112,10 @@ def prefect_server(port: int | None = None, log_file: Path | None = None, ui: bo
 
 
 def ensure_tag_limits(limits: dict[str, int] | None = None) -> dict[str, int]:
-    """Create (or reset) the tag concurrency limits on the Prefect API in use."""
+    """Create (or reset) the tag concurrency limits (default: :func:`tag_limits`) on the Prefect API in use."""
     from prefect.client.orchestration import get_client
 
-    limits = limits or TAG_LIMITS
+    limits = limits or tag_limits()
     with get_client(sync_client=True) as client:
         for tag, value in limits.items():
             client.create_concurrency_limit(tag=tag, concurrency_limit=value)

@@ -1,8 +1,7 @@
-"""`crossmatch serve`: a local Prefect server, a scheduled deployment, a completed run, clean stop.
+"""`crossmatch serve`: one local Prefect server, a scheduled deployment, a completed run, clean stop.
 
-The interval is 30 s, not 5: with the per-source fan-out a run has nine `dvc`-tagged tasks under the tag limit
-of 1, and with a run every 5 s the first one missed a 4-minute deadline in the full suite (it passes alone in ~60 s;
-most likely the queued runs compete for the limit slot).
+The interval is 30 s, not 5: a run holds the `dvc` tag (limit 1) for each stage it repros, and with a run every
+5 s the first one missed a 4-minute deadline in the full suite (queued runs competing for the slot).
 """
 
 from __future__ import annotations
@@ -15,10 +14,28 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
-from flows.server import free_port
+from flows.server import free_port, gpu_slots
 from tests.flows.repo_copy import make_repo_copy
+
+
+def _api_servers(pid: int) -> list[list[str]]:
+    """The Prefect API servers among a process and its descendants: `prefect server start`, or the temporary
+    API a Prefect client starts when it has no API URL (`python -m uvicorn ... prefect.server.api.server`)."""
+    found = []
+    parent = psutil.Process(pid)
+    for proc in [parent, *parent.children(recursive=True)]:
+        try:
+            cmd = proc.cmdline()
+        except psutil.Error:
+            continue
+        started = any(a.endswith("prefect") for a in cmd[:2]) and cmd[2:4] == ["server", "start"]
+        temporary = "uvicorn" in cmd and any("prefect.server.api.server" in a for a in cmd)
+        if started or temporary:
+            found.append(cmd)
+    return found
 
 
 @pytest.mark.slow
@@ -47,8 +64,11 @@ def test_served_deployment_completes_a_scheduled_run(tmp_path):
                 continue
             completed = [r for r in runs if r["deployment_id"] and r["state_type"] == "COMPLETED"]
         assert completed, "no scheduled run completed within 6 minutes"
+        # One API server: the announced one (a client that missed its URL would start a temporary second one).
+        servers = _api_servers(proc.pid)
+        assert len(servers) == 1 and "--port" in servers[0] and str(port) in servers[0], servers
         limits = {lim["tag"]: lim["concurrency_limit"] for lim in httpx.post(f"{api}/concurrency_limits/filter", json={}, timeout=5).json()}
-        assert limits == {"gpu": 1, "dvc": 1}
+        assert limits == {"gpu": gpu_slots(), "dvc": 1}
         deployment = httpx.get(f"{api}/deployments/{completed[0]['deployment_id']}", timeout=5).json()
         assert deployment["name"] == "crossmatch-default"
         assert (repo / "data/edges").is_dir()
