@@ -74,6 +74,16 @@ def dashboard_url(api_url: str) -> str:
     return api_url[: -len("/api")] if api_url.rstrip("/").endswith("/api") else api_url
 
 
+def _die_with_parent() -> None:
+    """Run in the server's process before it starts: Linux sends it SIGTERM when the process that started
+    it ends, however that ends (a SIGKILL skips the ``finally`` below and would leave the server running)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 @contextmanager
 def prefect_server(port: int | None = None, log_file: Path | None = None, ui: bool = False) -> Iterator[str]:
     """Yield a Prefect API URL: the user's ``PREFECT_API_URL`` or a local server started here, with the
@@ -90,7 +100,8 @@ def prefect_server(port: int | None = None, log_file: Path | None = None, ui: bo
     cmd = [str(prefect if prefect.exists() else "prefect"), "server", "start", "--host", "127.0.0.1",
            "--port", str(port), "--ui" if ui else "--no-ui", "--analytics-off"]
     out = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                            preexec_fn=_die_with_parent)  # noqa: PLW1509 - prctl only, before exec
     try:
         wait_healthy(api_url)
         # The variable for child processes, left set on exit on purpose: Prefect's own shutdown hooks
