@@ -76,33 +76,38 @@ def run_jobs(jobs: Sequence[Job], *, executor: Executor | None, deadline: float 
              on_progress: OnProgress | None = None) -> tuple[list[Matching], dict[str, int]]:
     """Every job on every one of its parts, all submitted at once; per job the parts' matchings merged back
     (global ids), and counts: ``n_solves``, ``n_budget_limited``, ``n_budget_cut`` (limited and not proven
-    optimal: the budget changed the result)."""
-    tasks = [(j, li, ri, sub) for j in jobs for li, ri, sub in j.parts]
-    total = len(tasks)
-    results: list[Matching | None] = [None] * total
+    optimal: the budget changed the result).
+
+    Solves are submitted part by part across the jobs (part 1 of every job, then part 2, ...), so that a budget
+    running out cuts every job's last parts alike rather than whole families submitted last.
+    """
+    order = [(ji, pi) for pi in range(max((len(j.parts) for j in jobs), default=0))
+             for ji, j in enumerate(jobs) if pi < len(j.parts)]
+    total = len(order)
+    results: dict[tuple[int, int], Matching] = {}
+
+    def task(ji: int, pi: int) -> tuple[Instance, Rewards, IlpConfig, str, float | None]:
+        j = jobs[ji]
+        return j.parts[pi][2], j.rewards, j.cfg, j.name, deadline
+
     if executor is None:
-        for i, (j, _, _, sub) in enumerate(tasks):
-            results[i] = solve_part(sub, j.rewards, j.cfg, j.name, deadline)
+        for done, key in enumerate(order, start=1):
+            results[key] = solve_part(*task(*key))
             if on_progress is not None:
-                on_progress(i + 1, total)
+                on_progress(done, total)
     else:
-        futures = {executor.submit(solve_part, sub, j.rewards, j.cfg, j.name, deadline): i
-                   for i, (j, _, _, sub) in enumerate(tasks)}
+        futures = {executor.submit(solve_part, *task(*key)): key for key in order}
         for done, fut in enumerate(as_completed(futures), start=1):
             results[futures[fut]] = fut.result()
             if on_progress is not None:
                 on_progress(done, total)
-    solved = [r for r in results if r is not None]
-    mapped = [Matching.from_pairs(li[m.left], ri[m.right], method=m.method, objective=m.objective, seconds=m.seconds,
-                                  status=m.status, gap=m.gap, info=m.info)
-              for (_, li, ri, _), m in zip(tasks, solved, strict=True)]
     out: list[Matching] = []
-    pos = 0
-    for j in jobs:
-        mine = mapped[pos : pos + len(j.parts)]
-        pos += len(j.parts)
+    for ji, j in enumerate(jobs):
+        mine = [Matching.from_pairs(li[m.left], ri[m.right], method=m.method, objective=m.objective, seconds=m.seconds,
+                                    status=m.status, gap=m.gap, info=m.info)
+                for pi, (li, ri, _) in enumerate(j.parts) for m in (results[(ji, pi)],)]
         out.append(mine[0] if j.whole else merge(mine, j.name))
-    limited = [m for m in solved if m.info.get("budget_limited")]
+    limited = [m for m in results.values() if m.info.get("budget_limited")]
     stats = {"n_solves": total, "n_budget_limited": len(limited),
              "n_budget_cut": sum(m.status != "Optimal" for m in limited)}
     return out, stats
