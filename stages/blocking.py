@@ -117,7 +117,7 @@ def main() -> None:
             Path(f"{args.plots}_recall_curve{suffix}").unlink(missing_ok=True)
     write_json(args.metrics, metrics)
     sel = metrics["methods"].get(params.select) or metrics.get("metablocking", {})
-    figures = ", ".join(f"{k} {_fmt(sel.get(k))}" for k in ("coverage", "reduction", "tradeoff"))
+    figures = ", ".join(f"{k} {'n/a' if sel.get(k) is None else format(sel[k], '.3f')}" for k in ("coverage", "reduction", "tradeoff"))
     budget = metrics.get("ilp_budget") or {}
     console.print(
         f"blocking: {len(metrics['methods'])} methods in {metrics['seconds']['total']:.1f} s"
@@ -125,10 +125,6 @@ def main() -> None:
         f"{res.candidates.height:,} candidate pairs -> {args.out}"
         + ("; the ILP time budget was hit (results depend on this machine's speed)" if budget.get("hit") else "")
     )
-
-
-def _fmt(x: float | None) -> str:
-    return "n/a" if x is None else f"{x:.3f}"
 
 
 @contextmanager
