@@ -5,7 +5,9 @@ uses ``PREFECT_API_URL``), creates the tag concurrency limits (``flows.server.ta
 and serves one deployment per pipeline until interrupted; the server stops on exit.
 
 Deployments to an existing server and a work pool are declared in ``prefect.yaml`` (``prefect
-deploy --all``), for ``prefect worker start``; see the README.
+deploy --all``), for ``prefect worker start``; see the README. Prefect sends flow runs, not tasks,
+to work pools, so :func:`routed_pipeline` cuts a pipeline into stretches of cpu and gpu stages and
+runs each gpu stretch as a run of a deployment on the GPU pool.
 """
 
 from __future__ import annotations
@@ -15,11 +17,67 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from prefect import serve
+from prefect import flow, serve
+from prefect.client.schemas.objects import FlowRun
+from prefect.deployments import run_deployment
 
 from flows.dvc import find_repo
 from flows.pipeline import pipeline, shared_data_dir
 from flows.server import dashboard_url, ensure_tag_limits, prefect_server
+from flows.stages import PIPELINES
+
+
+def stretches(name: str, stages: list[str] | None = None) -> list[tuple[str, list[str]]]:
+    """A pipeline's stages (or the chosen subset), in order, cut into maximal runs of one resource:
+    ``[("cpu", [...]), ("gpu", [...]), ...]``."""
+    if name not in PIPELINES:
+        raise ValueError(f"unknown pipeline '{name}'; choose one of {sorted(PIPELINES)}")
+    known = [s.name for s in PIPELINES[name].stages]
+    unknown = sorted(set(stages or []) - set(known))
+    if unknown:
+        raise ValueError(f"unknown stage(s) {unknown} in the '{name}' pipeline; known: {known}")
+    out: list[tuple[str, list[str]]] = []
+    for spec in PIPELINES[name].stages:
+        if stages is not None and spec.name not in stages:
+            continue
+        if out and out[-1][0] == spec.resource:
+            out[-1][1].append(spec.name)
+        else:
+            out.append((spec.resource, [spec.name]))
+    return out
+
+
+@flow(name="crossmatch-routed", log_prints=True)
+def routed_pipeline(
+    name: str = "default",
+    gpu_deployment: str = "crossmatch-pipeline/crossmatch-default-gpu",
+    stages: list[str] | None = None,
+    force: bool = False,
+    runner: str = "thread",
+    workers: int = 2,
+) -> list[dict[str, Any]]:
+    """Run a pipeline with its gpu-tagged stages on the GPU work pool.
+
+    The cpu stretches run here, as subflows; each gpu stretch runs as a flow run of ``gpu_deployment`` (the
+    same pipeline flow, deployed to the GPU pool), and this run waits for it. Both workers must see the
+    project at the path their deployment recorded (one machine, or a shared folder). A stretch that does not
+    complete fails this run, and nothing after it runs.
+    """
+    done: list[dict[str, Any]] = []
+    for resource, stretch in stretches(name, stages):
+        if resource == "gpu":
+            params = {"name": name, "stages": stretch, "force": force, "runner": runner, "workers": workers}
+            run = run_deployment(gpu_deployment, parameters=params, timeout=None, poll_interval=3)
+            assert isinstance(run, FlowRun)  # called from a sync flow: the sync API (no coroutine)
+            state = run.state
+            if state is None or not state.is_completed():
+                raise RuntimeError(f"{gpu_deployment} run {run.name} for {stretch} ended "
+                                   f"{state.name if state else 'without a state'}: {state.message if state else ''}")
+            done.append({"resource": resource, "stages": stretch, "flow_run_id": str(run.id)})
+        else:
+            pipeline(name=name, stages=stretch, force=force, runner=runner, workers=workers)
+            done.append({"resource": resource, "stages": stretch, "flow_run_id": None})
+    return done
 
 
 def deployments(

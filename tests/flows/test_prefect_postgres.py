@@ -5,8 +5,10 @@ loopback port in a temporary folder; `prefect server start` uses it through
 PREFECT_API_DATABASE_CONNECTION_URL. The test creates the work pools, deploys every deployment of the
 project's prefect.yaml, checks what the server recorded (pools, cron schedules, parameters, runs the scheduler
 planned), then re-deploys `crossmatch-default` with test-size overrides (a few stages, an interval schedule
-due in a few seconds) and watches a process worker pick the scheduled run up and complete it. Everything it
-started is stopped, also on failure.
+due in a few seconds) and watches a process worker pick the scheduled run up and complete it. Then a run of
+`crossmatch-default-routed` sends its gpu-tagged stage (weavenet_train, which needs no pipeline data) to a
+second worker, on the `crossmatch-gpu` pool: both workers are process workers on this CPU machine, so what is
+tested is the routing, not CUDA. Everything the test started is stopped, also on failure.
 """
 
 from __future__ import annotations
@@ -139,6 +141,13 @@ def _post(api: str, path: str, body: dict[str, Any]) -> Any:
     return response.json()
 
 
+def _finished_run(api: str, deployment_id: str) -> dict[str, Any] | None:
+    """A finished (completed, failed or crashed) flow run of a deployment, if there is one."""
+    runs = _post(api, "/flow_runs/filter", {"deployments": {"id": {"any_": [deployment_id]}},
+                                            "flow_runs": {"state": {"type": {"any_": ["COMPLETED", "FAILED", "CRASHED"]}}}})
+    return runs[0] if runs else None
+
+
 @pytest.mark.slow
 def test_deploy_from_prefect_yaml_to_a_postgres_server_and_a_process_worker(postgres, tmp_path):
     repo = make_repo_copy(tmp_path / "repo")
@@ -153,7 +162,7 @@ def test_deploy_from_prefect_yaml_to_a_postgres_server_and_a_process_worker(post
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
         PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="2",
     )
-    server = worker = None
+    server = worker = gpu_worker = None
     try:
         server = subprocess.Popen(
             [str(Path(sys.executable).parent / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port),
@@ -199,24 +208,25 @@ def test_deploy_from_prefect_yaml_to_a_postgres_server_and_a_process_worker(post
         anchor = (datetime.now(timezone.utc) + timedelta(seconds=8)).isoformat()
         _prefect(["deploy", "--name", "crossmatch-default", "--no-prompt", "--interval", "86400",
                   "--anchor-date", anchor, "--param", f"stages={json.dumps(STAGES)}"], client_env, repo)
-        worker = subprocess.Popen(
-            [str(Path(sys.executable).parent / "prefect"), "worker", "start", "--pool", "crossmatch",
-             "--type", "process", "--limit", "1"],
-            cwd=tmp_path, env=dict(client_env, PREFECT_WORKER_QUERY_SECONDS="2", PREFECT_WORKER_PREFETCH_SECONDS="5"),
-            stdout=open(tmp_path / "worker.log", "ab"), stderr=subprocess.STDOUT,  # noqa: SIM115
-            start_new_session=True,
+        worker, gpu_worker = (
+            subprocess.Popen(
+                [str(Path(sys.executable).parent / "prefect"), "worker", "start", "--pool", pool,
+                 "--type", "process", "--limit", "1"],
+                cwd=tmp_path, env=dict(client_env, PREFECT_WORKER_QUERY_SECONDS="2", PREFECT_WORKER_PREFETCH_SECONDS="5"),
+                stdout=open(tmp_path / f"{pool}.log", "ab"), stderr=subprocess.STDOUT,  # noqa: SIM115
+                start_new_session=True,
+            )
+            for pool in ("crossmatch", "crossmatch-gpu")
         )
         run: dict[str, Any] | None = None
         deadline = time.monotonic() + 150
         while time.monotonic() < deadline:
             time.sleep(2)
-            assert worker.poll() is None, (tmp_path / "worker.log").read_text()[-3000:]
-            runs = _post(api, "/flow_runs/filter", {"deployments": {"id": {"any_": [default_id]}},
-                                                    "flow_runs": {"state": {"type": {"any_": ["COMPLETED", "FAILED", "CRASHED"]}}}})
-            if runs:
-                run = runs[0]
+            assert worker.poll() is None, (tmp_path / "crossmatch.log").read_text()[-3000:]
+            run = _finished_run(api, default_id)
+            if run:
                 break
-        logs = (tmp_path / "worker.log").read_text()[-3000:]
+        logs = (tmp_path / "crossmatch.log").read_text()[-3000:]
         assert run is not None, f"no run of crossmatch-default finished within 150 s; worker log:\n{logs}"
         assert run["state_type"] == "COMPLETED", f"{run['state_name']}: {run['state']['message']}\n{logs}"
         assert run["auto_scheduled"], "the run came from the deployment's schedule"
@@ -225,6 +235,28 @@ def test_deploy_from_prefect_yaml_to_a_postgres_server_and_a_process_worker(post
         # the worker ran the pipeline in the project folder the deployment recorded
         assert (repo / "data/ingested").is_dir()
         assert "ingest" in (repo / "dvc.lock").read_text()
+
+        # GPU routing: the cpu stretch (generate, up to date by now) runs in the routed run, weavenet_train as a
+        # run of crossmatch-default-gpu on the other pool's worker.
+        _prefect(["deployment", "run", "crossmatch-routed/crossmatch-default-routed",
+                  "--param", 'stages=["generate", "weavenet_train"]'], client_env, repo)
+        routed_id, gpu_id = deployments["crossmatch-default-routed"]["id"], deployments["crossmatch-default-gpu"]["id"]
+        routed = None
+        deadline = time.monotonic() + 150
+        while routed is None and time.monotonic() < deadline:
+            time.sleep(2)
+            assert gpu_worker.poll() is None, (tmp_path / "crossmatch-gpu.log").read_text()[-3000:]
+            routed = _finished_run(api, routed_id)
+        logs = "\n".join((tmp_path / f"{p}.log").read_text()[-2000:] for p in ("crossmatch", "crossmatch-gpu"))
+        assert routed is not None, f"the routed run did not finish within 150 s:\n{logs}"
+        assert routed["state_type"] == "COMPLETED", f"{routed['state_name']}: {routed['state']['message']}\n{logs}"
+        gpu_runs = _post(api, "/flow_runs/filter", {"deployments": {"id": {"any_": [gpu_id]}}})
+        assert len(gpu_runs) == 1 and gpu_runs[0]["state_type"] == "COMPLETED"
+        assert gpu_runs[0]["work_pool_name"] == "crossmatch-gpu"
+        assert gpu_runs[0]["parameters"]["stages"] == ["weavenet_train"]
+        assert gpu_runs[0]["parent_task_run_id"] is not None  # a subflow of the routed run
+        assert (repo / "data/twosided/weavenet.pt").exists()
     finally:
         _stop(worker)
+        _stop(gpu_worker)
         _stop(server)
