@@ -262,7 +262,7 @@ def readme(
 
 @app.command()
 def concurrency() -> None:
-    """Create the tag concurrency limits gpu = 1 and dvc = 1 on the Prefect API in use."""
+    """Create the tag concurrency limits on the Prefect API in use: dvc = 1, gpu = one per CUDA device of this machine (one per CPU core without one; CROSSMATCH_GPU_SLOTS overrides)."""
     from flows.server import ensure_tag_limits
 
     for tag, value in ensure_tag_limits().items():
