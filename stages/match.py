@@ -13,7 +13,9 @@ Outputs:
                   left_rank, right_rank (1-based, inside each item's candidate list), market_left, market_right
     --metrics     flat JSON: P / R / F1 against the truth (or, without, share of items matched, mean similarity), markets
 
-The matching is :func:`crossmatch.twosided.block_match.match_in_blocks` (every connected component of the
+A block above ``match.max_block_pairs`` item pairs keeps each item's top ``match.block_top_k`` partners by the
+same similarity (crossmatch/twosided/candidates.py), never its cross product. The matching is
+:func:`crossmatch.twosided.block_match.match_in_blocks` (every connected component of the
 candidate graph is one market with incomplete lists); this script reads, calls it once, writes.
 """
 
@@ -109,23 +111,22 @@ def main() -> None:
     params = params_as(MatchParams, load_section(args.section, args.params), args.section)
 
     items_l, items_r = read_items(Path(args.items), params.left), read_items(Path(args.items), params.right)
+    emb_root = None if params.similarity == "tfidf" or args.embeddings.lower() == "none" else Path(args.embeddings)
+    emb = (read_embeddings(emb_root, params.left, items_l.get_column("item_id").to_list()),
+           read_embeddings(emb_root, params.right, items_r.get_column("item_id").to_list()))
     cand_path, blocks_path = Path(args.candidates), Path(args.blocks)
-    if cand_path.is_file():
-        cand = candidate_pairs(items_l, items_r, candidates=pl.read_parquet(cand_path), max_pairs=int(params.max_pairs),
-                               file=str(cand_path))
-    elif blocks_path.is_file():
-        cand = candidate_pairs(items_l, items_r, blocks=pl.read_parquet(blocks_path), max_pairs=int(params.max_pairs),
-                               file=str(blocks_path))
-    else:
+    table = cand_path if cand_path.is_file() else blocks_path
+    if not table.is_file():
         raise InputError("neither candidate pairs nor blocks found; run the blocking stage first", file=str(blocks_path))
+    cand = candidate_pairs(items_l, items_r, **{"candidates" if table == cand_path else "blocks": pl.read_parquet(table)},
+                           max_pairs=int(params.max_pairs), max_block_pairs=int(params.max_block_pairs),
+                           block_top_k=int(params.block_top_k), embeddings=emb, blend=params.similarity == "blend",
+                           file=str(table))
     truth_path = None if args.truth.lower() == "none" else Path(args.truth)
     if truth_path is not None and not truth_path.is_file():
         raise InputError('product-match truth not found (--truth none: match without it)', file=str(truth_path))
     truth = (oriented_pairs(pl.read_parquet(truth_path), params.left, params.right, file=str(truth_path))
              if truth_path is not None else set())
-    emb_root = None if params.similarity == "tfidf" or args.embeddings.lower() == "none" else Path(args.embeddings)
-    emb = (read_embeddings(emb_root, params.left, items_l.get_column("item_id").to_list()),
-           read_embeddings(emb_root, params.right, items_r.get_column("item_id").to_list()))
     predictor = load_predictor(Path(args.model), params.device, params.weavenet_model) if params.solver == "weavenet" else None
 
     pairs, metrics = match_in_blocks(params, items_left=items_l, items_right=items_r, candidates=cand, truth=truth,
@@ -139,6 +140,9 @@ def main() -> None:
     if params.solver not in metrics["solvers"]:
         console.print(f"[yellow]match: solver {params.solver} ran on no market; {metrics['solvers']} (items per solver; "
                       f"markets above dense_max = {params.dense_max} use gs_best)[/]")
+    if metrics["blocks_top_k"]:
+        console.print(f"match: {metrics['blocks_top_k']} block(s) above match.max_block_pairs = {params.max_block_pairs:,} "
+                      f"kept each item's top {params.block_top_k} partners ({metrics['block_pairs_before_top_k']:,} pairs before)")
     scores = ("no truth: P / R / F1 unavailable" if truth_path is None else
               f"P {metrics['precision']:.3f} R {metrics['recall']:.3f} F1 {metrics['f1']:.3f} "
               f"(recall ceiling of the blocking {metrics['recall_ceiling_blocking']:.3f})")

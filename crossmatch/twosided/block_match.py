@@ -12,6 +12,7 @@ sense and one-to-one overall. Pairs below ``min_similarity`` are dropped after m
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,7 @@ import numpy as np
 import polars as pl
 
 from crossmatch.errors import ConfigError, InputError
+from crossmatch.twosided.candidates import Ranking, top_k_listed, top_k_pairs
 from crossmatch.twosided.entity import expand_blocks, score_pairs
 from crossmatch.twosided.preferences import pair_similarity, tfidf_vectors, two_sided_scores
 from crossmatch.twosided.sparse_market import SOLVERS, SparseMarket, component_labels, solve_component
@@ -42,6 +44,8 @@ class MatchParams:
     min_similarity: float = 0.0
     dense_max: int = 400  # power_balance / weavenet need nL + nR <= this per market, else gs_best
     max_pairs: int = 2_000_000  # cap when expanding blocks without candidate pairs
+    max_block_pairs: int = 250_000  # a block with more item pairs keeps each item's top block_top_k partners
+    block_top_k: int = 20
     binarize: str = "hungarian"
     device: str = "auto"
     weavenet_model: str = "UU"  # which model of a per-distribution WeaveNet model set (a single model serves all)
@@ -57,6 +61,8 @@ class MatchParams:
             raise ConfigError(f"match.binarize must be hungarian | argmax, got {self.binarize!r}")
         if int(self.dense_max) < 2 or int(self.max_pairs) < 1:
             raise ConfigError("match.dense_max must be >= 2 and match.max_pairs >= 1")
+        if int(self.max_block_pairs) < 1 or int(self.block_top_k) < 1:
+            raise ConfigError("match.max_block_pairs and match.block_top_k must be >= 1")
         if self.left == self.right:
             raise ConfigError(f"match.left and match.right must differ, both are {self.left!r}")
 
@@ -70,6 +76,8 @@ class CandidatePairs:
     block_ids: list[Any]
     unknown: int  # candidate rows naming items that are not in the catalogues (skipped)
     source: str  # "candidate_pairs" | "blocks": which table they came from
+    blocks_top_k: int = 0  # blocks above match.max_block_pairs, cut to their items' top-k partners
+    block_pairs_top_k: int = 0  # item pairs those blocks held (listed or by expansion) before the cut
 
 
 def _as_list(v: Any) -> list[str]:
@@ -80,50 +88,126 @@ def _as_list(v: Any) -> list[str]:
     return [str(v)]
 
 
+def _positions(items: pl.DataFrame, col: str, pos: str) -> pl.DataFrame:
+    # an item id listed twice in a catalogue resolves to its last row
+    ids = items.select(pl.col("item_id").cast(pl.Utf8).alias(col)).with_row_index(pos)
+    return ids.unique(col, keep="last").with_columns(pl.col(pos).cast(pl.Int64))
+
+
+def _from_table(items_left: pl.DataFrame, items_right: pl.DataFrame, candidates: pl.DataFrame,
+                file: str | None) -> tuple[pl.DataFrame, int]:
+    """(i, j, block_id, key) per distinct known pair, keeping the block id first in text order; unknown rows."""
+    missing = [c for c in ("left_item_id", "right_item_id", "block_id") if c not in candidates.columns]
+    if missing:
+        raise InputError(f"missing column(s) {missing}", file=file)
+    rows = candidates.select(pl.col("left_item_id").cast(pl.Utf8), pl.col("right_item_id").cast(pl.Utf8), "block_id")
+    rows = rows.join(_positions(items_left, "left_item_id", "i"), on="left_item_id", how="left", maintain_order="left")
+    rows = rows.join(_positions(items_right, "right_item_id", "j"), on="right_item_id", how="left", maintain_order="left")
+    known = rows.drop_nulls(["i", "j"]).with_columns(key=pl.col("block_id").cast(pl.Utf8))
+    first = known.sort("i", "j", "key", maintain_order=True).unique(["i", "j"], keep="first", maintain_order=True)
+    return first.select("i", "j", "block_id", "key"), rows.height - known.height
+
+
+def _shrink_listed(first: pl.DataFrame, max_block_pairs: int, k: int,
+                   ranking: Callable[[], Ranking]) -> tuple[pl.DataFrame, int, int]:
+    """Blocks of the candidate table with more than ``max_block_pairs`` pairs keep their items' top-``k`` partners:
+    over all their item pairs when the block lists all of them, else over the listed ones."""
+    sizes = first.group_by("key").agg(pl.len().alias("n"), pl.col("i").n_unique().alias("nl"),
+                                      pl.col("j").n_unique().alias("nr"), pl.col("block_id").first())
+    big = sizes.filter(pl.col("n") > max_block_pairs).sort("key")
+    if big.height == 0:
+        return first, 0, 0
+    rk = ranking()
+    kept = [first.join(big.select("key"), on="key", how="anti")]
+    for key, n, nl, nr, bid in big.iter_rows():
+        part = first.filter(pl.col("key") == key)
+        i, j = part.get_column("i").to_numpy(), part.get_column("j").to_numpy()
+        if n == nl * nr:  # the whole block: search it, never score its cross product
+            li, rj = top_k_pairs(rk, np.unique(i), np.unique(j), k=k, block=bid)
+        else:
+            sim, _ = pair_similarity(i, j, (rk.tfidf_left, rk.tfidf_right), rk.emb_left, rk.emb_right, blend=rk.blend)
+            sel = top_k_listed(sim, i, j, k=k)
+            li, rj = i[sel], j[sel]
+        kept.append(pl.DataFrame({"i": li, "j": rj, "block_id": [bid] * li.size, "key": [key] * li.size},
+                                 schema=first.schema))
+    return pl.concat(kept), big.height, int(big.get_column("n").sum())
+
+
+def _from_blocks(items_left: pl.DataFrame, items_right: pl.DataFrame, blocks: pl.DataFrame, max_pairs: int,
+                 max_block_pairs: int, k: int, ranking: Callable[[], Ranking],
+                 file: str | None) -> tuple[dict[tuple[int, int], Any], int, int]:
+    missing = [c for c in ("block_id", "left", "right") if c not in blocks.columns]
+    if missing:
+        raise InputError(f"missing column(s) {missing}; expected block_id, left, right", file=file)
+    by_l: dict[str, list[int]] = {}
+    by_r: dict[str, list[int]] = {}
+    for n, c in enumerate(items_left.get_column("fine_category").to_list()):
+        by_l.setdefault(c, []).append(n)
+    for n, c in enumerate(items_right.get_column("fine_category").to_list()):
+        by_r.setdefault(c, []).append(n)
+    listed = [(bid, _as_list(lf), _as_list(rt)) for bid, lf, rt in blocks.select("block_id", "left", "right").iter_rows()]
+    first: dict[tuple[int, int], Any] = {}
+    n_top, n_replaced = 0, 0
+    rk: Ranking | None = None
+    for bid, lefts, rights in sorted(listed, key=lambda b: str(b[0])):  # text order: a shared pair keeps the first
+        rows_l = sorted({n for c in lefts for n in by_l.get(c, [])})
+        rows_r = sorted({n for c in rights for n in by_r.get(c, [])})
+        if len(rows_l) * len(rows_r) > max_block_pairs:
+            rk = rk or ranking()
+            li, rj = top_k_pairs(rk, np.array(rows_l), np.array(rows_r), k=k, block=bid)
+            n_top, n_replaced = n_top + 1, n_replaced + len(rows_l) * len(rows_r)
+            if len(first) + li.size > max_pairs:
+                raise InputError(f"blocks give more than {max_pairs:,} item pairs even with top-{k} partners in big "
+                                 "blocks; raise match.max_pairs or lower match.block_top_k", file=file)
+            for a, b in zip(li.tolist(), rj.tolist(), strict=True):
+                first.setdefault((a, b), bid)
+            continue
+        try:
+            block = expand_blocks([(bid, lefts, rights)], by_l, by_r, max_pairs - len(first))
+        except ValueError:
+            raise InputError(f"blocks expand to more than {max_pairs:,} item pairs; give the blocking's "
+                             "candidate_pairs.parquet or raise match.max_pairs", file=file) from None
+        for pair, b in block.items():
+            first.setdefault(pair, b)
+    return first, n_top, n_replaced
+
+
 def candidate_pairs(items_left: pl.DataFrame, items_right: pl.DataFrame, *, candidates: pl.DataFrame | None = None,
-                    blocks: pl.DataFrame | None = None, max_pairs: int, file: str | None = None) -> CandidatePairs:
+                    blocks: pl.DataFrame | None = None, max_pairs: int, file: str | None = None,
+                    max_block_pairs: int | None = None, block_top_k: int = 20,
+                    embeddings: tuple[np.ndarray | None, np.ndarray | None] = (None, None),
+                    blend: bool = False) -> CandidatePairs:
     """Pairs from ``candidates`` (left_item_id, right_item_id, block_id; a pair listed twice keeps the block
     id first in text order), else from ``blocks`` (block_id, left, right: fine categories, str or list),
-    expanded to every item pair of each block up to ``max_pairs``. ``file`` names the table in errors."""
-    pos_l = {k: i for i, k in enumerate(items_left.get_column("item_id").to_list())}
-    pos_r = {k: i for i, k in enumerate(items_right.get_column("item_id").to_list())}
+    expanded to every item pair of each block up to ``max_pairs`` in all. ``file`` names the table in errors.
+
+    A block with more than ``max_block_pairs`` item pairs (None: no limit) keeps only each item's
+    ``block_top_k`` most similar partners on the other side (:mod:`.candidates`), ranked as the match stage
+    ranks: ICPA ``embeddings`` (aligned to the items; ``blend``: mean with TF-IDF) and the titles' TF-IDF.
+    """
+    limit = sys.maxsize if max_block_pairs is None else int(max_block_pairs)
+    k = int(block_top_k)
+
+    def ranking() -> Ranking:
+        tfidf = tfidf_vectors(items_left.get_column("title").to_list(), items_right.get_column("title").to_list())
+        emb = embeddings if embeddings[0] is not None and embeddings[1] is not None else (None, None)
+        return Ranking(tfidf[0], tfidf[1], emb[0], emb[1], blend)
+
     if candidates is not None:
-        missing = [c for c in ("left_item_id", "right_item_id", "block_id") if c not in candidates.columns]
-        if missing:
-            raise InputError(f"missing column(s) {missing}", file=file)
-        first: dict[tuple[int, int], Any] = {}
-        unknown = 0
-        rows = candidates.select(pl.col("left_item_id").cast(pl.Utf8), pl.col("right_item_id").cast(pl.Utf8), "block_id")
-        for a, b, bid in rows.iter_rows():
-            i, j = pos_l.get(a), pos_r.get(b)
-            if i is None or j is None:
-                unknown += 1
-                continue
-            if (i, j) not in first or str(bid) < str(first[(i, j)]):
-                first[(i, j)] = bid
-    elif blocks is not None:
-        missing = [c for c in ("block_id", "left", "right") if c not in blocks.columns]
-        if missing:
-            raise InputError(f"missing column(s) {missing}; expected block_id, left, right", file=file)
-        by_l: dict[str, list[int]] = {}
-        by_r: dict[str, list[int]] = {}
-        for k, c in enumerate(items_left.get_column("fine_category").to_list()):
-            by_l.setdefault(c, []).append(k)
-        for k, c in enumerate(items_right.get_column("fine_category").to_list()):
-            by_r.setdefault(c, []).append(k)
-        listed = [(bid, _as_list(lf), _as_list(rt)) for bid, lf, rt in blocks.select("block_id", "left", "right").iter_rows()]
-        try:
-            first = expand_blocks(listed, by_l, by_r, max_pairs)
-        except ValueError as exc:
-            raise InputError(f"{exc}; give the blocking's candidate_pairs.parquet or raise match.max_pairs", file=file) from None
-        unknown = 0
+        table, unknown = _from_table(items_left, items_right, candidates, file)
+        table, n_top, n_replaced = _shrink_listed(table, limit, k, ranking)
+        table = table.sort("i", "j")
+        return CandidatePairs(table.get_column("i").to_numpy().astype(np.int64),
+                              table.get_column("j").to_numpy().astype(np.int64),
+                              table.get_column("block_id").to_list(), unknown, "candidate_pairs", n_top, n_replaced)
+    if blocks is not None:
+        first, n_top, n_replaced = _from_blocks(items_left, items_right, blocks, max_pairs, limit, k, ranking, file)
     else:
         raise InputError("neither candidate pairs nor blocks given; run the blocking stage first", file=file)
     keys = sorted(first)
-    left = np.array([k[0] for k in keys], dtype=np.int64)
-    right = np.array([k[1] for k in keys], dtype=np.int64)
-    return CandidatePairs(left, right, [first[k] for k in keys], unknown,
-                          "candidate_pairs" if candidates is not None else "blocks")
+    left = np.array([p[0] for p in keys], dtype=np.int64)
+    right = np.array([p[1] for p in keys], dtype=np.int64)
+    return CandidatePairs(left, right, [first[p] for p in keys], 0, "blocks", n_top, n_replaced)
 
 
 def align_embeddings(frame: pl.DataFrame, item_ids: Sequence[str], *, file: str | None = None) -> np.ndarray:
@@ -225,6 +309,7 @@ def match_in_blocks(
         "true_positives": sc.true_positives, "truth_pairs": sc.truth,
         "precision_labelled": sc.precision_labelled, "f1_labelled": sc.f1_labelled, "pairs_labelled": sc.labelled_predicted,
         "truth_pairs_in_candidates": ceiling, "recall_ceiling_blocking": ceiling / sc.truth if sc.truth else 0.0,
-        "candidate_rows_unknown_items": candidates.unknown, **st,
+        "candidate_rows_unknown_items": candidates.unknown, "blocks_top_k": candidates.blocks_top_k,
+        "block_pairs_before_top_k": candidates.block_pairs_top_k, **st,
     }
     return pairs, metrics
