@@ -98,7 +98,7 @@ def init(
 def run(
     stages: Annotated[Optional[str], typer.Option(help="comma-separated subset of stages")] = None,
     force: Annotated[bool, typer.Option(help="re-run stages DVC finds up to date")] = False,
-    pipeline_name: Annotated[str, typer.Option("--pipeline", help="default | real")] = "default",
+    pipeline_name: Annotated[str, typer.Option("--pipeline", help="default | real | a folder with a dvc.yaml (crossmatch init)")] = "default",
     repo: Annotated[Optional[Path], typer.Option(help="project folder")] = None,
     runner: Annotated[str, typer.Option(help="fan-out of foreach stages: thread | process | dask | ray | serial")] = "thread",
     workers: Annotated[int, typer.Option(help="concurrent fan-out items")] = 2,
@@ -114,6 +114,7 @@ def run(
     wanted = [s.strip() for s in stages.split(",")] if stages else None
     with _friendly_errors():
         root = repository(repo)
+        _pipeline_spec(pipeline_name, root)
         # held for the whole run: a second `crossmatch run` here stops with "busy" before it starts a
         # second temporary Prefect API on the same database
         with run_lock(root):
@@ -129,6 +130,17 @@ def run(
                 state = run_pipeline(pipeline_name, repo=str(root), stages=wanted, force=force,
                                      runner=runner, workers=workers)
     _run_summary(view, state, root)
+
+
+def _pipeline_spec(name: str, root: Path) -> Any:
+    """The pipeline ``--pipeline`` names, or exit 2 with one line saying what is accepted."""
+    from flows.stages import UnknownPipeline, resolve_pipeline
+
+    try:
+        return resolve_pipeline(name, root)
+    except UnknownPipeline as exc:
+        console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
 
 
 def _shown_path(path: Path) -> str:
@@ -203,18 +215,16 @@ def serve(
 
 @app.command("stages")
 def list_stages(
-    pipeline_name: Annotated[str, typer.Option("--pipeline", help="default | real")] = "default",
+    pipeline_name: Annotated[str, typer.Option("--pipeline", help="default | real | a folder with a dvc.yaml (crossmatch init)")] = "default",
     repo: Annotated[Optional[Path], typer.Option(help="project folder")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
     """List the stages in order, their tags, and whether DVC finds each up to date."""
     from flows.dvc import DvcError, stage_status
     from flows.guard import DVC_LOCK_MESSAGE, busy_with_dvc, check_dvc_idle, repository
-    from flows.stages import PIPELINES
-
-    spec = PIPELINES[pipeline_name]
     with _friendly_errors():
         root = repository(repo)
+        spec = _pipeline_spec(pipeline_name, root)
         check_dvc_idle(root)
         try:
             changed = stage_status(root, spec.dvcfile)

@@ -7,6 +7,7 @@ and owns the cache, Prefect owns scheduling, retries, tag routing and the run's 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +19,7 @@ from prefect.states import State
 from flows import live
 from flows.dvc import DvcError, dvc_stream, find_repo
 from flows.fanout import fan_out
-from flows.stages import IO_RETRY_DELAYS, PIPELINES, StageSpec
-
-# each pipeline's report (what its evaluate stage writes), relative to the repository root
-REPORTS: dict[str, str] = {"default": "report.md", "real": "reports/real.md"}
-
+from flows.stages import IO_RETRY_DELAYS, StageSpec, resolve_pipeline
 
 @task(cache_policy=NONE)
 def repro_stage(stage: str, repo: str, force: bool = False) -> str:
@@ -70,10 +67,10 @@ def _flatten(prefix: str, obj: Any, out: dict[str, Any]) -> None:
         out[prefix] = obj
 
 
-def collect_metrics(repo: Path) -> dict[str, dict[str, Any]]:
-    """Every ``metrics/*.json`` flattened to ``{file stem: {dotted key: value}}``."""
+def collect_metrics(repo: Path, metrics_dir: str = "metrics") -> dict[str, dict[str, Any]]:
+    """Every ``<metrics_dir>/*.json`` flattened to ``{file stem: {dotted key: value}}``."""
     found: dict[str, dict[str, Any]] = {}
-    for f in sorted((repo / "metrics").glob("*.json")):
+    for f in sorted((repo / metrics_dir).glob("*.json")):
         flat: dict[str, Any] = {}
         try:
             _flatten("", json.loads(f.read_text()), flat)
@@ -111,6 +108,11 @@ def metrics_markdown(metrics: dict[str, dict[str, Any]], ran: list[str],
     return "\n".join(lines)
 
 
+def _slug(name: str) -> str:
+    """An artifact key part: Prefect allows lowercase letters, digits and dashes only."""
+    return re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-") or "pipeline"
+
+
 def shared_data_dir(root: Path) -> Path:
     return root.parent / "shared" / "data"
 
@@ -127,8 +129,9 @@ def pipeline(
     """Run one pipeline's DVC stages in order; a failing stage fails the flow and nothing after it runs.
 
     Args:
-        name: ``default`` (synthetic data) or ``real`` (``../shared/data``; skipped with a
-            message when that folder is absent).
+        name: ``default`` (synthetic data), ``real`` (``../shared/data``; skipped with a
+            message when that folder is absent), or a project folder with a ``dvc.yaml`` (what
+            ``crossmatch init`` writes, e.g. ``pipelines/mine``).
         repo: the project folder (default: the nearest one above the working directory).
         stages: a subset of stage names to run (default: all, in ``dvc.yaml`` order).
         force: re-run stages even when DVC finds them up to date.
@@ -137,10 +140,8 @@ def pipeline(
             ``serial`` leaves them to ``dvc repro``, one after the other.
         workers: concurrent items for the thread/process/local-dask runners.
     """
-    if name not in PIPELINES:
-        raise ValueError(f"unknown pipeline '{name}'; choose one of {sorted(PIPELINES)}")
-    spec = PIPELINES[name]
     root = find_repo(repo)
+    spec = resolve_pipeline(name, root)
     logger = get_run_logger()
     if spec.needs_shared_data and not shared_data_dir(root).is_dir():
         msg = f"skipped the '{name}' pipeline: {shared_data_dir(root)} is absent (a fresh clone has no real data)"
@@ -167,16 +168,16 @@ def pipeline(
                 record.status = live.stage_status_from_output(output)
         timings.append(record.as_row())
         ran.append(stage.name)
-    metrics = collect_metrics(root)
+    metrics = collect_metrics(root, spec.metrics_dir)
     create_table_artifact(
-        key=f"crossmatch-{name}-metrics",
+        key=f"crossmatch-{_slug(name)}-metrics",
         table=headline_rows(metrics, spec.headline_file),
         description=f"Headline metrics of the {name} pipeline",
     )
     create_markdown_artifact(
-        key=f"crossmatch-{name}-report", markdown=metrics_markdown(metrics, ran, timings), description=f"Metrics of the {name} pipeline"
+        key=f"crossmatch-{_slug(name)}-report", markdown=metrics_markdown(metrics, ran, timings), description=f"Metrics of the {name} pipeline"
     )
-    report = root / REPORTS.get(name, "report.md")
+    report = root / spec.report
     return {"pipeline": name, "stages": ran, "timings": timings, "metrics": metrics,
             "report": str(report) if report.exists() else None}
 

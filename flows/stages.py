@@ -9,6 +9,9 @@ checks that this order agrees with ``dvc.yaml``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,8 @@ class PipelineSpec:
     stages: tuple[StageSpec, ...]
     needs_shared_data: bool = False
     headline_file: str = "headline"  # stem of the metrics file with the run's headline metrics
+    metrics_dir: str = "metrics"  # where the pipeline's metrics/*.json are, relative to the repository root
+    report: str = "report.md"  # what its evaluate stage writes, relative to the repository root
 
     def target(self, stage: str) -> str:
         """The name ``dvc repro`` takes for ``stage`` of this pipeline file."""
@@ -78,5 +83,42 @@ class PipelineSpec:
 PIPELINES: dict[str, PipelineSpec] = {
     "default": PipelineSpec("default", "dvc.yaml", STAGES),
     "real": PipelineSpec("real", "pipelines/real/dvc.yaml", REAL_STAGES, needs_shared_data=True,
-                         headline_file="real_headline"),
+                         headline_file="real_headline", report="reports/real.md"),
 }
+
+
+class UnknownPipeline(ValueError):
+    """Neither a named pipeline nor a folder of the project holding a ``dvc.yaml``."""
+
+
+def resolve_pipeline(name: str, root: Path) -> PipelineSpec:
+    """The pipeline ``name``: ``default``, ``real``, or a folder with a ``dvc.yaml`` inside the project
+    (what ``crossmatch init`` writes, e.g. ``pipelines/mine``): its stages in that file's order, each
+    with the tags and fan-out of the default stage of the same name (``cpu`` and serial otherwise; a
+    ``foreach`` stage fans out); its metrics and report under that folder."""
+    if name in PIPELINES:
+        return PIPELINES[name]
+    folder = (root / name).resolve()
+    dvcfile = folder / "dvc.yaml" if folder.is_dir() else folder
+    if dvcfile.name != "dvc.yaml" or not dvcfile.is_file():
+        raise UnknownPipeline(f"unknown pipeline '{name}': use {sorted(PIPELINES)} or a folder of this project "
+                              "with a dvc.yaml (crossmatch init writes one)")
+    try:
+        rel = dvcfile.relative_to(root.resolve())
+    except ValueError:
+        raise UnknownPipeline(f"pipeline '{name}' is outside the project {root}") from None
+    try:
+        stages = (yaml.safe_load(dvcfile.read_text()) or {}).get("stages") or {}
+    except yaml.YAMLError as exc:
+        raise UnknownPipeline(f"{rel}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(stages, dict) or not stages:
+        raise UnknownPipeline(f"{rel}: no stages")
+    known = {s.name: s for s in STAGES}
+    specs = []
+    for stage, body in stages.items():
+        base = known.get(stage, StageSpec(stage))
+        fanout = isinstance(body, dict) and "foreach" in body
+        specs.append(StageSpec(stage, base.resource, base.io, fanout))
+    folder_rel = rel.parent.as_posix()
+    return PipelineSpec(folder_rel, rel.as_posix(), tuple(specs), metrics_dir=f"{folder_rel}/metrics",
+                        report=f"{folder_rel}/report.md")
