@@ -140,15 +140,14 @@ def main() -> None:
     if params.solver not in metrics["solvers"]:
         console.print(f"[yellow]match: solver {params.solver} ran on no market; {metrics['solvers']} (items per solver; "
                       f"markets above dense_max = {params.dense_max} use gs_best)[/]")
-    if metrics["blocks_top_k"]:
-        console.print(f"match: {metrics['blocks_top_k']} block(s) above match.max_block_pairs = {params.max_block_pairs:,} "
-                      f"kept each item's top {params.block_top_k} partners ({metrics['block_pairs_before_top_k']:,} pairs before)")
     scores = ("no truth: P / R / F1 unavailable" if truth_path is None else
               f"P {metrics['precision']:.3f} R {metrics['recall']:.3f} F1 {metrics['f1']:.3f} "
               f"(recall ceiling of the blocking {metrics['recall_ceiling_blocking']:.3f})")
     console.print(
         f"match: {pairs.height} pairs from {metrics['candidate_pairs']:,} candidates in {metrics['markets']} markets "
         f"({params.solver}, {metrics['similarity']}); {scores} -> {args.out}"
+        + (f"; {metrics['blocks_top_k']} block(s) above match.max_block_pairs kept each item's top {params.block_top_k} "
+           f"partners ({metrics['block_pairs_before_top_k']:,} item pairs)" if metrics["blocks_top_k"] else "")
     )
 
 

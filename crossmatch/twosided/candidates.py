@@ -109,7 +109,7 @@ def _nearest(rk: Ranking, q_side: str, q_rows: np.ndarray, b_rows: np.ndarray, u
             return _top_k_chunked((qt, qd), (bt, bd), k)
         qd = _dense(qt, cols) if qd is None else np.hstack([_dense(qt, cols), qd])
         bd = _dense(bt, cols) if bd is None else np.hstack([_dense(bt, cols), bd])
-        if cols.size == 0:  # every title empty in both groups: all scores 0
+        if qd.shape[1] == 0:  # every title empty in both groups and no embeddings: all scores 0
             qd, bd = np.zeros((q_rows.size, 1), np.float32), np.zeros((b_rows.size, 1), np.float32)
     return _top_k_faiss(qd, bd, k)  # type: ignore[arg-type]
 

@@ -99,11 +99,13 @@ def test_the_chunked_sparse_search_matches_the_exact_one(monkeypatch: pytest.Mon
     titles = [" ".join(rng.choice(words, 5)) for _ in range(130)]
     tf = tfidf_vectors(titles[:70], titles[70:])
     monkeypatch.setattr(cmod, "CHUNK_CELLS", 60 * 7)  # 7 query rows per chunk
-    rk = Ranking(tf[0], tf[1])
     ii, jj = np.meshgrid(np.arange(70), np.arange(60), indexing="ij")
-    sim, _ = pair_similarity(ii.ravel(), jj.ravel(), tf)
-    got = set(zip(*(a.tolist() for a in top_k_pairs(rk, np.arange(70), np.arange(60), k=4)), strict=True))
-    assert got == _brute_top_k(sim.reshape(70, 60).astype(np.float32), 4)
+    el, er = rng.standard_normal((70, 6)), rng.standard_normal((60, 6))
+    for emb, blend in (((None, None), False), ((el, er), True)):
+        sim, _ = pair_similarity(ii.ravel(), jj.ravel(), tf, *emb, blend=blend)
+        rk = Ranking(tf[0], tf[1], emb[0], emb[1], blend)
+        got = set(zip(*(a.tolist() for a in top_k_pairs(rk, np.arange(70), np.arange(60), k=4)), strict=True))
+        assert got == _brute_top_k(sim.reshape(70, 60).astype(np.float32), 4)
 
 
 def test_an_incomplete_big_block_ranks_its_listed_pairs_only() -> None:
