@@ -107,11 +107,12 @@ def stages_spec(*, out: str, params: str, logs: str, items: str, categories: str
         "cmd": _cmd("python", "-m", "stages.train_align", "--params", params, "--ingested", ing, "--edges", edges,
                     "--truth", concepts or "none", "--out", f"{icpa}/align", "--embeddings", f"{icpa}/embeddings",
                     "--checkpoints", f"{icpa}/checkpoints/align", "--metrics", f"{m}/train_align.json",
-                    "--front", f"{pl}/align/icpa_front.csv"),
+                    "--front", f"{pl}/align/icpa_front.csv", "--curves", f"{pl}/icpa_curves/train_align"),
         "deps": ["stages/train_align.py", *icpa_code, "crossmatch/metrics/alignment_hits.py", ing, edges,
                  *([concepts] if concepts else [])],
         "params": prm("icpa"),
         "outs": [_out(f"{icpa}/align"), _out(f"{icpa}/embeddings"), _out(f"{pl}/align", cache=False),
+                 _out(f"{pl}/icpa_curves/train_align", cache=False),
                  _out(f"{m}/train_align.json", cache=False)],
     }
     st["pareto_finetune"] = {
@@ -120,11 +121,13 @@ def stages_spec(*, out: str, params: str, logs: str, items: str, categories: str
             "cmd": _cmd("python", "-m", "stages.pareto_finetune", "--params", params, "--target", "${item}",
                         "--ingested", ing, "--edges", edges, "--align", f"{icpa}/align",
                         "--out", f"{icpa}/finetune/${{item}}", "--checkpoints", f"{icpa}/checkpoints/finetune/${{item}}",
-                        "--metrics", f"{m}/icpa_finetune_${{item}}.json"),
+                        "--metrics", f"{m}/icpa_finetune_${{item}}.json",
+                        "--curves", f"{pl}/icpa_curves/finetune_${{item}}"),
             "deps": ["stages/pareto_finetune.py", *icpa_code, "crossmatch/metrics/ranking.py", ing, edges,
                      f"{icpa}/align"],
             "params": prm("icpa"),
-            "outs": [_out(f"{icpa}/finetune/${{item}}"), _out(f"{m}/icpa_finetune_${{item}}.json", cache=False)],
+            "outs": [_out(f"{icpa}/finetune/${{item}}"), _out(f"{m}/icpa_finetune_${{item}}.json", cache=False),
+                     _out(f"{pl}/icpa_curves/finetune_${{item}}", cache=False)],
         },
     }
     st["icpa_eval"] = {
@@ -294,7 +297,9 @@ def init_pipeline(*, root: Path, logs: Path, items: Path, categories: Path, taxo
               f"left {left}, right {right}).\n"
               f"# Run from the repository root:  dvc repro {out_rel}/dvc.yaml\n"
               "# Every stage runs there (wdir) and writes under this folder; edit params.yaml beside this file.\n")
-    body = yaml.safe_dump({"stages": ordered}, sort_keys=False, width=10_000, allow_unicode=True)
+    # per-epoch ICPA training curves, declared once as in ../../dvc.yaml (paths relative to this dvc.yaml)
+    plots = [{"plots/icpa_curves": {"template": "linear", "x": "epoch", "y": ["loss", "total"]}}]
+    body = yaml.safe_dump({"stages": ordered, "plots": plots}, sort_keys=False, width=10_000, allow_unicode=True)
     (out_abs / "dvc.yaml").write_text(header + body)
     ignore = out_abs / ".gitignore"
     lines = ignore.read_text().splitlines() if ignore.exists() else []

@@ -50,3 +50,10 @@ def test_truth_files_feed_the_truth_based_figures(truth_run: Path) -> None:
     assert match["pairs"] > 0 and 0 <= match["f1"] <= 1 and "truth_unavailable" not in match
     report = (truth_run / "report.md").read_text()
     assert "Alignment accuracy (hit@10" in report and "unavailable" not in report
+    # per-epoch ICPA curves, declared once as DVC plots (dvc plots diff compares training runs)
+    curves = sorted(p.relative_to(truth_run / "plots/icpa_curves").as_posix()
+                    for p in (truth_run / "plots/icpa_curves").rglob("*.csv"))
+    assert any(c.startswith("train_align/") for c in curves)
+    assert {c.split("/")[0] for c in curves} >= {"train_align", "finetune_alpha", "finetune_beta"}
+    dvcfile = yaml.safe_load((truth_run / "dvc.yaml").read_text())
+    assert dvcfile["plots"] == [{"plots/icpa_curves": {"template": "linear", "x": "epoch", "y": ["loss", "total"]}}]
