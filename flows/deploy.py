@@ -24,20 +24,18 @@ from prefect.deployments import run_deployment
 from flows.dvc import find_repo
 from flows.pipeline import pipeline, shared_data_dir
 from flows.server import dashboard_url, ensure_tag_limits, prefect_server
-from flows.stages import PIPELINES
+from flows.stages import PipelineSpec, resolve_pipeline
 
 
-def stretches(name: str, stages: list[str] | None = None) -> list[tuple[str, list[str]]]:
+def stretches(pipeline_spec: PipelineSpec, stages: list[str] | None = None) -> list[tuple[str, list[str]]]:
     """A pipeline's stages (or the chosen subset), in order, cut into maximal runs of one resource:
     ``[("cpu", [...]), ("gpu", [...]), ...]``."""
-    if name not in PIPELINES:
-        raise ValueError(f"unknown pipeline '{name}'; choose one of {sorted(PIPELINES)}")
-    known = [s.name for s in PIPELINES[name].stages]
+    known = [s.name for s in pipeline_spec.stages]
     unknown = sorted(set(stages or []) - set(known))
     if unknown:
-        raise ValueError(f"unknown stage(s) {unknown} in the '{name}' pipeline; known: {known}")
+        raise ValueError(f"unknown stage(s) {unknown} in the '{pipeline_spec.name}' pipeline; known: {known}")
     out: list[tuple[str, list[str]]] = []
-    for spec in PIPELINES[name].stages:
+    for spec in pipeline_spec.stages:
         if stages is not None and spec.name not in stages:
             continue
         if out and out[-1][0] == spec.resource:
@@ -56,7 +54,7 @@ def routed_pipeline(
     runner: str = "thread",
     workers: int = 2,
 ) -> list[dict[str, Any]]:
-    """Run a pipeline with its gpu-tagged stages on the GPU work pool.
+    """Run a pipeline (``default``, ``real`` or a pipeline folder) with its gpu-tagged stages on the GPU pool.
 
     The cpu stretches run here, as subflows; each gpu stretch runs as a flow run of ``gpu_deployment`` (the
     same pipeline flow, deployed to the GPU pool), and this run waits for it. Both workers must see the
@@ -64,7 +62,7 @@ def routed_pipeline(
     complete fails this run, and nothing after it runs.
     """
     done: list[dict[str, Any]] = []
-    for resource, stretch in stretches(name, stages):
+    for resource, stretch in stretches(resolve_pipeline(name, find_repo(None)), stages):
         if resource == "gpu":
             params = {"name": name, "stages": stretch, "force": force, "runner": runner, "workers": workers}
             run = run_deployment(gpu_deployment, parameters=params, timeout=None, poll_interval=3)
