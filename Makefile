@@ -62,7 +62,7 @@ lint: setup
 bench: setup
 	@for b in benchmarks/bench_*.py; do m=$$(basename $$b .py); echo "== benchmarks.$$m"; $(BIN)/python -m benchmarks.$$m || exit 1; done
 
-# Tag concurrency limits (gpu = 1, dvc = 1) on the Prefect server in use.
+# Tag concurrency limits on the Prefect server in use (dvc = 1; gpu = CUDA devices, or CPU cores without CUDA).
 concurrency: setup
 	$(BIN)/crossmatch concurrency
 

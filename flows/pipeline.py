@@ -21,6 +21,7 @@ from flows.dvc import DvcError, dvc_stream, find_repo
 from flows.fanout import fan_out
 from flows.stages import IO_RETRY_DELAYS, StageSpec, resolve_pipeline
 
+
 @task(cache_policy=NONE)
 def repro_stage(stage: str, repo: str, force: bool = False) -> str:
     """Run one DVC stage (``dvc repro --single-item``), its output streamed to the run log and the

@@ -107,7 +107,8 @@ def main() -> None:
     with atomic_dir(args.out) as tmp:
         res.category_pairs.write_parquet(tmp / "category_pairs.parquet")
         res.blocks.write_parquet(tmp / "blocks.parquet")
-        res.candidates.write_parquet(tmp / "candidate_pairs.parquet")
+        if res.candidates is not None:  # else the blocks alone (blocking.max_listed_pairs); match reads those
+            res.candidates.write_parquet(tmp / "candidate_pairs.parquet")
     _write_plot(f"{args.plots}_tradeoff", *tradeoff_figure(metrics["methods"]))
     _write_plot(f"{args.plots}_grid", *grid_figure(res.categories.grid, params.select))
     if res.curve is not None:
@@ -122,7 +123,9 @@ def main() -> None:
     console.print(
         f"blocking: {len(metrics['methods'])} methods in {metrics['seconds']['total']:.1f} s"
         f"{'' if metrics['tuned'] else ' (untuned: no labelled pairs)'}; selected {params.select}: {figures}; "
-        f"{res.candidates.height:,} candidate pairs -> {args.out}"
+        f"{metrics['n_candidate_pairs']:,} candidate pairs"
+        f"{'' if res.candidates is not None else ' (over blocking.max_listed_pairs: blocks only, match takes top-k)'}"
+        f" -> {args.out}"
         + ("; the ILP time budget was hit (results depend on this machine's speed)" if budget.get("hit") else "")
     )
 

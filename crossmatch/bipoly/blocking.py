@@ -35,14 +35,15 @@ class BlockingRun:
     """Outcome of :func:`run_blocking`.
 
     ``category_pairs``: method, left, right (every method's matched categories); ``blocks``: block_id, left,
-    right and ``candidates``: left_item_id, right_item_id, block_id (the selected method); ``curve``: the
+    right and ``candidates``: left_item_id, right_item_id, block_id (the selected method; ``None`` when its
+    blocks hold more than ``max_listed_pairs`` item pairs: only the blocks are written); ``curve``: the
     meta-blocking recall curve (budgeted protocol only); ``metrics``: every figure, as JSON-ready values.
     """
 
     categories: CategoryBlocking
     category_pairs: pl.DataFrame
     blocks: pl.DataFrame
-    candidates: pl.DataFrame
+    candidates: pl.DataFrame | None
     metrics: dict[str, Any]
     curve: pl.DataFrame | None = None
 
@@ -143,7 +144,9 @@ def run_blocking(
         else:
             meta, metrics["metablocking"] = meta_run(mp, truth_pairs=cb.labels.report, **common)
     metrics["seconds"]["total"] = round(time.perf_counter() - t_start, 3)
-    blocks, cand = selected_pairs(params.select, matchings=cb.matchings, meta=meta, docs=cb.docs,
-                                  left_items=left_items, right_items=right_items)
-    metrics["n_blocks"], metrics["n_candidate_pairs"] = blocks.height, cand.height
+    blocks, cand, n_pairs = selected_pairs(params.select, matchings=cb.matchings, meta=meta, docs=cb.docs,
+                                           left_items=left_items, right_items=right_items,
+                                           max_listed_pairs=params.max_listed_pairs)
+    metrics["n_blocks"], metrics["n_candidate_pairs"] = blocks.height, n_pairs
+    metrics["candidate_pairs_listed"] = cand is not None
     return BlockingRun(cb, category_pairs_frame(cb.matchings, *cb.docs), blocks, cand, metrics, curve)

@@ -169,6 +169,10 @@ class BlockingParams:
     methods: list[str] = field(default_factory=lambda: [*GREEDY_METHODS, "kcore"])
     kcore_k: int = 2
     select: str = "bipoly_c"  # method written to blocks/candidate_pairs ("metablocking" allowed)
+    # candidate_pairs.parquet lists every item pair of the selected blocks only up to this many pairs: beyond it
+    # (one huge block: no fine taxonomy, one shared category) only blocks.parquet is written, and the match stage
+    # keeps each item's top-k partners inside such blocks instead of a quadratic list (null: no limit)
+    max_listed_pairs: int | None = 5_000_000
     runner: str = "process"  # thread | process
     workers: int = 2
     seed: int = 0
@@ -198,3 +202,7 @@ class BlockingParams:
             raise ConfigError(f"blocking.methods: unknown {bad}; choose from {[*GREEDY_METHODS, 'kcore']}")
         if self.left == self.right:
             raise ConfigError("blocking.left and blocking.right must be different sources")
+        if self.max_listed_pairs is not None and (isinstance(self.max_listed_pairs, bool)
+                                                  or not isinstance(self.max_listed_pairs, int)
+                                                  or self.max_listed_pairs < 1):
+            raise ConfigError(f"blocking.max_listed_pairs must be an integer >= 1 or null, got {self.max_listed_pairs!r}")

@@ -124,11 +124,16 @@ def category_pairs_frame(matchings: dict[str, Matching], dl: Documents, dr: Docu
 
 
 def selected_pairs(select: str, *, matchings: dict[str, Matching], meta: MetaBlockingResult | MetaProtocol | None,
-                   docs: tuple[Documents, Documents], left_items: pl.DataFrame,
-                   right_items: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """``blocks`` (block_id, left, right) and ``candidate_pairs`` (left_item_id, right_item_id, block_id) of the
-    method ``select``: a category matching's blocks and every item pair inside them, or the meta-blocking's
-    product pairs (``"metablocking"``) grouped by their category pair."""
+                   docs: tuple[Documents, Documents], left_items: pl.DataFrame, right_items: pl.DataFrame,
+                   max_listed_pairs: int | None = None) -> tuple[pl.DataFrame, pl.DataFrame | None, int]:
+    """``blocks`` (block_id, left, right), ``candidate_pairs`` (left_item_id, right_item_id, block_id) and the
+    number of item pairs of the method ``select``: a category matching's blocks and every item pair
+    inside them, or the meta-blocking's product pairs (``"metablocking"``) grouped by their category pair.
+
+    A category matching whose blocks hold more than ``max_listed_pairs`` item pairs gets ``None`` instead of
+    the list, and the count is the sum of the blocks' sizes (from the category sizes, so nothing quadratic is
+    built; a pair in two blocks counts twice): the match stage then reads the blocks and keeps each item's
+    top-k partners inside the big ones."""
     dl, dr = docs
     li = left_items.select(pl.col("item_id").alias("left_item_id"), pl.col("fine_category").alias("left"))
     ri = right_items.select(pl.col("item_id").alias("right_item_id"), pl.col("fine_category").alias("right"))
@@ -143,12 +148,22 @@ def selected_pairs(select: str, *, matchings: dict[str, Matching], meta: MetaBlo
         )
         blocks = cand.select("left", "right").unique().sort("left", "right").with_row_index("block_id")
         cand = cand.join(blocks, on=["left", "right"]).select("left_item_id", "right_item_id", pl.col("block_id").cast(pl.Int64))
-        return blocks.select(pl.col("block_id").cast(pl.Int64), "left", "right"), cand.sort("left_item_id", "right_item_id")
+        cand = cand.sort("left_item_id", "right_item_id")
+        return blocks.select(pl.col("block_id").cast(pl.Int64), "left", "right"), cand, cand.height
     if select not in matchings:
         raise ConfigError(f"blocking.select '{select}' is not a computed method; computed: {sorted(matchings)}")
     m = matchings[select]
     blocks = pl.DataFrame({"left": [dl.names[i] for i in m.left], "right": [dr.names[i] for i in m.right]},
                           schema={"left": pl.String, "right": pl.String}).with_row_index("block_id")
     blocks = blocks.with_columns(pl.col("block_id").cast(pl.Int64))
+    if max_listed_pairs is not None:
+        # an upper bound on the distinct pairs (a pair in two blocks counts twice), from category sizes only
+        n_l = li.group_by("left").len("n_l")
+        n_r = ri.group_by("right").len("n_r")
+        sized = blocks.join(n_l, on="left", how="left").join(n_r, on="right", how="left").fill_null(0)
+        bound = int((sized.get_column("n_l").cast(pl.Int64) * sized.get_column("n_r").cast(pl.Int64)).sum())
+        if bound > max_listed_pairs:
+            return blocks, None, bound
     cand = blocks.join(li, on="left").join(ri, on="right").select("left_item_id", "right_item_id", "block_id")
-    return blocks, cand.unique(["left_item_id", "right_item_id"], keep="first").sort("left_item_id", "right_item_id")
+    cand = cand.unique(["left_item_id", "right_item_id"], keep="first").sort("left_item_id", "right_item_id")
+    return blocks, cand, cand.height

@@ -111,3 +111,26 @@ def test_stage_runs_without_truth_on_items_with_only_required_columns(tiny_data,
     assert set(blocks.get_column("left").to_list()) <= cats
     for name in ("tradeoff", "grid"):
         assert (tmp_path / "plots" / f"blocking_{name}.png").exists()
+
+
+def test_blocks_over_max_listed_pairs_are_written_without_their_pair_list() -> None:
+    """One huge block (one shared category, no taxonomy) is not listed pair by pair: the count comes from the
+    category sizes, candidate_pairs is None, and the blocks still reach the match stage's top-k cut."""
+    left = _catalogue("a", ["home_kitchen", "garden_tools"], per=30)
+    right = _catalogue("b", ["kitchen_home", "tools_garden"], per=40)
+    listed = run_blocking(BlockingParams(**SMALL), left_items=left, right_items=right, truth_pairs=None)
+    assert listed.candidates is not None and listed.candidates.height == 2 * 30 * 40
+    assert listed.metrics["candidate_pairs_listed"] is True
+    capped = run_blocking(BlockingParams(**{**SMALL, "max_listed_pairs": 2 * 30 * 40 - 1}), left_items=left,
+                          right_items=right, truth_pairs=None)
+    assert capped.candidates is None and capped.metrics["candidate_pairs_listed"] is False
+    assert capped.metrics["n_candidate_pairs"] == 2 * 30 * 40  # from the category sizes
+    assert capped.blocks.equals(listed.blocks)
+    items_l, items_r = (blocking_items(x, source=s).items for x, s in ((left, "a"), (right, "b")))
+    rng = __import__("numpy").random.default_rng(0)
+    emb = (rng.normal(size=(60, 4)), rng.normal(size=(80, 4)))
+    cut = candidate_pairs(items_l, items_r, blocks=capped.blocks, max_pairs=10_000, max_block_pairs=100,
+                          block_top_k=3, embeddings=emb)
+    assert 0 < cut.left.size <= 2 * 3 * (30 + 40)
+    with pytest.raises(ConfigError, match="max_listed_pairs"):
+        BlockingParams(**{**SMALL, "max_listed_pairs": 0})

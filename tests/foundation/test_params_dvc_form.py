@@ -13,7 +13,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from dvc.utils.hydra import apply_overrides
 
 ROOT = Path(__file__).resolve().parents[2]
