@@ -51,7 +51,7 @@ demo: setup
 # Command 2: set up, lint and type-check (the lint target), then run the whole test suite.
 # pytest's exit code 5 ("no tests collected") is turned into a failure so an empty run never passes.
 test: setup lint
-	$(BIN)/python -m pytest -q; rc=$$?; \
+	$(BIN)/python -m pytest -q --durations=20; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
 
 # ruff on the whole tree and mypy on crossmatch/, stages/, flows/ (both configured in pyproject.toml).
