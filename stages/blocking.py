@@ -39,10 +39,11 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from crossmatch.bipoly.blocking import oriented_truth, run_blocking, warm_up
+from crossmatch.bipoly.blocking import run_blocking, warm_up
 from crossmatch.bipoly.config import BlockingParams
 from crossmatch.bipoly.figures import grid_figure, recall_curve_figure, save_png, tradeoff_figure
 from crossmatch.errors import InputError
+from crossmatch.truth import oriented_truth
 from stages._common import atomic_dir, console, load_section, params_as, run, write_atomic, write_json
 
 __all__ = ["BlockingParams", "load_source", "main", "make_executor"]

@@ -30,13 +30,13 @@ import polars as pl
 from rich.progress import track
 
 from crossmatch.errors import InputError
+from crossmatch.truth import oriented_pair_set
 from crossmatch.twosided.block_match import (
     MatchParams,
     Predictor,
     align_embeddings,
     candidate_pairs,
     match_in_blocks,
-    oriented_pairs,
 )
 from stages._common import console, load_section, params_as, run, write_atomic, write_json
 
@@ -125,7 +125,7 @@ def main() -> None:
     truth_path = None if args.truth.lower() == "none" else Path(args.truth)
     if truth_path is not None and not truth_path.is_file():
         raise InputError('product-match truth not found (--truth none: match without it)', file=str(truth_path))
-    truth = (oriented_pairs(pl.read_parquet(truth_path), params.left, params.right, file=str(truth_path))
+    truth = (oriented_pair_set(pl.read_parquet(truth_path), params.left, params.right, file=str(truth_path))
              if truth_path is not None else set())
     predictor = load_predictor(Path(args.model), params.device, params.weavenet_model) if params.solver == "weavenet" else None
 

@@ -27,7 +27,7 @@ from crossmatch.bipoly.product_pairs import category_pairs_frame, meta_protocol_
 from crossmatch.bipoly.protocol import MetaProtocol
 from crossmatch.bipoly.scenario import scenario_scores
 from crossmatch.bipoly.tuning import CategoryBlocking, OnStage, tune_categories
-from crossmatch.errors import ConfigError, InputError
+from crossmatch.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -53,29 +53,6 @@ def warm_up() -> None:
     tiny = Instance.from_dense(np.array([[1.0, 0.5], [0.0, 0.25]]))
     for mt in GREEDY_METHODS:
         run_greedy(mt, tiny, Rewards())
-
-
-def oriented_truth(truth: pl.DataFrame, left: str, right: str, *, file: str) -> pl.DataFrame:
-    """True pairs as (item_a = left item, item_b = right item), with their ``split`` when the truth has one.
-
-    Without ``source_a`` / ``source_b`` columns the pairs are taken as already oriented.
-
-    Raises:
-        InputError: a column ``item_a`` / ``item_b`` is missing, or no pair joins the two sources.
-    """
-    for c in ("item_a", "item_b"):
-        if c not in truth.columns:
-            raise InputError(f"missing column '{c}'; found {truth.columns}", file=file)
-    extra = ["split"] if "split" in truth.columns else []
-    if not {"source_a", "source_b"} <= set(truth.columns):
-        return truth.select("item_a", "item_b", *extra)
-    fwd = truth.filter((pl.col("source_a") == left) & (pl.col("source_b") == right)).select("item_a", "item_b", *extra)
-    bwd = truth.filter((pl.col("source_a") == right) & (pl.col("source_b") == left)).select(
-        pl.col("item_b").alias("item_a"), pl.col("item_a").alias("item_b"), *extra)
-    out = pl.concat([fwd, bwd])
-    if out.height == 0:
-        raise InputError(f"no true pair between sources '{left}' and '{right}'", file=file)
-    return out
 
 
 def run_blocking(

@@ -6,7 +6,7 @@ sense and one-to-one overall. Pairs below ``min_similarity`` are dropped after m
 
 * :class:`MatchParams` — the settings; :class:`CandidatePairs` / :func:`candidate_pairs` — candidate pairs as
   item rows, from the blocking's ``candidate_pairs`` table or expanded from its ``blocks``;
-* :func:`align_embeddings`, :func:`oriented_pairs` — the other inputs, aligned to the items;
+* :func:`align_embeddings` — the other input, aligned to the items (the truth: :mod:`crossmatch.truth`);
 * :func:`match_in_blocks` — similarity, preferences, one solve per market, the matched pairs and the metrics.
 """
 
@@ -225,16 +225,6 @@ def align_embeddings(frame: pl.DataFrame, item_ids: Sequence[str], *, file: str 
     return out
 
 
-def oriented_pairs(truth: pl.DataFrame, left: str, right: str, *, file: str | None = None) -> set[tuple[str, str]]:
-    """True pairs (``source_a``, ``item_a``, ``source_b``, ``item_b``) between the two sources as (left item, right item)."""
-    missing = [c for c in ("source_a", "item_a", "source_b", "item_b") if c not in truth.columns]
-    if missing:
-        raise InputError(f"missing column(s) {missing}", file=file)
-    fwd = truth.filter((pl.col("source_a") == left) & (pl.col("source_b") == right)).select("item_a", "item_b")
-    bwd = truth.filter((pl.col("source_a") == right) & (pl.col("source_b") == left)).select("item_b", "item_a")
-    return {(str(a), str(b)) for a, b in fwd.iter_rows()} | {(str(a), str(b)) for a, b in bwd.iter_rows()}
-
-
 def _markets(cand: CandidatePairs, n_left: int, n_right: int) -> list[np.ndarray]:
     """Candidate positions grouped by connected component of the candidate graph."""
     lab_l, _ = component_labels(cand.left, cand.right, n_left, n_right)
@@ -255,7 +245,7 @@ def match_in_blocks(
             items: gs_best, counted as such under ``solvers``).
         items_left, items_right: ``item_id``, ``title`` per source (rows are the candidates' indices).
         candidates: from :func:`candidate_pairs`.
-        truth: true (left item, right item) pairs, from :func:`oriented_pairs`.
+        truth: true (left item, right item) pairs, from :func:`crossmatch.truth.oriented_pair_set`.
         embeddings: ICPA vectors aligned to each source's items (:func:`align_embeddings`), or ``None``.
         predictor: WeaveNet logits of ``(S_A, S_B)`` batches; needed by ``solver: weavenet``.
         track: wraps the list of markets for progress display.

@@ -8,8 +8,9 @@ from typing import Any
 import polars as pl
 import yaml
 
-from crossmatch.bipoly.blocking import BlockingRun, oriented_truth, run_blocking
+from crossmatch.bipoly.blocking import BlockingRun, run_blocking
 from crossmatch.bipoly.config import BlockingParams
+from crossmatch.truth import oriented_truth
 from tests.conftest import run_stage
 
 PARAMS = """

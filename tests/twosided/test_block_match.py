@@ -7,13 +7,13 @@ import polars as pl
 import pytest
 
 from crossmatch.errors import ConfigError, InputError
+from crossmatch.truth import oriented_pair_set as oriented_pairs
 from crossmatch.twosided.block_match import (
     PAIRS_SCHEMA,
     MatchParams,
     align_embeddings,
     candidate_pairs,
     match_in_blocks,
-    oriented_pairs,
 )
 from crossmatch.twosided.preferences import pair_similarity, tfidf_vectors
 from crossmatch.twosided.sparse_market import SparseMarket, is_stable_incomplete
@@ -88,7 +88,17 @@ def test_embeddings_truth_and_params_are_checked() -> None:
     truth = pl.DataFrame({"source_a": ["a", "b", "c"], "item_a": ["l0", "r1", "l2"], "source_b": ["b", "a", "b"],
                           "item_b": ["r0", "l1", "r2"]})
     assert oriented_pairs(truth, "a", "b") == {("l0", "r0"), ("l1", "r1")}
-    with pytest.raises(InputError, match="missing column"):
+    with pytest.raises(InputError, match="'source_a' without 'source_b'"):
         oriented_pairs(truth.drop("source_b"), "a", "b")
+    with pytest.raises(InputError, match="missing column"):
+        oriented_pairs(truth.drop("item_b"), "a", "b")
+    # one reading for blocking and match: the same pairs, with or without the source columns
+    from crossmatch.truth import oriented_truth
+    assert oriented_pairs(truth.drop("source_a", "source_b").head(1), "a", "b") == {("l0", "r0")}
+    both = oriented_truth(truth, "a", "b")
+    assert set(both.select("item_a", "item_b").iter_rows()) == oriented_pairs(truth, "a", "b")
+    assert oriented_pairs(truth, "x", "y") == set()
+    with pytest.raises(InputError, match="no true pair between sources 'x' and 'y'"):
+        oriented_truth(truth, "x", "y")
     with pytest.raises(ConfigError, match="match.solver"):
         MatchParams(solver="hungarian")
