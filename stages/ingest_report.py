@@ -24,7 +24,8 @@ from crossmatch.io import read_tables
 from crossmatch.io.checks import FILE, ROW
 from crossmatch.io.readers import table_files
 from crossmatch.io.validate import load_categories, load_taxonomy
-from stages._common import console, load_section, run, write_atomic, write_json
+from stages._common import console, load_section, params_as, run, write_atomic, write_json
+from stages.ingest import IngestParams
 
 
 def file_labels(path: str) -> list[str]:
@@ -61,8 +62,10 @@ def main() -> None:
     if not sources:
         raise InputError("ingest.sources must list the sources for a per-source ingest", file=args.params)
 
-    categories = load_categories(read_tables(args.categories)[0])
-    taxonomy = load_taxonomy(read_tables(args.taxonomy)[0], categories) if args.taxonomy else None
+    # the shared tables are checked by the rules the per-source ingest used (e.g. allow_control_chars)
+    rules = params_as(IngestParams, section, "ingest").rules()
+    categories = load_categories(read_tables(args.categories)[0], rules)
+    taxonomy = load_taxonomy(read_tables(args.taxonomy)[0], categories, rules) if args.taxonomy else None
     frames, reports = [], []
     for s in sources:
         part = Path(args.parts) / s
