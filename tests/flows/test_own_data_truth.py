@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -31,9 +32,14 @@ def truth_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert "truth: concepts.parquet, fine_categories.parquet, product_matches.parquet" in init.stdout
     assert "categorical ['cat_0'" in init.stdout  # the features ICPA will read
     shrink(repo / "pipelines/syn/params.yaml")
-    proc = subprocess.run(["dvc", "repro", "pipelines/syn/dvc.yaml"], cwd=repo, env=_env(repo), capture_output=True,
-                          text=True, timeout=600)
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    # through the Prefect flow, as `crossmatch run --pipeline <folder>` (dvc repro <folder>/dvc.yaml runs the same stages)
+    proc = subprocess.run([sys.executable, "-m", "flows.cli", "run", "--pipeline", "pipelines/syn"], cwd=repo,
+                          env=dict(_env(repo), COLUMNS="200"), capture_output=True, text=True, timeout=900)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-4000:]
+    assert "the pipelines/syn pipeline" in out and "pipeline completed; report: pipelines/syn/report.md" in out
+    for stage in ("ingest", "train_align", "pareto_finetune", "blocking", "match", "evaluate"):
+        assert f"✔ {stage}" in out, stage  # one end line per stage of the folder's dvc.yaml
     return repo / "pipelines/syn"
 
 
