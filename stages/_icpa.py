@@ -8,6 +8,9 @@ after every ``checkpoint_every`` epochs: one atomic file per run, resumed when i
 matches the current params, data and code. Checkpoints of finished runs stay until the whole stage
 succeeds (so a stage killed in its third run does not redo the first two), then
 :meth:`Checkpoints.clear` removes them.
+
+Over 150 lines (a shared helper of three stages, not a stage): the data and model readers, the per-run
+checkpoint files, and the optional truth input of the ICPA stages.
 """
 
 from __future__ import annotations
