@@ -19,7 +19,6 @@ Figures taken while other jobs load the machine are preliminary (the load averag
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
 import resource
@@ -31,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from benchmarks.bench_icpa_scaling import apply_sets
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "benchmarks" / ".cache"
@@ -69,21 +70,6 @@ def prepare(scale: float, params_file: Path) -> Path:
         subprocess.run([sys.executable, "-m", f"stages.{args[0]}", "--params", p, *args[1:]], cwd=ROOT, env=env,
                        check=True, stdout=subprocess.DEVNULL)
     return base
-
-
-def apply_sets(section: dict[str, Any], sets: list[str]) -> dict[str, Any]:
-    """``key.path=value`` (YAML values) set inside a copy of ``section``."""
-    out = copy.deepcopy(section)
-    for text in sets:
-        key, sep, value = text.partition("=")
-        if not sep:
-            raise SystemExit(f"--set wants key.path=value, got {text!r}")
-        node = out
-        *parents, leaf = key.strip().split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = yaml.safe_load(value)
-    return out
 
 
 def time_stage(base: Path, section: dict[str, Any], truth: bool, timeout: float) -> dict[str, Any]:

@@ -77,9 +77,12 @@ def prepare(scale: float, params_file: Path, preset: str = "default") -> Path:
 
 
 def apply_sets(section: dict[str, Any], sets: list[str]) -> dict[str, Any]:
+    """``key.path=value`` (YAML values) set inside a copy of ``section`` (also used by bench_blocking_scale)."""
     out = copy.deepcopy(section)
     for text in sets:
-        key, _, value = text.partition("=")
+        key, sep, value = text.partition("=")
+        if not sep:
+            raise SystemExit(f"--set wants key.path=value, got {text!r}")
         node = out
         *parents, leaf = key.strip().split(".")
         for part in parents:

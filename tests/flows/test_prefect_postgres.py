@@ -69,7 +69,7 @@ def postgres() -> Iterator[str]:
     `postgres` user (or `nobody`)."""
     bindir = postgres_bin()
     if bindir is None:
-        pytest.skip("PostgreSQL is not installed (no initdb under /usr/lib/postgresql/*/bin or on PATH); "
+        pytest.fail("PostgreSQL is not installed (no initdb under /usr/lib/postgresql/*/bin or on PATH); "
                     ".ci/run installs it with apt-get install postgresql")
     user: str | None = None
     if os.geteuid() == 0:
