@@ -6,7 +6,8 @@ Inputs (CLI): ``--ingested`` holds ``<source>/items.parquet`` (``item_id``, ``ti
 pairs (``item_a``, ``item_b`` [, ``source_a``, ``source_b``]) used for tuning and scoring (without them nothing
 is tuned: every method runs at ``blocking.untuned`` and the metrics say ``tuned: false`` with null coverage);
 optional ``--truth-categories`` the planted category correspondence (``source_a``, ``fine_a``, ``source_b``,
-``fine_b``).
+``fine_b``); optional ``--embeddings`` a folder of ``<source>.parquet`` ICPA item embeddings (``item_id``,
+``embedding``) for the ``icpa`` category similarity.
 
 Outputs:
     <out>/category_pairs.parquet   method, left, right            every method's matched category pairs
@@ -18,7 +19,7 @@ Outputs:
 
 The protocol is :func:`crossmatch.bipoly.blocking.run_blocking`; this script reads, calls it once, writes.
 
-Over 150 lines (155): the rich progress bars of the grid and the ILPs, and the optional truth inputs; still
+Over 150 lines (164): the rich progress bars of the grid and the ILPs, the optional truth and embedding inputs; still
 I/O + params + one library call (crossmatch.bipoly.blocking.run_blocking).
 """
 
@@ -49,7 +50,7 @@ from crossmatch.errors import InputError
 from crossmatch.truth import oriented_truth
 from stages._common import atomic_dir, console, load_section, params_as, run, write_atomic, write_json
 
-__all__ = ["BlockingParams", "load_source", "main", "make_executor"]
+__all__ = ["BlockingParams", "load_embeddings", "load_source", "main", "make_executor"]
 
 
 def make_executor(runner: str, workers: int) -> Executor:
@@ -71,6 +72,12 @@ def load_source(root: Path, source: str) -> tuple[pl.DataFrame, list[str] | None
     return items, cats
 
 
+def load_embeddings(root: str | None, source: str) -> pl.DataFrame | None:
+    """``<root>/<source>.parquet`` (ICPA item embeddings) where it exists: a source without logs has none."""
+    path = Path(root) / f"{source}.parquet" if root else None
+    return pl.read_parquet(path) if path is not None and path.is_file() else None
+
+
 def _write_plot(prefix: str, table: pl.DataFrame, fig: Figure) -> None:
     write_atomic(f"{prefix}.csv", lambda p: table.write_csv(p))
     write_atomic(f"{prefix}.png", lambda p: save_png(fig, p))
@@ -83,6 +90,7 @@ def main() -> None:
     ap.add_argument("--ingested", default="data/ingested")
     ap.add_argument("--truth-pairs", default=None, help="labelled true pairs (none: nothing is tuned)")
     ap.add_argument("--truth-categories", default=None, help="planted category correspondence (synthetic only)")
+    ap.add_argument("--embeddings", default=None, help="<dir>/<source>.parquet ICPA item embeddings (icpa similarity)")
     ap.add_argument("--out", default="data/blocking")
     ap.add_argument("--metrics", default="metrics/blocking.json")
     ap.add_argument("--plots", default="plots/blocking", help="prefix of the plot files")
@@ -102,11 +110,12 @@ def main() -> None:
     if args.truth_categories and not Path(args.truth_categories).exists():
         raise InputError("category truth not found", file=args.truth_categories)
     cat_truth = pl.read_parquet(args.truth_categories) if args.truth_categories else None
+    emb = (load_embeddings(args.embeddings, params.left), load_embeddings(args.embeddings, params.right))
     warm_up()
     with make_executor(params.runner, params.workers) as executor, progress_bar() as on_progress:
         res = run_blocking(params, left_items=left_items, right_items=right_items, truth_pairs=truth_pairs,
                            left_categories=left_cats, right_categories=right_cats, category_truth=cat_truth,
-                           executor=executor, on_progress=on_progress)
+                           executor=executor, on_progress=on_progress, embeddings=emb)
     metrics = res.metrics
     with atomic_dir(args.out) as tmp:
         res.category_pairs.write_parquet(tmp / "category_pairs.parquet")

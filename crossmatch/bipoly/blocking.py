@@ -59,6 +59,7 @@ def run_blocking(
     params: BlockingParams, *, left_items: pl.DataFrame, right_items: pl.DataFrame, truth_pairs: pl.DataFrame | None,
     left_categories: list[str] | None = None, right_categories: list[str] | None = None,
     category_truth: pl.DataFrame | None = None, executor: Executor | None = None, on_progress: OnStage | None = None,
+    embeddings: tuple[pl.DataFrame | None, pl.DataFrame | None] | None = None,
 ) -> BlockingRun:
     """Block ``params.left`` against ``params.right``: every method tuned and scored, then the outputs of
     ``params.select``.
@@ -75,6 +76,8 @@ def run_blocking(
         category_truth: the planted category correspondence, scored when given (synthetic data).
         executor: where the grid and the per-partition ILPs run.
         on_progress: ``(stage, done, total)`` as grid chunks and ILP partitions finish.
+        embeddings: each source's ICPA item embeddings (``item_id``, ``embedding``) for the ``icpa`` category
+            similarity (:mod:`crossmatch.bipoly.embedding`); ``None`` where no logs were learned from.
 
     Raises:
         ConfigError: a setting that the data makes invalid (e.g. ``select`` names a method not computed).
@@ -96,7 +99,8 @@ def run_blocking(
         params = dataclasses.replace(params, partition_by=None)
     cb = tune_categories(params, left_items=left_items, right_items=right_items, truth_pairs=truth_pairs,
                          left_categories=left_categories, right_categories=right_categories,
-                         category_truth=category_truth, executor=executor, on_progress=on_progress)
+                         category_truth=category_truth, executor=executor, on_progress=on_progress,
+                         embeddings=embeddings)
     metrics = cb.metrics
     metrics["columns"] = {params.left: bl.describe(), params.right: br.describe()}
     if partition_note is not None:

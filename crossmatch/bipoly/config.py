@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from crossmatch.bipoly.grid import GREEDY_METHODS, value_range
 from crossmatch.bipoly.instance import Side
-from crossmatch.bipoly.similarity import KINDS, SimilarityKind
+from crossmatch.bipoly.similarity import KINDS, LEXICAL_KINDS, SimilarityKind
 from crossmatch.errors import ConfigError
 from crossmatch.params import check_fields
 
@@ -162,6 +162,9 @@ class BlockingParams:
     # jaccard | overlap | tfidf | best (per method, the best on the tuning labels). The Literal types of
     # similarity and host_side hold once __post_init__ has checked the values read from YAML.
     similarity: SimilarityKind | Literal["best"] = "tfidf"
+    # the kinds `best` chooses among; minilm (packaged sentence encoder over titles) and icpa (the stage's
+    # --embeddings) are centroids of item embeddings (crossmatch.bipoly.embedding), opt-in: they cost an encoding
+    best_of: list[SimilarityKind] = field(default_factory=lambda: list(LEXICAL_KINDS))
     top_k: int | None = 20
     rescale: bool = True
     host_side: Side = "left"
@@ -191,6 +194,9 @@ class BlockingParams:
             object.__setattr__(self, name, _sub(cls, getattr(self, name), f"blocking.{name}"))
         if self.similarity not in (*KINDS, "best"):
             raise ConfigError(f"blocking.similarity must be one of {[*KINDS, 'best']}, got {self.similarity!r}")
+        bad_kinds = [k for k in self.best_of if k not in KINDS]
+        if bad_kinds or not self.best_of:
+            raise ConfigError(f"blocking.best_of must be a non-empty list of {list(KINDS)}, got {self.best_of!r}")
         if self.runner not in ("thread", "process"):
             raise ConfigError(f"blocking.runner must be 'thread' or 'process', got {self.runner!r}")
         if self.workers < 1:

@@ -32,8 +32,10 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer,
 from crossmatch.bipoly.instance import Instance
 from crossmatch.errors import ConfigError, InputError
 
-SimilarityKind = Literal["jaccard", "overlap", "tfidf"]
-KINDS: tuple[SimilarityKind, ...] = ("jaccard", "overlap", "tfidf")
+SimilarityKind = Literal["jaccard", "overlap", "tfidf", "minilm", "icpa"]
+LEXICAL_KINDS: tuple[SimilarityKind, ...] = ("jaccard", "overlap", "tfidf")
+# centroids of item embeddings (issue 12 ★), computed by crossmatch.bipoly.embedding from item vectors
+KINDS: tuple[SimilarityKind, ...] = (*LEXICAL_KINDS, "minilm", "icpa")
 _TOKEN = re.compile(r"[^\W_]+(?:[-./'][^\W_]+)*")
 
 
@@ -202,8 +204,9 @@ def similarity(
     Raises:
         InputError: no shared token between any two categories (all-zero similarity).
     """
-    if kind not in KINDS:
-        raise ConfigError(f"similarity must be one of {list(KINDS)}, got {kind!r}")
+    if kind not in LEXICAL_KINDS:
+        raise ConfigError(f"similarity must be one of {list(LEXICAL_KINDS)}, got {kind!r} (the embedding kinds "
+                          "minilm / icpa need item vectors: crossmatch.bipoly.embedding.centroid_similarity)")
     if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
         raise ConfigError(f"top_k must be a positive integer or null, got {top_k!r}")
     m, n = len(left.docs), len(right.docs)

