@@ -6,6 +6,7 @@ logs of the flow run; `crossmatch serve --ui` serves the dashboard.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -23,7 +24,7 @@ from prefect.testing.utilities import prefect_test_harness
 from typer.testing import CliRunner
 
 from flows.cli import app
-from flows.dvc import OutputSplitter, stream
+from flows.dvc import OutputSplitter, dvc, stream
 from flows.server import free_port
 from flows.stages import PIPELINES
 from tests.flows.repo_copy import make_repo_copy
@@ -71,7 +72,8 @@ def test_stream_runs_a_command_on_a_terminal(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory):
-    """`crossmatch run` on a tiny copy: (CLI result, repository, flow-run id, messages of its API logs)."""
+    """`crossmatch run` on a tiny copy: (CLI result, repository, flow-run id, messages of its API logs, latest
+    artifacts by key). The one whole-pipeline run of the flow tests: every check of a completed run reads it."""
     repo = make_repo_copy(tmp_path_factory.mktemp("watch") / "repo")
     with prefect_test_harness(server_startup_timeout=120):
         result = CliRunner().invoke(app, ["run", "--repo", str(repo)])
@@ -87,12 +89,13 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory):
                 messages += [log.message for log in page]
                 if len(page) < 200:
                     break
-    return result, repo, run_id, messages
+            artifacts = {a.key: a for a in client.read_latest_artifacts()}
+    return result, repo, run_id, messages, artifacts
 
 
 @pytest.mark.slow
 def test_run_prints_each_stage_its_output_a_summary_and_the_report(tiny_run) -> None:
-    result, repo, run_id, _ = tiny_run
+    result, repo, run_id, _, _ = tiny_run
     out = result.output
     assert result.exit_code == 0, out
     assert START.findall(out) == STAGES, out
@@ -114,13 +117,33 @@ def test_run_prints_each_stage_its_output_a_summary_and_the_report(tiny_run) -> 
 
 @pytest.mark.slow
 def test_stage_output_reaches_the_flow_run_logs(tiny_run) -> None:
-    _, _, _, messages = tiny_run
+    _, _, _, messages, _ = tiny_run
     # a stage's own line (task run of dvc-generate), a fan-out item's, DVC's command line, the flow's lines
     assert any(re.fullmatch(r"generate: [\d,]+ events over 3 sources -> data/raw", m) for m in messages), messages
     assert any(re.fullmatch(r"ingest@beta: [\d,]+ log rows -> data/ingested/beta", m) for m in messages)
     assert any(m.startswith("> python -m stages.evaluate") for m in messages)
     assert "generate: started" in messages
     assert any(re.fullmatch(r"evaluate: done in (\d+\.\d s|\d+ min \d\d s)", m) for m in messages)
+
+
+@pytest.mark.slow
+def test_completed_run_publishes_metrics_and_leaves_dvc_up_to_date(tiny_run) -> None:
+    result, repo, _, _, artifacts = tiny_run
+    assert result.exit_code == 0, result.output
+    assert (repo / "data/edges/alpha/item_item.parquet").exists()
+    assert (repo / "report.md").read_text().startswith("# crossmatch report")
+    assert (repo / "dvc.lock").exists()
+    table = artifacts.get("crossmatch-default-metrics")
+    assert table is not None and table.type == "table"
+    rows = json.loads(table.data) if isinstance(table.data, str) else table.data
+    shown = {r["metric"]: r["value"] for r in rows}
+    headline = json.loads((repo / "metrics/headline.json").read_text())
+    assert shown["match.f1"] == pytest.approx(headline["match.f1"])
+    assert shown["blocking.selected.tradeoff"] == pytest.approx(headline["blocking.selected.tradeoff"])
+    assert {r["file"] for r in rows} == {"headline"}
+    # DVC owns the cache: a second run finds everything up to date.
+    status = dvc(["status", "--json", "dvc.yaml"], repo).stdout.strip()
+    assert status in ("{}", "")
 
 
 # -- a rejected param: the stage's message once, no traceback, exit 2 ------------------------------------
