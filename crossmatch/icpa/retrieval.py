@@ -10,7 +10,8 @@ context embeddings and ``π`` one of :data:`SCORES` (:func:`pair_scores`). The i
   exact eq. 10 scores, so rankings equal the dense matrix's up to float rounding at ties.
 * **knn** (:func:`knn_graph`, :class:`GraphScorer`): the item-kNN way. Each history item keeps only
   its top-``K`` candidates by inner product (faiss ``IndexFlatIP``, an exact search), giving a sparse
-  ``[n, n]`` graph with ``n·K`` entries, and the scores are one sparse product ``H_norm @ S``.
+  ``[n, n]`` graph with ``n·K`` entries, and the scores are one sparse product ``H_norm @ S``, computed
+  per chunk of users on threads (one per core, at most 4; identical results for any count).
   Eq. 10's tail is not zero (``σ(s) ≥ σ(−1) ≈ 0.27``), so each row ``y'`` is stored minus a
   per-row *floor* ``f_{y'}``: ``Σ_{y'} w f_{y'}`` is the same for every candidate of a user, so
   the subtraction leaves the exact ranking unchanged, and the truncation then drops the terms
@@ -27,7 +28,9 @@ chunk of users, what hybrids and the sampled protocol need) and also carry a ``t
 
 from __future__ import annotations
 
+import os
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.sparse as sp
@@ -262,13 +265,24 @@ def knn_graph(A: Tensor, C: Tensor, k: int = 200, *, score: str = "sigmoid", gam
                           np.arange(0, n * kk + 1, kk)), shape=(n, n))
 
 
+def default_workers() -> int:
+    """Threads for :func:`sparse_topk`: the cores this process may use, at most 4 (each holds one chunk)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(4, cores))
+
+
 def sparse_topk(H: sp.csr_matrix, S: sp.csr_matrix, k: int, *, exclude_history: bool = True,
-                user_chunk: int | None = None) -> np.ndarray:
+                user_chunk: int | None = None, workers: int | None = None) -> np.ndarray:
     """Top-``k`` items ``[u, k]`` of ``H @ S`` (dense scores: 0 where the product has no entry).
 
     Rows with at least ``k`` positive non-history entries take their top-k among those entries (a
     padded ``torch.topk``; everything else scores ≤ 0); the rest are densified, in chunks of at
-    most :data:`BUDGET` elements.
+    most :data:`BUDGET` elements. Chunks of users are independent, so they run on ``workers`` threads
+    (default :func:`default_workers`; SciPy's sparse product and the top-k release the GIL): the
+    result is the same for any number of workers.
     """
     u, n = H.shape
     if S.shape != (n, n):
@@ -276,34 +290,50 @@ def sparse_topk(H: sp.csr_matrix, S: sp.csr_matrix, k: int, *, exclude_history: 
     k = min(int(k), n)
     out = np.empty((u, k), dtype=np.int64)
     chunk = user_chunk or max(1, BUDGET // max(n, 1))
-    for r0 in range(0, u, chunk):
-        Hc = sp.csr_matrix(H[r0:r0 + chunk])
-        P = sp.csr_matrix(Hc @ S)  # csr_matmat sums duplicates already; its column order does not matter here
-        if exclude_history:
-            # History entries pushed below every real score (and below the 0 of the non-candidates):
-            # cheaper than matching (row, item) keys, and the densified rows need no further masking.
-            B = Hc.copy()
-            B.data[:] = 2.0 * float(np.abs(P.data).max(initial=0.0)) + 1.0
-            P = sp.csr_matrix(P - B)
-        rows = np.repeat(np.arange(P.shape[0]), np.diff(P.indptr))
-        keep = P.data > 0
-        rows, cols, vals = rows[keep], P.indices[keep], P.data[keep]
-        cnt = np.bincount(rows, minlength=P.shape[0])
-        ok = cnt >= k
-        if ok.any():
-            sel = ok[rows]
-            r, c, v = rows[sel], cols[sel], vals[sel]
-            slot = np.arange(r.size) - np.repeat(np.cumsum(cnt[ok]) - cnt[ok], cnt[ok])
-            dense_row = np.cumsum(ok) - 1
-            pad = torch.full((int(ok.sum()), int(cnt[ok].max())), -torch.inf, dtype=torch.float64)
-            idx = torch.zeros(pad.shape, dtype=torch.int64)
-            pad[dense_row[r], slot] = torch.from_numpy(v)
-            idx[dense_row[r], slot] = torch.from_numpy(c.astype(np.int64))
-            out[r0 + np.flatnonzero(ok)] = torch.gather(idx, 1, torch.topk(pad, k, dim=1).indices).numpy()
-        bad = np.flatnonzero(~ok)
-        if bad.size:
-            D = torch.from_numpy(np.asarray(P[bad].todense(), dtype=np.float64))
-            out[r0 + bad] = torch.topk(D, k, dim=1).indices.numpy()
+    starts = range(0, u, chunk)
+    threads = min(workers or default_workers(), len(starts))
+
+    def one(r0: int) -> None:
+        out[r0:r0 + chunk] = _chunk_topk(sp.csr_matrix(H[r0:r0 + chunk]), S, k, exclude_history)
+
+    if threads <= 1:
+        for r0 in starts:
+            one(r0)
+    else:
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            list(pool.map(one, starts))  # list(): re-raises a worker's exception here
+    return out
+
+
+def _chunk_topk(Hc: sp.csr_matrix, S: sp.csr_matrix, k: int, exclude_history: bool) -> np.ndarray:
+    """:func:`sparse_topk` for one chunk of users (rows of ``Hc``)."""
+    out = np.empty((Hc.shape[0], k), dtype=np.int64)
+    P = sp.csr_matrix(Hc @ S)  # csr_matmat sums duplicates already; its column order does not matter here
+    if exclude_history:
+        # History entries pushed below every real score (and below the 0 of the non-candidates):
+        # cheaper than matching (row, item) keys, and the densified rows need no further masking.
+        B = Hc.copy()
+        B.data[:] = 2.0 * float(np.abs(P.data).max(initial=0.0)) + 1.0
+        P = sp.csr_matrix(P - B)
+    rows = np.repeat(np.arange(P.shape[0]), np.diff(P.indptr))
+    keep = P.data > 0
+    rows, cols, vals = rows[keep], P.indices[keep], P.data[keep]
+    cnt = np.bincount(rows, minlength=P.shape[0])
+    ok = cnt >= k
+    if ok.any():
+        sel = ok[rows]
+        r, c, v = rows[sel], cols[sel], vals[sel]
+        slot = np.arange(r.size) - np.repeat(np.cumsum(cnt[ok]) - cnt[ok], cnt[ok])
+        dense_row = np.cumsum(ok) - 1
+        pad = torch.full((int(ok.sum()), int(cnt[ok].max())), -torch.inf, dtype=torch.float64)
+        idx = torch.zeros(pad.shape, dtype=torch.int64)
+        pad[dense_row[r], slot] = torch.from_numpy(v)
+        idx[dense_row[r], slot] = torch.from_numpy(c.astype(np.int64))
+        out[np.flatnonzero(ok)] = torch.gather(idx, 1, torch.topk(pad, k, dim=1).indices).numpy()
+    bad = np.flatnonzero(~ok)
+    if bad.size:
+        D = torch.from_numpy(np.asarray(P[bad].todense(), dtype=np.float64))
+        out[bad] = torch.topk(D, k, dim=1).indices.numpy()
     return out
 
 

@@ -129,6 +129,17 @@ def test_sparse_topk_matches_the_dense_product_when_rows_are_short():
     assert np.allclose(np.take_along_axis(dense, got, 1), -np.sort(-dense, axis=1)[:, :20])
 
 
+def test_sparse_topk_on_threads_is_the_serial_result():
+    A, C, H = _instance()
+    for k_graph in (3, 40):  # short rows (densified path) and long rows (padded top-k path)
+        G = knn_graph(A, C, k_graph, score="exp_gamma")
+        serial = sparse_topk(H, G, 20, user_chunk=7, workers=1)
+        assert np.array_equal(sparse_topk(H, G, 20, user_chunk=7, workers=3), serial)
+        assert np.array_equal(sparse_topk(H, G, 20, workers=2), serial)  # one chunk: runs serially
+    with pytest.raises(ValueError, match="item graph"):  # shapes are checked before any thread starts
+        sparse_topk(H, sp.csr_matrix((H.shape[1] + 1, H.shape[1] + 1)), 5, user_chunk=7, workers=2)
+
+
 def _tiny_scorers(tiny: TinyData, params_file):
     from stages._icpa import load_data, load_params
 

@@ -1,0 +1,65 @@
+"""Merge WeaveNet model sets trained in separate runs (e.g. one run per group of distributions, in parallel on
+several cores) into one shipped set, with their metrics and validation curves.
+
+    python -m benchmarks.weavenet_merge_sets --out <set.pt> --metrics <m.json> \
+        --curve-csv <c.csv> --curve-png <c.png> --runs RUN [RUN ...]
+
+A RUN is the prefix of one ``stages.weavenet_train`` run's outputs: ``RUN.pt``, ``RUN_metrics.json`` and
+``RUN_curve.csv``. A distribution found in several runs is taken from the last one. Used for the shipped WN-16
+set (crossmatch/twosided/pretrained/README.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from crossmatch.checkpoint import save_checkpoint
+from crossmatch.twosided.generators import DISTRIBUTIONS
+from crossmatch.twosided.weavenet.checkpoints import model_set
+from stages.weavenet_train import load_init
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--metrics", required=True)
+    ap.add_argument("--curve-csv", required=True)
+    ap.add_argument("--curve-png", required=True)
+    ap.add_argument("--runs", nargs="+", required=True)
+    args = ap.parse_args()
+    models = load_init([f"{r}.pt" for r in args.runs])
+    order = [d for d in DISTRIBUTIONS if d in models]
+    save_checkpoint(model_set({d: models[d] for d in order}), Path(args.out))
+    metrics: dict[str, object] = {}
+    rows: list[dict[str, str]] = []
+    for r in args.runs:
+        metrics.update(json.loads(Path(f"{r}_metrics.json").read_text()))
+        with open(f"{r}_curve.csv", newline="") as fh:
+            rows += list(csv.DictReader(fh))
+    Path(args.metrics).write_text(json.dumps(dict(sorted(metrics.items())), indent=2) + "\n")
+    with open(args.curve_csv, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(sorted(rows, key=lambda x: (order.index(x["model"]), int(x["step"]))))
+    fig = Figure(figsize=(10, 4))
+    ax1, ax2 = fig.subplots(1, 2)
+    for d in order:
+        pts = [(int(x["step"]), float(x["val_stable_rate"]), float(x["val_seq"])) for x in rows if x["model"] == d]
+        ax1.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=d)
+        ax2.plot([p[0] for p in pts], [p[2] for p in pts], marker="o", label=d)
+    ax1.set(xlabel="step", ylabel="validation stable rate (Hungarian)")
+    ax2.set(xlabel="step", ylabel="validation mean SEq", yscale="log")
+    ax1.legend()
+    fig.suptitle("WeaveNet WN-16 phase 3 (fine-tuning from phase 2), validation every 500 steps")
+    fig.tight_layout()
+    fig.savefig(args.curve_png, dpi=110)
+    print(f"merged {order} from {len(args.runs)} run(s) -> {args.out}")
+
+
+if __name__ == "__main__":
+    main()
