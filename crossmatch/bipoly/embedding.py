@@ -24,8 +24,7 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from crossmatch.bipoly.instance import Instance
-from crossmatch.bipoly.similarity import SimilarityResult, _above_kth, _top_k
+from crossmatch.bipoly.similarity import PairCollector, SimilarityResult
 from crossmatch.errors import InputError
 
 EMBEDDED_KINDS: tuple[str, ...] = ("minilm", "icpa")
@@ -112,50 +111,8 @@ def centroid_similarity(left: np.ndarray, right: np.ndarray, *, kind: str, left_
     if m == 0 or n == 0:
         raise InputError(f"the category table is empty ({m} left, {n} right categories)")
     step = max(1, chunk_entries // n)
-    keep_r: list[np.ndarray] = []
-    keep_c: list[np.ndarray] = []
-    keep_v: list[np.ndarray] = []
-    col_r = col_c = np.empty(0, dtype=np.int64)
-    col_v = np.empty(0)
-    n_nonzero, raw_max, raw_min = 0, -np.inf, np.inf
+    acc = PairCollector(m, n, top_k)
     for lo in range(0, m, step):
-        block = np.clip(left[lo : lo + step] @ right.T, 0.0, None)
-        positive = block > 0
-        cnt = int(positive.sum())
-        n_nonzero += cnt
-        if cnt:
-            raw_max = max(raw_max, float(block.max()))
-            raw_min = min(raw_min, float(block[positive].min()))
-        if top_k is None:
-            rr, cc = np.nonzero(positive)
-            keep_r.append(rr.astype(np.int64) + lo)
-            keep_c.append(cc.astype(np.int64))
-            keep_v.append(block[rr, cc])
-            continue
-        rr, cc, vals = _above_kth(block, top_k, axis=1)
-        row_keep = _top_k(rr + lo, cc, vals, top_k, "row")
-        keep_r.append(rr[row_keep] + lo)
-        keep_c.append(cc[row_keep])
-        keep_v.append(vals[row_keep])
-        rr, cc, vals = _above_kth(block, top_k, axis=0)
-        cr, ccol, cv = np.r_[col_r, rr + lo], np.r_[col_c, cc], np.r_[col_v, vals]
-        ck = _top_k(cr, ccol, cv, top_k, "col")
-        col_r, col_c, col_v = cr[ck], ccol[ck], cv[ck]
-    if n_nonzero == 0:
-        raise InputError(f"all {kind} similarities are zero: no two category centroids point the same way")
-    rows = np.concatenate(keep_r + [col_r])
-    cols = np.concatenate(keep_c + [col_c])
-    vals = np.concatenate(keep_v + [col_v])
-    _, first = np.unique(rows * n + cols, return_index=True)
-    rows, cols, vals = rows[first], cols[first], vals[first]
-    if rescale:
-        lo_v = 0.0 if n_nonzero < m * n else raw_min
-        if raw_max <= lo_v:
-            raise InputError("all similarities are equal: min–max rescaling is undefined (§1.2)")
-        vals = (vals - lo_v) / (raw_max - lo_v)
-    else:
-        vals = np.minimum(vals, 1.0)
-    pos = vals > 0
-    inst = Instance.from_pairs(m, n, rows[pos], cols[pos], vals[pos], left_names=tuple(left_names),
-                              right_names=tuple(right_names))
-    return SimilarityResult(inst, kind, float(raw_min), float(raw_max), int(n_nonzero), inst.n_pairs)
+        acc.add_dense(np.clip(left[lo : lo + step] @ right.T, 0.0, None), lo)
+    return acc.result(kind, rescale=rescale, left_names=tuple(left_names), right_names=tuple(right_names),
+                      none_positive="no two category centroids point the same way")

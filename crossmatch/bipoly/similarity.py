@@ -217,80 +217,100 @@ def similarity(
     len_l = np.asarray(xl.sum(axis=1)).ravel()
     len_r = np.asarray(xr.sum(axis=1)).ravel()
     step = max(1, chunk_entries // max(n, 1))
-    keep_r: list[np.ndarray] = []
-    keep_c: list[np.ndarray] = []
-    keep_v: list[np.ndarray] = []
-    col_r = np.empty(0, dtype=np.int64)
-    col_c = np.empty(0, dtype=np.int64)
-    col_v = np.empty(0)
-    n_nonzero = 0
-    raw_max = -np.inf
-    raw_min = np.inf
+    acc = PairCollector(m, n, top_k)
     for lo in range(0, m, step):
         prod = (xl[lo : lo + step] @ xr_t).tocsr()
         n_rows = prod.shape[0]
         if top_k is not None and prod.nnz > 0.25 * n_rows * n:
             # dense-ish chunk: threshold by partition, then the exact tie rule on the few candidates
-            block = _scores_dense(prod.toarray(), kind, len_l[lo : lo + n_rows], len_r)
-            positive = block > 0
-            cnt = int(positive.sum())
-            n_nonzero += cnt
-            if cnt:
-                raw_max = max(raw_max, float(block.max()))
-                raw_min = min(raw_min, float(block[positive].min()))
-            rr, cc, vals = _above_kth(block, top_k, axis=1)
-            row_keep = _top_k(rr + lo, cc, vals, top_k, "row")
-            keep_r.append(rr[row_keep] + lo)
-            keep_c.append(cc[row_keep])
-            keep_v.append(vals[row_keep])
-            rr, cc, vals = _above_kth(block, top_k, axis=0)
-            rr = rr + lo
+            acc.add_dense(_scores_dense(prod.toarray(), kind, len_l[lo : lo + n_rows], len_r), lo)
         else:
             coo = prod.tocoo()
             rr = coo.row.astype(np.int64) + lo
             cc = coo.col.astype(np.int64)
             vals = _scores_sparse(coo.data.astype(np.float64), kind, len_l[rr], len_r[cc])
             pos = vals > 0
-            rr, cc, vals = rr[pos], cc[pos], vals[pos]
-            n_nonzero += vals.size
-            if vals.size:
-                raw_max = max(raw_max, float(vals.max()))
-                raw_min = min(raw_min, float(vals.min()))
-            if top_k is None:
-                keep_r.append(rr)
-                keep_c.append(cc)
-                keep_v.append(vals)
-                continue
-            row_keep = _top_k(rr, cc, vals, top_k, "row")
-            keep_r.append(rr[row_keep])
-            keep_c.append(cc[row_keep])
-            keep_v.append(vals[row_keep])
+            acc.add_sparse(rr[pos], cc[pos], vals[pos])
+    return acc.result(kind, rescale=rescale, left_names=left.names, right_names=right.names,
+                      none_positive="no left category shares a token with a right category")
+
+
+class PairCollector:
+    """The running state of a chunked ĥ computation (shared by the lexical kinds and
+    :func:`crossmatch.bipoly.embedding.centroid_similarity`): each chunk's row top-k, every column's
+    running top-k, and the count, min and max of all positive raw values (what §1.2 rescales by)."""
+
+    def __init__(self, m: int, n: int, top_k: int | None) -> None:
+        self.m, self.n, self.top_k = m, n, top_k
+        self.keep: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.col = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), np.empty(0))
+        self.n_nonzero = 0
+        self.raw_max = -np.inf
+        self.raw_min = np.inf
+
+    def _count(self, positive_values: np.ndarray) -> None:
+        self.n_nonzero += positive_values.size
+        if positive_values.size:
+            self.raw_max = max(self.raw_max, float(positive_values.max()))
+            self.raw_min = min(self.raw_min, float(positive_values.min()))
+
+    def add_dense(self, block: np.ndarray, lo: int) -> None:
+        """Rows ``lo : lo + len(block)`` of ĥ as a dense block (non-positive: no similarity)."""
+        self._count(block[block > 0])
+        if self.top_k is None:
+            rr, cc = np.nonzero(block > 0)
+            self.keep.append((rr.astype(np.int64) + lo, cc.astype(np.int64), block[rr, cc]))
+            return
+        rr, cc, vals = _above_kth(block, self.top_k, axis=1)
+        row_keep = _top_k(rr + lo, cc, vals, self.top_k, "row")
+        self.keep.append((rr[row_keep] + lo, cc[row_keep], vals[row_keep]))
+        rr, cc, vals = _above_kth(block, self.top_k, axis=0)
+        self._merge_columns(rr + lo, cc, vals)
+
+    def add_sparse(self, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray) -> None:
+        """Positive entries of one chunk, with global row indices."""
+        self._count(vals)
+        if self.top_k is None:
+            self.keep.append((rows, cols, vals))
+            return
+        row_keep = _top_k(rows, cols, vals, self.top_k, "row")
+        self.keep.append((rows[row_keep], cols[row_keep], vals[row_keep]))
+        self._merge_columns(rows, cols, vals)
+
+    def _merge_columns(self, rows: np.ndarray, cols: np.ndarray, vals: np.ndarray) -> None:
         # running top-k of every column: previous best ∪ this chunk's candidates, cut again
-        cr, ccol, cv = np.r_[col_r, rr], np.r_[col_c, cc], np.r_[col_v, vals]
-        ck = _top_k(cr, ccol, cv, top_k, "col")
-        col_r, col_c, col_v = cr[ck], ccol[ck], cv[ck]
-    if n_nonzero == 0:
-        raise InputError(
-            f"all {kind} similarities are zero: no left category shares a token with a right category"
-        )
-    rows = np.concatenate(keep_r + [col_r])
-    cols = np.concatenate(keep_c + [col_c])
-    vals = np.concatenate(keep_v + [col_v])
-    key = rows * n + cols
-    _, first = np.unique(key, return_index=True)
-    rows, cols, vals = rows[first], cols[first], vals[first]
-    if rescale:
-        # the full matrix's min over all m·n entries (implicit zeros included), §1.2
-        lo_v = 0.0 if n_nonzero < m * n else raw_min
-        hi_v = raw_max
-        if hi_v <= lo_v:
-            raise InputError("all similarities are equal: min–max rescaling is undefined (§1.2)")
-        vals = (vals - lo_v) / (hi_v - lo_v)
-    else:
-        vals = np.minimum(vals, 1.0)
-    pos = vals > 0
-    inst = Instance.from_pairs(m, n, rows[pos], cols[pos], vals[pos], left_names=left.names, right_names=right.names)
-    return SimilarityResult(inst, kind, float(raw_min), float(raw_max), int(n_nonzero), inst.n_pairs)
+        assert self.top_k is not None
+        cr, ccol, cv = (np.r_[a, b] for a, b in zip(self.col, (rows, cols, vals), strict=True))
+        ck = _top_k(cr, ccol, cv, self.top_k, "col")
+        self.col = (cr[ck], ccol[ck], cv[ck])
+
+    def result(self, kind: str, *, rescale: bool, left_names: tuple[str, ...], right_names: tuple[str, ...],
+               none_positive: str) -> SimilarityResult:
+        """The kept pairs, rescaled (§1.2) or capped at 1, as an :class:`Instance`.
+
+        Raises:
+            InputError: no positive value at all (``none_positive`` says why), or all values equal.
+        """
+        m, n = self.m, self.n
+        if self.n_nonzero == 0:
+            raise InputError(f"all {kind} similarities are zero: {none_positive}")
+        parts = [*self.keep, self.col]
+        rows = np.concatenate([p[0] for p in parts])
+        cols = np.concatenate([p[1] for p in parts])
+        vals = np.concatenate([p[2] for p in parts])
+        _, first = np.unique(rows * n + cols, return_index=True)
+        rows, cols, vals = rows[first], cols[first], vals[first]
+        if rescale:
+            # the full matrix's min over all m·n entries (implicit zeros included), §1.2
+            lo_v = 0.0 if self.n_nonzero < m * n else self.raw_min
+            if self.raw_max <= lo_v:
+                raise InputError("all similarities are equal: min–max rescaling is undefined (§1.2)")
+            vals = (vals - lo_v) / (self.raw_max - lo_v)
+        else:
+            vals = np.minimum(vals, 1.0)
+        pos = vals > 0
+        inst = Instance.from_pairs(m, n, rows[pos], cols[pos], vals[pos], left_names=left_names, right_names=right_names)
+        return SimilarityResult(inst, kind, float(self.raw_min), float(self.raw_max), int(self.n_nonzero), inst.n_pairs)
 
 
 def truth_similarity(counts: sp.csr_matrix, left: Documents, right: Documents) -> Instance:
