@@ -54,7 +54,7 @@ def tfidf_matrices(bench: Benchmark, config: BlockingConfig) -> tuple[sp.csr_mat
     return vec.transform(left).tocsr(), vec.transform(right).tocsr()
 
 
-def _topk(X: sp.csr_matrix, Y: sp.csr_matrix, k: int, chunk: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def topk(X: sp.csr_matrix, Y: sp.csr_matrix, k: int, chunk: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Rows of X → their ``k`` best rows of Y: (row, col, cosine, 1-based rank)."""
     k = min(k, Y.shape[0])
     rows, cols, sims, ranks = [], [], [], []
@@ -81,10 +81,10 @@ def candidates(bench: Benchmark, config: BlockingConfig, *, k_left: int | None =
     A, B = tfidf_matrices(bench, config)
     kl = config.k_left if k_left is None else k_left
     kr = config.k_right if k_right is None else k_right
-    l1, r1, s1, rk1 = _topk(A, B, kl, config.chunk)
+    l1, r1, s1, rk1 = topk(A, B, kl, config.chunk)
     frames = [pl.DataFrame({"l": l1, "r": r1, "similarity": s1, "rank_left": rk1, "rank_right": np.zeros_like(rk1)})]
     if kr > 0:
-        r2, l2, s2, rk2 = _topk(B, A, kr, config.chunk)
+        r2, l2, s2, rk2 = topk(B, A, kr, config.chunk)
         frames.append(pl.DataFrame({"l": l2, "r": r2, "similarity": s2, "rank_left": np.zeros_like(rk2), "rank_right": rk2}))
     out = pl.concat(frames).group_by("l", "r").agg(
         pl.col("similarity").max(), pl.col("rank_left").max(), pl.col("rank_right").max())

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +25,7 @@ from rapidfuzz import fuzz, process
 from rapidfuzz.distance import JaroWinkler
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from crossmatch.er.blocking import BlockingConfig, tfidf_matrices, topk
 from crossmatch.er.tables import Benchmark, numeric_attributes
 
 _TOKEN = re.compile(r"[a-z0-9]+")
@@ -45,6 +47,7 @@ class PairFeaturizer:
 
     bench: Benchmark
     embeddings: tuple[np.ndarray, np.ndarray] | None = None  # unit rows, [n_left, d] and [n_right, d]
+    context_k: int = 0  # 0: no neighbourhood features; else the depth of each record's neighbour list
     names: list[str] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
@@ -71,11 +74,43 @@ class PairFeaturizer:
         df = Counter(t for side in self.tok for toks in side for t in toks)
         n = len(self.tok[0]) + len(self.tok[1])
         self.idf = {t: float(np.log(n / c)) for t, c in df.items()}
+        if self.context_k < 0:
+            raise ValueError(f"context_k must be >= 0, got {self.context_k}")
+        if self.context_k:
+            self._fit_context()
         if self.embeddings is not None:
             ea, eb = self.embeddings
             if ea.shape[0] != b.left.height or eb.shape[0] != b.right.height or ea.shape[1] != eb.shape[1]:
                 raise ValueError(f"embeddings must be [{b.left.height}, d] and [{b.right.height}, d], "
                                  f"got {ea.shape} and {eb.shape}")
+
+    def _fit_context(self) -> None:
+        # the blocking's own representation, so "rank" means the rank the candidate generator saw
+        A, B = tfidf_matrices(self.bench, BlockingConfig())
+        self.record = (A, B)
+        k = self.context_k
+        best = []
+        for X, Y in ((A, B), (B, A)):
+            rows, _, sims, ranks = topk(X, Y, k, 1024)
+            top = np.full((X.shape[0], k), -1.0)  # fewer than k records on the other side: -1 never ranks
+            top[rows, ranks - 1] = sims
+            best.append(top)
+        self.best = (best[0], best[1])
+
+    def _context_features(self, l: np.ndarray, r: np.ndarray, add: Callable[[str, np.ndarray], None]) -> None:
+        A, B = self.record
+        cos = np.asarray(A[l].multiply(B[r]).sum(axis=1)).ravel().astype(np.float64)
+        add("context:cosine", cos)
+        for side, rows in (("left", l), ("right", r)):
+            top = self.best[0 if side == "left" else 1][rows]
+            above = top > cos[:, None] + 1e-6  # float32 products: equal pairs must not outrank themselves
+            rank = above.sum(axis=1)
+            add(f"context:rank_{side}", rank + 1.0)
+            add(f"context:gap_{side}", top[:, 0] - cos)
+            # the best record other than this one: top[0] unless this pair is the top, then top[1]
+            second = top[:, 1] if top.shape[1] > 1 else np.full(len(rows), -1.0)
+            other = np.where(rank > 0, top[:, 0], second)
+            add(f"context:margin_{side}", cos - other)
 
     def transform(self, l: np.ndarray, r: np.ndarray) -> np.ndarray:
         """``[n_pairs, n_features]`` float64 for left rows ``l`` and right rows ``r``; names in ``self.names``."""
@@ -118,6 +153,8 @@ class PairFeaturizer:
                 add(f"{c}:left_in_right_compact", [float(x in t) if x else np.nan for x, t in zip(ca, kb, strict=True)])
                 add(f"{c}:right_in_left_compact", [float(y in t) if y else np.nan for y, t in zip(cb, ka, strict=True)])
         self._record_features(l, r, add)
+        if self.context_k:
+            self._context_features(l, r, add)
         if self.embeddings is not None:
             ea, eb = self.embeddings
             add("embedding:cosine", np.einsum("ij,ij->i", ea[l], eb[r]))

@@ -59,6 +59,7 @@ class MatchConfig:
     postprocess: tuple[str, ...] = METHODS
     output: str = "threshold"  # which post-processing writes the output pairs
     dense_max: int = 400
+    context_k: int = 20  # neighbourhood features of the pair scorer (features.PairFeaturizer); 0: off
     self_training_rounds: int = 1  # unsupervised rule: pseudo-label rounds (0: the mixture rule alone)
     confident_quantile: float = 0.5  # share of the mixture's matches that are not pseudo-positives
     seed: int = 0
@@ -66,6 +67,8 @@ class MatchConfig:
     def __post_init__(self) -> None:
         if self.mode not in ("auto", "supervised", "unsupervised"):
             raise ConfigError(f"er match.mode must be auto | supervised | unsupervised, got {self.mode!r}")
+        if self.context_k < 0:
+            raise ConfigError(f"er match.context_k must be >= 0, got {self.context_k}")
         if self.self_training_rounds < 0 or not 0.0 <= self.confident_quantile < 1.0:
             raise ConfigError("er match: self_training_rounds >= 0 and 0 <= confident_quantile < 1 required")
         bad = [m for m in (*self.postprocess, self.output) if m not in METHODS]
@@ -100,7 +103,7 @@ def match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
     l, r = pool.get_column("l").to_numpy(), pool.get_column("r").to_numpy()
     metrics: dict[str, Any] = {"mode": "supervised" if supervised else "unsupervised", "pool_pairs": pool.height}
     progress("features")
-    feats = PairFeaturizer(bench, embeddings=embeddings)
+    feats = PairFeaturizer(bench, embeddings=embeddings, context_k=config.context_k)
     cols: dict[str, Any] = {"l": l, "r": r}
     pr = None
     Xpool: np.ndarray | None = None
@@ -144,6 +147,9 @@ def match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
     trained = None
     if config.self_training_rounds:
         X = Xpool[idx] if Xpool is not None else feats.transform(l[idx], r[idx])
+        # the neighbourhood features re-state the similarity ranks the pseudo-labels are drawn from: with
+        # them, self-training learns its own labelling rule back instead of what else separates the pairs
+        X = X[:, [i for i, n in enumerate(feats.names) if not n.startswith("context:")]]
         trained = self_trained_scores(X, l[idx], r[idx], sim, rounds=config.self_training_rounds,
                                       confident_quantile=config.confident_quantile, seed=config.seed)
     if trained is not None:

@@ -79,6 +79,38 @@ def test_features_are_nan_for_missing_values_and_high_for_duplicates(bench) -> N
         f.transform(np.array([0, 1]), np.array([0]))
 
 
+def test_context_features_match_a_brute_force_neighbour_scan(bench) -> None:  # type: ignore[no-untyped-def]
+    from crossmatch.er.blocking import tfidf_matrices
+
+    k = 5
+    f = PairFeaturizer(bench, context_k=k)
+    A, B = tfidf_matrices(bench, BlockingConfig())
+    S = (A @ B.T).toarray().astype(np.float64)  # the full matrix: fine at 80 x 120, never in the library
+    rng = np.random.default_rng(0)
+    l = np.r_[np.arange(20), rng.integers(0, S.shape[0], 30)]
+    r = np.r_[S[:20].argmax(axis=1), rng.integers(0, S.shape[1], 30)]  # 20 row-best pairs, 30 random ones
+    X = f.transform(l, r)
+    col = {n: X[:, f.names.index(f"context:{n}")] for n in ("cosine", "rank_left", "gap_left", "margin_left",
+                                                             "rank_right", "gap_right", "margin_right")}
+    for i, (a, b) in enumerate(zip(l.tolist(), r.tolist(), strict=True)):
+        s = S[a, b]
+        assert col["cosine"][i] == pytest.approx(s, abs=1e-5)
+        for side, row, me in (("left", S[a], b), ("right", S[:, b], a)):
+            above = int((row > s + 1e-6).sum())
+            assert col[f"rank_{side}"][i] == min(above, k) + 1
+            assert col[f"gap_{side}"][i] == pytest.approx(row.max() - s, abs=1e-5)
+            others = np.delete(row, me)
+            assert col[f"margin_{side}"][i] == pytest.approx(s - others.max(), abs=1e-5)
+    assert (col["rank_left"][:20] == 1).all() and (col["gap_left"][:20] == pytest.approx(0, abs=1e-5))
+    plain = PairFeaturizer(bench)
+    plain.transform(l[:2], r[:2])
+    assert plain.names and not any(n.startswith("context:") for n in plain.names)
+    with pytest.raises(ValueError, match="context_k"):
+        PairFeaturizer(bench, context_k=-1)
+    with pytest.raises(ConfigError, match="context_k"):
+        MatchConfig(context_k=-1)
+
+
 def test_best_f1_threshold_matches_brute_force() -> None:
     rng = np.random.default_rng(3)
     p = rng.random(60).round(2)
@@ -178,6 +210,26 @@ def test_match_supervised_and_unsupervised(bench) -> None:  # type: ignore[no-un
     assert len(got & truth) / len(got) >= 0.8 and len(got & truth) >= 40
     with pytest.raises(ConfigError, match="supervised"):
         match(unlabelled, cands, config=MatchConfig(mode="supervised"))
+
+
+def test_self_training_never_sees_the_neighbourhood_features(bench, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import crossmatch.er.pipeline as pipeline
+
+    seen: list[int] = []
+    real = pipeline.self_trained_scores
+
+    def spy(X, *args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(X.shape[1])
+        return real(X, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "self_trained_scores", spy)
+    cands = block(bench, config=BlockingConfig(k_left=3, k_grid=(3,))).candidates
+    unlabelled = make_benchmark(left=bench.left, right=bench.right)
+    runs = [match(unlabelled, cands, config=MatchConfig(context_k=k)) for k in (0, 5)]
+    plain = PairFeaturizer(bench)
+    plain.transform(np.array([0]), np.array([0]))
+    assert seen == [len(plain.names)] * 2  # with context_k 5 too: the context columns are dropped
+    assert runs[0].pairs.get_column("decision").to_list() == runs[1].pairs.get_column("decision").to_list()
 
 
 def test_pseudo_labels_take_confident_matches_and_their_runner_ups() -> None:

@@ -1,0 +1,58 @@
+"""Which pair-feature set the ER scorer ships with, chosen on train only (issue 12 §1, §3).
+
+For each benchmark folder and each feature variant: the scorer's 5-fold out-of-fold F1 on
+train.csv (the figure that chooses) and, beside it, F1 on valid.csv at the train-chosen
+threshold (reported, never used to choose). One setting is chosen for every benchmark: the
+variant with the best mean train out-of-fold F1.
+
+    python -m benchmarks.er_feature_choice --data ../shared/data/walmart_amazon \
+        ../shared/data/amazon_google ../shared/data/dblp_acm --context-k 0 5 10 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from crossmatch.er.evaluate import labelled_metrics
+from crossmatch.er.features import PairFeaturizer
+from crossmatch.er.scorer import PairScorer, ScorerConfig
+from stages._er import read_benchmark
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", nargs="+", type=Path, required=True)
+    ap.add_argument("--context-k", nargs="+", type=int, default=[0, 10])
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0])
+    args = ap.parse_args()
+    oof_mean: dict[int, list[float]] = {k: [] for k in args.context_k}
+    print(f"{'benchmark':16} {'context_k':>9} {'features':>8} {'train OOF F1':>14} {'valid F1':>14} {'s':>6}")
+    for folder in args.data:
+        bench = read_benchmark(folder)
+        assert bench.train is not None and bench.valid is not None, f"{folder}: needs train.csv and valid.csv"
+        for k in args.context_k:
+            t0 = time.perf_counter()
+            feats = PairFeaturizer(bench, context_k=k)
+            Xtr = feats.transform(bench.train.get_column("l").to_numpy(), bench.train.get_column("r").to_numpy())
+            Xva = feats.transform(bench.valid.get_column("l").to_numpy(), bench.valid.get_column("r").to_numpy())
+            oof, val = [], []
+            for seed in args.seeds:
+                sc = PairScorer(ScorerConfig(seed=seed)).fit(Xtr, bench.train.get_column("label").to_numpy())
+                oof.append(sc.oof_f1)
+                val.append(labelled_metrics(sc.predict_proba(Xva) >= sc.threshold,
+                                            bench.valid.get_column("label").to_numpy())["f1"])
+            oof_mean[k].append(float(np.mean(oof)))
+            sd = lambda v: f"±{np.std(v):.3f}" if len(v) > 1 else ""  # noqa: E731
+            print(f"{folder.name:16} {k:>9} {Xtr.shape[1]:>8} {np.mean(oof):>8.4f}{sd(oof):>6} "
+                  f"{np.mean(val):>8.4f}{sd(val):>6} {time.perf_counter() - t0:>6.1f}", flush=True)
+    best = max(args.context_k, key=lambda k: np.mean(oof_mean[k]))
+    for k in args.context_k:
+        print(f"context_k {k}: mean train OOF F1 {np.mean(oof_mean[k]):.4f}{'  <- chosen' if k == best else ''}")
+
+
+if __name__ == "__main__":
+    main()
