@@ -12,6 +12,7 @@ variant with the best mean train out-of-fold F1.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -27,6 +28,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", nargs="+", type=Path, required=True)
     ap.add_argument("--context-k", nargs="+", type=int, default=[0, 10])
+    ap.add_argument("--context-attributes", action="store_true", help="neighbourhood per text attribute too")
+    ap.add_argument("--scorer", default="{}", help='ScorerConfig overrides as JSON, e.g. {"max_iter": 600}')
     ap.add_argument("--seeds", nargs="+", type=int, default=[0])
     args = ap.parse_args()
     oof_mean: dict[int, list[float]] = {k: [] for k in args.context_k}
@@ -36,12 +39,12 @@ def main() -> None:
         assert bench.train is not None and bench.valid is not None, f"{folder}: needs train.csv and valid.csv"
         for k in args.context_k:
             t0 = time.perf_counter()
-            feats = PairFeaturizer(bench, context_k=k)
+            feats = PairFeaturizer(bench, context_k=k, context_attributes=args.context_attributes)
             Xtr = feats.transform(bench.train.get_column("l").to_numpy(), bench.train.get_column("r").to_numpy())
             Xva = feats.transform(bench.valid.get_column("l").to_numpy(), bench.valid.get_column("r").to_numpy())
             oof, val = [], []
             for seed in args.seeds:
-                sc = PairScorer(ScorerConfig(seed=seed)).fit(Xtr, bench.train.get_column("label").to_numpy())
+                sc = PairScorer(ScorerConfig(**{**json.loads(args.scorer), "seed": seed})).fit(Xtr, bench.train.get_column("label").to_numpy())
                 oof.append(sc.oof_f1)
                 val.append(labelled_metrics(sc.predict_proba(Xva) >= sc.threshold,
                                             bench.valid.get_column("label").to_numpy())["f1"])

@@ -48,6 +48,7 @@ class PairFeaturizer:
     bench: Benchmark
     embeddings: tuple[np.ndarray, np.ndarray] | None = None  # unit rows, [n_left, d] and [n_right, d]
     context_k: int = 0  # 0: no neighbourhood features; else the depth of each record's neighbour list
+    context_attributes: bool = False  # also per text attribute (its own character TF-IDF)
     names: list[str] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
@@ -86,31 +87,36 @@ class PairFeaturizer:
 
     def _fit_context(self) -> None:
         # the blocking's own representation, so "rank" means the rank the candidate generator saw
-        A, B = tfidf_matrices(self.bench, BlockingConfig())
-        self.record = (A, B)
+        views = {"context": tfidf_matrices(self.bench, BlockingConfig())}
+        if self.context_attributes:
+            views.update({f"context_{c}": self.tfidf[(c, "char_wb")] for c in self.bench.attributes
+                          if (c, "char_wb") in self.tfidf})
         k = self.context_k
-        best = []
-        for X, Y in ((A, B), (B, A)):
-            rows, _, sims, ranks = topk(X, Y, k, 1024)
-            top = np.full((X.shape[0], k), -1.0)  # fewer than k records on the other side: -1 never ranks
-            top[rows, ranks - 1] = sims
-            best.append(top)
-        self.best = (best[0], best[1])
+        self.views: dict[str, tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray, np.ndarray]] = {}
+        for name, (A, B) in views.items():
+            best = []
+            for X, Y in ((A, B), (B, A)):
+                rows, _, sims, ranks = topk(X, Y, k, 1024)
+                top = np.full((X.shape[0], k), -1.0)  # fewer than k records on the other side: -1 never ranks
+                top[rows, ranks - 1] = sims
+                best.append(top)
+            self.views[name] = (A, B, best[0], best[1])
 
     def _context_features(self, l: np.ndarray, r: np.ndarray, add: Callable[[str, np.ndarray], None]) -> None:
-        A, B = self.record
-        cos = np.asarray(A[l].multiply(B[r]).sum(axis=1)).ravel().astype(np.float64)
-        add("context:cosine", cos)
-        for side, rows in (("left", l), ("right", r)):
-            top = self.best[0 if side == "left" else 1][rows]
-            above = top > cos[:, None] + 1e-6  # float32 products: equal pairs must not outrank themselves
-            rank = above.sum(axis=1)
-            add(f"context:rank_{side}", rank + 1.0)
-            add(f"context:gap_{side}", top[:, 0] - cos)
-            # the best record other than this one: top[0] unless this pair is the top, then top[1]
-            second = top[:, 1] if top.shape[1] > 1 else np.full(len(rows), -1.0)
-            other = np.where(rank > 0, top[:, 0], second)
-            add(f"context:margin_{side}", cos - other)
+        for name, (A, B, best_l, best_r) in self.views.items():
+            cos = np.asarray(A[l].multiply(B[r]).sum(axis=1)).ravel().astype(np.float64)
+            # an empty value stays 0 / last rank rather than NaN: equal train OOF F1 (0.8858 vs 0.8854)
+            add(f"{name}:cosine", cos)
+            for side, rows, best in (("left", l, best_l), ("right", r, best_r)):
+                top = best[rows]
+                above = top > cos[:, None] + 1e-6  # float32 products: equal pairs must not outrank themselves
+                rank = above.sum(axis=1)
+                add(f"{name}:rank_{side}", rank + 1.0)
+                add(f"{name}:gap_{side}", top[:, 0] - cos)
+                # the best record other than this one: top[0] unless this pair is the top, then top[1]
+                second = top[:, 1] if top.shape[1] > 1 else np.full(len(rows), -1.0)
+                other = np.where(rank > 0, top[:, 0], second)
+                add(f"{name}:margin_{side}", cos - other)
 
     def transform(self, l: np.ndarray, r: np.ndarray) -> np.ndarray:
         """``[n_pairs, n_features]`` float64 for left rows ``l`` and right rows ``r``; names in ``self.names``."""

@@ -60,6 +60,7 @@ class MatchConfig:
     output: str = "threshold"  # which post-processing writes the output pairs
     dense_max: int = 400
     context_k: int = 20  # neighbourhood features of the pair scorer (features.PairFeaturizer); 0: off
+    context_attributes: bool = True  # neighbourhood per text attribute too, not only per record
     self_training_rounds: int = 1  # unsupervised rule: pseudo-label rounds (0: the mixture rule alone)
     confident_quantile: float = 0.5  # share of the mixture's matches that are not pseudo-positives
     seed: int = 0
@@ -103,7 +104,8 @@ def match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
     l, r = pool.get_column("l").to_numpy(), pool.get_column("r").to_numpy()
     metrics: dict[str, Any] = {"mode": "supervised" if supervised else "unsupervised", "pool_pairs": pool.height}
     progress("features")
-    feats = PairFeaturizer(bench, embeddings=embeddings, context_k=config.context_k)
+    feats = PairFeaturizer(bench, embeddings=embeddings, context_k=config.context_k,
+                           context_attributes=config.context_attributes)
     cols: dict[str, Any] = {"l": l, "r": r}
     pr = None
     Xpool: np.ndarray | None = None
@@ -149,7 +151,7 @@ def match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
         X = Xpool[idx] if Xpool is not None else feats.transform(l[idx], r[idx])
         # the neighbourhood features re-state the similarity ranks the pseudo-labels are drawn from: with
         # them, self-training learns its own labelling rule back instead of what else separates the pairs
-        X = X[:, [i for i, n in enumerate(feats.names) if not n.startswith("context:")]]
+        X = X[:, [i for i, n in enumerate(feats.names) if not n.startswith("context")]]
         trained = self_trained_scores(X, l[idx], r[idx], sim, rounds=config.self_training_rounds,
                                       confident_quantile=config.confident_quantile, seed=config.seed)
     if trained is not None:

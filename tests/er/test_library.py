@@ -79,19 +79,22 @@ def test_features_are_nan_for_missing_values_and_high_for_duplicates(bench) -> N
         f.transform(np.array([0, 1]), np.array([0]))
 
 
-def test_context_features_match_a_brute_force_neighbour_scan(bench) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("view", ["context", "context_title"])
+def test_context_features_match_a_brute_force_neighbour_scan(bench, view: str) -> None:  # type: ignore[no-untyped-def]
     from crossmatch.er.blocking import tfidf_matrices
 
     k = 5
-    f = PairFeaturizer(bench, context_k=k)
-    A, B = tfidf_matrices(bench, BlockingConfig())
+    f = PairFeaturizer(bench, context_k=k, context_attributes=True)
+    A, B = tfidf_matrices(bench, BlockingConfig()) if view == "context" else f.tfidf[("title", "char_wb")]
     S = (A @ B.T).toarray().astype(np.float64)  # the full matrix: fine at 80 x 120, never in the library
     rng = np.random.default_rng(0)
     l = np.r_[np.arange(20), rng.integers(0, S.shape[0], 30)]
     r = np.r_[S[:20].argmax(axis=1), rng.integers(0, S.shape[1], 30)]  # 20 row-best pairs, 30 random ones
     X = f.transform(l, r)
-    col = {n: X[:, f.names.index(f"context:{n}")] for n in ("cosine", "rank_left", "gap_left", "margin_left",
-                                                             "rank_right", "gap_right", "margin_right")}
+    assert {n.split(":")[0] for n in f.names if n.startswith("context")} == {"context", "context_title",
+                                                                            "context_brand"}  # price is numeric
+    col = {n: X[:, f.names.index(f"{view}:{n}")] for n in ("cosine", "rank_left", "gap_left", "margin_left",
+                                                          "rank_right", "gap_right", "margin_right")}
     for i, (a, b) in enumerate(zip(l.tolist(), r.tolist(), strict=True)):
         s = S[a, b]
         assert col["cosine"][i] == pytest.approx(s, abs=1e-5)
@@ -104,7 +107,7 @@ def test_context_features_match_a_brute_force_neighbour_scan(bench) -> None:  # 
     assert (col["rank_left"][:20] == 1).all() and (col["gap_left"][:20] == pytest.approx(0, abs=1e-5))
     plain = PairFeaturizer(bench)
     plain.transform(l[:2], r[:2])
-    assert plain.names and not any(n.startswith("context:") for n in plain.names)
+    assert plain.names and not any(n.startswith("context") for n in plain.names)
     with pytest.raises(ValueError, match="context_k"):
         PairFeaturizer(bench, context_k=-1)
     with pytest.raises(ConfigError, match="context_k"):
