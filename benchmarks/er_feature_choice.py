@@ -6,7 +6,8 @@ threshold (reported, never used to choose). One setting is chosen for every benc
 variant with the best mean train out-of-fold F1.
 
     python -m benchmarks.er_feature_choice --data ../shared/data/walmart_amazon \
-        ../shared/data/amazon_google ../shared/data/dblp_acm --context-k 0 5 10 20
+        ../shared/data/amazon_google ../shared/data/dblp_acm --context-k 0 5 10 20 --seeds 0 1 2
+    # per text attribute too, and scorer settings:  --context-k 20 --context-attributes --scorer '{"max_iter": 600}'
 """
 
 from __future__ import annotations

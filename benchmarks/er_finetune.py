@@ -20,6 +20,7 @@ from crossmatch.er.encoder import serialise
 from crossmatch.er.evaluate import labelled_metrics
 from crossmatch.er.features import PairFeaturizer
 from crossmatch.er.finetune import FinetuneConfig, dev_split, finetune
+from crossmatch.er.pipeline import MatchConfig
 from crossmatch.er.scorer import PairScorer, ScorerConfig, best_f1_threshold
 from stages._er import read_benchmark
 
@@ -47,7 +48,8 @@ def main() -> None:
     rng = np.random.default_rng(cfg.seed)
     dev = dev_split(ty, cfg.dev_fraction, rng)
     fit = np.setdiff1d(np.arange(len(ty)), dev)
-    feats = PairFeaturizer(b)
+    shipped = MatchConfig()  # the feature set the pipeline ships with
+    feats = PairFeaturizer(b, context_k=shipped.context_k, context_attributes=shipped.context_attributes)
     Xtr, Xva = feats.transform(tl, tr), feats.transform(vl, vr)
     full = PairScorer(ScorerConfig()).fit(Xtr, ty)
     p_feat = full.predict_proba(Xva)
