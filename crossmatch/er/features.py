@@ -86,7 +86,8 @@ class PairFeaturizer:
                                  f"got {ea.shape} and {eb.shape}")
 
     def _fit_context(self) -> None:
-        # the blocking's own representation, so "rank" means the rank the candidate generator saw
+        # the default blocking's representation (character 3-5-gram TF-IDF of the whole record), so "rank" is
+        # the rank a candidate generator sees
         views = {"context": tfidf_matrices(self.bench, BlockingConfig())}
         if self.context_attributes:
             views.update({f"context_{c}": self.tfidf[(c, "char_wb")] for c in self.bench.attributes

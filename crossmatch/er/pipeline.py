@@ -104,7 +104,8 @@ def match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
     l, r = pool.get_column("l").to_numpy(), pool.get_column("r").to_numpy()
     metrics: dict[str, Any] = {"mode": "supervised" if supervised else "unsupervised", "pool_pairs": pool.height}
     progress("features")
-    feats = PairFeaturizer(bench, embeddings=embeddings, context_k=config.context_k,
+    # without labels only the self-training rule reads features, and never the neighbourhood ones
+    feats = PairFeaturizer(bench, embeddings=embeddings, context_k=config.context_k if supervised else 0,
                            context_attributes=config.context_attributes)
     cols: dict[str, Any] = {"l": l, "r": r}
     pr = None
