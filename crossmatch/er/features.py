@@ -50,6 +50,7 @@ class PairFeaturizer:
     context_k: int = 0  # 0: no neighbourhood features; else the depth of each record's neighbour list
     context_attributes: bool = False  # also per text attribute (its own character TF-IDF)
     names: list[str] = field(default_factory=list, init=False)
+    context_names: set[str] = field(default_factory=set, init=False)  # the neighbourhood columns of ``names``
 
     def __post_init__(self) -> None:
         b = self.bench
@@ -97,7 +98,7 @@ class PairFeaturizer:
         for name, (A, B) in views.items():
             best = []
             for X, Y in ((A, B), (B, A)):
-                rows, _, sims, ranks = topk(X, Y, k, 1024)
+                rows, _, sims, ranks = topk(X, Y, k, BlockingConfig().chunk)
                 top = np.full((X.shape[0], k), -1.0)  # fewer than k records on the other side: -1 never ranks
                 top[rows, ranks - 1] = sims
                 best.append(top)
@@ -161,7 +162,9 @@ class PairFeaturizer:
                 add(f"{c}:right_in_left_compact", [float(y in t) if y else np.nan for y, t in zip(cb, ka, strict=True)])
         self._record_features(l, r, add)
         if self.context_k:
+            first = len(names)
             self._context_features(l, r, add)
+            self.context_names = set(names[first:])
         if self.embeddings is not None:
             ea, eb = self.embeddings
             add("embedding:cosine", np.einsum("ij,ij->i", ea[l], eb[r]))

@@ -152,7 +152,7 @@ def match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
         X = Xpool[idx] if Xpool is not None else feats.transform(l[idx], r[idx])
         # the neighbourhood features re-state the similarity ranks the pseudo-labels are drawn from: with
         # them, self-training learns its own labelling rule back instead of what else separates the pairs
-        X = X[:, [i for i, n in enumerate(feats.names) if not n.startswith("context")]]
+        X = X[:, [i for i, n in enumerate(feats.names) if n not in feats.context_names]]
         trained = self_trained_scores(X, l[idx], r[idx], sim, rounds=config.self_training_rounds,
                                       confident_quantile=config.confident_quantile, seed=config.seed)
     if trained is not None:
