@@ -7,7 +7,8 @@ variant with the best mean train out-of-fold F1.
 
     python -m benchmarks.er_feature_choice --data ../shared/data/walmart_amazon \
         ../shared/data/amazon_google ../shared/data/dblp_acm --context-k 0 5 10 20 --seeds 0 1 2
-    # per text attribute too, and scorer settings:  --context-k 20 --context-attributes --scorer '{"max_iter": 600}'
+    # per text attribute and code tokens too, scorer settings:
+    #   --context-k 20 --context-attributes --context-codes --scorer '{"max_iter": 600}'
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ def main() -> None:
     ap.add_argument("--data", nargs="+", type=Path, required=True)
     ap.add_argument("--context-k", nargs="+", type=int, default=[0, 10])
     ap.add_argument("--context-attributes", action="store_true", help="neighbourhood per text attribute too")
+    ap.add_argument("--context-codes", action="store_true", help="neighbourhood on the code tokens too")
     ap.add_argument("--scorer", default="{}", help='ScorerConfig overrides as JSON, e.g. {"max_iter": 600}')
     ap.add_argument("--seeds", nargs="+", type=int, default=[0])
     args = ap.parse_args()
@@ -40,7 +42,8 @@ def main() -> None:
         assert bench.train is not None and bench.valid is not None, f"{folder}: needs train.csv and valid.csv"
         for k in args.context_k:
             t0 = time.perf_counter()
-            feats = PairFeaturizer(bench, context_k=k, context_attributes=args.context_attributes)
+            feats = PairFeaturizer(bench, context_k=k, context_attributes=args.context_attributes,
+                                   context_codes=args.context_codes)
             Xtr = feats.transform(bench.train.get_column("l").to_numpy(), bench.train.get_column("r").to_numpy())
             Xva = feats.transform(bench.valid.get_column("l").to_numpy(), bench.valid.get_column("r").to_numpy())
             oof, val = [], []

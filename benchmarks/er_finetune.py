@@ -49,7 +49,8 @@ def main() -> None:
     dev = dev_split(ty, cfg.dev_fraction, rng)
     fit = np.setdiff1d(np.arange(len(ty)), dev)
     shipped = MatchConfig()  # the feature set the pipeline ships with
-    feats = PairFeaturizer(b, context_k=shipped.context_k, context_attributes=shipped.context_attributes)
+    feats = PairFeaturizer(b, context_k=shipped.context_k, context_attributes=shipped.context_attributes,
+                           context_codes=shipped.context_codes)
     Xtr, Xva = feats.transform(tl, tr), feats.transform(vl, vr)
     full = PairScorer(ScorerConfig()).fit(Xtr, ty)
     p_feat = full.predict_proba(Xva)

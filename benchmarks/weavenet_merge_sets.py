@@ -5,7 +5,9 @@ several cores) into one shipped set, with their metrics and validation curves.
         --curve-csv <c.csv> --curve-png <c.png> --runs RUN [RUN ...]
 
 A RUN is the prefix of one ``stages.weavenet_train`` run's outputs: ``RUN.pt``, ``RUN_metrics.json`` and
-``RUN_curve.csv``. A distribution found in several runs is taken from the last one. Used for the shipped WN-16
+``RUN_curve.csv``. A distribution found in several runs is taken from the last one. ``--specialist RUN N``
+adds a run's models as size specialists: each distribution ``d`` of RUN is filed as ``d@N``
+(``checkpoints.size_key``; the evaluation uses it at size N and the ``d`` model elsewhere). Used for the shipped WN-16
 set (crossmatch/twosided/pretrained/README.md).
 """
 
@@ -20,7 +22,7 @@ from matplotlib.figure import Figure
 
 from crossmatch.checkpoint import save_checkpoint
 from crossmatch.twosided.generators import DISTRIBUTIONS
-from crossmatch.twosided.weavenet.checkpoints import model_set
+from crossmatch.twosided.weavenet.checkpoints import model_set, size_key
 from stages.weavenet_train import load_init
 
 
@@ -31,16 +33,28 @@ def main() -> None:
     ap.add_argument("--curve-csv", required=True)
     ap.add_argument("--curve-png", required=True)
     ap.add_argument("--runs", nargs="+", required=True)
+    ap.add_argument("--specialist", nargs=2, action="append", default=[], metavar=("RUN", "N"),
+                    help="a run whose models serve size N only (repeatable)")
+    ap.add_argument("--title", default="WeaveNet WN-16 phase 3 (fine-tuning from phase 2), validation every 500 steps")
     args = ap.parse_args()
     models = load_init([f"{r}.pt" for r in args.runs])
     order = [d for d in DISTRIBUTIONS if d in models]
+    renames: dict[str, dict[str, str]] = {r: {} for r in args.runs}
+    for run, n in args.specialist:
+        for d, single in load_init(f"{run}.pt").items():
+            key = size_key(d, int(n))
+            models[key] = single
+            order.append(key)
+            renames.setdefault(run, {})[d] = key
     save_checkpoint(model_set({d: models[d] for d in order}), Path(args.out))
     metrics: dict[str, object] = {}
     rows: list[dict[str, str]] = []
-    for r in args.runs:
-        metrics.update(json.loads(Path(f"{r}_metrics.json").read_text()))
+    for r, names in renames.items():
+        for k, v in json.loads(Path(f"{r}_metrics.json").read_text()).items():
+            d, sep, rest = k.partition("/")
+            metrics[f"{names.get(d, d)}{sep}{rest}" if sep else k] = v
         with open(f"{r}_curve.csv", newline="") as fh:
-            rows += list(csv.DictReader(fh))
+            rows += [{**x, "model": names.get(x["model"], x["model"])} for x in csv.DictReader(fh)]
     Path(args.metrics).write_text(json.dumps(dict(sorted(metrics.items())), indent=2) + "\n")
     with open(args.curve_csv, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
@@ -55,7 +69,7 @@ def main() -> None:
     ax1.set(xlabel="step", ylabel="validation stable rate (Hungarian)")
     ax2.set(xlabel="step", ylabel="validation mean SEq", yscale="log")
     ax1.legend()
-    fig.suptitle("WeaveNet WN-16 phase 3 (fine-tuning from phase 2), validation every 500 steps")
+    fig.suptitle(args.title)
     fig.tight_layout()
     fig.savefig(args.curve_png, dpi=110)
     print(f"merged {order} from {len(args.runs)} run(s) -> {args.out}")

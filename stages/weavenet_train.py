@@ -18,7 +18,7 @@ Over 150 lines because its params map 27 YAML keys onto two checked library conf
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,7 +29,7 @@ from crossmatch.checkpoint import load_checkpoint, save_checkpoint
 from crossmatch.errors import ConfigError, InputError
 from crossmatch.twosided.generators import DISTRIBUTIONS
 from crossmatch.twosided.weavenet.binarize import Binarize
-from crossmatch.twosided.weavenet.checkpoints import ANY, checkpoint, members, model_set
+from crossmatch.twosided.weavenet.checkpoints import ANY, checkpoint, members, model_set, split_key
 from crossmatch.twosided.weavenet.curves import curve_csv, plot_curves
 from crossmatch.twosided.weavenet.imitation import Teacher
 from crossmatch.twosided.weavenet.losses import LMForm, Objective
@@ -128,6 +128,16 @@ def init_state(init: dict[str, dict[str, Any]], distribution: str | None, model_
     return init[key]["state_dict"]
 
 
+def plan(params: WeaveNetTrainParams, group: str | None) -> tuple[str | None, WeaveNetConfig, TrainConfig]:
+    """Model shape and training config of one model: ``group`` is a distribution, a size specialist's key
+    ``"<dist>@<N>"`` (trained and validated at N only) or None (one model for every distribution)."""
+    if group is None:
+        return None, params.model_config(None), params.train_config(None)
+    dist, n = split_key(group)
+    cfg = params.train_config([dist])
+    return group, params.model_config(dist), cfg if n is None else replace(cfg, train_n=(n,), val_n=(n,))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m stages.weavenet_train", description=__doc__.splitlines()[0])
     ap.add_argument("--params", default="params.yaml")
@@ -138,11 +148,13 @@ def main() -> None:
     ap.add_argument("--plot-png", default="plots/weavenet_train.png")
     args = ap.parse_args()
     params = params_as(WeaveNetTrainParams, load_section(args.section, args.params), args.section)
+    init = load_init(params.init_checkpoint) if params.init_checkpoint else None
     groups: list[str | None] = list(params.distributions) if params.per_distribution else [None]
-    plans = [(g, params.model_config(g), params.train_config([g] if g else None)) for g in groups]  # all checked first
+    if params.per_distribution and init is not None:  # size specialists of the set go on, each at its own N
+        groups += [k for k in init if split_key(k)[1] is not None and split_key(k)[0] in params.distributions]
+    plans = [plan(params, g) for g in groups]  # all checked first
     device = resolve_device(params.device)
     torch.use_deterministic_algorithms(True, warn_only=True)
-    init = load_init(params.init_checkpoint) if params.init_checkpoint else None
     results: list[tuple[str, TrainResult]] = []
     ckpts: dict[str, dict[str, Any]] = {}
     metrics: dict[str, Any] = {}

@@ -4,7 +4,8 @@ Per attribute: TF-IDF cosines (character n-grams and words), rapidfuzz edit / to
 similarities, exact agreement, containment, and for numeric attributes (price, year) the
 ratio and absolute difference. Across attributes: each value found in the other record's
 text (a model number inside a title), agreement of the tokens that contain digits (model
-codes, versions, years), and the IDF mass of the tokens only one side has. Optionally the
+codes, versions, years), and the IDF mass of the tokens only one side has. With ``context_k``: where the
+pair ranks among each record's nearest neighbours (record text, per attribute, code tokens only). Optionally the
 cosine of learned record embeddings (MiniLM or ICPA). Missing values are NaN, which the
 gradient-boosting scorer handles natively, so "unknown" is never confused with "different".
 """
@@ -37,6 +38,10 @@ def _tokens(text: str) -> set[str]:
     return set(_TOKEN.findall(text))
 
 
+def _code_tokens(text: str) -> list[str]:
+    return [t for t in _TOKEN.findall(text) if any(ch.isdigit() for ch in t)]
+
+
 def _compact(text: str) -> str:
     return "".join(_TOKEN.findall(text))
 
@@ -49,6 +54,7 @@ class PairFeaturizer:
     embeddings: tuple[np.ndarray, np.ndarray] | None = None  # unit rows, [n_left, d] and [n_right, d]
     context_k: int = 0  # 0: no neighbourhood features; else the depth of each record's neighbour list
     context_attributes: bool = False  # also per text attribute (its own character TF-IDF)
+    context_codes: bool = False  # also on the record's code tokens only (tokens with a digit; word TF-IDF)
     names: list[str] = field(default_factory=list, init=False)
     context_names: set[str] = field(default_factory=set, init=False)  # the neighbourhood columns of ``names``
 
@@ -93,6 +99,15 @@ class PairFeaturizer:
         if self.context_attributes:
             views.update({f"context_{c}": self.tfidf[(c, "char_wb")] for c in self.bench.attributes
                           if (c, "char_wb") in self.tfidf})
+        if self.context_codes:
+            # model numbers, versions, capacities: where the pair ranks on those alone separates a product
+            # from its siblings that share every word (train OOF F1 0.8858 -> 0.8887 over three benchmarks)
+            vec = TfidfVectorizer(analyzer=_code_tokens, sublinear_tf=True, dtype=np.float32)
+            try:
+                vec.fit(self.text[0] + self.text[1])
+                views["context_codes"] = (vec.transform(self.text[0]).tocsr(), vec.transform(self.text[1]).tocsr())
+            except ValueError:  # no record has a code token: no such view
+                pass
         k = self.context_k
         self.views: dict[str, tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray, np.ndarray]] = {}
         for name, (A, B) in views.items():

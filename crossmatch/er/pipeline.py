@@ -61,6 +61,7 @@ class MatchConfig:
     dense_max: int = 400
     context_k: int = 20  # neighbourhood features of the pair scorer (features.PairFeaturizer); 0: off
     context_attributes: bool = True  # neighbourhood per text attribute too, not only per record
+    context_codes: bool = True  # and on the code tokens (tokens with a digit) of the record alone
     self_training_rounds: int = 1  # unsupervised rule: pseudo-label rounds (0: the mixture rule alone)
     confident_quantile: float = 0.5  # share of the mixture's matches that are not pseudo-positives
     seed: int = 0
@@ -106,7 +107,7 @@ def match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
     progress("features")
     # without labels only the self-training rule reads features, and never the neighbourhood ones
     feats = PairFeaturizer(bench, embeddings=embeddings, context_k=config.context_k if supervised else 0,
-                           context_attributes=config.context_attributes)
+                           context_attributes=config.context_attributes, context_codes=config.context_codes)
     cols: dict[str, Any] = {"l": l, "r": r}
     pr = None
     Xpool: np.ndarray | None = None

@@ -69,8 +69,8 @@ def _solve_chunk(ra: np.ndarray, rb: np.ndarray, algorithms: tuple[str, ...]) ->
 
 def solve_cells(params: TablesSpec, models: Mapping[str, WeaveNet] | None, device: torch.device,
                 on_progress: Callable[[int, int], None] | None = None) -> dict[tuple[int, str], dict[str, np.ndarray]]:
-    """Run the algorithms (process pool) and WeaveNet (this process, one model per distribution via
-    :func:`~crossmatch.twosided.weavenet.checkpoints.model_for`) on every cell; ``on_progress(done, total)``
+    """Run the algorithms (process pool) and WeaveNet (this process, one model per distribution, or per
+    distribution and size, via :func:`~crossmatch.twosided.weavenet.checkpoints.model_for`) on every cell; ``on_progress(done, total)``
     after each unit of work. Per cell ``(N, dist)``: per-instance arrays keyed ``<alg>/<target>/<cost>`` and ``WeaveNet/<key>``."""
     cells = [(n, d) for n in params.sizes for d in params.distributions]
     data: dict[tuple[int, str], tuple[np.ndarray, np.ndarray]] = {}
@@ -101,7 +101,7 @@ def solve_cells(params: TablesSpec, models: Mapping[str, WeaveNet] | None, devic
         for c in cells:
             if models is not None:
                 sa, sb = data[c]
-                logits = predict_logits(model_for(models, c[1]), sa, sb, device)
+                logits = predict_logits(model_for(models, c[1], c[0]), sa, sb, device)
                 match = binarize(logits, params.binarize)
                 for key, val in weavenet_outcomes(sa, sb, logits, match).items():
                     results[c][f"{WN}/{key}"] = val

@@ -79,20 +79,34 @@ def test_features_are_nan_for_missing_values_and_high_for_duplicates(bench) -> N
         f.transform(np.array([0, 1]), np.array([0]))
 
 
-@pytest.mark.parametrize("view", ["context", "context_title"])
+def _code_view(bench):  # type: ignore[no-untyped-def]
+    import re
+
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    # the spec, written independently: word TF-IDF over the record's tokens that contain a digit
+    codes = lambda s: [t for t in re.findall(r"[a-z0-9]+", s) if re.search(r"[0-9]", t)]  # noqa: E731
+    left, right = bench.text("left"), bench.text("right")
+    vec = TfidfVectorizer(analyzer=codes, sublinear_tf=True).fit(left + right)
+    return vec.transform(left), vec.transform(right)
+
+
+@pytest.mark.parametrize("view", ["context", "context_title", "context_codes"])
 def test_context_features_match_a_brute_force_neighbour_scan(bench, view: str) -> None:  # type: ignore[no-untyped-def]
     from crossmatch.er.blocking import tfidf_matrices
 
     k = 5
-    f = PairFeaturizer(bench, context_k=k, context_attributes=True)
-    A, B = tfidf_matrices(bench, BlockingConfig()) if view == "context" else f.tfidf[("title", "char_wb")]
+    f = PairFeaturizer(bench, context_k=k, context_attributes=True, context_codes=True)
+    A, B = {"context": lambda: tfidf_matrices(bench, BlockingConfig()), "context_codes": lambda: _code_view(bench),
+            "context_title": lambda: f.tfidf[("title", "char_wb")]}[view]()
     S = (A @ B.T).toarray().astype(np.float64)  # the full matrix: fine at 80 x 120, never in the library
     rng = np.random.default_rng(0)
     l = np.r_[np.arange(20), rng.integers(0, S.shape[0], 30)]
     r = np.r_[S[:20].argmax(axis=1), rng.integers(0, S.shape[1], 30)]  # 20 row-best pairs, 30 random ones
     X = f.transform(l, r)
-    assert {n.split(":")[0] for n in f.names if n.startswith("context")} == {"context", "context_title",
-                                                                            "context_brand"}  # price is numeric
+    assert {n.split(":")[0] for n in f.names if n.startswith("context")} == {
+        "context", "context_title", "context_brand", "context_codes"}  # price is numeric
+    assert f.context_names == {n for n in f.names if n.startswith("context")}
     col = {n: X[:, f.names.index(f"{view}:{n}")] for n in ("cosine", "rank_left", "gap_left", "margin_left",
                                                           "rank_right", "gap_right", "margin_right")}
     for i, (a, b) in enumerate(zip(l.tolist(), r.tolist(), strict=True)):
@@ -110,6 +124,13 @@ def test_context_features_match_a_brute_force_neighbour_scan(bench, view: str) -
     assert plain.names and not any(n.startswith("context") for n in plain.names)
     with pytest.raises(ValueError, match="context_k"):
         PairFeaturizer(bench, context_k=-1)
+    # no record has a token with a digit: no code view, no error
+    letters = make_benchmark(left=pl.DataFrame({"id": ["a0", "a1"], "title": ["red pen", "blue cup"]}),
+                             right=pl.DataFrame({"id": ["b0", "b1"], "title": ["red pen x", "cup"]}))
+    g = PairFeaturizer(letters, context_k=2, context_codes=True)
+    Xg = g.transform(np.array([0, 1]), np.array([0, 1]))
+    assert np.isfinite(Xg[:, [g.names.index(n) for n in g.context_names]]).all()
+    assert "context:cosine" in g.names and not any(n.startswith("context_codes") for n in g.names)
     with pytest.raises(ConfigError, match="context_k"):
         MatchConfig(context_k=-1)
 

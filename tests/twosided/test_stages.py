@@ -242,6 +242,28 @@ def test_weavenet_train_per_distribution_imitation_set_and_eval(tmp_path: Path) 
     assert code == 2 and "no WeaveNet model for distribution 'GG'" in err and not (tmp_path / "x.json").exists()
 
 
+def test_weavenet_train_keeps_size_specialists_at_their_size(tmp_path: Path) -> None:
+    """A set with a ``UU@6`` specialist: the stage fine-tunes and validates it at N = 6 only and emits it again."""
+    from crossmatch.twosided.weavenet.checkpoints import model_set
+
+    p = tmp_path / "p.yaml"
+    p.write_text(TRAIN.format(init="null", steps=2).replace("target: fsm", "target: fsm\n  per_distribution: true"))
+    out = [str(tmp_path / n) for n in ("set.pt", "m.json", "c.csv", "c.png")]
+    assert run_stage("weavenet_train", "--params", str(p), "--out", out[0], "--metrics", out[1], "--plot-csv", out[2],
+                     "--plot-png", out[3]).returncode == 0
+    base = torch.load(out[0], weights_only=True)["models"]
+    torch.save(model_set({**base, "UU@6": base["UU"]}), tmp_path / "init.pt")
+    p.write_text(TRAIN.format(init=str(tmp_path / "init.pt"), steps=2).replace("target: fsm", "target: fsm\n  per_distribution: true"))
+    proc = run_stage("weavenet_train", "--params", str(p), "--out", out[0], "--metrics", out[1], "--plot-csv", out[2],
+                     "--plot-png", out[3])
+    assert proc.returncode == 0, proc.stderr
+    models = torch.load(out[0], weights_only=True)["models"]
+    assert sorted(models) == ["Lib", "UU", "UU@6"]
+    m = json.loads(Path(out[1]).read_text())
+    assert m["UU@6/train_n"] == "6" and m["UU/train_n"] == "5,6" and m["UU@6/steps_done"] == 2
+    assert "UU@6" in pl.read_csv(out[2]).get_column("model").to_list()
+
+
 def test_weavenet_train_old_objective_value_is_a_config_error(tmp_path: Path) -> None:
     p = tmp_path / "p.yaml"
     p.write_text(TRAIN.format(init="null", steps=1).replace("target: fsm", "objective: fsm"))

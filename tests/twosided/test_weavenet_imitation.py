@@ -10,7 +10,15 @@ from crossmatch.twosided.costs import blocking_pairs_batch, costs_batch
 from crossmatch.twosided.generators import generate
 from crossmatch.twosided.instance import Instance, ranks_from_satisfaction
 from crossmatch.twosided.power_balance import power_balance_many
-from crossmatch.twosided.weavenet.checkpoints import ANY, load_models, members, model_for, model_set
+from crossmatch.twosided.weavenet.checkpoints import (
+    ANY,
+    load_models,
+    members,
+    model_for,
+    model_set,
+    size_key,
+    split_key,
+)
 from crossmatch.twosided.weavenet.imitation import imitation_loss, teacher_matchings
 from crossmatch.twosided.weavenet.losses import (
     matrix_constraint_loss,
@@ -118,3 +126,31 @@ def test_model_set_roundtrip_and_lookup() -> None:
         members({"format": "weavenet-set", "models": {"UU": {"config": {}}}})
     with pytest.raises(ValueError, match="at least one"):
         model_set({})
+
+
+def test_size_specialists_serve_their_size_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 13 item 3: a set may hold ``<dist>@<N>`` models; the evaluation uses one at N and the
+    distribution's own model at every other size."""
+    import crossmatch.twosided.tables as tables
+
+    cfg = WeaveNetConfig(layers=2, dim=4, hidden=8, residual=False, variant="sym")
+    res = train(cfg, TrainConfig(steps=1, train_n=(4,), val_n=(4,), val_size=2, val_every=1, distributions=("UU",)))
+    single = checkpoint(cfg, res, {"steps_done": 1})
+    models = load_models(model_set({"UU": single, size_key("UU", 6): single}))
+    assert size_key("UU", 6) == "UU@6" and split_key("UU@6") == ("UU", 6) and split_key("UU") == ("UU", None)
+    with pytest.raises(ValueError, match="bad WeaveNet model key"):
+        split_key("UU@x")
+    assert model_for(models, "UU", 6) is models["UU@6"]
+    assert model_for(models, "UU", 5) is models["UU"] and model_for(models, "UU") is models["UU"]
+    used: dict[int, object] = {}
+    real = tables.predict_logits
+
+    def spy(model, sa, sb, device):  # type: ignore[no-untyped-def]
+        used[sa.shape[-1]] = model
+        return real(model, sa, sb, device)
+
+    monkeypatch.setattr(tables, "predict_logits", spy)
+    spec = tables.TablesSpec(distributions=["UU"], sizes=[5, 6], instances=4, workers=1, chunk=4,
+                             algorithms=["GS"], binarize="hungarian")
+    tables.solve_cells(spec, models, torch.device("cpu"))
+    assert used[6] is models["UU@6"] and used[5] is models["UU"]

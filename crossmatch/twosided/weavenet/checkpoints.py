@@ -4,7 +4,9 @@ The paper trains one WeaveNet per distribution (ALGORITHMS.md §3.6, experiment 
 one plain dictionary so the stages pass a single file around:
 
 * single model: ``{"state_dict", "config", "train"}`` (:func:`checkpoint`);
-* model set: ``{"format": "weavenet-set", "models": {dist: single model}}`` (:func:`model_set`).
+* model set: ``{"format": "weavenet-set", "models": {dist: single model}}`` (:func:`model_set`). A key
+  ``"<dist>@<N>"`` (:func:`size_key`) holds a size specialist: the model for that distribution at market
+  size N (issue 13: one model per distribution and size); other sizes fall back to the ``<dist>`` model.
 
 :func:`load_models` reads either and returns ``{dist: WeaveNet}``; a single model is filed under
 :data:`ANY` and serves every distribution (:func:`model_for`).
@@ -21,6 +23,21 @@ from crossmatch.twosided.weavenet.model import WeaveNet, WeaveNetConfig
 
 SET_FORMAT = "weavenet-set"
 ANY = "*"
+
+
+def size_key(distribution: str, n: int) -> str:
+    """The model-set key of the specialist for ``distribution`` at size ``n`` (``"UU@30"``)."""
+    return f"{distribution}@{int(n)}"
+
+
+def split_key(key: str) -> tuple[str, int | None]:
+    """``(distribution, N)`` of a size-specialist key, ``(key, None)`` for any other key."""
+    dist, sep, n = key.partition("@")
+    if not sep:
+        return key, None
+    if not n.isdigit() or int(n) < 2:
+        raise ValueError(f"bad WeaveNet model key {key!r}: expected '<distribution>@<N>' with N >= 2")
+    return dist, int(n)
 
 
 def checkpoint(model_cfg: WeaveNetConfig, result: Any, extra: dict[str, Any]) -> dict[str, Any]:
@@ -75,8 +92,11 @@ def load_models(ckpt: Any, device: torch.device | None = None) -> dict[str, Weav
     return {name: load_model(single, device) for name, single in members(ckpt).items()}
 
 
-def model_for(models: Mapping[str, WeaveNet], distribution: str) -> WeaveNet:
-    """The model for ``distribution``: its own, else the catch-all single model; a clear error otherwise."""
+def model_for(models: Mapping[str, WeaveNet], distribution: str, n: int | None = None) -> WeaveNet:
+    """The model for ``distribution`` at size ``n``: its size specialist (:func:`size_key`) if the set has one,
+    else the distribution's own, else the catch-all single model; a clear error otherwise."""
+    if n is not None and size_key(distribution, n) in models:
+        return models[size_key(distribution, n)]
     if distribution in models:
         return models[distribution]
     if ANY in models:
