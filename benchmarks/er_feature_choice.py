@@ -3,7 +3,10 @@
 For each benchmark folder and each feature variant: the scorer's 5-fold out-of-fold F1 on
 train.csv (the figure that chooses) and, beside it, F1 on valid.csv at the train-chosen
 threshold (reported, never used to choose). One setting is chosen for every benchmark: the
-variant with the best mean train out-of-fold F1.
+variant with the best mean train out-of-fold F1. ``--end-to-end`` adds the train-only estimate of the
+shipped output's quality (every blocked candidate the scorer accepts; grouped by left record,
+``crossmatch.er.selection``), which vetoes a variant that labels pairs better but accepts more wrong
+candidates.
 
     python -m benchmarks.er_feature_choice --data ../shared/data/walmart_amazon \
         ../shared/data/amazon_google ../shared/data/dblp_acm --context-k 0 5 10 20 --seeds 0 1 2
@@ -20,9 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
+from crossmatch.er.blocking import BlockingConfig
 from crossmatch.er.evaluate import labelled_metrics
 from crossmatch.er.features import PairFeaturizer
+from crossmatch.er.pipeline import block
 from crossmatch.er.scorer import PairScorer, ScorerConfig
+from crossmatch.er.selection import grouped_end_to_end
 from stages._er import read_benchmark
 
 
@@ -34,12 +40,16 @@ def main() -> None:
     ap.add_argument("--context-codes", action="store_true", help="neighbourhood on the code tokens too")
     ap.add_argument("--scorer", default="{}", help='ScorerConfig overrides as JSON, e.g. {"max_iter": 600}')
     ap.add_argument("--seeds", nargs="+", type=int, default=[0])
+    ap.add_argument("--end-to-end", action="store_true",
+                    help="also the train-only end-to-end F1 over the blocked candidates (selection.grouped_end_to_end)")
     args = ap.parse_args()
     oof_mean: dict[int, list[float]] = {k: [] for k in args.context_k}
-    print(f"{'benchmark':16} {'context_k':>9} {'features':>8} {'train OOF F1':>14} {'valid F1':>14} {'s':>6}")
+    print(f"{'benchmark':16} {'context_k':>9} {'features':>8} {'train OOF F1':>14} {'valid F1':>14} {'s':>6}"
+          + (f" {'train e2e F1':>14} {'pairs':>7}" if args.end_to_end else ""))
     for folder in args.data:
         bench = read_benchmark(folder)
         assert bench.train is not None and bench.valid is not None, f"{folder}: needs train.csv and valid.csv"
+        cands = block(bench, config=BlockingConfig()).candidates if args.end_to_end else None
         for k in args.context_k:
             t0 = time.perf_counter()
             feats = PairFeaturizer(bench, context_k=k, context_attributes=args.context_attributes,
@@ -54,8 +64,15 @@ def main() -> None:
                                             bench.valid.get_column("label").to_numpy())["f1"])
             oof_mean[k].append(float(np.mean(oof)))
             sd = lambda v: f"±{np.std(v):.3f}" if len(v) > 1 else ""  # noqa: E731
+            e2e = ""
+            if cands is not None:
+                runs = [grouped_end_to_end(feats, bench, cands, seed=seed,
+                                           scorer=ScorerConfig(**{**json.loads(args.scorer), "seed": seed}))
+                        for seed in args.seeds]
+                f1 = [r["f1"] for r in runs]
+                e2e = f" {np.mean(f1):>8.4f}{sd(f1):>6} {np.mean([r['pairs'] for r in runs]):>7.0f}"
             print(f"{folder.name:16} {k:>9} {Xtr.shape[1]:>8} {np.mean(oof):>8.4f}{sd(oof):>6} "
-                  f"{np.mean(val):>8.4f}{sd(val):>6} {time.perf_counter() - t0:>6.1f}", flush=True)
+                  f"{np.mean(val):>8.4f}{sd(val):>6} {time.perf_counter() - t0:>6.1f}{e2e}", flush=True)
     best = max(args.context_k, key=lambda k: np.mean(oof_mean[k]))
     for k in args.context_k:
         print(f"context_k {k}: mean train OOF F1 {np.mean(oof_mean[k]):.4f}{'  <- chosen' if k == best else ''}")

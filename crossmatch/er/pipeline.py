@@ -61,7 +61,7 @@ class MatchConfig:
     dense_max: int = 400
     context_k: int = 20  # neighbourhood features of the pair scorer (features.PairFeaturizer); 0: off
     context_attributes: bool = True  # neighbourhood per text attribute too, not only per record
-    context_codes: bool = True  # and on the code tokens (tokens with a digit) of the record alone
+    context_codes: bool = False  # and on the code tokens (tokens with a digit): better labelled pairs, worse output
     self_training_rounds: int = 1  # unsupervised rule: pseudo-label rounds (0: the mixture rule alone)
     confident_quantile: float = 0.5  # share of the mixture's matches that are not pseudo-positives
     seed: int = 0

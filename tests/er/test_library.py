@@ -293,3 +293,39 @@ def test_self_training_falls_back_to_the_mixture_rule_without_negatives(bench) -
     un = match(make_benchmark(left=bench.left, right=bench.right), one, config=MatchConfig())
     assert un.metrics["unsupervised"]["self_training_rounds"] == 0
     assert un.metrics["unsupervised"]["pairs"] == un.metrics["unsupervised_mixture"]["pairs"] > 0
+
+
+def test_grouped_end_to_end_holds_out_whole_left_records(bench, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """The train-only end-to-end estimate: every fold's scorer is fitted without any pair of the left records
+    whose candidates it then decides, and every left record with a train positive is decided once."""
+    from crossmatch.er import selection
+
+    feats = PairFeaturizer(bench)
+
+    class Tagged:  # the left row rides along as the last column, so the spy can see it
+        def transform(self, l: np.ndarray, r: np.ndarray) -> np.ndarray:
+            return np.column_stack([feats.transform(l, r), l])
+
+    calls: list[dict[str, set[int]]] = []
+
+    class Spy(PairScorer):
+        def fit(self, X: np.ndarray, y: np.ndarray) -> PairScorer:
+            calls.append({"fit": set(X[:, -1].astype(int).tolist())})
+            return super().fit(X[:, :-1], y)
+
+        def predict_proba(self, X: np.ndarray) -> np.ndarray:
+            calls[-1]["pred"] = set(X[:, -1].astype(int).tolist())
+            return super().predict_proba(X[:, :-1])
+
+    monkeypatch.setattr(selection, "PairScorer", Spy)
+    cands = block(bench, config=BlockingConfig(k_left=3, k_grid=(3,))).candidates
+    out = selection.grouped_end_to_end(Tagged(), bench, cands, scorer=ScorerConfig(max_iter=50, folds=3),  # type: ignore[arg-type]
+                                       folds=4)
+    assert len(calls) == 4
+    for c in calls:
+        assert c["pred"] and not c["fit"] & c["pred"]
+    train_pos = bench.train.filter(pl.col("label") == 1).get_column("l").unique().to_list()
+    assert set().union(*(c["pred"] for c in calls)) == set(train_pos)
+    assert out["f1"] >= 0.9 and out["pairs"] >= 0.9 * len(train_pos)
+    with pytest.raises(ValueError, match="folds"):
+        selection.grouped_end_to_end(feats, bench, cands, folds=1)
