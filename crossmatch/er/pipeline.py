@@ -20,6 +20,7 @@ from crossmatch.er.evaluate import end_to_end, labelled_metrics, output_metrics,
 from crossmatch.er.features import PairFeaturizer
 from crossmatch.er.postprocess import METHODS, select
 from crossmatch.er.scorer import PairScorer, ScorerConfig
+from crossmatch.er.selection import grouped_end_to_end_by_method
 from crossmatch.er.tables import Benchmark, positives
 from crossmatch.er.unsupervised import self_trained_scores, unsupervised_matches
 from crossmatch.errors import ConfigError
@@ -57,7 +58,9 @@ class MatchConfig:
     mode: str = "auto"  # auto | supervised | unsupervised
     scorer: ScorerConfig = field(default_factory=ScorerConfig)
     postprocess: tuple[str, ...] = METHODS
-    output: str = "threshold"  # which post-processing writes the output pairs
+    # which post-processing writes the output pairs; auto: the best of ``postprocess`` by the train-only
+    # end-to-end estimate (selection.grouped_end_to_end_by_method); without labels the rule's own decisions
+    output: str = "auto"
     dense_max: int = 400
     context_k: int = 20  # neighbourhood features of the pair scorer (features.PairFeaturizer); 0: off
     context_attributes: bool = True  # neighbourhood per text attribute too, not only per record
@@ -73,7 +76,7 @@ class MatchConfig:
             raise ConfigError(f"er match.context_k must be >= 0, got {self.context_k}")
         if self.self_training_rounds < 0 or not 0.0 <= self.confident_quantile < 1.0:
             raise ConfigError("er match: self_training_rounds >= 0 and 0 <= confident_quantile < 1 required")
-        bad = [m for m in (*self.postprocess, self.output) if m not in METHODS]
+        bad = [m for m in (*self.postprocess, self.output) if m not in METHODS and m != "auto"]
         if bad:
             raise ConfigError(f"er match: unknown post-processing {bad}; known: {list(METHODS)}")
 
@@ -89,6 +92,21 @@ def _rounded(d: dict[str, float]) -> dict[str, float]:
     return {k: round(float(v), 6) for k, v in d.items()}
 
 
+def choose_output(feats: PairFeaturizer, bench: Benchmark, cands: pl.DataFrame,
+                  config: MatchConfig) -> tuple[str, dict[str, dict[str, float]]]:
+    """``output: auto``: the post-processing of ``config.postprocess`` with the best train-only end-to-end F1
+    over the blocked candidates (:func:`crossmatch.er.selection.grouped_end_to_end_by_method`; ties: the
+    earlier one). The labelled-pair figures cannot choose it: they never see the candidates nobody labelled.
+    With fewer than ``4 × folds`` train positives: ``threshold``, and no estimates."""
+    assert bench.train is not None
+    if len(positives(bench.train)) < 4 * config.scorer.folds:  # too few labelled records to hold some out
+        return "threshold", {}
+    est = grouped_end_to_end_by_method(feats, bench, cands, methods=tuple(config.postprocess), scorer=config.scorer,
+                                       seed=config.seed, dense_max=config.dense_max)
+    best = max(config.postprocess, key=lambda m: (est[m]["f1"], -config.postprocess.index(m)))
+    return best, {m: _rounded(v) for m, v in est.items()}
+
+
 def match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
           embeddings: tuple[np.ndarray, np.ndarray] | None = None,
           progress: Callable[[str], None] = lambda _: None) -> MatchResult:
@@ -99,7 +117,8 @@ def match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
     truth = positives(bench.train) | positives(bench.valid)
     pool = cands.select("l", "r", "similarity")
     if bench.valid is not None:  # valid pairs are scored too (the labelled-pair protocol); never their labels
-        extra = bench.valid.select("l", "r").join(pool, on=["l", "r"], how="anti").with_columns(
+        # unique: a pair labelled twice in valid.csv must be one candidate (the one-to-one solvers need that)
+        extra = bench.valid.select("l", "r").unique().join(pool, on=["l", "r"], how="anti").with_columns(
             pl.lit(float("nan")).alias("similarity"))
         pool = pl.concat([pool, extra]).sort("l", "r")
     l, r = pool.get_column("l").to_numpy(), pool.get_column("r").to_numpy()
@@ -138,9 +157,15 @@ def match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
             entry["end_to_end"] = _rounded(end_to_end(out, truth))
             metrics.setdefault("postprocess", {})[method] = entry
             cols[f"in_{method}"] = np.isin(np.arange(len(l)), sel.keep)
-        decision = cols[f"in_{config.output}"] if config.output in config.postprocess else \
-            np.isin(np.arange(len(l)), select(l, r, prob, method=config.output, threshold=scorer.threshold,
+        output = config.output
+        if output == "auto":
+            progress("output choice")
+            output, estimates = choose_output(feats, bench, cands, config)
+            metrics["output_choice"] = {"chosen": output, "train_end_to_end": estimates}
+        decision = cols[f"in_{output}"] if output in config.postprocess else \
+            np.isin(np.arange(len(l)), select(l, r, prob, method=output, threshold=scorer.threshold,
                                                dense_max=config.dense_max).keep)
+        metrics["output"] = output
     # the unsupervised rule always runs: it is the default without labels and a baseline with them
     progress("unsupervised rule")
     idx = np.flatnonzero(np.isfinite(pool.get_column("similarity").to_numpy()))

@@ -50,6 +50,11 @@ def benchmark_table(name: str, block: Mapping[str, Any], match: Mapping[str, Any
                          f"| {_f(v.get('f1'))} | {un.get('pairs')} | {_f(un.get('end_to_end', {}).get('f1'))} |")
     for label, v in (extra or {}).items():
         lines.append(f"| {label} | {_f(v.get('precision'))} | {_f(v.get('recall'))} | {_f(v.get('f1'))} | | |")
+    oc = match.get("output_choice")
+    if oc:
+        est = ", ".join(f"{m} {_f(v.get('f1'))}" for m, v in oc.get("train_end_to_end", {}).items())
+        lines += ["", f"Output: **{oc.get('chosen')}** — the best post-processing by the train-only end-to-end "
+                      f"estimate (F1 over held-out train records' blocked candidates: {est or 'too few labels'})."]
     pub = PUBLISHED.get(name)
     if pub:
         lines += ["", "Published (test split, F1 %): " + "; ".join(f"{k} {v}" for k, v in pub.items()) + "."]

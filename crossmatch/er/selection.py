@@ -17,6 +17,7 @@ import polars as pl
 
 from crossmatch.er.evaluate import prf
 from crossmatch.er.features import PairFeaturizer
+from crossmatch.er.postprocess import select
 from crossmatch.er.scorer import PairScorer, ScorerConfig
 from crossmatch.er.tables import Benchmark
 
@@ -26,6 +27,15 @@ def grouped_end_to_end(feats: PairFeaturizer, bench: Benchmark, cands: pl.DataFr
     """Precision / recall / F1 and output pairs of the thresholded scorer over the blocked candidates
     ``cands`` (columns ``l``, ``r``) of held-out left records, by ``folds``-fold cross-validation grouped
     by left record inside train.csv."""
+    return grouped_end_to_end_by_method(feats, bench, cands, methods=("threshold",), scorer=scorer, folds=folds,
+                                        seed=seed)["threshold"]
+
+
+def grouped_end_to_end_by_method(feats: PairFeaturizer, bench: Benchmark, cands: pl.DataFrame, *,
+                                 methods: tuple[str, ...], scorer: ScorerConfig | None = None, folds: int = 5,
+                                 seed: int = 0, dense_max: int = 400) -> dict[str, dict[str, float]]:
+    """:func:`grouped_end_to_end` for each post-processing ``method`` (``crossmatch.er.postprocess``) applied
+    to each fold's scored candidates: the same fits, one estimate per method."""
     if bench.train is None:
         raise ValueError("grouped_end_to_end needs train.csv")
     if folds < 2:
@@ -40,13 +50,17 @@ def grouped_end_to_end(feats: PairFeaturizer, bench: Benchmark, cands: pl.DataFr
                        (np.arange(len(lefts)) % folds).tolist(), strict=True))
     cl, cr = cands.get_column("l").to_numpy(), cands.get_column("r").to_numpy()
     truth = {(int(a), int(b)) for a, b, y in zip(tl, tr, ty, strict=True) if y == 1}
-    tp = n_pred = 0
+    tp = dict.fromkeys(methods, 0)
+    n_pred = dict.fromkeys(methods, 0)
     for f in range(folds):
         held = np.array([a for a, g in fold_of.items() if g == f])
         fit = ~np.isin(tl, held)
         model = PairScorer(scorer or ScorerConfig(seed=seed)).fit(X[fit], ty[fit])
         m = np.isin(cl, held)
-        accept = model.predict_proba(feats.transform(cl[m], cr[m])) >= model.threshold
-        n_pred += int(accept.sum())
-        tp += sum((int(a), int(b)) in truth for a, b in zip(cl[m][accept], cr[m][accept], strict=True))
-    return {**prf(tp, n_pred, len(truth)), "pairs": float(n_pred)}
+        hl, hr = cl[m], cr[m]
+        prob = model.predict_proba(feats.transform(hl, hr))
+        for method in methods:
+            out = select(hl, hr, prob, method=method, threshold=model.threshold, dense_max=dense_max).pairs(hl, hr)
+            n_pred[method] += len(out)
+            tp[method] += len(out & truth)
+    return {m: {**prf(tp[m], n_pred[m], len(truth)), "pairs": float(n_pred[m])} for m in methods}

@@ -225,6 +225,11 @@ def test_match_supervised_and_unsupervised(bench) -> None:  # type: ignore[no-un
     assert sup.metrics["mode"] == "supervised" and sup.metrics["scorer"]["valid"]["f1"] >= 0.9
     assert set(sup.metrics["postprocess"]) == {"threshold", "hungarian", "greedy", "stable", "clusters"}
     assert sup.pr is not None and sup.pr.height > 0
+    # output: auto -- the chosen post-processing writes the decision, its estimates are in the metrics
+    chosen = sup.metrics["output"]
+    assert sup.metrics["output_choice"]["chosen"] == chosen
+    assert set(sup.metrics["output_choice"]["train_end_to_end"]) == set(sup.metrics["postprocess"])
+    assert sup.pairs.get_column("decision").to_list() == sup.pairs.get_column(f"in_{chosen}").to_list()
     unlabelled = make_benchmark(left=bench.left, right=bench.right)
     un = match(unlabelled, cands, config=cfg)
     assert un.metrics["mode"] == "unsupervised" and "scorer" not in un.metrics
@@ -234,6 +239,42 @@ def test_match_supervised_and_unsupervised(bench) -> None:  # type: ignore[no-un
     assert len(got & truth) / len(got) >= 0.8 and len(got & truth) >= 40
     with pytest.raises(ConfigError, match="supervised"):
         match(unlabelled, cands, config=MatchConfig(mode="supervised"))
+
+
+def test_output_auto_takes_the_best_train_estimate_and_falls_back_with_few_labels(bench, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import crossmatch.er.pipeline as pipeline
+
+    calls: list[tuple[str, ...]] = []
+
+    def fake(feats, bench, cands, *, methods, **kw):  # type: ignore[no-untyped-def]
+        calls.append(methods)
+        return {m: {"precision": 0.5, "recall": 0.5, "f1": 0.9 if m == "greedy" else 0.5, "pairs": 1.0} for m in methods}
+
+    monkeypatch.setattr(pipeline, "grouped_end_to_end_by_method", fake)
+    cands = block(bench, config=BlockingConfig(k_left=3, k_grid=(3,))).candidates
+    cfg = MatchConfig(scorer=ScorerConfig(max_iter=30, folds=3), postprocess=("threshold", "greedy", "clusters"))
+    res = match(bench, cands, config=cfg)
+    assert calls == [("threshold", "greedy", "clusters")] and res.metrics["output"] == "greedy"
+    assert res.pairs.get_column("decision").to_list() == res.pairs.get_column("in_greedy").to_list()
+    fixed = match(bench, cands, config=MatchConfig(scorer=ScorerConfig(max_iter=30, folds=3), output="clusters"))
+    assert len(calls) == 1 and fixed.metrics["output"] == "clusters" and "output_choice" not in fixed.metrics
+    # fewer than 4 x folds train positives: threshold, nothing estimated; its low threshold lets the pair that
+    # valid.csv lists twice through to the one-to-one solvers, which need it once (it used to crash them)
+    assert bench.valid.height == bench.valid.select("l", "r").unique().height + 1
+    few = make_benchmark(left=bench.left, right=bench.right, train=_pairs_frame(bench, bench.train.head(14)),
+                         valid=_pairs_frame(bench, bench.valid))
+    small = match(few, cands, config=MatchConfig(scorer=ScorerConfig(max_iter=30, folds=3)))
+    assert len(calls) == 1 and small.metrics["output"] == "threshold"
+    assert small.metrics["output_choice"]["train_end_to_end"] == {}
+    with pytest.raises(ConfigError, match="unknown post-processing"):
+        MatchConfig(output="best")
+
+
+def _pairs_frame(bench, frame):  # type: ignore[no-untyped-def]
+    ids_l, ids_r = bench.left.get_column("id").to_list(), bench.right.get_column("id").to_list()
+    return pl.DataFrame({"ltable_id": [ids_l[i] for i in frame.get_column("l").to_list()],
+                         "rtable_id": [ids_r[j] for j in frame.get_column("r").to_list()],
+                         "label": frame.get_column("label").to_list()})
 
 
 def test_self_training_never_sees_the_neighbourhood_features(bench, monkeypatch) -> None:  # type: ignore[no-untyped-def]
