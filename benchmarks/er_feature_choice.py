@@ -3,10 +3,10 @@
 For each benchmark folder and each feature variant: the scorer's 5-fold out-of-fold F1 on
 train.csv (the figure that chooses) and, beside it, F1 on valid.csv at the train-chosen
 threshold (reported, never used to choose). One setting is chosen for every benchmark: the
-variant with the best mean train out-of-fold F1. ``--end-to-end`` adds the train-only estimate of the
-shipped output's quality (every blocked candidate the scorer accepts; grouped by left record,
-``crossmatch.er.selection``), which vetoes a variant that labels pairs better but accepts more wrong
-candidates.
+variant with the best mean train out-of-fold F1. ``--end-to-end`` prints beside it the train-only
+estimate of the shipped output's quality (every blocked candidate the scorer accepts, out of fold by left
+record; ``crossmatch.er.selection``); the script does not act on it — a variant that labels pairs better
+but lowers it was left off by hand (``context_codes``, see pipelines/real/params.yaml).
 
     python -m benchmarks.er_feature_choice --data ../shared/data/walmart_amazon \
         ../shared/data/amazon_google ../shared/data/dblp_acm --context-k 0 5 10 20 --seeds 0 1 2

@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 
 from crossmatch.checkpoint import save_checkpoint
 from crossmatch.twosided.generators import DISTRIBUTIONS
-from crossmatch.twosided.weavenet.checkpoints import model_set, size_key
+from crossmatch.twosided.weavenet.checkpoints import model_set, size_key, split_key
 from stages.weavenet_train import load_init
 
 
@@ -38,10 +38,13 @@ def main() -> None:
     ap.add_argument("--title", default="WeaveNet WN-16 phase 3 (fine-tuning from phase 2), validation every 500 steps")
     args = ap.parse_args()
     models = load_init([f"{r}.pt" for r in args.runs])
-    order = [d for d in DISTRIBUTIONS if d in models]
+    # distributions first, then the specialists a run already holds (keys "<dist>@<N>")
+    order = [d for d in DISTRIBUTIONS if d in models] + sorted(k for k in models if split_key(k)[1] is not None)
     renames: dict[str, dict[str, str]] = {r: {} for r in args.runs}
     for run, n in args.specialist:
         for d, single in load_init(f"{run}.pt").items():
+            if split_key(d)[1] is not None:
+                raise SystemExit(f"--specialist {run} {n}: {d} is already a size specialist")
             key = size_key(d, int(n))
             models[key] = single
             order.append(key)
@@ -49,12 +52,23 @@ def main() -> None:
     save_checkpoint(model_set({d: models[d] for d in order}), Path(args.out))
     metrics: dict[str, object] = {}
     rows: list[dict[str, str]] = []
+    shared: dict[str, set[str]] = {}
     for r, names in renames.items():
-        for k, v in json.loads(Path(f"{r}_metrics.json").read_text()).items():
+        run_metrics = json.loads(Path(f"{r}_metrics.json").read_text())
+        run_models = {k.partition("/")[0] for k in run_metrics if "/" in k}
+        for k, v in run_metrics.items():
             d, sep, rest = k.partition("/")
-            metrics[f"{names.get(d, d)}{sep}{rest}" if sep else k] = v
+            if sep:
+                metrics[f"{names.get(d, d)}/{rest}"] = v
+            else:  # a run-level fact (e.g. val_n): filed under each of the run's models, kept only if every run agrees
+                shared.setdefault(k, set()).add(json.dumps(v))
+                for m in run_models:
+                    metrics.setdefault(f"{names.get(m, m)}/{k}", v)
         with open(f"{r}_curve.csv", newline="") as fh:
             rows += [{**x, "model": names.get(x["model"], x["model"])} for x in csv.DictReader(fh)]
+    for k, vs in shared.items():
+        if len(vs) == 1:
+            metrics[k] = json.loads(next(iter(vs)))
     Path(args.metrics).write_text(json.dumps(dict(sorted(metrics.items())), indent=2) + "\n")
     with open(args.curve_csv, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))

@@ -81,7 +81,8 @@ def main() -> None:
     write_atomic(args.pr.with_suffix(".png"), lambda p: _plot(pr, p, args.data.name))
     write_json(args.metrics, {"benchmark": args.data.name, "embeddings": params.embeddings, **res.metrics})
     sc = res.metrics.get("scorer", {}).get("valid")
-    console.print(f"er_match {args.data.name}: {res.metrics['output_pairs']} output pairs"
+    how = res.metrics.get("output", "unsupervised rule")
+    console.print(f"er_match {args.data.name}: {res.metrics['output_pairs']} output pairs ({how})"
                   + (f", scorer valid F1 {sc['f1']:.4f}" if sc else ""))
 
 

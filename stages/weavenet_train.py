@@ -172,7 +172,7 @@ def main() -> None:
         facts: dict[str, Any] = {
             "steps_requested": cfg.steps, "steps_done": result.steps_done, "seconds": round(result.seconds, 2),
             "device": str(device), "objective": cfg.objective, "target": cfg.target, "teacher": cfg.teacher,
-            "lm_form": cfg.lm_form, "train_n": cfg.train_n, "batch_size": cfg.batch_size, "lr": cfg.lr,
+            "lm_form": cfg.lm_form, "train_n": cfg.train_n, "val_n": cfg.val_n, "batch_size": cfg.batch_size, "lr": cfg.lr,
             "optimizer": cfg.optimizer, "distributions": list(cfg.distributions), "best_step": result.best_step,
             "init_checkpoint": params.init_checkpoint, "seed": cfg.seed, "selection": cfg.selection,
         }
@@ -196,8 +196,10 @@ def main() -> None:
         console.print(f"weavenet_train {name}: {result.steps_done} steps in {result.seconds:.0f}s on {device}; best step "
                       f"{result.best_step}: val stable {result.best_val['stable_rate']:.3f}, SEq {result.best_val['seq']:.2f}")
     cfg0 = plans[0][2]
-    metrics.update({"val_n": ",".join(map(str, cfg0.val_n)), "val_binarize": cfg0.val_binarize,
-                    "val_instances_per_model": cfg0.val_size * len(cfg0.distributions) * len(cfg0.val_n)})
+    metrics["val_binarize"] = cfg0.val_binarize
+    if len({p[2].val_n for p in plans}) == 1:  # else (size specialists) each model's own <name>/val_n says it
+        metrics.update({"val_n": ",".join(map(str, cfg0.val_n)),
+                        "val_instances_per_model": cfg0.val_size * len(cfg0.distributions) * len(cfg0.val_n)})
     out = Path(args.out)
     obj = model_set(ckpts) if params.per_distribution else ckpts[ANY]
     write_atomic(out, lambda p: save_checkpoint(obj, p))

@@ -76,7 +76,10 @@ class MatchConfig:
             raise ConfigError(f"er match.context_k must be >= 0, got {self.context_k}")
         if self.self_training_rounds < 0 or not 0.0 <= self.confident_quantile < 1.0:
             raise ConfigError("er match: self_training_rounds >= 0 and 0 <= confident_quantile < 1 required")
-        bad = [m for m in (*self.postprocess, self.output) if m not in METHODS and m != "auto"]
+        if not self.postprocess:
+            raise ConfigError("er match.postprocess must list at least one method")
+        bad = [m for m in self.postprocess if m not in METHODS] + \
+            ([self.output] if self.output not in (*METHODS, "auto") else [])
         if bad:
             raise ConfigError(f"er match: unknown post-processing {bad}; known: {list(METHODS)}")
 
@@ -97,12 +100,18 @@ def choose_output(feats: PairFeaturizer, bench: Benchmark, cands: pl.DataFrame,
     """``output: auto``: the post-processing of ``config.postprocess`` with the best train-only end-to-end F1
     over the blocked candidates (:func:`crossmatch.er.selection.grouped_end_to_end_by_method`; ties: the
     earlier one). The labelled-pair figures cannot choose it: they never see the candidates nobody labelled.
-    With fewer than ``4 × folds`` train positives: ``threshold``, and no estimates."""
+    With positives for fewer than ``4 × folds`` left records (``folds`` of the scorer), or where a fold leaves
+    its scorer too few pairs to fit: ``threshold``, and no estimates."""
     assert bench.train is not None
-    if len(positives(bench.train)) < 4 * config.scorer.folds:  # too few labelled records to hold some out
+    folds = config.scorer.folds
+    if len({a for a, _ in positives(bench.train)}) < 4 * folds:  # too few labelled records to hold some out
         return "threshold", {}
-    est = grouped_end_to_end_by_method(feats, bench, cands, methods=tuple(config.postprocess), scorer=config.scorer,
-                                       seed=config.seed, dense_max=config.dense_max)
+    try:
+        est = grouped_end_to_end_by_method(feats, bench, cands, methods=tuple(config.postprocess),
+                                           scorer=config.scorer, folds=folds, seed=config.seed,
+                                           dense_max=config.dense_max)
+    except ConfigError:  # a fold's training pairs lack positives or negatives for the scorer's own folds
+        return "threshold", {}
     best = max(config.postprocess, key=lambda m: (est[m]["f1"], -config.postprocess.index(m)))
     return best, {m: _rounded(v) for m, v in est.items()}
 

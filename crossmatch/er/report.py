@@ -53,8 +53,10 @@ def benchmark_table(name: str, block: Mapping[str, Any], match: Mapping[str, Any
     oc = match.get("output_choice")
     if oc:
         est = ", ".join(f"{m} {_f(v.get('f1'))}" for m, v in oc.get("train_end_to_end", {}).items())
-        lines += ["", f"Output: **{oc.get('chosen')}** — the best post-processing by the train-only end-to-end "
-                      f"estimate (F1 over held-out train records' blocked candidates: {est or 'too few labels'})."]
+        lines += ["", f"Output: **{oc.get('chosen')}** — " + (
+            f"the best post-processing by the train-only end-to-end estimate (out-of-fold F1 over the blocked "
+            f"candidates of the records with a train positive: {est})." if est else
+            "the fallback: too few train labels for the train-only end-to-end estimate.")]
     pub = PUBLISHED.get(name)
     if pub:
         lines += ["", "Published (test split, F1 %): " + "; ".join(f"{k} {v}" for k, v in pub.items()) + "."]

@@ -268,6 +268,16 @@ def test_output_auto_takes_the_best_train_estimate_and_falls_back_with_few_label
     assert small.metrics["output_choice"]["train_end_to_end"] == {}
     with pytest.raises(ConfigError, match="unknown post-processing"):
         MatchConfig(output="best")
+    with pytest.raises(ConfigError, match="unknown post-processing"):
+        MatchConfig(postprocess=("auto",))
+    with pytest.raises(ConfigError, match="at least one"):
+        MatchConfig(postprocess=())
+    # a tie goes to the earlier method of the list
+    monkeypatch.setattr(pipeline, "grouped_end_to_end_by_method", lambda *a, methods, **k: {
+        m: {"precision": 0.5, "recall": 0.5, "f1": 0.7, "pairs": 1.0} for m in methods})
+    tie = match(bench, cands, config=MatchConfig(scorer=ScorerConfig(max_iter=30, folds=3),
+                                                 postprocess=("clusters", "greedy", "threshold")))
+    assert tie.metrics["output"] == "clusters"
 
 
 def _pairs_frame(bench, frame):  # type: ignore[no-untyped-def]
@@ -338,7 +348,7 @@ def test_self_training_falls_back_to_the_mixture_rule_without_negatives(bench) -
 
 def test_grouped_end_to_end_holds_out_whole_left_records(bench, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     """The train-only end-to-end estimate: every fold's scorer is fitted without any pair of the left records
-    whose candidates it then decides, and every left record with a train positive is decided once."""
+    whose candidates it then decides, every candidate is decided once, and valid.csv is never read."""
     from crossmatch.er import selection
 
     feats = PairFeaturizer(bench)
@@ -365,8 +375,17 @@ def test_grouped_end_to_end_holds_out_whole_left_records(bench, monkeypatch: pyt
     assert len(calls) == 4
     for c in calls:
         assert c["pred"] and not c["fit"] & c["pred"]
+    assert set().union(*(c["pred"] for c in calls)) == set(cands.get_column("l").to_list())
     train_pos = bench.train.filter(pl.col("label") == 1).get_column("l").unique().to_list()
-    assert set().union(*(c["pred"] for c in calls)) == set(train_pos)
     assert out["f1"] >= 0.9 and out["pairs"] >= 0.9 * len(train_pos)
+    monkeypatch.undo()
+    flipped = make_benchmark(left=bench.left, right=bench.right, train=_pairs_frame(bench, bench.train),
+                             valid=_pairs_frame(bench, bench.valid.with_columns(1 - pl.col("label"))))
+    kw = {"scorer": ScorerConfig(max_iter=50, folds=3), "folds": 4}
+    both = [selection.grouped_end_to_end_by_method(feats, b, cands, methods=("threshold", "greedy"), **kw)  # type: ignore[arg-type]
+            for b in (bench, flipped)]
+    assert both[0] == both[1]
+    # one-to-one output never has more pairs than the thresholded one
+    assert both[0]["greedy"]["pairs"] <= both[0]["threshold"]["pairs"]
     with pytest.raises(ValueError, match="folds"):
         selection.grouped_end_to_end(feats, bench, cands, folds=1)

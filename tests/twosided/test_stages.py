@@ -253,7 +253,8 @@ def test_weavenet_train_keeps_size_specialists_at_their_size(tmp_path: Path) -> 
                      "--plot-png", out[3]).returncode == 0
     base = torch.load(out[0], weights_only=True)["models"]
     torch.save(model_set({**base, "UU@6": base["UU"]}), tmp_path / "init.pt")
-    p.write_text(TRAIN.format(init=str(tmp_path / "init.pt"), steps=2).replace("target: fsm", "target: fsm\n  per_distribution: true"))
+    p.write_text(TRAIN.format(init=str(tmp_path / "init.pt"), steps=2).replace("target: fsm", "target: fsm\n  per_distribution: true")
+                 .replace("val_n: 6", "val_n: [5, 6]"))
     proc = run_stage("weavenet_train", "--params", str(p), "--out", out[0], "--metrics", out[1], "--plot-csv", out[2],
                      "--plot-png", out[3])
     assert proc.returncode == 0, proc.stderr
@@ -261,6 +262,7 @@ def test_weavenet_train_keeps_size_specialists_at_their_size(tmp_path: Path) -> 
     assert sorted(models) == ["Lib", "UU", "UU@6"]
     m = json.loads(Path(out[1]).read_text())
     assert m["UU@6/train_n"] == "6" and m["UU/train_n"] == "5,6" and m["UU@6/steps_done"] == 2
+    assert m["UU@6/val_n"] == "6" and m["UU/val_n"] == "5,6" and "val_n" not in m  # the specialist at 6 only
     assert "UU@6" in pl.read_csv(out[2]).get_column("model").to_list()
 
 

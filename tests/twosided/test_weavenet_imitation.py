@@ -140,6 +140,9 @@ def test_size_specialists_serve_their_size_only(monkeypatch: pytest.MonkeyPatch)
     assert size_key("UU", 6) == "UU@6" and split_key("UU@6") == ("UU", 6) and split_key("UU") == ("UU", None)
     with pytest.raises(ValueError, match="bad WeaveNet model key"):
         split_key("UU@x")
+    for bad in ("uu@30", "UU@30@30", "XX"):  # never silently unused
+        with pytest.raises(ValueError, match="model key|unknown distribution"):
+            members(model_set({"UU": single, bad: single}))
     assert model_for(models, "UU", 6) is models["UU@6"]
     assert model_for(models, "UU", 5) is models["UU"] and model_for(models, "UU") is models["UU"]
     used: dict[int, object] = {}

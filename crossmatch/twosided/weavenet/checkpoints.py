@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from crossmatch.twosided.generators import DISTRIBUTIONS
 from crossmatch.twosided.weavenet.model import WeaveNet, WeaveNetConfig
 
 SET_FORMAT = "weavenet-set"
@@ -67,6 +68,10 @@ def members(ckpt: Any) -> dict[str, dict[str, Any]]:
             raise ValueError("WeaveNet model set without models")
         for name, single in models.items():
             _check_single(single, name)
+            dist, _ = split_key(name)  # a malformed size key is an error, never a model nobody uses
+            if dist not in DISTRIBUTIONS:
+                raise ValueError(f"WeaveNet model set key {name!r}: unknown distribution {dist!r} "
+                                 f"(known: {list(DISTRIBUTIONS)})")
         return dict(models)
     _check_single(ckpt, ANY)
     return {ANY: ckpt}
