@@ -95,8 +95,9 @@ def _rounded(d: dict[str, float]) -> dict[str, float]:
     return {k: round(float(v), 6) for k, v in d.items()}
 
 
-def choose_output(feats: PairFeaturizer, bench: Benchmark, cands: pl.DataFrame,
-                  config: MatchConfig) -> tuple[str, dict[str, dict[str, float]]]:
+def choose_output(feats: PairFeaturizer, bench: Benchmark, cands: pl.DataFrame, config: MatchConfig, *,
+                  train_features: np.ndarray | None = None,
+                  cand_features: np.ndarray | None = None) -> tuple[str, dict[str, dict[str, float]]]:
     """``output: auto``: the post-processing of ``config.postprocess`` with the best train-only end-to-end F1
     over the blocked candidates (:func:`crossmatch.er.selection.grouped_end_to_end_by_method`; ties: the
     earlier one). The labelled-pair figures cannot choose it: they never see the candidates nobody labelled.
@@ -109,7 +110,8 @@ def choose_output(feats: PairFeaturizer, bench: Benchmark, cands: pl.DataFrame,
     try:
         est = grouped_end_to_end_by_method(feats, bench, cands, methods=tuple(config.postprocess),
                                            scorer=config.scorer, folds=folds, seed=config.seed,
-                                           dense_max=config.dense_max)
+                                           dense_max=config.dense_max, train_features=train_features,
+                                           cand_features=cand_features)
     except ConfigError:  # a fold's training pairs lack positives or negatives for the scorer's own folds
         return "threshold", {}
     best = max(config.postprocess, key=lambda m: (est[m]["f1"], -config.postprocess.index(m)))
@@ -169,7 +171,10 @@ def match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
         output = config.output
         if output == "auto":
             progress("output choice")
-            output, estimates = choose_output(feats, bench, cands, config)
+            # the pool's features, in the candidates' own order (the pool is sorted and holds valid pairs too)
+            at = cands.select("l", "r").join(pool.select("l", "r").with_row_index("i"), on=["l", "r"], how="left")
+            output, estimates = choose_output(feats, bench, cands, config, train_features=Xtr,
+                                              cand_features=Xpool[at.get_column("i").to_numpy()])
             metrics["output_choice"] = {"chosen": output, "train_end_to_end": estimates}
         decision = cols[f"in_{output}"] if output in config.postprocess else \
             np.isin(np.arange(len(l)), select(l, r, prob, method=output, threshold=scorer.threshold,

@@ -35,9 +35,12 @@ def grouped_end_to_end(feats: PairFeaturizer, bench: Benchmark, cands: pl.DataFr
 
 def grouped_end_to_end_by_method(feats: PairFeaturizer, bench: Benchmark, cands: pl.DataFrame, *,
                                  methods: tuple[str, ...], scorer: ScorerConfig | None = None, folds: int = 5,
-                                 seed: int = 0, dense_max: int = 400) -> dict[str, dict[str, float]]:
+                                 seed: int = 0, dense_max: int = 400, train_features: np.ndarray | None = None,
+                                 cand_features: np.ndarray | None = None) -> dict[str, dict[str, float]]:
     """:func:`grouped_end_to_end` for each post-processing ``method`` (``crossmatch.er.postprocess``), each run on
-    the whole candidate set's out-of-fold probabilities at the mean of the folds' thresholds."""
+    the whole candidate set's out-of-fold probabilities at the mean of the folds' thresholds.
+    ``train_features`` / ``cand_features``: ``feats.transform`` of the train pairs / of ``cands`` when the
+    caller already has them (the pipeline does), so nothing is featurised twice."""
     if bench.train is None:
         raise ValueError("grouped_end_to_end needs train.csv")
     if folds < 2:
@@ -55,7 +58,11 @@ def grouped_end_to_end_by_method(feats: PairFeaturizer, bench: Benchmark, cands:
     fold_of.update(zip(rest.tolist(), rng.integers(0, folds, len(rest)).tolist(), strict=True))
     f_train = np.array([fold_of[a] for a in tl.tolist()], dtype=np.int64)
     f_cand = np.array([fold_of[a] for a in cl.tolist()], dtype=np.int64)
-    X = feats.transform(tl, tr)
+    X = feats.transform(tl, tr) if train_features is None else train_features
+    Xc = feats.transform(cl, cr) if cand_features is None else cand_features
+    if X.shape[0] != len(tl) or Xc.shape[0] != len(cl):
+        raise ValueError(f"features must have one row per train pair ({len(tl)}) and candidate ({len(cl)}), "
+                         f"got {X.shape[0]} and {Xc.shape[0]}")
     prob = np.zeros(len(cl))
     thresholds = []
     for f in range(folds):
@@ -64,7 +71,7 @@ def grouped_end_to_end_by_method(feats: PairFeaturizer, bench: Benchmark, cands:
         thresholds.append(model.threshold)
         m = f_cand == f
         if m.any():
-            prob[m] = model.predict_proba(feats.transform(cl[m], cr[m]))
+            prob[m] = model.predict_proba(Xc[m])
     truth = {(int(a), int(b)) for a, b, y in zip(tl, tr, ty, strict=True) if y == 1}
     counted = set(labelled.tolist())
     out: dict[str, dict[str, float]] = {}

@@ -385,6 +385,16 @@ def test_grouped_end_to_end_holds_out_whole_left_records(bench, monkeypatch: pyt
     both = [selection.grouped_end_to_end_by_method(feats, b, cands, methods=("threshold", "greedy"), **kw)  # type: ignore[arg-type]
             for b in (bench, flipped)]
     assert both[0] == both[1]
+    # features the caller already has give the same estimate (the pipeline passes its own)
+    tl, tr = bench.train.get_column("l").to_numpy(), bench.train.get_column("r").to_numpy()
+    cl, cr = cands.get_column("l").to_numpy(), cands.get_column("r").to_numpy()
+    given = selection.grouped_end_to_end_by_method(feats, bench, cands, methods=("threshold", "greedy"),  # type: ignore[arg-type]
+                                                   train_features=feats.transform(tl, tr),
+                                                   cand_features=feats.transform(cl, cr), **kw)
+    assert given == both[0]
+    with pytest.raises(ValueError, match="one row per"):
+        selection.grouped_end_to_end_by_method(feats, bench, cands, methods=("threshold",),
+                                               cand_features=feats.transform(cl[:3], cr[:3]))
     # one-to-one output never has more pairs than the thresholded one
     assert both[0]["greedy"]["pairs"] <= both[0]["threshold"]["pairs"]
     with pytest.raises(ValueError, match="folds"):
