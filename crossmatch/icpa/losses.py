@@ -39,6 +39,24 @@ def pair_loss_from_scores(s_pos: Tensor, s_neg: Tensor, *, gamma: float = 5.0,
     return positive_weight * F.softplus(-gamma * s_pos) + F.softplus(gamma * s_neg).sum(-1)
 
 
+def softmax_pair_loss_from_scores(s_pos: Tensor, s_neg: Tensor, *, gamma: float = 5.0,
+                                  mask: Tensor | None = None) -> Tensor:
+    """Sampled-softmax loss per pair: ``−γ s(a,p) + log(e^{γ s(a,p)} + Σ_k e^{γ s(a,n_k)})``.
+
+    The deviation ``pairs.objective: softmax`` (see :class:`~crossmatch.icpa.config.PairConfig`):
+    the cross-entropy of the positive among itself and the negatives under logits ``γ·s``, the
+    distribution eq. 10 ranks by. ``mask [N, K]`` (True = drop) removes negatives that are the
+    positive itself (accidental hits of a shared pool).
+    """
+    if s_neg.dim() != 2 or s_pos.shape != s_neg.shape[:1] or (mask is not None and mask.shape != s_neg.shape):
+        raise ValueError(f"shapes must be s_pos [N], s_neg [N, K], mask [N, K]; got {tuple(s_pos.shape)}, "
+                         f"{tuple(s_neg.shape)}, {None if mask is None else tuple(mask.shape)}")
+    logits = torch.cat([gamma * s_pos.unsqueeze(1), gamma * s_neg], dim=1)
+    if mask is not None:
+        logits = torch.cat([logits[:, :1], logits[:, 1:].masked_fill(mask, float("-inf"))], dim=1)
+    return torch.logsumexp(logits, dim=1) - logits[:, 0]
+
+
 def binary_entropy(t: Tensor) -> Tensor:
     """``H(q) = −q log q − (1−q) log(1−q)`` elementwise (clamped away from 0 and 1)."""
     q = t.clamp(_EPS, 1 - _EPS)

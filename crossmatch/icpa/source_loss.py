@@ -13,7 +13,7 @@ from torch import Tensor
 
 from crossmatch.icpa.config import PairConfig
 from crossmatch.icpa.graph import SourceGraph
-from crossmatch.icpa.losses import pair_loss_from_scores
+from crossmatch.icpa.losses import pair_loss_from_scores, softmax_pair_loss_from_scores
 from crossmatch.icpa.model import ICPAModel
 from crossmatch.icpa.sampler import degree_negatives, walk_step
 
@@ -101,6 +101,16 @@ def pooled_source_loss(model: ICPAModel, g: SourceGraph, j: int, anchors: Tensor
     if kg:
         pool_cols = inv_c[n + n * kc:]
         negs.append(scores[rows.unsqueeze(1), pool_cols[pick]])
+    if pairs.objective == "softmax":
+        # every pool node is a negative of every pair (its scores are already in `scores`)
+        pool_cols = inv_c[n + n * kc:]
+        s_neg = scores[:, pool_cols][rows]
+        hit = uc[pool_cols].unsqueeze(0) == pos.unsqueeze(1)
+        if kc:
+            s_neg = torch.cat([negs[0], s_neg], dim=1)
+            hit = torch.cat([torch.zeros(n, kc, dtype=torch.bool, device=hit.device), hit], dim=1)
+        ell = softmax_pair_loss_from_scores(s_pos, s_neg, gamma=model.config.gamma, mask=hit)
+        return ell.mean(), za_u[inv_a]
     s_neg = torch.cat(negs, dim=1)
     ell = pair_loss_from_scores(s_pos, s_neg, gamma=model.config.gamma, positive_weight=pairs.positive_weight)
     return ell.mean(), za_u[inv_a]
