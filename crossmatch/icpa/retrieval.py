@@ -37,7 +37,7 @@ import scipy.sparse as sp
 import torch
 from torch import Tensor
 
-SCORES = ("sigmoid", "sigmoid_gamma", "exp_gamma")
+SCORES = ("sigmoid", "sigmoid_gamma", "exp_gamma", "softmax")
 RETRIEVALS = ("exact", "knn")
 FLOORS = ("min", "mean", "none")
 BUDGET = 1 << 24  # elements of one working [rows, cols] block (64 MB in float32)
@@ -63,7 +63,33 @@ def pair_scores(s: Tensor, score: str = "sigmoid", gamma: float = 5.0) -> Tensor
         return torch.sigmoid(gamma * s)
     if score == "exp_gamma":
         return torch.exp(gamma * s)
+    if score == "softmax":
+        raise ValueError("score 'softmax' normalises each history item's row over all items: use "
+                         "softmax_augment (embedding_scorer does), not pair_scores")
     raise ValueError(f"score must be one of {SCORES}, got {score!r}")
+
+
+@torch.no_grad()
+def softmax_augment(A: Tensor, C: Tensor, gamma: float, *, block: int | None = None) -> tuple[Tensor, Tensor]:
+    """Embeddings whose ``exp_gamma`` term is the row-normalised ``softmax`` term of eq. 10.
+
+    ``softmax`` (deviation): ``π(y', y) = e^{γ s(y', y)} / Σ_z e^{γ s(y', z)}``, the model's
+    ``p(y | y')`` normalised over all items. A softmax-trained model (``pairs.objective: softmax``)
+    identifies ``γ·s(y', ·)`` only up to a constant per ``y'``, so without the normaliser the
+    history items with a large partition function dominate the sum of eq. 10. Appending
+    ``−log Z_{y'} / γ`` to the anchors and ``1`` to the contexts makes ``γ <a', c'> = γ s − log Z``,
+    so both retrievals (exact and knn) use the normalised term unchanged. ``log Z`` is computed in
+    candidate blocks (memory ``O(n · block)``, no items² matrix).
+    """
+    _check(A, C)
+    n = C.shape[0]
+    b = _block(n, block)
+    log_z = torch.full((n,), float("-inf"), dtype=torch.float64)
+    for lo in range(0, n, b):
+        part = torch.logsumexp((gamma * (A @ C[lo:lo + b].T)).double(), dim=1)
+        log_z = torch.logaddexp(log_z, part)
+    shift = (-log_z / gamma).to(A.dtype).unsqueeze(1)
+    return torch.cat([A, shift], 1), torch.cat([C, torch.ones(n, 1, dtype=C.dtype)], 1)
 
 
 def _check(A: Tensor, C: Tensor, H: sp.spmatrix | None = None, k: int = 1) -> None:
@@ -374,6 +400,9 @@ class GraphScorer:
 def embedding_scorer(A: Tensor, C: Tensor, *, retrieval: str = "exact", score: str = "sigmoid",
                      gamma: float = 5.0, knn_k: int = 200, floor: str | None = None) -> EmbeddingScorer | GraphScorer:
     """The eq. 10 scorer of ``retrieval`` (``exact`` | ``knn``) for anchor / context embeddings."""
+    if score == "softmax":
+        A, C = softmax_augment(A.detach().cpu().float(), C.detach().cpu().float(), gamma)
+        score = "exp_gamma"
     if retrieval == "exact":
         return EmbeddingScorer(A, C, score=score, gamma=gamma)
     if retrieval == "knn":

@@ -98,3 +98,30 @@ def test_softmax_training_is_deterministic_and_learns():
     assert losses == [r["total"] for r in b.log]
     assert all(x == x for x in losses)
     assert sum(losses[-3:]) < sum(losses[:3])
+
+
+def test_softmax_score_is_the_row_normalised_probability_in_both_retrievals():
+    import numpy as np
+    import scipy.sparse as sp
+
+    from crossmatch.icpa.retrieval import embedding_scorer, pair_scores, softmax_augment
+
+    g = torch.Generator().manual_seed(0)
+    A = F.normalize(torch.randn(60, 8, generator=g), dim=1)
+    C = F.normalize(torch.randn(60, 8, generator=g), dim=1)
+    # rows with very different partition functions: without the normaliser they would dominate
+    A[:5] *= 3
+    H = sp.random(9, 60, density=0.1, random_state=0, format="csr")
+    want = H @ torch.softmax(4.0 * (A @ C.T).double(), dim=1).numpy()
+    exact = embedding_scorer(A, C, score="softmax", gamma=4.0)
+    np.testing.assert_allclose(exact(H), want, rtol=1e-5)
+    assert not np.allclose(embedding_scorer(A, C, score="exp_gamma", gamma=4.0)(H) / want,
+                           (embedding_scorer(A, C, score="exp_gamma", gamma=4.0)(H) / want)[:, :1], rtol=1e-3)
+    knn = embedding_scorer(A, C, score="softmax", gamma=4.0, retrieval="knn", knn_k=60)
+    np.testing.assert_array_equal(knn.topk(H, 5), exact.topk(H, 5))
+    # a small block gives the same normaliser as one block
+    a1, _ = softmax_augment(A, C, 4.0, block=7)
+    a2, _ = softmax_augment(A, C, 4.0, block=60)
+    torch.testing.assert_close(a1, a2)
+    with pytest.raises(ValueError, match="softmax_augment"):
+        pair_scores(torch.zeros(2), "softmax")
