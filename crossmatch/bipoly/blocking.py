@@ -118,7 +118,8 @@ def run_blocking(
         if mp.method not in cb.best:
             raise ConfigError(f"blocking.metablocking.method '{mp.method}' is not among blocking.methods")
         common: dict[str, Any] = {"left_items": left_items, "right_items": right_items, "docs": cb.docs,
-                                  "rewards": cb.best[mp.method][1].rewards, "host_side": params.host_side}
+                                  "rewards": (cb.best_without_labels or cb.best)[mp.method][1].rewards,
+                                  "host_side": params.host_side}
         if mp.max_pairs is not None:
             meta, metrics["metablocking"] = meta_protocol_run(mp, labels=cb.labels, **common)
             curve = meta.curve

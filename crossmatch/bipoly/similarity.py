@@ -32,7 +32,9 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer,
 from crossmatch.bipoly.instance import Instance
 from crossmatch.errors import ConfigError, InputError
 
-SimilarityKind = Literal["jaccard", "overlap", "tfidf", "minilm", "icpa"]
+# labels: a base kind plus the tuning positives' category pairs, cross-fitted (crossmatch.bipoly.labelled);
+# enabled by blocking.labels, never listed in best_of
+SimilarityKind = Literal["jaccard", "overlap", "tfidf", "minilm", "icpa", "labels"]
 LEXICAL_KINDS: tuple[SimilarityKind, ...] = ("jaccard", "overlap", "tfidf")
 # centroids of item embeddings (issue 12 ★), computed by crossmatch.bipoly.embedding from item vectors
 KINDS: tuple[SimilarityKind, ...] = (*LEXICAL_KINDS, "minilm", "icpa")

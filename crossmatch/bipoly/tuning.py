@@ -43,6 +43,7 @@ from crossmatch.bipoly.grid import (
 from crossmatch.bipoly.ilp import IlpConfig, solve_ilp
 from crossmatch.bipoly.ilp_runs import ILP_TUNED_BY, family_ilps, rewards_dict, uflp_rewards
 from crossmatch.bipoly.instance import Instance, Rewards
+from crossmatch.bipoly.labelled import cross_fitted_labels
 from crossmatch.bipoly.matching import Matching
 from crossmatch.bipoly.metrics import BlockingTruth, blocking_truth, catalogue_sizes, pair_scores
 from crossmatch.bipoly.protocol import LabelSplit, split_labels
@@ -53,7 +54,7 @@ from crossmatch.bipoly.similarity import (
     similarity,
     truth_similarity,
 )
-from crossmatch.errors import InputError
+from crossmatch.errors import ConfigError, InputError
 
 __all__ = ["ILP_TUNED_BY", "CategoryBlocking", "OnStage", "method_summary", "rewards_dict", "tune_categories",
            "uflp_rewards"]
@@ -71,6 +72,9 @@ class CategoryBlocking:
     best: dict[str, tuple[SimilarityKind, GridRow]]  # each greedy method's tuned (similarity kind, grid row)
     grid: list[tuple[SimilarityKind, GridRow]]  # every grid row, for the heat-map
     metrics: dict[str, Any]
+    # ``best`` without the ``labels`` kind: the rewards meta-blocking reuses on its own category similarity
+    # (the labels kind's rewards belong to its label-informed instance); equal to ``best`` when it is off
+    best_without_labels: dict[str, tuple[SimilarityKind, GridRow]] | None = None
 
 
 def partition_labels(items: pl.DataFrame, names: Sequence[str], column: str) -> list[str]:
@@ -208,6 +212,32 @@ def tune_categories(
     greedy = [m for m in params.methods if m in GREEDY_METHODS]
     t0 = time.perf_counter()
     best, rows, n_points = _tuned_settings(params, instances, greedy, truth if labelled else None, executor, on_progress)
+    best_without_labels = dict(best)
+    if params.labels.enabled and labels is not None:
+        t_lab = time.perf_counter()
+        base_kind = params.labels.base
+        if base_kind not in instances:
+            raise ConfigError(f"blocking.labels.base '{base_kind}' is not a computed similarity kind {list(instances)} "
+                              "(add it to best_of, or set similarity to it)")
+        points = grid_points(value_range(params.grid.omega), value_range(params.grid.eta), tie_sides=params.grid.tie_sides)
+        if on_progress is not None:
+            on_progress("labels similarity (cross-fitted)", 0, 1)
+        fit = cross_fitted_labels(
+            params.labels, base=instances[base_kind], tune_pairs=labels.tune, methods=greedy, points=points,
+            truth_of=lambda pairs: blocking_truth(left_items, right_items, dl.names, dr.names, pairs),
+            host_side=params.host_side, seed=params.seed)
+        inst = fit.instance
+        if groups is not None:
+            inst = inst.restrict(groups[0][inst.left] == groups[1][inst.right])
+        instances["labels"] = inst
+        rows += [("labels", r) for r in fit.rows]
+        for mt, r in fit.best.items():
+            if mt not in best or r.tradeoff > best[mt][1].tradeoff:
+                best[mt] = ("labels", r)
+        sim_info["labels"] = {"base": base_kind, "n_candidates": inst.n_pairs, **fit.describe(),
+                              "seconds": round(time.perf_counter() - t_lab, 3)}
+        if on_progress is not None:
+            on_progress("labels similarity (cross-fitted)", 1, 1)
     t_grid = time.perf_counter() - t0
 
     matchings: dict[str, Matching] = {}
@@ -260,7 +290,7 @@ def tune_categories(
         metrics["untuned"] = {"omega": params.untuned.omega, "eta": params.untuned.eta, "similarity": kinds[0]}
     if category_truth is not None:
         metrics["category_truth"] = category_truth_scores(matchings, dl, dr, category_truth, params.left, params.right)
-    return CategoryBlocking(matchings, (dl, dr), labels, best, rows, metrics)
+    return CategoryBlocking(matchings, (dl, dr), labels, best, rows, metrics, best_without_labels)
 
 
 def _by_similarity(params: BlockingParams, instances: dict[SimilarityKind, Instance],
