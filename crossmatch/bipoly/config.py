@@ -199,6 +199,11 @@ class BlockingParams:
         bad_kinds = [k for k in self.best_of if k not in KINDS]
         if bad_kinds or not self.best_of:
             raise ConfigError(f"blocking.best_of must be a non-empty list of {list(KINDS)}, got {self.best_of!r}")
+        if self.labels.enabled:
+            computed = list(self.best_of) if self.similarity == "best" else [self.similarity]
+            if self.labels.base not in computed:
+                raise ConfigError(f"blocking.labels.base must be a similarity kind the blocking computes {computed}, "
+                                  f"got {self.labels.base!r}")
         if self.runner not in ("thread", "process"):
             raise ConfigError(f"blocking.runner must be 'thread' or 'process', got {self.runner!r}")
         if self.workers < 1:

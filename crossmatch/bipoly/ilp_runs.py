@@ -206,7 +206,9 @@ def family_ilps(params: BlockingParams, best: dict[str, tuple[SimilarityKind, Gr
         ms = solved[pos : pos + len(jobs)]
         pos += len(jobs)
         pick = 0
-        if truth is not None and len(ms) > 1:
+        # the labels kind's instance is built from the tuning positives: grading on them would be in-sample,
+        # so its ILP stays at the counterpart's (cross-fitted) setting
+        if truth is not None and len(ms) > 1 and not any(c.kind == "labels" for c in cands):
             scored = [(truth.score_matching(m).tradeoff, i) for i, m in enumerate(ms)]
             pick = max(scored, key=lambda t: (t[0], -t[1]))[1]
         rows = [(f"ilp_{fam}", cands[pick], ms[pick])]

@@ -82,9 +82,11 @@ class LabelFit:
 
 
 def _mean_rows(per_fold: list[dict[tuple[str, tuple[float, ...]], GridRow]]) -> list[GridRow]:
+    """Per (method, rewards): the mean of each figure over the folds, in grid order (as ``best_rows`` breaks ties).
+    The tradeoff is the mean of the folds' tradeoffs (what each fold scored), not the harmonic mean of the means."""
     keys = set.intersection(*(set(d) for d in per_fold))
     rows = []
-    for key in sorted(keys):
+    for key in (k for k in per_fold[0] if k in keys):
         rs = [d[key] for d in per_fold]
         rows.append(GridRow(rs[0].method, rs[0].rewards, float(np.mean([r.coverage for r in rs])),
                             float(np.mean([r.reduction for r in rs])), float(np.mean([r.tradeoff for r in rs])),
@@ -95,7 +97,7 @@ def _mean_rows(per_fold: list[dict[tuple[str, tuple[float, ...]], GridRow]]) -> 
 def cross_fitted_labels(
     params: LabelParams, *, base: Instance, tune_pairs: pl.DataFrame, truth_of: Callable[[pl.DataFrame], BlockingTruth],
     methods: Sequence[str], points: Sequence[Rewards], host_side: Side = "left", seed: int = 0,
-    select: Callable[[dict[str, GridRow]], float] | None = None,
+    select: Callable[[dict[str, GridRow]], float] | None = None, restrict: Callable[[Instance], Instance] | None = None,
 ) -> LabelFit:
     """Choose α and each greedy method's rewards by the cross-fitted grid (module docstring).
 
@@ -105,21 +107,28 @@ def cross_fitted_labels(
         truth_of: the blocking truth (category counts, catalogue sizes) of a subset of ``tune_pairs``.
         select: how a fold-averaged ``{method: best row}`` at one α is graded (default: the best tradeoff
             over the methods).
+        restrict: applied to every instance, the folds' and the returned one (e.g. the ``partition_by`` cut),
+            so the setting is chosen on instances shaped like the one that ships.
     Raises:
         InputError: fewer tuning positives than folds.
+        ConfigError: no greedy method to tune.
     """
+    if not methods:
+        raise ConfigError("the labels similarity is tuned through the greedy methods; blocking.methods has none")
+    cut = restrict or (lambda inst: inst)
     if tune_pairs.height < params.folds:
         raise InputError(f"the labels similarity needs at least {params.folds} tuning positives "
                          f"(blocking.labels.folds), got {tune_pairs.height}")
     fold = np.random.default_rng(seed).permutation(tune_pairs.height) % params.folds
     grade = select or (lambda best: max(r.tradeoff for r in best.values()))
+    # per fold: counts of the other folds, truth of this one (computed once, used for every α)
+    splits = [(truth_of(tune_pairs.filter(pl.Series(fold != k))).counts(), truth_of(tune_pairs.filter(pl.Series(fold == k))))
+              for k in range(params.folds)]
     by_alpha: dict[float, list[GridRow]] = {}
     for alpha in params.alphas:
         per_fold: list[dict[tuple[str, tuple[float, ...]], GridRow]] = []
-        for k in range(params.folds):
-            counts = truth_of(tune_pairs.filter(pl.Series(fold != k))).counts()
-            held = truth_of(tune_pairs.filter(pl.Series(fold == k)))
-            inst = label_instance(base, counts, alpha)
+        for counts, held in splits:
+            inst = cut(label_instance(base, counts, alpha))
             got: dict[tuple[str, tuple[float, ...]], GridRow] = {}
             for mt in methods:
                 for rw in points:
@@ -133,5 +142,5 @@ def cross_fitted_labels(
         by_alpha[float(alpha)] = _mean_rows(per_fold)
     # ties: the smaller α (closer to the label-free base)
     alpha = max(sorted(by_alpha), key=lambda a: (grade(best_rows(by_alpha[a])), -a))
-    instance = label_instance(base, truth_of(tune_pairs).counts(), alpha)
+    instance = cut(label_instance(base, truth_of(tune_pairs).counts(), alpha))
     return LabelFit(alpha, best_rows(by_alpha[alpha]), by_alpha[alpha], instance, params.folds)

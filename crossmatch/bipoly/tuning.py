@@ -216,19 +216,31 @@ def tune_categories(
     if params.labels.enabled and labels is not None:
         t_lab = time.perf_counter()
         base_kind = params.labels.base
+        if not labels.held_out:
+            raise ConfigError("blocking.labels needs held-out reporting labels (tune_splits / report_splits): built "
+                              "from the tuning positives, it would be graded on the pairs it was made from")
         if base_kind not in instances:
             raise ConfigError(f"blocking.labels.base '{base_kind}' is not a computed similarity kind {list(instances)} "
                               "(add it to best_of, or set similarity to it)")
         points = grid_points(value_range(params.grid.omega), value_range(params.grid.eta), tie_sides=params.grid.tie_sides)
         if on_progress is not None:
             on_progress("labels similarity (cross-fitted)", 0, 1)
+        bipolys = [mt for mt in greedy if mt in ("bipoly_s", "bipoly_c")]
+
+        def grade(rows_at_alpha: dict[str, GridRow]) -> float:
+            # alpha is chosen for BiPoly (what the blocking selects among), else for the best greedy method
+            keep = [r.tradeoff for mt, r in rows_at_alpha.items() if mt in bipolys] or \
+                [r.tradeoff for r in rows_at_alpha.values()]
+            return max(keep)
+
+        def cut(inst: Instance) -> Instance:
+            return inst if groups is None else inst.restrict(groups[0][inst.left] == groups[1][inst.right])
+
         fit = cross_fitted_labels(
             params.labels, base=instances[base_kind], tune_pairs=labels.tune, methods=greedy, points=points,
             truth_of=lambda pairs: blocking_truth(left_items, right_items, dl.names, dr.names, pairs),
-            host_side=params.host_side, seed=params.seed)
+            host_side=params.host_side, seed=params.seed, select=grade, restrict=cut)
         inst = fit.instance
-        if groups is not None:
-            inst = inst.restrict(groups[0][inst.left] == groups[1][inst.right])
         instances["labels"] = inst
         rows += [("labels", r) for r in fit.rows]
         for mt, r in fit.best.items():

@@ -81,17 +81,14 @@ class PairConfig:
     # Deviation (option, "bce" = paper §2.4.3): "softmax" scores each positive against *every* node
     # of the step's shared pool (sampled softmax, InfoNCE) instead of a weighted BCE over a few
     # negatives. Eq. 10 ranks by exp(γ·s), i.e. by a softmax over items: this objective fits that
-    # distribution directly, and the pool's scores are already computed, so it costs nothing extra.
-    # Needs ``negative_pool`` > 0 and global negatives; pool nodes equal to the positive are masked.
+    # distribution directly (with uniform negatives; with degree negatives it learns log p/q, as BCE
+    # does), and the pool's scores are already computed, so it costs nothing extra. Needs
+    # ``negative_pool`` > 0 and global negatives; negatives equal to the positive are masked;
+    # ``positive_weight`` is a BCE weight and is not used.
     objective: str = "bce"
 
     def __post_init__(self) -> None:
         _positive("icpa.pairs", batch_size=self.batch_size, positive_weight=self.positive_weight)
-        if self.objective not in ("bce", "softmax"):
-            raise ConfigError(f"icpa.pairs.objective must be 'bce' or 'softmax', got {self.objective!r}")
-        if self.objective == "softmax" and (self.negative_pool < 1 or self.global_negatives < 1):
-            raise ConfigError("icpa.pairs.objective 'softmax' needs negative_pool > 0 and global_negatives > 0 "
-                              f"(got negative_pool {self.negative_pool!r}, global_negatives {self.global_negatives!r})")
         if not isinstance(self.negative_pool, int) or isinstance(self.negative_pool, bool) or self.negative_pool < 0:
             raise ConfigError(f"icpa.pairs.negative_pool must be an integer >= 0, got {self.negative_pool!r}")
         if not isinstance(self.walks_per_anchor, int) or self.walks_per_anchor < 1:
@@ -104,6 +101,11 @@ class PairConfig:
                 raise ConfigError(f"icpa.pairs.{name} must be an integer >= 0, got {v!r}")
         if self.negatives + self.global_negatives < 1:
             raise ConfigError("icpa.pairs: need at least one negative (negatives + global_negatives >= 1)")
+        if self.objective not in ("bce", "softmax"):
+            raise ConfigError(f"icpa.pairs.objective must be 'bce' or 'softmax', got {self.objective!r}")
+        if self.objective == "softmax" and (self.negative_pool < 1 or self.global_negatives < 1):
+            raise ConfigError("icpa.pairs.objective 'softmax' needs negative_pool > 0 and global_negatives > 0 "
+                              f"(got negative_pool {self.negative_pool!r}, global_negatives {self.global_negatives!r})")
 
     @property
     def total_negatives(self) -> int:

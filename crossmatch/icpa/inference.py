@@ -15,9 +15,9 @@ from torch import Tensor
 from crossmatch.icpa.evaluate import Scorer
 from crossmatch.icpa.graph import SourceGraph
 from crossmatch.icpa.model import ICPAModel
-from crossmatch.icpa.retrieval import SCORES, embedding_scorer, pair_scores
+from crossmatch.icpa.retrieval import EVAL_SCORES, SCORES, embedding_scorer, pair_scores
 
-__all__ = ["SCORES", "item_embeddings", "learned_scorer", "pair_scores"]
+__all__ = ["EVAL_SCORES", "SCORES", "item_embeddings", "learned_scorer", "pair_scores"]
 
 
 @torch.no_grad()

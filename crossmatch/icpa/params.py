@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from crossmatch.errors import ConfigError
 from crossmatch.icpa.config import AlignConfig, ModelConfig, PairConfig
-from crossmatch.icpa.inference import SCORES
+from crossmatch.icpa.inference import EVAL_SCORES
 from crossmatch.icpa.methods import METHODS, Schedule, check_methods
 from crossmatch.icpa.rankers import RANKERS
 from crossmatch.icpa.retrieval import RETRIEVALS
@@ -42,7 +42,7 @@ class EvalParams:
     hit_ks: tuple[int, ...] = (1, 10)  # alignment hit@k
     exclude_history: bool = True  # candidates exclude the user's training items (§2.9, 2.9-B)
     user_weighting: str = "uniform"  # uniform | frequency (held-out events per user as query frequency)
-    score: str = "sigmoid"  # eq. 10 item-item term: sigmoid (paper) | sigmoid_gamma | exp_gamma (inference.pair_scores)
+    score: str = "sigmoid"  # eq. 10 item-item term: sigmoid (paper) | sigmoid_gamma | exp_gamma | softmax (retrieval.py)
     # eq. 10 retrieval without an items² matrix (crossmatch.icpa.retrieval): exact (blocked, running
     # top-k) | knn (each item's knn_k nearest candidates by inner product, faiss; approximate).
     retrieval: str = "exact"
@@ -87,8 +87,8 @@ class EvalParams:
             raise ConfigError("icpa.eval.ks and icpa.eval.hit_ks must be non-empty lists of integers >= 1")
         if 10 not in self.ks:
             raise ConfigError("icpa.eval.ks must contain 10 (the headline NDCG@10 / F@10)")
-        if self.score not in SCORES:
-            raise ConfigError(f"icpa.eval.score must be one of {list(SCORES)}, got {self.score!r}")
+        if self.score not in EVAL_SCORES:
+            raise ConfigError(f"icpa.eval.score must be one of {list(EVAL_SCORES)}, got {self.score!r}")
         if self.retrieval not in RETRIEVALS:
             raise ConfigError(f"icpa.eval.retrieval must be one of {list(RETRIEVALS)}, got {self.retrieval!r}")
         if not _count(self.knn_k, 1):

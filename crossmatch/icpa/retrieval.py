@@ -37,7 +37,9 @@ import scipy.sparse as sp
 import torch
 from torch import Tensor
 
-SCORES = ("sigmoid", "sigmoid_gamma", "exp_gamma", "softmax")
+SCORES = ("sigmoid", "sigmoid_gamma", "exp_gamma")  # pair-level terms (pair_scores, knn_graph, exact_topk)
+# what icpa.eval.score accepts: the pair-level terms and softmax (embedding_scorer, via softmax_augment)
+EVAL_SCORES = (*SCORES, "softmax")
 RETRIEVALS = ("exact", "knn")
 FLOORS = ("min", "mean", "none")
 BUDGET = 1 << 24  # elements of one working [rows, cols] block (64 MB in float32)
@@ -84,12 +86,12 @@ def softmax_augment(A: Tensor, C: Tensor, gamma: float, *, block: int | None = N
     _check(A, C)
     n = C.shape[0]
     b = _block(n, block)
-    log_z = torch.full((n,), float("-inf"), dtype=torch.float64)
+    log_z = torch.full((n,), float("-inf"), dtype=torch.float64, device=A.device)
     for lo in range(0, n, b):
         part = torch.logsumexp((gamma * (A @ C[lo:lo + b].T)).double(), dim=1)
         log_z = torch.logaddexp(log_z, part)
     shift = (-log_z / gamma).to(A.dtype).unsqueeze(1)
-    return torch.cat([A, shift], 1), torch.cat([C, torch.ones(n, 1, dtype=C.dtype)], 1)
+    return torch.cat([A, shift], 1), torch.cat([C, torch.ones(n, 1, dtype=C.dtype, device=C.device)], 1)
 
 
 def _check(A: Tensor, C: Tensor, H: sp.spmatrix | None = None, k: int = 1) -> None:

@@ -107,8 +107,9 @@ def pooled_source_loss(model: ICPAModel, g: SourceGraph, j: int, anchors: Tensor
         s_neg = scores[:, pool_cols][rows]
         hit = uc[pool_cols].unsqueeze(0) == pos.unsqueeze(1)
         if kc:
+            same_cat = uc[inv_c[n:n + n * kc]].view(n, kc) == pos.unsqueeze(1)
             s_neg = torch.cat([negs[0], s_neg], dim=1)
-            hit = torch.cat([torch.zeros(n, kc, dtype=torch.bool, device=hit.device), hit], dim=1)
+            hit = torch.cat([same_cat, hit], dim=1)
         ell = softmax_pair_loss_from_scores(s_pos, s_neg, gamma=model.config.gamma, mask=hit)
         return ell.mean(), za_u[inv_a]
     s_neg = torch.cat(negs, dim=1)

@@ -18,6 +18,7 @@ from crossmatch.bipoly.blocking import run_blocking
 from crossmatch.bipoly.config import BlockingParams
 from crossmatch.bipoly.grid import grid_points, value_range
 from crossmatch.bipoly.instance import Instance
+import crossmatch.bipoly.labelled as labelled_module
 from crossmatch.bipoly.labelled import LabelParams, cross_fitted_labels, label_instance
 from crossmatch.bipoly.metrics import blocking_truth
 from crossmatch.bipoly.similarity import category_documents, similarity
@@ -58,11 +59,13 @@ def _data(tiny_data) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
 _STATE: dict[str, object] = {}
 
 
-def _blocking(labels: dict[str, object], similarity: str = "tfidf", truth: pl.DataFrame | None = None):
+def _blocking(labels: dict[str, object], similarity: str = "tfidf", truth: pl.DataFrame | None = None,
+              ilp: bool = False):
     left, right, base_truth = _STATE["data"]  # type: ignore[misc]
     params = BlockingParams(left="alpha", right="beta", similarity=similarity, runner="thread", workers=1,
                             methods=["bipoly_s", "bipoly_c"], grid={"omega": [-1.0, 1.0, 0.5], "eta": [-1.0, 1.0, 0.5]},
-                            ilp={"methods": []}, scenario={"enabled": False}, tune_splits=["train"],
+                            ilp={"methods": ["bipoly"], "time_limit": 5, "mip_gap": 0.0} if ilp else {"methods": []},
+                            scenario={"enabled": False}, tune_splits=["train"],
                             report_splits=["valid"], labels=labels)
     return run_blocking(params, left_items=left, right_items=right, truth_pairs=truth if truth is not None else base_truth)
 
@@ -77,7 +80,7 @@ def _tiny(tiny_data):
     _STATE.clear()
 
 
-def test_each_fold_is_scored_on_positives_its_counts_never_saw(tiny_data) -> None:
+def test_each_fold_is_scored_on_positives_its_counts_never_saw(tiny_data, monkeypatch) -> None:
     left, right, truth = _STATE["data"]  # type: ignore[misc]
     train = truth.filter(pl.col("split") == "train").drop("split")
     dl, dr = category_documents(left, source="alpha"), category_documents(right, source="beta")
@@ -88,15 +91,31 @@ def test_each_fold_is_scored_on_positives_its_counts_never_saw(tiny_data) -> Non
         calls.append(set(zip(pairs["item_a"], pairs["item_b"], strict=True)))
         return blocking_truth(left, right, dl.names, dr.names, pairs)
 
+    built: list[sp.csr_matrix] = []
+    real_instance = labelled_module.label_instance
+
+    def spy_instance(base_inst, counts, alpha):
+        built.append(sp.csr_matrix(counts))
+        return real_instance(base_inst, counts, alpha)
+
+    monkeypatch.setattr(labelled_module, "label_instance", spy_instance)
     points = grid_points(value_range([-1.0, 1.0, 1.0]), value_range([-1.0, 1.0, 1.0]))
     fit = cross_fitted_labels(LabelParams(alphas=[0.0, 1.0], folds=3), base=base, tune_pairs=train, truth_of=truth_of,
                               methods=["bipoly_c"], points=points)
     everything = set(zip(train["item_a"], train["item_b"], strict=True))
-    # per α and fold: (counts, held-out) — disjoint, together every tuning positive; then the final fit
-    assert len(calls) == 2 * 3 * 2 + 1 and calls[-1] == everything
+    # per fold (shared by every α): (counts, held-out) — disjoint, together every tuning positive; then the final fit
+    assert len(calls) == 3 * 2 + 1 and calls[-1] == everything
     for counts, held in zip(calls[0:-1:2], calls[1:-1:2], strict=True):
         assert held and not (counts & held) and counts | held == everything
-    assert fit.alpha in (0.0, 1.0) and set(fit.best) == {"bipoly_c"}
+    assert set(fit.best) == {"bipoly_c"}
+    # every fold's instance was built from the counts of the *other* folds (never the held-out part's)
+    complements = [blocking_truth(left, right, dl.names, dr.names,
+                                  train.filter(pl.Series([(a, b) in c for a, b in zip(train["item_a"], train["item_b"],
+                                                                                       strict=True)]))).counts()
+                   for c in calls[0:-1:2]]
+    assert len(built) == 2 * 3 + 1
+    for k, counts in enumerate(built[:-1]):
+        assert (counts != complements[k % 3]).nnz == 0
 
 
 def test_blocking_with_labels_ignores_report_labels_and_keeps_meta_rewards() -> None:
@@ -106,10 +125,7 @@ def test_blocking_with_labels_ignores_report_labels_and_keeps_meta_rewards() -> 
     assert info["base"] == "tfidf" and info["alpha"] in (0.0, 1.0, 4.0) and info["folds"] == 3
     assert "labels" in on.metrics["by_similarity"]
     # flipping which pairs are reported (valid) changes nothing that was chosen
-    other = truth.with_columns(split=pl.when(pl.col("split") == "valid").then(pl.lit("valid"))
-                               .otherwise(pl.lit("train")))
-    dropped_valid = other.filter(pl.col("split") == "train")
-    one_valid = pl.concat([dropped_valid, truth.filter(pl.col("split") == "valid").head(1)])
+    one_valid = pl.concat([truth.filter(pl.col("split") == "train"), truth.filter(pl.col("split") == "valid").head(1)])
     again = _blocking({"enabled": True, "base": "tfidf", "alphas": [0.0, 1.0, 4.0], "folds": 3}, truth=one_valid)
     assert again.metrics["similarity"]["labels"]["cv_tradeoff"] == info["cv_tradeoff"]
     assert {m: r[1].rewards for m, r in again.categories.best.items()} == \
@@ -118,3 +134,28 @@ def test_blocking_with_labels_ignores_report_labels_and_keeps_meta_rewards() -> 
     off = _blocking({"enabled": False})
     assert off.categories.best_without_labels == off.categories.best
     assert on.categories.best_without_labels == off.categories.best
+
+
+def test_labels_need_held_out_reporting_labels_and_keep_ilps_out_of_sample(monkeypatch) -> None:
+    left, right, truth = _STATE["data"]  # type: ignore[misc]
+    params = BlockingParams(left="alpha", right="beta", similarity="tfidf", runner="thread", workers=1,
+                            methods=["bipoly_c"], grid={"omega": [-1.0, 1.0, 1.0], "eta": [-1.0, 1.0, 1.0]},
+                            ilp={"methods": []}, scenario={"enabled": False}, labels={"enabled": True})
+    with pytest.raises(ConfigError, match="held-out"):
+        run_blocking(params, left_items=left, right_items=right, truth_pairs=truth.drop("split"))
+    import dataclasses
+
+    import crossmatch.bipoly.tuning as tuning_module
+    real_fit = tuning_module.cross_fitted_labels
+
+    def winning(*args, **kwargs):  # the labels kind wins every method (a cross-fitted figure of 1)
+        fit = real_fit(*args, **kwargs)
+        return dataclasses.replace(fit, best={mt: dataclasses.replace(r, tradeoff=1.0) for mt, r in fit.best.items()})
+
+    monkeypatch.setattr(tuning_module, "cross_fitted_labels", winning)
+    on = _blocking({"enabled": True, "base": "tfidf", "alphas": [4.0], "folds": 3}, ilp=True)
+    ilp = on.metrics["methods"]["ilp_bipoly"]
+    assert on.categories.best["bipoly_c"][0] == "labels" and ilp["similarity"] == "labels"
+    # built from the tuning positives, the labels instance is never graded on them: the ILP stays at the
+    # counterpart's cross-fitted setting instead of the max-weight solution
+    assert ilp["tuned_from"] != "max-weight" and ilp["n_settings"] > 1
