@@ -14,11 +14,11 @@ import polars as pl
 import pytest
 import scipy.sparse as sp
 
+import crossmatch.bipoly.labelled as labelled_module
 from crossmatch.bipoly.blocking import run_blocking
 from crossmatch.bipoly.config import BlockingParams
 from crossmatch.bipoly.grid import grid_points, value_range
 from crossmatch.bipoly.instance import Instance
-import crossmatch.bipoly.labelled as labelled_module
 from crossmatch.bipoly.labelled import LabelParams, cross_fitted_labels, label_instance
 from crossmatch.bipoly.metrics import blocking_truth
 from crossmatch.bipoly.similarity import category_documents, similarity
