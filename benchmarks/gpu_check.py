@@ -5,7 +5,7 @@ For the ``tiny`` and ``default`` synthetic presets (generated, ingested and edge
 the first source) with the ``icpa`` params of ``--params`` on the CPU and, when CUDA is
 available, on the GPU; prints seconds per epoch of each phase and the mean validation NDCG@10 of
 the phase-2 model. The CUDA run uses the sync-free path: ``pairs.negative_pool`` (default 512
-here; ``--set pairs.negative_pool=0`` for the unique-node path), device-side loss records and the
+here; ``--set pairs.negative_pool=0 --set pairs.objective=bce`` for the unique-node path: the softmax objective needs a pool), device-side loss records and the
 torch ParetoMTL solver. Without CUDA it says so and runs the CPU only.
 
     python -m benchmarks.gpu_check [--presets tiny,default] [--set key=value ...] [--nondeterministic]
