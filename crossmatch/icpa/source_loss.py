@@ -98,12 +98,12 @@ def pooled_source_loss(model: ICPAModel, g: SourceGraph, j: int, anchors: Tensor
     negs = []
     if kc:
         negs.append(scores[rows.unsqueeze(1), inv_c[n:n + n * kc].view(n, kc)])
-    if kg:
-        pool_cols = inv_c[n + n * kc:]
+    pool_cols = inv_c[n + n * kc:]
+    if kg and pairs.objective == "bce":
         negs.append(scores[rows.unsqueeze(1), pool_cols[pick]])
     if pairs.objective == "softmax":
-        # every pool node is a negative of every pair (its scores are already in `scores`)
-        pool_cols = inv_c[n + n * kc:]
+        # every pool node is a negative of every pair (its scores are already in `scores`); `pick` is still
+        # drawn above so the random stream is the same for both objectives
         s_neg = scores[:, pool_cols][rows]
         hit = uc[pool_cols].unsqueeze(0) == pos.unsqueeze(1)
         if kc:
