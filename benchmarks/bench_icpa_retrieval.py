@@ -36,13 +36,12 @@ from crossmatch.icpa.evaluate import Scorer, Split, evaluate_scorer, matrix_scor
 from crossmatch.icpa.inference import item_embeddings
 from crossmatch.icpa.retrieval import (
     FLOORS,
-    default_workers,
     embedding_scorer,
     exact_topk,
     knn_graph,
     pair_scores,
-    sparse_topk,
 )
+from crossmatch.icpa.sparse_topk import default_workers, sparse_topk
 
 
 def peak_rss_mb() -> float:

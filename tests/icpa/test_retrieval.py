@@ -22,8 +22,8 @@ from crossmatch.icpa.retrieval import (
     exact_topk,
     knn_graph,
     pair_scores,
-    sparse_topk,
 )
+from crossmatch.icpa.sparse_topk import sparse_topk
 from tests.conftest import TinyData
 
 
