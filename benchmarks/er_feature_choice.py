@@ -38,22 +38,25 @@ def main() -> None:
     ap.add_argument("--context-k", nargs="+", type=int, default=[0, 10])
     ap.add_argument("--context-attributes", action="store_true", help="neighbourhood per text attribute too")
     ap.add_argument("--context-codes", action="store_true", help="neighbourhood on the code tokens too")
+    ap.add_argument("--token-vocab", nargs="+", type=int, default=[0],
+                    help="token-presence features for this many most frequent tokens (0: off)")
     ap.add_argument("--scorer", default="{}", help='ScorerConfig overrides as JSON, e.g. {"max_iter": 600}')
     ap.add_argument("--seeds", nargs="+", type=int, default=[0])
     ap.add_argument("--end-to-end", action="store_true",
                     help="also the train-only end-to-end F1 over the blocked candidates (selection.grouped_end_to_end)")
     args = ap.parse_args()
-    oof_mean: dict[int, list[float]] = {k: [] for k in args.context_k}
-    print(f"{'benchmark':16} {'context_k':>9} {'features':>8} {'train OOF F1':>14} {'valid F1':>14} {'s':>6}"
+    grid = [(k, v) for k in args.context_k for v in args.token_vocab]
+    oof_mean: dict[tuple[int, int], list[float]] = {g: [] for g in grid}
+    print(f"{'benchmark':16} {'context_k':>9} {'tokens':>6} {'features':>8} {'train OOF F1':>14} {'valid F1':>14} {'s':>6}"
           + (f" {'train e2e F1':>14} {'pairs':>7}" if args.end_to_end else ""))
     for folder in args.data:
         bench = read_benchmark(folder)
         assert bench.train is not None and bench.valid is not None, f"{folder}: needs train.csv and valid.csv"
         cands = block(bench, config=BlockingConfig()).candidates if args.end_to_end else None
-        for k in args.context_k:
+        for k, v in grid:
             t0 = time.perf_counter()
             feats = PairFeaturizer(bench, context_k=k, context_attributes=args.context_attributes,
-                                   context_codes=args.context_codes)
+                                   context_codes=args.context_codes, token_vocab=v)
             Xtr = feats.transform(bench.train.get_column("l").to_numpy(), bench.train.get_column("r").to_numpy())
             Xva = feats.transform(bench.valid.get_column("l").to_numpy(), bench.valid.get_column("r").to_numpy())
             oof, val = [], []
@@ -62,7 +65,7 @@ def main() -> None:
                 oof.append(sc.oof_f1)
                 val.append(labelled_metrics(sc.predict_proba(Xva) >= sc.threshold,
                                             bench.valid.get_column("label").to_numpy())["f1"])
-            oof_mean[k].append(float(np.mean(oof)))
+            oof_mean[(k, v)].append(float(np.mean(oof)))
             sd = lambda v: f"±{np.std(v):.3f}" if len(v) > 1 else ""  # noqa: E731
             e2e = ""
             if cands is not None:
@@ -71,11 +74,12 @@ def main() -> None:
                         for seed in args.seeds]
                 f1 = [r["f1"] for r in runs]
                 e2e = f" {np.mean(f1):>8.4f}{sd(f1):>6} {np.mean([r['pairs'] for r in runs]):>7.0f}"
-            print(f"{folder.name:16} {k:>9} {Xtr.shape[1]:>8} {np.mean(oof):>8.4f}{sd(oof):>6} "
+            print(f"{folder.name:16} {k:>9} {v:>6} {Xtr.shape[1]:>8} {np.mean(oof):>8.4f}{sd(oof):>6} "
                   f"{np.mean(val):>8.4f}{sd(val):>6} {time.perf_counter() - t0:>6.1f}{e2e}", flush=True)
-    best = max(args.context_k, key=lambda k: np.mean(oof_mean[k]))
-    for k in args.context_k:
-        print(f"context_k {k}: mean train OOF F1 {np.mean(oof_mean[k]):.4f}{'  <- chosen' if k == best else ''}")
+    best = max(grid, key=lambda g: np.mean(oof_mean[g]))
+    for g in grid:
+        print(f"context_k {g[0]}, token_vocab {g[1]}: mean train OOF F1 {np.mean(oof_mean[g]):.4f}"
+              f"{'  <- chosen' if g == best else ''}")
 
 
 if __name__ == "__main__":

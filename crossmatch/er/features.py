@@ -5,8 +5,10 @@ similarities, exact agreement, containment, and for numeric attributes (price, y
 ratio and absolute difference. Across attributes: each value found in the other record's
 text (a model number inside a title), agreement of the tokens that contain digits (model
 codes, versions, years), and the IDF mass of the tokens only one side has. With ``context_k``: where the
-pair ranks among each record's nearest neighbours (record text, per attribute, code tokens only). Optionally the
-cosine of learned record embeddings (MiniLM or ICPA). Missing values are NaN, which the
+pair ranks among each record's nearest neighbours (record text, per attribute, code tokens only). With ``token_vocab``:
+for each of the most frequent word tokens, whether neither, only one or both records hold it, so the classifier
+learns which disagreements matter ("upgrade", "mac", "black") where IDF mass weighs every token alike. Optionally
+the cosine of learned record embeddings (MiniLM or ICPA). Missing values are NaN, which the
 gradient-boosting scorer handles natively, so "unknown" is never confused with "different".
 """
 
@@ -55,8 +57,10 @@ class PairFeaturizer:
     context_k: int = 0  # 0: no neighbourhood features; else the depth of each record's neighbour list
     context_attributes: bool = False  # also per text attribute (its own character TF-IDF)
     context_codes: bool = False  # also on the record's code tokens only (tokens with a digit; word TF-IDF)
+    token_vocab: int = 0  # 0: off; else one presence feature for each of the token_vocab most frequent tokens
     names: list[str] = field(default_factory=list, init=False)
     context_names: set[str] = field(default_factory=set, init=False)  # the neighbourhood columns of ``names``
+    token_names: set[str] = field(default_factory=set, init=False)  # the token-presence columns of ``names``
 
     def __post_init__(self) -> None:
         b = self.bench
@@ -84,6 +88,12 @@ class PairFeaturizer:
         self.idf = {t: float(np.log(n / c)) for t, c in df.items()}
         if self.context_k < 0:
             raise ValueError(f"context_k must be >= 0, got {self.context_k}")
+        if self.token_vocab < 0:
+            raise ValueError(f"token_vocab must be >= 0, got {self.token_vocab}")
+        # document frequency over both tables, no labels; ties by the token, so the vocabulary is reproducible
+        self.vocab = sorted(df, key=lambda t: (-df[t], t))[:self.token_vocab]
+        index = {t: m for m, t in enumerate(self.vocab)}
+        self.presence = tuple(self._presence(side, index) for side in self.tok)
         if self.context_k:
             self._fit_context()
         if self.embeddings is not None:
@@ -91,6 +101,13 @@ class PairFeaturizer:
             if ea.shape[0] != b.left.height or eb.shape[0] != b.right.height or ea.shape[1] != eb.shape[1]:
                 raise ValueError(f"embeddings must be [{b.left.height}, d] and [{b.right.height}, d], "
                                  f"got {ea.shape} and {eb.shape}")
+
+    @staticmethod
+    def _presence(side: list[set[str]], index: dict[str, int]) -> np.ndarray:
+        out = np.zeros((len(side), len(index)), dtype=np.uint8)
+        for i, toks in enumerate(side):
+            out[i, [index[t] for t in toks if t in index]] = 1
+        return out
 
     def _fit_context(self) -> None:
         # the default blocking's representation (character 3-5-gram TF-IDF of the whole record), so "rank" is
@@ -180,6 +197,14 @@ class PairFeaturizer:
             first = len(names)
             self._context_features(l, r, add)
             self.context_names = set(names[first:])
+        if self.vocab:
+            # 0 neither, 1 left only, 2 right only, 3 both: the two tables word things differently, so a token
+            # missing on the left need not mean what it means missing on the right
+            state = self.presence[0][l] + 2 * self.presence[1][r]
+            first = len(names)
+            for m, t in enumerate(self.vocab):
+                add(f"token:{t}", state[:, m])
+            self.token_names = set(names[first:])
         if self.embeddings is not None:
             ea, eb = self.embeddings
             add("embedding:cosine", np.einsum("ij,ij->i", ea[l], eb[r]))

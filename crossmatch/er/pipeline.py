@@ -65,6 +65,7 @@ class MatchConfig:
     context_k: int = 20  # neighbourhood features of the pair scorer (features.PairFeaturizer); 0: off
     context_attributes: bool = True  # neighbourhood per text attribute too, not only per record
     context_codes: bool = False  # and on the code tokens (tokens with a digit): better labelled pairs, worse output
+    token_vocab: int = 0  # token-presence features for the this-many most frequent tokens (features.PairFeaturizer)
     self_training_rounds: int = 1  # unsupervised rule: pseudo-label rounds (0: the mixture rule alone)
     confident_quantile: float = 0.5  # share of the mixture's matches that are not pseudo-positives
     seed: int = 0
@@ -74,6 +75,8 @@ class MatchConfig:
             raise ConfigError(f"er match.mode must be auto | supervised | unsupervised, got {self.mode!r}")
         if self.context_k < 0:
             raise ConfigError(f"er match.context_k must be >= 0, got {self.context_k}")
+        if self.token_vocab < 0:
+            raise ConfigError(f"er match.token_vocab must be >= 0, got {self.token_vocab}")
         if self.self_training_rounds < 0 or not 0.0 <= self.confident_quantile < 1.0:
             raise ConfigError("er match: self_training_rounds >= 0 and 0 <= confident_quantile < 1 required")
         if not self.postprocess:
@@ -135,9 +138,10 @@ def match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
     l, r = pool.get_column("l").to_numpy(), pool.get_column("r").to_numpy()
     metrics: dict[str, Any] = {"mode": "supervised" if supervised else "unsupervised", "pool_pairs": pool.height}
     progress("features")
-    # without labels only the self-training rule reads features, and never the neighbourhood ones
+    # without labels only the self-training rule reads features, and never the neighbourhood or token ones
     feats = PairFeaturizer(bench, embeddings=embeddings, context_k=config.context_k if supervised else 0,
-                           context_attributes=config.context_attributes, context_codes=config.context_codes)
+                           context_attributes=config.context_attributes, context_codes=config.context_codes,
+                           token_vocab=config.token_vocab if supervised else 0)
     cols: dict[str, Any] = {"l": l, "r": r}
     pr = None
     Xpool: np.ndarray | None = None
@@ -191,8 +195,10 @@ def match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
     if config.self_training_rounds:
         X = Xpool[idx] if Xpool is not None else feats.transform(l[idx], r[idx])
         # the neighbourhood features re-state the similarity ranks the pseudo-labels are drawn from: with
-        # them, self-training learns its own labelling rule back instead of what else separates the pairs
-        X = X[:, [i for i, n in enumerate(feats.names) if n not in feats.context_names]]
+        # them, self-training learns its own labelling rule back instead of what else separates the pairs;
+        # the token ones are left out too, so the rule is the same with and without labels
+        drop = feats.context_names | feats.token_names
+        X = X[:, [i for i, n in enumerate(feats.names) if n not in drop]]
         trained = self_trained_scores(X, l[idx], r[idx], sim, rounds=config.self_training_rounds,
                                       confident_quantile=config.confident_quantile, seed=config.seed)
     if trained is not None:

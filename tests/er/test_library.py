@@ -135,6 +135,33 @@ def test_context_features_match_a_brute_force_neighbour_scan(bench, view: str) -
         MatchConfig(context_k=-1)
 
 
+def test_token_features_are_the_presence_states_of_the_most_frequent_tokens(bench) -> None:  # type: ignore[no-untyped-def]
+    import re
+    from collections import Counter
+
+    m = 12
+    f = PairFeaturizer(bench, token_vocab=m)
+    toks = [[set(re.findall(r"[a-z0-9]+", t)) for t in bench.text(side)] for side in ("left", "right")]
+    df = Counter(t for side in toks for s in side for t in s)
+    vocab = sorted(df, key=lambda t: (-df[t], t))[:m]  # ties by the token: the same vocabulary on any machine
+    assert f.vocab == vocab and len(set(df[t] for t in vocab)) < m  # the fixture has ties to break
+    rng = np.random.default_rng(1)
+    l, r = rng.integers(0, bench.left.height, 40), rng.integers(0, bench.right.height, 40)
+    X = f.transform(l, r)
+    assert f.token_names == {f"token:{t}" for t in vocab}
+    for i, (a, b) in enumerate(zip(l.tolist(), r.tolist(), strict=True)):
+        for t in vocab:
+            want = (t in toks[0][a]) + 2 * (t in toks[1][b])  # 0 neither, 1 left only, 2 right only, 3 both
+            assert X[i, f.names.index(f"token:{t}")] == want
+    assert {0.0, 1.0, 2.0, 3.0} <= set(X[:, [f.names.index(n) for n in f.token_names]].ravel().tolist())
+    plain = PairFeaturizer(bench)
+    assert np.array_equal(plain.transform(l, r), X[:, [f.names.index(n) for n in plain.names]], equal_nan=True)
+    with pytest.raises(ValueError, match="token_vocab"):
+        PairFeaturizer(bench, token_vocab=-1)
+    with pytest.raises(ConfigError, match="token_vocab"):
+        MatchConfig(token_vocab=-1)
+
+
 def test_best_f1_threshold_matches_brute_force() -> None:
     rng = np.random.default_rng(3)
     p = rng.random(60).round(2)
@@ -305,6 +332,24 @@ def test_self_training_never_sees_the_neighbourhood_features(bench, monkeypatch)
     plain.transform(np.array([0]), np.array([0]))
     assert seen == [len(plain.names)] * 2  # with context_k 5 too: the context columns are dropped
     assert runs[0].pairs.get_column("decision").to_list() == runs[1].pairs.get_column("decision").to_list()
+
+
+def test_self_training_never_sees_the_token_features_with_labels_either(bench, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import crossmatch.er.pipeline as pipeline
+
+    seen: list[int] = []
+    real = pipeline.self_trained_scores
+
+    def spy(X, *args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(X.shape[1])
+        return real(X, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "self_trained_scores", spy)
+    cands = block(bench, config=BlockingConfig(k_left=3, k_grid=(3,))).candidates
+    runs = [match(bench, cands, config=MatchConfig(context_k=0, token_vocab=v, output="threshold")) for v in (0, 10)]
+    assert seen[0] == seen[1] and runs[1].metrics["scorer"]["features"] == seen[0] + 10
+    u = [run.metrics["unsupervised"] for run in runs]
+    assert u[0] == u[1]  # the unsupervised baseline beside a labelled run does not move with token_vocab
 
 
 def test_pseudo_labels_take_confident_matches_and_their_runner_ups() -> None:
