@@ -79,6 +79,9 @@ class ERParams:
         section = dict(self.match)
         if "postprocess" in section:
             section["postprocess"] = tuple(section["postprocess"])
+        if "token_vocab" in section:  # a list of sizes (the best on train is used) or one size
+            v = section["token_vocab"]
+            section["token_vocab"] = tuple(v) if isinstance(v, list) else (v,)
         return params_as(MatchConfig, {**section, "scorer": params_as(ScorerConfig, self.scorer, "er.scorer")},
                          "er.match")
 

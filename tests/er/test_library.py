@@ -158,8 +158,33 @@ def test_token_features_are_the_presence_states_of_the_most_frequent_tokens(benc
     assert np.array_equal(plain.transform(l, r), X[:, [f.names.index(n) for n in plain.names]], equal_nan=True)
     with pytest.raises(ValueError, match="token_vocab"):
         PairFeaturizer(bench, token_vocab=-1)
-    with pytest.raises(ConfigError, match="token_vocab"):
-        MatchConfig(token_vocab=-1)
+    for bad in ((-1,), (), (True,), [64]):
+        with pytest.raises(ConfigError, match="token_vocab"):
+            MatchConfig(token_vocab=bad)  # type: ignore[arg-type]
+
+
+def test_token_vocab_is_chosen_by_train_out_of_fold_f1(bench) -> None:  # type: ignore[no-untyped-def]
+    from crossmatch.er.pipeline import choose_token_vocab, token_columns
+
+    f = PairFeaturizer(bench, token_vocab=20)
+    l, r = bench.train.get_column("l").to_numpy(), bench.train.get_column("r").to_numpy()
+    y = bench.train.get_column("label").to_numpy()
+    X = f.transform(l, r)
+    cols = {m: token_columns(f, m) for m in (0, 5, 20)}
+    assert len(cols[20]) == X.shape[1] and len(cols[0]) == X.shape[1] - 20
+    assert [f.names[i] for i in cols[5] if f.names[i] in f.token_names] == [f"token:{t}" for t in f.vocab[:5]]
+    cfg = ScorerConfig(max_iter=30)
+    oof = {m: PairScorer(cfg).fit(X[:, c], y).oof_f1 for m, c in cols.items()}
+    keep, scorer, info = choose_token_vocab(X, y, f, (20, 0, 5), cfg)
+    best = min(oof, key=lambda m: (-oof[m], m))  # ties: the smaller vocabulary
+    assert info["chosen"] == best and np.array_equal(keep, cols[best])
+    assert info["oof_f1_train"] == {str(m): round(oof[m], 6) for m in (0, 5, 20)}
+    assert scorer.oof_f1 == oof[best]
+    # equal scores: the smaller size wins
+    same = X.copy()
+    same[:, [f.names.index(n) for n in f.token_names]] = 0.0  # the token columns carry nothing: equal fits
+    keep, _, info = choose_token_vocab(same, y, f, (20, 5), cfg)
+    assert info["chosen"] == 5 and np.array_equal(keep, cols[5])
 
 
 def test_best_f1_threshold_matches_brute_force() -> None:
@@ -346,7 +371,7 @@ def test_self_training_never_sees_the_token_features_with_labels_either(bench, m
 
     monkeypatch.setattr(pipeline, "self_trained_scores", spy)
     cands = block(bench, config=BlockingConfig(k_left=3, k_grid=(3,))).candidates
-    runs = [match(bench, cands, config=MatchConfig(context_k=0, token_vocab=v, output="threshold")) for v in (0, 10)]
+    runs = [match(bench, cands, config=MatchConfig(context_k=0, token_vocab=(v,), output="threshold")) for v in (0, 10)]
     assert seen[0] == seen[1] and runs[1].metrics["scorer"]["features"] == seen[0] + 10
     u = [run.metrics["unsupervised"] for run in runs]
     assert u[0] == u[1]  # the unsupervised baseline beside a labelled run does not move with token_vocab
