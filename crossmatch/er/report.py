@@ -34,7 +34,11 @@ def benchmark_table(name: str, block: Mapping[str, Any], match: Mapping[str, Any
     sc = match.get("scorer", {})
     if "valid" in sc:
         v = sc["valid"]
-        lines.append(f"| feature scorer (threshold {_f(sc.get('threshold'))} from train OOF) | {_f(v['precision'])} "
+        tv = sc.get("token_vocab", {})
+        tokens = (f"; {tv['chosen']} token features, chosen by train OOF F1 "
+                  + ", ".join(f"{k}: {_f(f)}" for k, f in sorted(tv["oof_f1_train"].items(), key=lambda kv: int(kv[0])))) \
+            if len(tv.get("oof_f1_train", {})) > 1 else ""
+        lines.append(f"| feature scorer (threshold {_f(sc.get('threshold'))} from train OOF{tokens}) | {_f(v['precision'])} "
                      f"| {_f(v['recall'])} | **{_f(v['f1'])}** | | |")
     for method, entry in match.get("postprocess", {}).items():
         v = entry.get("valid", {})

@@ -469,3 +469,16 @@ def test_grouped_end_to_end_holds_out_whole_left_records(bench, monkeypatch: pyt
     assert both[0]["greedy"]["pairs"] <= both[0]["threshold"]["pairs"]
     with pytest.raises(ValueError, match="folds"):
         selection.grouped_end_to_end(feats, bench, cands, folds=1)
+
+
+def test_report_names_the_token_vocabulary_chosen_on_train() -> None:
+    from crossmatch.er.report import benchmark_table
+
+    block = {"k": 5, "k_chosen_on": "train", "candidate_pairs": 10, "reduction": 0.9, "recall_train": 1.0,
+             "recall_valid": 1.0}
+    v = {"precision": 0.5, "recall": 0.5, "f1": 0.5}
+    grid = {"scorer": {"threshold": 0.4, "valid": v, "token_vocab": {"chosen": 64, "oof_f1_train": {
+        "0": 0.71, "128": 0.74, "64": 0.75}}}}  # as the metrics JSON sorts them
+    assert "64 token features, chosen by train OOF F1 0: 0.710, 64: 0.750, 128: 0.740" in benchmark_table("x", block, grid)
+    one = {"scorer": {"threshold": 0.4, "valid": v, "token_vocab": {"chosen": 0, "oof_f1_train": {"0": 0.71}}}}
+    assert "token features" not in benchmark_table("x", block, one)  # a fixed size: nothing was chosen
