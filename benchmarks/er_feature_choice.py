@@ -3,7 +3,8 @@
 For each benchmark folder and each feature variant: the scorer's 5-fold out-of-fold F1 on
 train.csv (the figure that chooses) and, beside it, F1 on valid.csv at the train-chosen
 threshold (reported, never used to choose). One setting is chosen for every benchmark: the
-variant with the best mean train out-of-fold F1. ``--end-to-end`` prints beside it the train-only
+variant with the best mean train out-of-fold F1 (the token vocabulary size is then chosen per benchmark by the
+stage itself, from the grid in params, on its own train out-of-fold F1). ``--end-to-end`` prints beside it the train-only
 estimate of the shipped output's quality (every blocked candidate the scorer accepts, out of fold by left
 record; ``crossmatch.er.selection``); the script does not act on it — a variant that labels pairs better
 but lowers it was left off by hand (``context_codes``, see pipelines/real/params.yaml).
@@ -12,6 +13,7 @@ but lowers it was left off by hand (``context_codes``, see pipelines/real/params
         ../shared/data/amazon_google ../shared/data/dblp_acm --context-k 0 5 10 20 --seeds 0 1 2
     # per text attribute and code tokens too, scorer settings:
     #   --context-k 20 --context-attributes --context-codes --scorer '{"max_iter": 600}'
+    # token-presence features: --context-k 20 --context-attributes --token-vocab 0 64 128 --end-to-end
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ def main() -> None:
                 val.append(labelled_metrics(sc.predict_proba(Xva) >= sc.threshold,
                                             bench.valid.get_column("label").to_numpy())["f1"])
             oof_mean[(k, v)].append(float(np.mean(oof)))
-            sd = lambda v: f"±{np.std(v):.3f}" if len(v) > 1 else ""  # noqa: E731
+            sd = lambda xs: f"±{np.std(xs):.3f}" if len(xs) > 1 else ""  # noqa: E731
             e2e = ""
             if cands is not None:
                 runs = [grouped_end_to_end(feats, bench, cands, seed=seed,

@@ -65,8 +65,8 @@ class MatchConfig:
     context_k: int = 20  # neighbourhood features of the pair scorer (features.PairFeaturizer); 0: off
     context_attributes: bool = True  # neighbourhood per text attribute too, not only per record
     context_codes: bool = False  # and on the code tokens (tokens with a digit): better labelled pairs, worse output
-    # token-presence features (features.PairFeaturizer) for the this-many most frequent tokens: the size of this
-    # grid with the best train out-of-fold F1 (choose_token_vocab); one value: that size
+    # token-presence features (features.PairFeaturizer) for the N most frequent tokens: the N of this grid with
+    # the best train out-of-fold F1 (choose_token_vocab); one value: that N
     token_vocab: tuple[int, ...] = (0,)
     self_training_rounds: int = 1  # unsupervised rule: pseudo-label rounds (0: the mixture rule alone)
     confident_quantile: float = 0.5  # share of the mixture's matches that are not pseudo-positives
@@ -133,9 +133,13 @@ def token_columns(feats: PairFeaturizer, size: int) -> np.ndarray:
 
 def choose_token_vocab(X: np.ndarray, y: np.ndarray, feats: PairFeaturizer, sizes: tuple[int, ...],
                        scorer: ScorerConfig) -> tuple[np.ndarray, PairScorer, dict[str, Any]]:
-    """The vocabulary size of ``sizes`` whose scorer has the best 5-fold out-of-fold F1 on the train pairs
-    (ties: the smaller), with its columns and fitted scorer. ``X`` = ``feats.transform`` of the train pairs at the
-    largest size. Train only, as every other choice of the scorer: valid is never read."""
+    """The vocabulary size of ``sizes`` whose scorer has the best out-of-fold F1 on the train pairs (``scorer.folds``
+    folds; ties: the smaller), with its columns and fitted scorer. ``X`` = ``feats.transform`` of the train pairs,
+    with ``feats.token_vocab`` ≥ every size. Train only, as every other choice of the scorer: valid is never read."""
+    if X.ndim != 2 or X.shape[1] != len(feats.names):
+        raise ValueError(f"X must be feats.transform output with {len(feats.names)} columns, got shape {X.shape}")
+    if max(sizes, default=0) > feats.token_vocab:
+        raise ValueError(f"token vocabulary sizes {sorted(set(sizes))} exceed the featurizer's {feats.token_vocab}")
     best: tuple[int, np.ndarray, PairScorer] | None = None
     oof: dict[str, float] = {}
     for size in sorted(set(sizes)):

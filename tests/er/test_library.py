@@ -482,3 +482,19 @@ def test_report_names_the_token_vocabulary_chosen_on_train() -> None:
     assert "64 token features, chosen by train OOF F1 0: 0.710, 64: 0.750, 128: 0.740" in benchmark_table("x", block, grid)
     one = {"scorer": {"threshold": 0.4, "valid": v, "token_vocab": {"chosen": 0, "oof_f1_train": {"0": 0.71}}}}
     assert "token features" not in benchmark_table("x", block, one)  # a fixed size: nothing was chosen
+
+
+def test_token_vocab_from_params_and_bad_calls() -> None:
+    from crossmatch.er.pipeline import choose_token_vocab
+    from stages._er import ERParams
+
+    assert ERParams(match={"token_vocab": 64}).match_config().token_vocab == (64,)
+    assert ERParams(match={"token_vocab": [0, 64]}).match_config().token_vocab == (0, 64)
+    left, right, train, valid = synthetic_tables()
+    b = make_benchmark(left=left, right=right, train=train, valid=valid)
+    f = PairFeaturizer(b, token_vocab=5)
+    with pytest.raises(ValueError, match="feats.transform"):
+        choose_token_vocab(np.zeros((4, 3)), np.zeros(4), f, (0,), ScorerConfig())  # names not filled yet
+    X = f.transform(np.array([0, 1]), np.array([0, 1]))
+    with pytest.raises(ValueError, match="exceed"):
+        choose_token_vocab(X, np.array([0, 1]), f, (0, 10), ScorerConfig())
