@@ -339,7 +339,9 @@ def _pairs_frame(bench, frame):  # type: ignore[no-untyped-def]
                          "label": frame.get_column("label").to_list()})
 
 
-def test_self_training_never_sees_the_neighbourhood_features(bench, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+@pytest.fixture
+def self_training_columns(monkeypatch) -> list[int]:  # type: ignore[no-untyped-def]
+    """Spy on the self-training rule: the number of feature columns of each call."""
     import crossmatch.er.pipeline as pipeline
 
     seen: list[int] = []
@@ -350,6 +352,11 @@ def test_self_training_never_sees_the_neighbourhood_features(bench, monkeypatch)
         return real(X, *args, **kwargs)
 
     monkeypatch.setattr(pipeline, "self_trained_scores", spy)
+    return seen
+
+
+def test_self_training_never_sees_the_neighbourhood_features(bench, self_training_columns) -> None:  # type: ignore[no-untyped-def]
+    seen = self_training_columns
     cands = block(bench, config=BlockingConfig(k_left=3, k_grid=(3,))).candidates
     unlabelled = make_benchmark(left=bench.left, right=bench.right)
     runs = [match(unlabelled, cands, config=MatchConfig(context_k=k)) for k in (0, 5)]
@@ -359,17 +366,8 @@ def test_self_training_never_sees_the_neighbourhood_features(bench, monkeypatch)
     assert runs[0].pairs.get_column("decision").to_list() == runs[1].pairs.get_column("decision").to_list()
 
 
-def test_self_training_never_sees_the_token_features_with_labels_either(bench, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    import crossmatch.er.pipeline as pipeline
-
-    seen: list[int] = []
-    real = pipeline.self_trained_scores
-
-    def spy(X, *args, **kwargs):  # type: ignore[no-untyped-def]
-        seen.append(X.shape[1])
-        return real(X, *args, **kwargs)
-
-    monkeypatch.setattr(pipeline, "self_trained_scores", spy)
+def test_self_training_never_sees_the_token_features_with_labels_either(bench, self_training_columns) -> None:  # type: ignore[no-untyped-def]
+    seen = self_training_columns
     cands = block(bench, config=BlockingConfig(k_left=3, k_grid=(3,))).candidates
     runs = [match(bench, cands, config=MatchConfig(context_k=0, token_vocab=(v,), output="threshold")) for v in (0, 10)]
     assert seen[0] == seen[1] and runs[1].metrics["scorer"]["features"] == seen[0] + 10
