@@ -14,6 +14,7 @@ but lowers it was left off by hand (``context_codes``, see pipelines/real/params
     # per text attribute and code tokens too, scorer settings:
     #   --context-k 20 --context-attributes --context-codes --scorer '{"max_iter": 600}'
     # token-presence features: --context-k 20 --context-attributes --token-vocab 0 64 128 --end-to-end
+    #   [--token-text-only: the vocabulary from the text attributes only]
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ def main() -> None:
     ap.add_argument("--context-codes", action="store_true", help="neighbourhood on the code tokens too")
     ap.add_argument("--token-vocab", nargs="+", type=int, default=[0],
                     help="token-presence features for this many most frequent tokens (0: off)")
+    ap.add_argument("--token-text-only", action="store_true",
+                    help="token vocabulary from the text attributes only (no price / year digits)")
     ap.add_argument("--scorer", default="{}", help='ScorerConfig overrides as JSON, e.g. {"max_iter": 600}')
     ap.add_argument("--seeds", nargs="+", type=int, default=[0])
     ap.add_argument("--end-to-end", action="store_true",
@@ -58,7 +61,8 @@ def main() -> None:
         for k, v in grid:
             t0 = time.perf_counter()
             feats = PairFeaturizer(bench, context_k=k, context_attributes=args.context_attributes,
-                                   context_codes=args.context_codes, token_vocab=v)
+                                   context_codes=args.context_codes, token_vocab=v,
+                                   token_text_only=args.token_text_only)
             Xtr = feats.transform(bench.train.get_column("l").to_numpy(), bench.train.get_column("r").to_numpy())
             Xva = feats.transform(bench.valid.get_column("l").to_numpy(), bench.valid.get_column("r").to_numpy())
             oof, val = [], []
@@ -77,7 +81,8 @@ def main() -> None:
                 f1 = [r["f1"] for r in runs]
                 e2e = f" {np.mean(f1):>8.4f}{sd(f1):>6} {np.mean([r['pairs'] for r in runs]):>7.0f}"
             print(f"{folder.name:16} {k:>9} {v:>6} {Xtr.shape[1]:>8} {np.mean(oof):>8.4f}{sd(oof):>6} "
-                  f"{np.mean(val):>8.4f}{sd(val):>6} {time.perf_counter() - t0:>6.1f}{e2e}", flush=True)
+                  f"{np.mean(val):>8.4f}{sd(val):>6} {time.perf_counter() - t0:>6.1f}{e2e}"
+                  f"  OOF per seed {' '.join(f'{x:.4f}' for x in oof)}", flush=True)
     best = max(grid, key=lambda g: np.mean(oof_mean[g]))
     for g in grid:
         print(f"context_k {g[0]}, token_vocab {g[1]}: mean train OOF F1 {np.mean(oof_mean[g]):.4f}"

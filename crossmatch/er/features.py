@@ -58,6 +58,8 @@ class PairFeaturizer:
     context_attributes: bool = False  # also per text attribute (its own character TF-IDF)
     context_codes: bool = False  # also on the record's code tokens only (tokens with a digit; word TF-IDF)
     token_vocab: int = 0  # 0: off; else one presence feature for each of the token_vocab most frequent tokens
+    # tokens of the text attributes only: a numeric attribute's digits ("99" of a price) are not words
+    token_text_only: bool = False
     names: list[str] = field(default_factory=list, init=False)
     context_names: set[str] = field(default_factory=set, init=False)  # the neighbourhood columns of ``names``
     token_names: set[str] = field(default_factory=set, init=False)  # the token-presence columns of ``names``
@@ -90,10 +92,15 @@ class PairFeaturizer:
             raise ValueError(f"context_k must be >= 0, got {self.context_k}")
         if self.token_vocab < 0:
             raise ValueError(f"token_vocab must be >= 0, got {self.token_vocab}")
+        vocab_tok: tuple[list[set[str]], ...] = self.tok
+        text_attrs = tuple(c for c in b.attributes if c not in self.numeric)
+        if self.token_text_only and self.token_vocab and text_attrs != b.attributes:
+            vocab_tok = tuple([_tokens(t) for t in b.text(s, text_attrs)] for s in ("left", "right"))
+        vdf = Counter(t for side in vocab_tok for toks in side for t in toks)
         # document frequency over both tables, no labels; ties by the token, so the vocabulary is reproducible
-        self.vocab = sorted(df, key=lambda t: (-df[t], t))[:self.token_vocab]
+        self.vocab = sorted(vdf, key=lambda t: (-vdf[t], t))[:self.token_vocab]
         index = {t: m for m, t in enumerate(self.vocab)}
-        self.presence = tuple(self._presence(side, index) for side in self.tok)
+        self.presence = tuple(self._presence(side, index) for side in vocab_tok)
         if self.context_k:
             self._fit_context()
         if self.embeddings is not None:

@@ -9,7 +9,7 @@ blocking uses the configured ``k``, matching uses :mod:`crossmatch.er.unsupervis
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -68,6 +68,9 @@ class MatchConfig:
     # token-presence features (features.PairFeaturizer) for the N most frequent tokens: the N of this grid with
     # the best train out-of-fold F1 (choose_token_vocab); one value: that N
     token_vocab: tuple[int, ...] = (0,)
+    token_text_only: bool = False  # the vocabulary from the text attributes only (no price / year digits)
+    token_choice_seeds: int = 1  # fold splits averaged per size by choose_token_vocab
+    token_min_gain: float = 0.0  # train OOF F1 a larger vocabulary must gain to be chosen
     self_training_rounds: int = 1  # unsupervised rule: pseudo-label rounds (0: the mixture rule alone)
     confident_quantile: float = 0.5  # share of the mixture's matches that are not pseudo-positives
     seed: int = 0
@@ -80,6 +83,9 @@ class MatchConfig:
         if not isinstance(self.token_vocab, tuple) or not self.token_vocab or \
                 any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in self.token_vocab):
             raise ConfigError(f"er match.token_vocab must list sizes >= 0, got {list(self.token_vocab)}")
+        if self.token_choice_seeds < 1 or not 0.0 <= self.token_min_gain < 1.0:
+            raise ConfigError(f"er match: token_choice_seeds >= 1 and 0 <= token_min_gain < 1 required, got "
+                              f"{self.token_choice_seeds} and {self.token_min_gain}")
         if self.self_training_rounds < 0 or not 0.0 <= self.confident_quantile < 1.0:
             raise ConfigError("er match: self_training_rounds >= 0 and 0 <= confident_quantile < 1 required")
         if not self.postprocess:
@@ -132,24 +138,31 @@ def token_columns(feats: PairFeaturizer, size: int) -> np.ndarray:
 
 
 def choose_token_vocab(X: np.ndarray, y: np.ndarray, feats: PairFeaturizer, sizes: tuple[int, ...],
-                       scorer: ScorerConfig) -> tuple[np.ndarray, PairScorer, dict[str, Any]]:
-    """The vocabulary size of ``sizes`` whose scorer has the best out-of-fold F1 on the train pairs (``scorer.folds``
-    folds; ties: the smaller), with its columns and fitted scorer. ``X`` = ``feats.transform`` of the train pairs,
-    with ``feats.token_vocab`` ≥ every size. Train only, as every other choice of the scorer: valid is never read."""
+                       scorer: ScorerConfig, *, seeds: int = 1,
+                       min_gain: float = 0.0) -> tuple[np.ndarray, PairScorer, dict[str, Any]]:
+    """The vocabulary size of ``sizes`` whose scorer has the best out-of-fold F1 on the train pairs, with its
+    columns and fitted scorer (issue 12 §3). The F1 of a size is the mean over ``seeds`` fold splits
+    (``scorer.seed``, ``+1``, …); a larger size replaces the best so far only when it gains at least ``min_gain``
+    (and strictly more than 0), so a difference within the fold-split noise keeps the smaller vocabulary.
+    ``X`` = ``feats.transform`` of the train pairs, with ``feats.token_vocab`` ≥ every size. Train only, as every
+    other choice of the scorer: valid is never read. The returned scorer is the one fitted with ``scorer.seed``."""
     if X.ndim != 2 or X.shape[1] != len(feats.names):
         raise ValueError(f"X must be feats.transform output with {len(feats.names)} columns, got shape {X.shape}")
     if max(sizes, default=0) > feats.token_vocab:
         raise ValueError(f"token vocabulary sizes {sorted(set(sizes))} exceed the featurizer's {feats.token_vocab}")
-    best: tuple[int, np.ndarray, PairScorer] | None = None
+    if seeds < 1 or not min_gain >= 0.0:
+        raise ValueError(f"seeds must be >= 1 and min_gain >= 0, got {seeds} and {min_gain}")
+    best: tuple[int, np.ndarray, PairScorer, float] | None = None
     oof: dict[str, float] = {}
     for size in sorted(set(sizes)):
         cols = token_columns(feats, size)
-        fitted = PairScorer(scorer).fit(X[:, cols], y)
-        oof[str(size)] = round(fitted.oof_f1, 6)
-        if best is None or fitted.oof_f1 > best[2].oof_f1:
-            best = (size, cols, fitted)
+        fits = [PairScorer(replace(scorer, seed=scorer.seed + i)).fit(X[:, cols], y) for i in range(seeds)]
+        score = float(np.mean([f.oof_f1 for f in fits]))
+        oof[str(size)] = round(score, 6)
+        if best is None or (score > best[3] and score - best[3] >= min_gain):
+            best = (size, cols, fits[0], score)
     assert best is not None
-    return best[1], best[2], {"chosen": best[0], "oof_f1_train": oof}
+    return best[1], best[2], {"chosen": best[0], "oof_f1_train": oof, "seeds": seeds, "min_gain": min_gain}
 
 
 def match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
@@ -172,7 +185,8 @@ def match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
     # without labels only the self-training rule reads features, and never the neighbourhood or token ones
     feats = PairFeaturizer(bench, embeddings=embeddings, context_k=config.context_k if supervised else 0,
                            context_attributes=config.context_attributes, context_codes=config.context_codes,
-                           token_vocab=max(config.token_vocab) if supervised else 0)
+                           token_vocab=max(config.token_vocab) if supervised else 0,
+                           token_text_only=config.token_text_only)
     cols: dict[str, Any] = {"l": l, "r": r}
     pr = None
     Xpool: np.ndarray | None = None
@@ -181,7 +195,8 @@ def match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
         Xtr = feats.transform(bench.train.get_column("l").to_numpy(), bench.train.get_column("r").to_numpy())
         progress("scorer")
         keep, scorer, tokens = choose_token_vocab(Xtr, bench.train.get_column("label").to_numpy(), feats,
-                                                  config.token_vocab, config.scorer)
+                                                  config.token_vocab, config.scorer,
+                                                  seeds=config.token_choice_seeds, min_gain=config.token_min_gain)
         pool_names = [feats.names[i] for i in keep]  # the columns of Xpool: the chosen vocabulary's tokens only
         Xtr = Xtr[:, keep]
         Xpool = feats.transform(l, r)[:, keep]

@@ -35,7 +35,9 @@ def benchmark_table(name: str, block: Mapping[str, Any], match: Mapping[str, Any
     if "valid" in sc:
         v = sc["valid"]
         tv = sc.get("token_vocab", {})
-        tokens = (f"; {tv['chosen']} token features, chosen by train OOF F1 "
+        rule = (f" (mean of {tv['seeds']} fold splits" + (f", a larger size must gain ≥ {tv['min_gain']:g}"
+                if tv.get("min_gain") else "") + ")") if tv.get("seeds", 1) > 1 or tv.get("min_gain") else ""
+        tokens = (f"; {tv['chosen']} token features, chosen by train OOF F1{rule} "
                   + ", ".join(f"{k}: {_f(f)}" for k, f in sorted(tv["oof_f1_train"].items(), key=lambda kv: int(kv[0])))) \
             if len(tv.get("oof_f1_train", {})) > 1 else ""
         lines.append(f"| feature scorer (threshold {_f(sc.get('threshold'))} from train OOF{tokens}) | {_f(v['precision'])} "

@@ -187,6 +187,61 @@ def test_token_vocab_is_chosen_by_train_out_of_fold_f1(bench) -> None:  # type: 
     assert info["chosen"] == 5 and np.array_equal(keep, cols[5])
 
 
+def test_token_vocabulary_from_text_attributes_only(bench) -> None:  # type: ignore[no-untyped-def]
+    import re
+    from collections import Counter
+
+    m = 200  # more than the text tokens: every text token is in, no price token may be
+    f = PairFeaturizer(bench, token_vocab=m, token_text_only=True)
+    text = [[set(re.findall(r"[a-z0-9]+", t)) for t in bench.text(side, ("title", "brand"))] for side in ("left", "right")]
+    df = Counter(t for side in text for s in side for t in s)
+    assert f.vocab == sorted(df, key=lambda t: (-df[t], t))[:m]
+    prices = {t for side in ("left", "right") for v in getattr(bench, side).get_column("price").to_list()
+              for t in re.findall(r"[a-z0-9]+", v)}
+    only_price = prices - set(df)
+    assert only_price and not only_price & set(f.vocab)  # the fixture has price-only tokens; none is a feature
+    assert only_price & set(PairFeaturizer(bench, token_vocab=m).vocab)  # the all-attribute vocabulary holds them
+    rng = np.random.default_rng(2)
+    l, r = rng.integers(0, bench.left.height, 30), rng.integers(0, bench.right.height, 30)
+    X = f.transform(l, r)
+    for i, (a, b) in enumerate(zip(l.tolist(), r.tolist(), strict=True)):
+        for t in f.vocab[:15]:  # presence is read from the same text-only tokens
+            assert X[i, f.names.index(f"token:{t}")] == (t in text[0][a]) + 2 * (t in text[1][b])
+    from stages._er import ERParams
+
+    assert ERParams(match={"token_text_only": True}).match_config().token_text_only
+
+
+def test_token_vocab_choice_averages_fold_splits_and_demands_a_minimum_gain(bench) -> None:  # type: ignore[no-untyped-def]
+    import dataclasses
+
+    from crossmatch.er.pipeline import choose_token_vocab, token_columns
+
+    f = PairFeaturizer(bench, token_vocab=20)
+    l, r = bench.train.get_column("l").to_numpy(), bench.train.get_column("r").to_numpy()
+    y = bench.train.get_column("label").to_numpy()
+    X = f.transform(l, r)
+    cfg = ScorerConfig(max_iter=30, seed=4)
+    sizes = (0, 5, 20)
+    mean = {m: float(np.mean([PairScorer(dataclasses.replace(cfg, seed=4 + i)).fit(X[:, token_columns(f, m)], y).oof_f1
+                              for i in range(3)])) for m in sizes}
+    _, scorer, info = choose_token_vocab(X, y, f, sizes, cfg, seeds=3)
+    assert info["oof_f1_train"] == {str(m): round(mean[m], 6) for m in sizes} and info["seeds"] == 3
+    assert info["chosen"] == min(mean, key=lambda m: (-mean[m], m))
+    assert scorer.config.seed == 4  # the scorer shipped is the one of the configured seed
+    for gain in (0.0, 0.01, 0.05, 1.0):  # brute force of the rule: replace the best only on a gain >= min_gain
+        best = 0
+        for m in sizes[1:]:
+            if mean[m] > mean[best] and mean[m] - mean[best] >= gain:
+                best = m
+        assert choose_token_vocab(X, y, f, sizes, cfg, seeds=3, min_gain=gain)[2]["chosen"] == best
+    assert choose_token_vocab(X, y, f, sizes, cfg, seeds=3, min_gain=1.0)[2]["chosen"] == 0
+    with pytest.raises(ValueError, match="seeds"):
+        choose_token_vocab(X, y, f, sizes, cfg, seeds=0)
+    with pytest.raises(ConfigError, match="token_min_gain"):
+        MatchConfig(token_min_gain=-0.1)
+
+
 def test_best_f1_threshold_matches_brute_force() -> None:
     rng = np.random.default_rng(3)
     p = rng.random(60).round(2)
@@ -478,6 +533,9 @@ def test_report_names_the_token_vocabulary_chosen_on_train() -> None:
     grid = {"scorer": {"threshold": 0.4, "valid": v, "token_vocab": {"chosen": 64, "oof_f1_train": {
         "0": 0.71, "128": 0.74, "64": 0.75}}}}  # as the metrics JSON sorts them
     assert "64 token features, chosen by train OOF F1 0: 0.710, 64: 0.750, 128: 0.740" in benchmark_table("x", block, grid)
+    grid["scorer"]["token_vocab"].update(seeds=3, min_gain=0.005)  # type: ignore[index, attr-defined]
+    assert "chosen by train OOF F1 (mean of 3 fold splits, a larger size must gain ≥ 0.005) 0: 0.710" \
+        in benchmark_table("x", block, grid)
     one = {"scorer": {"threshold": 0.4, "valid": v, "token_vocab": {"chosen": 0, "oof_f1_train": {"0": 0.71}}}}
     assert "token features" not in benchmark_table("x", block, one)  # a fixed size: nothing was chosen
 
