@@ -95,7 +95,9 @@ class PairFeaturizer:
         vocab_tok: tuple[list[set[str]], ...] = self.tok
         text_attrs = tuple(c for c in b.attributes if c not in self.numeric)
         if self.token_text_only and self.token_vocab and text_attrs != b.attributes:
-            vocab_tok = tuple([_tokens(t) for t in b.text(s, text_attrs)] for s in ("left", "right"))
+            # no text attribute at all: no token is a word, so the vocabulary is empty (text() would join all)
+            vocab_tok = tuple([_tokens(t) for t in b.text(s, text_attrs)] if text_attrs else [set()] * len(frame)
+                              for s, frame in (("left", b.left), ("right", b.right)))
         vdf = Counter(t for side in vocab_tok for toks in side for t in toks)
         # document frequency over both tables, no labels; ties by the token, so the vocabulary is reproducible
         self.vocab = sorted(vdf, key=lambda t: (-vdf[t], t))[:self.token_vocab]

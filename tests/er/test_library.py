@@ -218,28 +218,57 @@ def test_token_vocab_choice_averages_fold_splits_and_demands_a_minimum_gain(benc
     from crossmatch.er.pipeline import choose_token_vocab, token_columns
 
     f = PairFeaturizer(bench, token_vocab=20)
-    l, r = bench.train.get_column("l").to_numpy(), bench.train.get_column("r").to_numpy()
     y = bench.train.get_column("label").to_numpy()
-    X = f.transform(l, r)
+    f.transform(bench.train.get_column("l").to_numpy(), bench.train.get_column("r").to_numpy())
+    # the real features separate this fixture perfectly at every size; here only the tokens carry the label,
+    # the 5 most frequent strongly and the next 15 weakly, so the three sizes score apart (by unequal gaps)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(len(y), len(f.names)))
+    tok = [f.names.index(f"token:{t}") for t in f.vocab]
+    X[:, tok[:5]] = y[:, None] + rng.normal(scale=0.8, size=(len(y), 5))
+    X[:, tok[5:]] = y[:, None] + rng.normal(scale=2.5, size=(len(y), 15))
     cfg = ScorerConfig(max_iter=30, seed=4)
     sizes = (0, 5, 20)
     mean = {m: float(np.mean([PairScorer(dataclasses.replace(cfg, seed=4 + i)).fit(X[:, token_columns(f, m)], y).oof_f1
                               for i in range(3)])) for m in sizes}
-    _, scorer, info = choose_token_vocab(X, y, f, sizes, cfg, seeds=3)
+    assert mean[0] < mean[5] < mean[20]
+    keep, scorer, info = choose_token_vocab(X, y, f, sizes, cfg, seeds=3)
     assert info["oof_f1_train"] == {str(m): round(mean[m], 6) for m in sizes} and info["seeds"] == 3
-    assert info["chosen"] == min(mean, key=lambda m: (-mean[m], m))
+    assert info["chosen"] == 20 and np.array_equal(keep, token_columns(f, 20))
     assert scorer.config.seed == 4  # the scorer shipped is the one of the configured seed
-    for gain in (0.0, 0.01, 0.05, 1.0):  # brute force of the rule: replace the best only on a gain >= min_gain
-        best = 0
+    gaps = sorted({mean[5] - mean[0], mean[20] - mean[5], mean[20] - mean[0]})
+    chosen = set()
+    for gain in (0.0, *[g - 1e-9 for g in gaps], *[g + 1e-9 for g in gaps], 1.0):
+        best = 0  # brute force of the rule: replace the best so far only on a gain >= min_gain
         for m in sizes[1:]:
             if mean[m] > mean[best] and mean[m] - mean[best] >= gain:
                 best = m
-        assert choose_token_vocab(X, y, f, sizes, cfg, seeds=3, min_gain=gain)[2]["chosen"] == best
-    assert choose_token_vocab(X, y, f, sizes, cfg, seeds=3, min_gain=1.0)[2]["chosen"] == 0
+        keep, _, info = choose_token_vocab(X, y, f, sizes, cfg, seeds=3, min_gain=gain)
+        assert info["chosen"] == best and info["min_gain"] == gain and np.array_equal(keep, token_columns(f, best))
+        chosen.add(best)
+    assert chosen == {0, 5, 20}  # the gains above reach every outcome of the rule
     with pytest.raises(ValueError, match="seeds"):
         choose_token_vocab(X, y, f, sizes, cfg, seeds=0)
     with pytest.raises(ConfigError, match="token_min_gain"):
         MatchConfig(token_min_gain=-0.1)
+
+
+def test_text_only_token_presence_ignores_a_price_that_holds_the_token() -> None:
+    left = pl.DataFrame({"id": ["a0", "a1", "a2"], "title": ["widget 99 pack", "gadget", "gizmo"],
+                         "price": ["5", "99", "7"]})
+    right = pl.DataFrame({"id": ["b0", "b1"], "title": ["widget pack", "gadget 99"], "price": ["99", "3"]})
+    b = make_benchmark(left=left, right=right)
+    text, full = PairFeaturizer(b, token_vocab=50, token_text_only=True), PairFeaturizer(b, token_vocab=50)
+    pairs = (np.array([1, 0, 2]), np.array([0, 1, 0]))
+    Xt, Xf = text.transform(*pairs), full.transform(*pairs)
+    at = text.names.index("token:99"), full.names.index("token:99")
+    assert Xt[:, at[0]].tolist() == [0.0, 3.0, 0.0]  # a1 and b0 hold "99" only in their prices
+    assert Xf[:, at[1]].tolist() == [3.0, 3.0, 2.0]
+    assert "5" not in text.vocab and "5" in full.vocab
+    numeric = make_benchmark(left=left.select("id", "price"), right=right.select("id", "price"))
+    none = PairFeaturizer(numeric, token_vocab=50, token_text_only=True)  # no text attribute: no word token
+    assert none.vocab == [] and PairFeaturizer(numeric, token_vocab=50).vocab
+    assert not none.token_names and none.transform(*pairs).shape[0] == 3
 
 
 def test_best_f1_threshold_matches_brute_force() -> None:
@@ -532,10 +561,12 @@ def test_report_names_the_token_vocabulary_chosen_on_train() -> None:
     v = {"precision": 0.5, "recall": 0.5, "f1": 0.5}
     grid = {"scorer": {"threshold": 0.4, "valid": v, "token_vocab": {"chosen": 64, "oof_f1_train": {
         "0": 0.71, "128": 0.74, "64": 0.75}}}}  # as the metrics JSON sorts them
-    assert "64 token features, chosen by train OOF F1 0: 0.710, 64: 0.750, 128: 0.740" in benchmark_table("x", block, grid)
+    assert "64 token features, chosen by train OOF F1 0: 0.7100, 64: 0.7500, 128: 0.7400" in benchmark_table("x", block, grid)
     grid["scorer"]["token_vocab"].update(seeds=3, min_gain=0.005)  # type: ignore[index, attr-defined]
-    assert "chosen by train OOF F1 (mean of 3 fold splits, a larger size must gain ≥ 0.005) 0: 0.710" \
+    assert "chosen by train OOF F1 (mean of 3 fold splits; a larger size must gain ≥ 0.005) 0: 0.7100" \
         in benchmark_table("x", block, grid)
+    grid["scorer"]["token_vocab"].update(seeds=1)  # type: ignore[index, attr-defined]
+    assert "chosen by train OOF F1 (a larger size must gain ≥ 0.005) 0: 0.7100" in benchmark_table("x", block, grid)
     one = {"scorer": {"threshold": 0.4, "valid": v, "token_vocab": {"chosen": 0, "oof_f1_train": {"0": 0.71}}}}
     assert "token features" not in benchmark_table("x", block, one)  # a fixed size: nothing was chosen
 
