@@ -86,6 +86,9 @@ class PairConfig:
     # ``negative_pool`` > 0 and global negatives; negatives equal to the positive are masked;
     # ``positive_weight`` is a BCE weight and is not used.
     objective: str = "bce"
+    # "history" (deviation, crossmatch.icpa.history_loss): leave one item out of a user's training history and
+    # score it with eq. 10 over ``history_length`` draws of the user's other items, softmax against the pool
+    history_length: int = 8
 
     def __post_init__(self) -> None:
         _positive("icpa.pairs", batch_size=self.batch_size, positive_weight=self.positive_weight)
@@ -101,10 +104,15 @@ class PairConfig:
                 raise ConfigError(f"icpa.pairs.{name} must be an integer >= 0, got {v!r}")
         if self.negatives + self.global_negatives < 1:
             raise ConfigError("icpa.pairs: need at least one negative (negatives + global_negatives >= 1)")
-        if self.objective not in ("bce", "softmax"):
-            raise ConfigError(f"icpa.pairs.objective must be 'bce' or 'softmax', got {self.objective!r}")
-        if self.objective == "softmax" and (self.negative_pool < 1 or self.global_negatives < 1):
-            raise ConfigError("icpa.pairs.objective 'softmax' needs negative_pool > 0 and global_negatives > 0 "
+        if self.objective not in ("bce", "softmax", "history"):
+            raise ConfigError(f"icpa.pairs.objective must be 'bce', 'softmax' or 'history', got {self.objective!r}")
+        if not isinstance(self.history_length, int) or self.history_length < 1:
+            raise ConfigError(f"icpa.pairs.history_length must be an integer >= 1, got {self.history_length!r}")
+        if self.objective == "history" and self.negatives:
+            raise ConfigError("icpa.pairs.objective 'history' draws its negatives from the shared pool only: "
+                              f"set negatives to 0 (got {self.negatives})")
+        if self.objective != "bce" and (self.negative_pool < 1 or self.global_negatives < 1):
+            raise ConfigError(f"icpa.pairs.objective {self.objective!r} needs negative_pool > 0 and global_negatives > 0 "
                               f"(got negative_pool {self.negative_pool!r}, global_negatives {self.global_negatives!r})")
 
     @property

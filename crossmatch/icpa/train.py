@@ -26,6 +26,7 @@ from crossmatch.icpa import distributed as ddp
 from crossmatch.icpa.alignment import alignment_loss, category_layout
 from crossmatch.icpa.config import AlignConfig, PairConfig, PhaseConfig
 from crossmatch.icpa.graph import MultiSourceGraph
+from crossmatch.icpa.history_loss import history_source_loss
 from crossmatch.icpa.model import ICPAModel
 from crossmatch.icpa.payload import build_model, model_from_payload, model_payload, seed_everything
 from crossmatch.icpa.sampler import category_batches
@@ -180,7 +181,9 @@ class Trainer:
         z: dict[int, Tensor] = {}
         for j in present:
             g = self.graph.sources[j]
-            if self.pairs.negative_pool:
+            if self.pairs.objective == "history":
+                per[j], z[j] = history_source_loss(self.model, g, j, batch[j], self.pairs, self.dev_gen, self.device)
+            elif self.pairs.negative_pool:
                 per[j], z[j] = pooled_source_loss(self.model, g, j, batch[j], self.pairs, self.dev_gen, self.device)
             else:
                 per[j], z[j] = source_loss(self.model, g, j, batch[j], self.pairs, self.dev_gen)

@@ -1,0 +1,65 @@
+"""The per-source loss of the deviation ``pairs.objective: history``: leave one out of a user's history.
+
+Eq. 10 scores an item for a user by ``Σ_h exp(γ s(h, i))`` over the user's history ``h``: an
+additive item–item model, as EASE (Steck 2019) is. The pair objectives (§2.4.3 BCE, or the
+pool softmax) fit ``s(a, ·)`` to one anchor's co-occurrence neighbours, i.e. a co-occurrence /
+item-kNN model; EASE fits each item of a user from the *other* items of the same user, jointly.
+This objective does the same in eq. 10's own form: a target item of a user, its logit
+``log Σ_h exp(γ s(h, target))`` over the user's other items, softmax against the step's shared
+pool scored the same way. So the model is trained on the function it is evaluated with.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from crossmatch.icpa.config import PairConfig
+from crossmatch.icpa.graph import SourceGraph
+from crossmatch.icpa.model import ICPAModel
+from crossmatch.icpa.sampler import degree_negatives, walk_step
+
+
+def history_source_loss(model: ICPAModel, g: SourceGraph, j: int, anchors: Tensor, pairs: PairConfig,
+                        generator: torch.Generator, device: torch.device) -> tuple[Tensor, Tensor]:
+    """``L_j`` and the anchors' embeddings for ``pairs.objective: history``.
+
+    Each anchor, ``walks_per_anchor`` times, is a target: a user who holds it is drawn ∝ the
+    interaction weight (``item_user``), then ``history_length`` items of that user ∝ weight, with
+    replacement (``user_item``); draws equal to the target are left out (leave one out), and a
+    user with no other item drops out of the mean. The ``negative_pool`` nodes of the step are the
+    negatives of every target (accidental hits masked). Loss per target:
+    ``−ℓ(t) + log(e^{ℓ(t)} + Σ_k e^{ℓ(n_k)})`` with ``ℓ(i) = log Σ_l exp(γ s(h_l, i))``.
+    """
+    r, length, pool_size = pairs.walks_per_anchor, pairs.history_length, pairs.negative_pool
+    target = anchors.repeat(r)
+    n = target.numel()
+    users, _ = walk_step(g.item_user, target, generator)
+    hist, _ = walk_step(g.user_item, users.repeat_interleave(length), generator)
+    hist = hist.view(n, length)
+    by_all = g.all_items_uniform if pairs.negative_sampling == "uniform" else g.all_items
+    pool = degree_negatives(by_all, torch.zeros(1, dtype=torch.long, device=device), pool_size, generator).reshape(-1)
+    left = torch.cat([anchors, hist.reshape(-1)])
+    right = torch.cat([target, pool])
+    if device.type == "cpu":
+        ua, inv_a = torch.unique(left, return_inverse=True)
+        uc, inv_c = torch.unique(right, return_inverse=True)
+    else:  # fixed shapes, no host sync (as pooled_source_loss)
+        ua, inv_a = left, torch.arange(left.numel(), device=device)
+        uc, inv_c = right, torch.arange(right.numel(), device=device)
+    za_u = model.encode(j, g, ua, "anchor", generator)
+    zc_u = model.encode(j, g, uc, "context", generator)
+    scores = model.config.gamma * (za_u @ zc_u.T)
+    h_rows = inv_a[anchors.numel():].view(n, length)
+    cols = torch.cat([inv_c[:n].unsqueeze(1), inv_c[n:].unsqueeze(0).expand(n, pool_size)], dim=1)  # [n, 1 + P]
+    logits = scores[h_rows.unsqueeze(2), cols.unsqueeze(1)]  # [n, L, 1 + P]
+    other = hist != target.unsqueeze(1)
+    logits = logits.masked_fill(~other.unsqueeze(2), float("-inf"))
+    per_item = torch.logsumexp(logits, dim=1)  # [n, 1 + P]: ℓ(target), ℓ(pool nodes)
+    hit = pool.unsqueeze(0) == target.unsqueeze(1)
+    per_item = torch.cat([per_item[:, :1], per_item[:, 1:].masked_fill(hit, float("-inf"))], dim=1)
+    keep = other.any(dim=1)
+    safe = torch.where(keep.unsqueeze(1), per_item, torch.zeros_like(per_item))  # no -inf - -inf on dropped rows
+    ell = torch.logsumexp(safe, dim=1) - safe[:, 0]
+    loss = (ell * keep).sum() / keep.sum().clamp(min=1)
+    return loss, za_u[inv_a[:anchors.numel()]]
