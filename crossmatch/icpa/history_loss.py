@@ -49,17 +49,20 @@ def history_source_loss(model: ICPAModel, g: SourceGraph, j: int, anchors: Tenso
         uc, inv_c = right, torch.arange(right.numel(), device=device)
     za_u = model.encode(j, g, ua, "anchor", generator)
     zc_u = model.encode(j, g, uc, "context", generator)
-    scores = model.config.gamma * (za_u @ zc_u.T)
-    h_rows = inv_a[anchors.numel():].view(n, length)
-    cols = torch.cat([inv_c[:n].unsqueeze(1), inv_c[n:].unsqueeze(0).expand(n, pool_size)], dim=1)  # [n, 1 + P]
-    logits = scores[h_rows.unsqueeze(2), cols.unsqueeze(1)]  # [n, L, 1 + P]
+    # [n, L, d] history embeddings against the target's and the pool's: two batched products, not a gather from
+    # an all-pairs score matrix (whose backward would scatter n·L·P entries)
+    zh = za_u[inv_a[anchors.numel():]].view(n, length, -1)
+    s_target = (zh * zc_u[inv_c[:n]].unsqueeze(1)).sum(-1, keepdim=True)  # [n, L, 1]
+    s_pool = zh @ zc_u[inv_c[n:]].T  # [n, L, P]
+    logits = model.config.gamma * torch.cat([s_target, s_pool], dim=2)  # [n, L, 1 + P]
     other = hist != target.unsqueeze(1)
-    logits = logits.masked_fill(~other.unsqueeze(2), float("-inf"))
+    keep = other.any(dim=1)
+    # a user with no other item drops out of the mean; its row keeps every draw so that no logsumexp runs over
+    # -inf only (whose gradient is NaN even when multiplied by 0)
+    logits = logits.masked_fill(~(other | ~keep.unsqueeze(1)).unsqueeze(2), float("-inf"))
     per_item = torch.logsumexp(logits, dim=1)  # [n, 1 + P]: ℓ(target), ℓ(pool nodes)
     hit = pool.unsqueeze(0) == target.unsqueeze(1)
     per_item = torch.cat([per_item[:, :1], per_item[:, 1:].masked_fill(hit, float("-inf"))], dim=1)
-    keep = other.any(dim=1)
-    safe = torch.where(keep.unsqueeze(1), per_item, torch.zeros_like(per_item))  # no -inf - -inf on dropped rows
-    ell = torch.logsumexp(safe, dim=1) - safe[:, 0]
+    ell = torch.logsumexp(per_item, dim=1) - per_item[:, 0]
     loss = (ell * keep).sum() / keep.sum().clamp(min=1)
     return loss, za_u[inv_a[:anchors.numel()]]

@@ -91,3 +91,28 @@ def test_history_objective_settings_are_checked():
         _pairs(history_length=0)
     with pytest.raises(ConfigError, match="negative_pool"):
         _pairs(negative_pool=0)
+
+
+def test_a_user_with_only_the_target_drops_out_without_nan_gradients():
+    graph = toy_graph(sizes=(12, 10, 8))
+    g = graph.sources[0]
+    model = build_model(graph.schemas, len(graph.categories), SMALL, 0)
+    tables = {t: torch.randn(g.schema.n_items, 6, requires_grad=True) for t in ("anchor", "context")}
+    model.encode = lambda j, graph_, nodes, tower="anchor", generator=None: tables[tower][nodes]  # type: ignore[method-assign]
+    # every user's history is the target itself (one item per user row): all rows drop out
+    anchors = g.anchors[:5]
+    import dataclasses
+
+    from crossmatch.icpa.graph import csr_from_edges
+    n_users = g.schema.n_users
+    items = torch.arange(n_users) % g.schema.n_items
+    lone = dataclasses.replace(g, user_item=csr_from_edges(torch.arange(n_users).numpy(), items.numpy(),
+                                                           torch.ones(n_users).double().numpy(), n_users),
+                               item_user=csr_from_edges(items.numpy(), torch.arange(n_users).numpy(),
+                                                        torch.ones(n_users).double().numpy(), g.schema.n_items))
+    anchors = anchors[anchors < n_users]
+    loss, _ = history_source_loss(model, lone, 0, anchors, _pairs(), torch.Generator().manual_seed(0),
+                                  torch.device("cpu"))
+    loss.backward()
+    assert float(loss) == 0.0
+    assert all(torch.isfinite(t.grad).all() for t in tables.values() if t.grad is not None)
