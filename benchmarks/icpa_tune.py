@@ -7,6 +7,7 @@ figure. Test figures are never computed here.
     python -m benchmarks.icpa_tune --params pipelines/real/params.yaml \\
         --ingested data/real/xmarket/ingested --edges data/real/xmarket/edges \\
         --variant 'd8:' --variant 'd64:model.embedding_dim=64;model.hidden=[256,256,128]'
+    # EASE with and without its negative weights (validation): --ease-clip (no --variant: nothing is trained)
 
 A variant is ``name:key=value;key=value`` with dotted keys under ``icpa`` and YAML values.
 """
@@ -57,6 +58,8 @@ def main() -> None:
     ap.add_argument("--method", default="base", choices=["base", "icpa_phase1"])
     ap.add_argument("--variant", action="append", default=[], help="name:key=value;key=value (repeatable)")
     ap.add_argument("--rankers", action="store_true", help="also print the tuned rankers' validation NDCG@10")
+    ap.add_argument("--ease-clip", action="store_true",
+                    help="also EASE with its negative weights set to 0, per lambda of icpa.eval.ease_lambdas (validation)")
     args = ap.parse_args()
 
     section = load_section("icpa", args.params)
@@ -75,6 +78,23 @@ def main() -> None:
                                ease_lambdas=cfg.ease_lambdas, knn_ks=cfg.knn_ks)
             print(f"rankers {s}: " + "  ".join(f"{k} {v['result']['valid']['10']['ndcg']:.4f} ({v['setting']})"
                                                for k, v in out.items()), flush=True)
+    if args.ease_clip:
+        from crossmatch.icpa.evaluate import matrix_scorer
+        from crossmatch.icpa.rankers import ease_matrix, popularity_vector
+        rows: dict[str, list[float]] = {}
+        for s in base_params.sources:
+            valid_only = Evaluator({"valid": data.evaluator(s, cfg).splits["valid"]}, cfg.ks)
+            H = valid_only.splits["valid"].history
+            pop = popularity_vector(H).astype(float)
+            for lam in cfg.ease_lambdas:
+                B = ease_matrix(H, float(lam))
+                for tag, M in ((f"ease {lam:g}", B), (f"ease+ {lam:g}", np.maximum(B, 0.0))):
+                    rows.setdefault(tag, []).append(valid_only.validation(matrix_scorer(M, tie_break=pop)))
+        for tag, vals in rows.items():
+            print(f"{tag}: valid NDCG@10 mean {np.mean(vals):.4f} | " + "  ".join(
+                f"{s} {v:.4f}" for s, v in zip(base_params.sources, vals, strict=True)), flush=True)
+        if not args.variant:
+            return
     for text in args.variant or [":"]:
         name, sets = parse_variant(text)
         params = params_as(ICPAParams, apply(section, sets), "icpa")
