@@ -106,11 +106,12 @@ class PairConfig:
             raise ConfigError("icpa.pairs: need at least one negative (negatives + global_negatives >= 1)")
         if self.objective not in ("bce", "softmax", "history"):
             raise ConfigError(f"icpa.pairs.objective must be 'bce', 'softmax' or 'history', got {self.objective!r}")
-        if not isinstance(self.history_length, int) or self.history_length < 1:
+        if not isinstance(self.history_length, int) or isinstance(self.history_length, bool) or self.history_length < 1:
             raise ConfigError(f"icpa.pairs.history_length must be an integer >= 1, got {self.history_length!r}")
         if self.objective == "history" and self.negatives:
             raise ConfigError("icpa.pairs.objective 'history' draws its negatives from the shared pool only: "
                               f"set negatives to 0 (got {self.negatives})")
+        # 'history' reads only the pool; global_negatives > 0 is still asked for (it is the pool's switch elsewhere)
         if self.objective != "bce" and (self.negative_pool < 1 or self.global_negatives < 1):
             raise ConfigError(f"icpa.pairs.objective {self.objective!r} needs negative_pool > 0 and global_negatives > 0 "
                               f"(got negative_pool {self.negative_pool!r}, global_negatives {self.global_negatives!r})")

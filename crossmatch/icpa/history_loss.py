@@ -26,15 +26,16 @@ def history_source_loss(model: ICPAModel, g: SourceGraph, j: int, anchors: Tenso
 
     Each anchor, ``walks_per_anchor`` times, is a target: a user who holds it is drawn ∝ the
     interaction weight (``item_user``), then ``history_length`` items of that user ∝ weight, with
-    replacement (``user_item``); draws equal to the target are left out (leave one out), and a
-    user with no other item drops out of the mean. The ``negative_pool`` nodes of the step are the
+    replacement (``user_item``); draws equal to the target are left out (leave one out). A row
+    drops out of the mean when every draw is the target (always so for a user with no other item)
+    or when the target has no user at all. The ``negative_pool`` nodes of the step are the
     negatives of every target (accidental hits masked). Loss per target:
     ``−ℓ(t) + log(e^{ℓ(t)} + Σ_k e^{ℓ(n_k)})`` with ``ℓ(i) = log Σ_l exp(γ s(h_l, i))``.
     """
     r, length, pool_size = pairs.walks_per_anchor, pairs.history_length, pairs.negative_pool
     target = anchors.repeat(r)
     n = target.numel()
-    users, _ = walk_step(g.item_user, target, generator)
+    users, has_user = walk_step(g.item_user, target, generator)  # an item with no user has no history to draw
     hist, _ = walk_step(g.user_item, users.repeat_interleave(length), generator)
     hist = hist.view(n, length)
     by_all = g.all_items_uniform if pairs.negative_sampling == "uniform" else g.all_items
@@ -56,9 +57,9 @@ def history_source_loss(model: ICPAModel, g: SourceGraph, j: int, anchors: Tenso
     s_pool = zh @ zc_u[inv_c[n:]].T  # [n, L, P]
     logits = model.config.gamma * torch.cat([s_target, s_pool], dim=2)  # [n, L, 1 + P]
     other = hist != target.unsqueeze(1)
-    keep = other.any(dim=1)
-    # a user with no other item drops out of the mean; its row keeps every draw so that no logsumexp runs over
-    # -inf only (whose gradient is NaN even when multiplied by 0)
+    keep = other.any(dim=1) & has_user
+    # a row drops out of the mean when its target has no user or every draw is the target (always so when the user
+    # holds no other item); it keeps every draw so that no logsumexp runs over -inf only (NaN gradient even times 0)
     logits = logits.masked_fill(~(other | ~keep.unsqueeze(1)).unsqueeze(2), float("-inf"))
     per_item = torch.logsumexp(logits, dim=1)  # [n, 1 + P]: ℓ(target), ℓ(pool nodes)
     hit = pool.unsqueeze(0) == target.unsqueeze(1)

@@ -42,22 +42,23 @@ def test_history_loss_is_its_definition_on_the_same_draws():
     tables = {t: torch.randn(g.schema.n_items, 6, generator=gen) for t in ("anchor", "context")}
     model.encode = lambda j, graph_, nodes, tower="anchor", generator=None: tables[tower][nodes]  # type: ignore[method-assign]
     pairs = _pairs()
-    anchors = g.anchors[:7]
-    loss, z = history_source_loss(model, g, 0, anchors, pairs, torch.Generator().manual_seed(3), torch.device("cpu"))
+    anchors = g.anchors  # three of them have no user in the toy graph
+    loss, z = history_source_loss(model, g, 0, anchors, pairs, torch.Generator().manual_seed(1), torch.device("cpu"))
     torch.testing.assert_close(z, tables["anchor"][anchors])
     # the same draws, in the same order, from the same seed
-    rng = torch.Generator().manual_seed(3)
+    rng = torch.Generator().manual_seed(1)
     target = anchors.repeat(pairs.walks_per_anchor)
-    users, _ = walk_step(g.item_user, target, rng)
+    users, has_user = walk_step(g.item_user, target, rng)
     hist, _ = walk_step(g.user_item, users.repeat_interleave(pairs.history_length), rng)
     hist = hist.view(len(target), pairs.history_length)
     pool = degree_negatives(g.all_items_uniform, torch.zeros(1, dtype=torch.long), pairs.negative_pool, rng).reshape(-1)
     gamma = model.config.gamma
-    rows, dropped = [], 0
-    for t, hs in zip(target.tolist(), hist.tolist(), strict=True):
+    rows, no_user, all_target = [], 0, 0
+    for t, has, hs in zip(target.tolist(), has_user.tolist(), hist.tolist(), strict=True):
         others = [h for h in hs if h != t]
-        if not others:
-            dropped += 1
+        if not has or not others:
+            no_user += not has
+            all_target += has and not others
             continue
 
         def ell(i: int, others: list[int] = others) -> float:
@@ -65,7 +66,8 @@ def test_history_loss_is_its_definition_on_the_same_draws():
 
         negs = [ell(k) for k in pool.tolist() if k != t]
         rows.append(-ell(t) + math.log(math.exp(ell(t)) + sum(math.exp(x) for x in negs)))
-    assert rows and dropped + len(rows) == len(target)
+    # rows of both drop-out kinds and kept rows: a wrong denominator or a kept user-less row would show
+    assert rows and no_user and all_target and no_user + all_target + len(rows) == len(target)
     assert abs(float(loss) - sum(rows) / len(rows)) < 1e-4 * max(1.0, abs(float(loss)))
 
 
@@ -87,8 +89,9 @@ def test_history_training_is_deterministic_and_learns():
 def test_history_objective_settings_are_checked():
     with pytest.raises(ConfigError, match="negatives to 0"):
         _pairs(negatives=2)
-    with pytest.raises(ConfigError, match="history_length"):
-        _pairs(history_length=0)
+    for bad in (0, True):
+        with pytest.raises(ConfigError, match="history_length"):
+            _pairs(history_length=bad)
     with pytest.raises(ConfigError, match="negative_pool"):
         _pairs(negative_pool=0)
 
