@@ -76,7 +76,8 @@ class PairScorer:
                               f"(have {n_pos} and {len(y) - n_pos})")
         oof = np.zeros(len(y))
         for tr, te in StratifiedKFold(self.config.folds, shuffle=True, random_state=self.config.seed).split(X, y):
-            oof[te] = self._model().fit(X[tr], y[tr]).predict_proba(X[te])[:, 1]
+            empty = _empty_columns(X[tr])
+            oof[te] = self._model().fit(_fill(X[tr], empty), y[tr]).predict_proba(_fill(X[te], empty))[:, 1]
         self.calibrator = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(oof, y)
         cal = self.calibrator.predict(oof)
         if self.config.threshold is None:
@@ -84,14 +85,31 @@ class PairScorer:
         else:
             self.threshold = self.config.threshold
             self.oof_f1 = _f1(cal >= self.threshold, y)
-        self.model = self._model().fit(X, y)
+        self.empty = _empty_columns(X)
+        self.model = self._model().fit(_fill(X, self.empty), y)
         return self
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Calibrated ``P(match)`` per pair."""
         if X.shape[0] == 0:
             return np.zeros(0)
-        return np.asarray(self.calibrator.predict(self.model.predict_proba(X)[:, 1]), dtype=np.float64)
+        return np.asarray(self.calibrator.predict(self.model.predict_proba(_fill(X, self.empty))[:, 1]),
+                          dtype=np.float64)
+
+
+def _empty_columns(X: np.ndarray) -> np.ndarray:
+    """Columns with no value at all in ``X``: an attribute empty in both tables gives one, and
+    scikit-learn's binning cannot fit a column it has seen no value of."""
+    return np.asarray(np.isnan(X).all(axis=0)) if X.shape[0] else np.zeros(X.shape[1], dtype=bool)
+
+
+def _fill(X: np.ndarray, empty: np.ndarray) -> np.ndarray:
+    """``X`` with the columns that were empty at fit time set to 0: constant, so the model ignores them."""
+    if not empty.any():
+        return X
+    out = np.array(X, dtype=np.float64, copy=True)
+    out[:, empty] = 0.0
+    return out
 
 
 def _f1(pred: np.ndarray, y: np.ndarray) -> float:

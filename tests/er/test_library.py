@@ -377,6 +377,25 @@ def test_match_supervised_and_unsupervised(bench) -> None:  # type: ignore[no-un
         match(unlabelled, cands, config=MatchConfig(mode="supervised"))
 
 
+def test_an_attribute_empty_in_both_tables_is_ignored_not_fatal() -> None:
+    """Found running an unseen layout: a column with no value anywhere made every feature of it NaN, and
+    scikit-learn's binning stops on a column it has seen no value of (``window shape cannot be larger``)."""
+    left, right, train, valid = synthetic_tables()
+    empty = pl.lit(None, pl.Utf8).alias("notes")
+    bench = make_benchmark(left=left.with_columns(empty), right=right.with_columns(empty), train=train, valid=valid)
+    assert "notes" in bench.attributes
+    X = PairFeaturizer(bench).transform(bench.train.get_column("l").to_numpy(), bench.train.get_column("r").to_numpy())
+    dead = np.isnan(X).all(axis=0)
+    assert dead.any()
+    y = bench.train.get_column("label").to_numpy()
+    s = PairScorer(ScorerConfig(max_iter=50, folds=3)).fit(X, y)
+    alive = PairScorer(ScorerConfig(max_iter=50, folds=3)).fit(X[:, ~dead], y)
+    assert s.threshold == alive.threshold and np.allclose(s.predict_proba(X), alive.predict_proba(X[:, ~dead]))
+    cands = block(bench, config=BlockingConfig(k_left=3, k_grid=(3,))).candidates
+    res = match(bench, cands, config=MatchConfig(scorer=ScorerConfig(max_iter=50, folds=3)))
+    assert res.metrics["scorer"]["valid"]["f1"] >= 0.9
+
+
 def test_output_auto_takes_the_best_train_estimate_and_falls_back_with_few_labels(bench, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     import crossmatch.er.pipeline as pipeline
 
