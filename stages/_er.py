@@ -8,6 +8,7 @@ pair files everything runs unsupervised.
 from __future__ import annotations
 
 import argparse
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import polars as pl
 
 from crossmatch.er import Benchmark, BlockingConfig, MatchConfig, ScorerConfig, make_benchmark
 from crossmatch.errors import ConfigError, InputError
-from stages._common import load_section, params_as
+from stages._common import console, load_section, params_as
 
 
 def benchmark_args(description: str | None) -> argparse.ArgumentParser:
@@ -32,9 +33,26 @@ def benchmark_args(description: str | None) -> argparse.ArgumentParser:
 def _read_csv(path: Path) -> pl.DataFrame:
     try:
         return pl.read_csv(path, infer_schema_length=0)
-    except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"not a readable CSV ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})",
-                         file=str(path)) from None
+    except pl.exceptions.ComputeError as exc:
+        if "utf-8" not in str(exc):
+            raise _unreadable(path, exc) from None
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise _unreadable(path, exc) from None
+    # Not UTF-8. Catalogue exports are often Windows-1252 (™, é, curly quotes); Latin-1 decodes any byte.
+    raw = path.read_bytes()
+    try:
+        text, encoding = raw.decode("cp1252"), "Windows-1252"
+    except UnicodeDecodeError:
+        text, encoding = raw.decode("latin-1"), "Latin-1"
+    console.print(f"{path}: not UTF-8, read as {encoding}")
+    try:
+        return pl.read_csv(io.BytesIO(text.encode()), infer_schema_length=0)
+    except pl.exceptions.PolarsError as exc:
+        raise _unreadable(path, exc) from None
+
+
+def _unreadable(path: Path, exc: Exception) -> InputError:
+    return InputError(f"not a readable CSV ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})", file=str(path))
 
 
 def read_benchmark(folder: Path, *, labels: bool = True) -> Benchmark:

@@ -53,7 +53,8 @@ def block(bench: Benchmark, *, config: BlockingConfig) -> BlockingResult:
 
 @dataclass(frozen=True)
 class MatchConfig:
-    """Scorer and post-processing settings (``mode: auto`` = supervised when train labels exist)."""
+    """Scorer and post-processing settings (``mode: auto`` = supervised when train.csv holds at least
+    ``scorer.folds`` positive and negative pairs; with fewer the unsupervised rule decides and labels evaluate)."""
 
     mode: str = "auto"  # auto | supervised | unsupervised
     scorer: ScorerConfig = field(default_factory=ScorerConfig)
@@ -169,9 +170,13 @@ def match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
           embeddings: tuple[np.ndarray, np.ndarray] | None = None,
           progress: Callable[[str], None] = lambda _: None) -> MatchResult:
     """Score the candidates, decide match / no match, post-process; evaluate on valid when labelled."""
-    supervised = config.mode == "supervised" or (config.mode == "auto" and bench.has_labels)
-    if supervised and not bench.has_labels:
+    if config.mode == "supervised" and not bench.has_labels:
         raise ConfigError("er match.mode is 'supervised' but there is no labelled training pair (train.csv)")
+    n_pos = int(bench.train.get_column("label").sum()) if bench.train is not None else 0
+    n_neg = (bench.train.height if bench.train is not None else 0) - n_pos
+    # auto: a scorer's folds need `folds` positives and negatives; with fewer the labels only evaluate
+    few = bench.has_labels and min(n_pos, n_neg) < config.scorer.folds
+    supervised = config.mode == "supervised" or (config.mode == "auto" and bench.has_labels and not few)
     truth = positives(bench.train) | positives(bench.valid)
     pool = cands.select("l", "r", "similarity")
     if bench.valid is not None:  # valid pairs are scored too (the labelled-pair protocol); never their labels
@@ -181,6 +186,9 @@ def match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
         pool = pl.concat([pool, extra]).sort("l", "r")
     l, r = pool.get_column("l").to_numpy(), pool.get_column("r").to_numpy()
     metrics: dict[str, Any] = {"mode": "supervised" if supervised else "unsupervised", "pool_pairs": pool.height}
+    if few and not supervised:
+        metrics["mode_reason"] = (f"train.csv has {n_pos} positive and {n_neg} negative pairs, fewer than the "
+                                  f"scorer's {config.scorer.folds} folds need: unsupervised rule, labels only evaluate")
     progress("features")
     # without labels only the self-training rule reads features, and never the neighbourhood or token ones
     feats = PairFeaturizer(bench, embeddings=embeddings, context_k=config.context_k if supervised else 0,
@@ -261,9 +269,13 @@ def match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
         variants["unsupervised"] = variants["unsupervised_mixture"]
     for name, (chosen, th) in variants.items():
         out_u = set(zip(l[chosen].tolist(), r[chosen].tolist(), strict=True))
-        row: dict[str, Any] = {"pairs": len(out_u), "threshold": th, "mixture_threshold": mix.threshold,
-                                 "mixture_means": list(mix.means), "mixture_weights": list(mix.weights),
-                                 "self_training_rounds": config.self_training_rounds if name == "unsupervised" and trained else 0}
+        # Rounded: the mixture's EM differs in the last digits between BLAS builds, and metrics are compared
+        # across machines (the decisions above use the unrounded values).
+        row: dict[str, Any] = {"pairs": len(out_u), "threshold": round(float(th), 6),
+                               "mixture_threshold": round(mix.threshold, 6),
+                               "mixture_means": [round(m, 6) for m in mix.means],
+                               "mixture_weights": [round(w, 6) for w in mix.weights],
+                               "self_training_rounds": config.self_training_rounds if name == "unsupervised" and trained else 0}
         if truth:
             row["end_to_end"] = _rounded(end_to_end(out_u, truth))
         for split, frame in (("train", bench.train), ("valid", bench.valid)):

@@ -604,3 +604,22 @@ def test_token_vocab_from_params_and_bad_calls() -> None:
     X = f.transform(np.array([0, 1]), np.array([0, 1]))
     with pytest.raises(ValueError, match="exceed"):
         choose_token_vocab(X, np.array([0, 1]), f, (0, 10), ScorerConfig())
+
+
+def test_auto_mode_runs_unsupervised_when_train_has_too_few_positives(bench) -> None:  # type: ignore[no-untyped-def]
+    """A user with a handful of labelled pairs gets a matching, not a refusal; labels then only evaluate."""
+    tr = bench.train
+    few = pl.concat([tr.filter(pl.col("label") == 1).head(3), tr.filter(pl.col("label") == 0)])
+    pairs = pl.DataFrame({"ltable_id": bench.left.get_column("id").gather(few.get_column("l")),
+                          "rtable_id": bench.right.get_column("id").gather(few.get_column("r")),
+                          "label": few.get_column("label")})
+    small = make_benchmark(left=bench.left, right=bench.right, train=pairs)
+    cands = block(bench, config=BlockingConfig(k_left=3, k_grid=(3,))).candidates
+    cfg = MatchConfig(scorer=ScorerConfig(max_iter=50, folds=5))
+    res = match(small, cands, config=cfg)
+    assert res.metrics["mode"] == "unsupervised" and "3 positive" in res.metrics["mode_reason"]
+    assert res.metrics["unsupervised"]["train"]["recall"] > 0 and res.pairs.get_column("decision").sum() > 0
+    with pytest.raises(ConfigError, match="positives"):
+        match(small, cands, config=MatchConfig(mode="supervised", scorer=ScorerConfig(max_iter=50, folds=5)))
+    enough = match(bench, cands, config=cfg)
+    assert enough.metrics["mode"] == "supervised" and "mode_reason" not in enough.metrics

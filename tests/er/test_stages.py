@@ -112,3 +112,17 @@ def test_walmart_amazon_without_truth_gives_a_sensible_matching(tmp_path: Path, 
         .filter(pl.col("label") == 1).select(pl.col("ltable_id").cast(pl.Utf8), pl.col("rtable_id").cast(pl.Utf8))
     hits = pairs.join(truth, left_on=["left_id", "right_id"], right_on=["ltable_id", "rtable_id"], how="inner")
     assert hits.height / truth.height >= 0.6 and hits.height / pairs.height >= 0.35
+
+
+def test_a_table_that_is_not_utf8_is_read_as_windows_1252(tmp_path: Path) -> None:
+    """Catalogue exports are often Windows-1252 (™, é, smart quotes): read them, do not refuse them."""
+    from stages._er import read_benchmark
+
+    d = _folder(tmp_path)
+    left = pl.read_csv(d / "tableA.csv", infer_schema_length=0)
+    first = pl.int_range(pl.len()) == 0
+    left = left.with_columns(pl.when(first).then(pl.lit("Café ™ “deluxe”")).otherwise(pl.col("title")).alias("title"))
+    (d / "tableA.csv").write_bytes(left.write_csv().encode("cp1252"))
+    bench = read_benchmark(d)
+    assert bench.left.get_column("title")[0] == "café ™ “deluxe”"
+    assert bench.left.height == left.height and bench.train is not None
