@@ -84,6 +84,8 @@ def main() -> None:
     how = res.metrics.get("output", "unsupervised rule")
     console.print(f"er_match {args.data.name}: {res.metrics['output_pairs']} output pairs ({how})"
                   + (f", scorer valid F1 {sc['f1']:.4f}" if sc else ""))
+    if "mode_reason" in res.metrics:
+        console.print(f"er_match {args.data.name}: {res.metrics['mode_reason']}")
 
 
 def _plot(pr: pl.DataFrame, path: Path, name: str) -> None:
