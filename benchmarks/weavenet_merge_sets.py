@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 from crossmatch.checkpoint import save_checkpoint
 from crossmatch.twosided.generators import DISTRIBUTIONS
 from crossmatch.twosided.weavenet.checkpoints import model_set, size_key, split_key
-from stages.weavenet_train import load_init
+from crossmatch.twosided.weavenet.runs import read_starts
 
 
 def main() -> None:
@@ -37,12 +37,12 @@ def main() -> None:
                     help="a run whose models serve size N only (repeatable)")
     ap.add_argument("--title", default="WeaveNet WN-16 phase 3 (fine-tuning from phase 2), validation every 500 steps")
     args = ap.parse_args()
-    models = load_init([f"{r}.pt" for r in args.runs])
+    models = read_starts([f"{r}.pt" for r in args.runs])
     # distributions first, then the specialists a run already holds (keys "<dist>@<N>")
     order = [d for d in DISTRIBUTIONS if d in models] + sorted(k for k in models if split_key(k)[1] is not None)
     renames: dict[str, dict[str, str]] = {r: {} for r in args.runs}
     for run, n in args.specialist:
-        for d, single in load_init(f"{run}.pt").items():
+        for d, single in read_starts(f"{run}.pt").items():
             if split_key(d)[1] is not None:
                 raise SystemExit(f"--specialist {run} {n}: {d} is already a size specialist")
             key = size_key(d, int(n))

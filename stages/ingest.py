@@ -10,15 +10,15 @@ Outputs:
     <out>/categories.parquet, <out>/taxonomy.parquet (when given)
     <quarantine>                   rows set aside in quarantine mode (empty otherwise)
     <report>                       counts per source and per rejection reason
-
-Over 150 lines, and only I/O: two input forms (the standard contract, dataset adapters), the per-source and
-all-source layouts and their atomic writers, and a 14-key params section; the rules live in crossmatch.io.
     <truth>/...                    hidden truth recovered by an adapter (adapters only)
 
 With ``--source S`` (the default pipeline's ``foreach``; issue 11 part 7) only source S is built:
 ``--out`` is then S's own folder (``logs.parquet``, ``items.parquet``), and S's quarantined rows and
 report go to ``--part DIR`` for ``stages.ingest_report``, which merges every source's part. Each
 table that may hold S's rows is still checked in full, so messages are those of the all-source run.
+
+Over 150 lines, and only I/O and params: two input forms (the standard contract, dataset adapters), the
+per-source and all-source layouts and their atomic writers; the rules and the readers live in crossmatch.io.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import polars as pl
 
 from crossmatch.errors import ConfigError, InputError
 from crossmatch.io import IngestResult, LazyTable, Table, ingest, read_table, read_tables, scan_tables
-from crossmatch.io.adapters import AdaptedData, walmart_amazon, xmarket
+from crossmatch.io.adapters import AdaptedData, read_dataset
 from crossmatch.io.ingest import tables_for
 from crossmatch.io.rules import Rules, unsafe_source_name
 from stages._common import atomic_dir, console, load_section, params_as, run, write_atomic, write_json
@@ -71,27 +71,6 @@ class IngestParams:
     def rules(self) -> Rules:
         return Rules(min_year=self.min_year, max_year=self.max_year, max_id_length=self.max_id_length,
                      max_weight=self.max_weight, allow_control_chars=self.allow_control_chars)
-
-
-def load_adapter(name: str, raw: Path, seed: int) -> AdaptedData:
-    """Read a real dataset folder through its adapter."""
-    if not raw.is_dir():
-        raise InputError("dataset folder not found", file=str(raw))
-    if name == "xmarket":
-        files = sorted(raw.glob("*_5core.txt"))
-        if not files:
-            raise InputError("no '<market>_5core.txt' files", file=str(raw))
-        markets = {f.name.split("_")[0]: Table(str(f), f.name.split("_")[0], read_table(f, separator=" ")) for f in files}
-        return xmarket(markets, seed=seed)
-    if name == "walmart_amazon":
-        a, b = raw / "tableA.csv", raw / "tableB.csv"
-        pairs = [raw / f for f in ("train.csv", "valid.csv") if (raw / f).exists()]
-        return walmart_amazon(
-            Table(str(a), None, read_table(a)),
-            Table(str(b), None, read_table(b)),
-            [Table(str(p), None, read_table(p)) for p in pairs],
-        )
-    raise ConfigError(f"ingest: unknown adapter '{name}'; choose xmarket or walmart_amazon")
 
 
 def source_folder(out: Path, source: str, *, one_source: bool = False) -> Path:
@@ -145,7 +124,7 @@ def main() -> None:
         if args.adapter:
             if not args.raw:
                 raise ConfigError("ingest: --adapter needs --raw DIR")
-            adapted = load_adapter(args.adapter, Path(args.raw), params.seed)
+            adapted = read_dataset(args.adapter, args.raw, seed=params.seed)
             log_tables, item_tables = list(adapted.log_tables), adapted.item_tables
             category_table, taxonomy_table = adapted.category_table, adapted.taxonomy_table
         else:

@@ -12,7 +12,8 @@ Outputs:
 imitation+unsupervised. ``init_checkpoint`` (optional; one file or a list, merged) starts from saved models,
 e.g. the shipped set; their shapes must equal the params'. Validation runs before the first step, so with
 ``steps: 0`` the stage only validates and re-emits the checkpoint, and fine-tuning never selects a worse one.
-Over 150 lines because its params map 27 YAML keys onto two checked library configs per model.
+Over 150 lines: its params map 27 YAML keys onto two checked library configs per model; what a run leaves
+behind (checkpoint, facts, metrics) is crossmatch.twosided.weavenet.runs.
 """
 
 from __future__ import annotations
@@ -25,15 +26,16 @@ from typing import Any, Literal
 import torch
 from rich.progress import Progress, TaskID
 
-from crossmatch.checkpoint import load_checkpoint, save_checkpoint
-from crossmatch.errors import ConfigError, InputError
+from crossmatch.checkpoint import save_checkpoint
+from crossmatch.errors import ConfigError
 from crossmatch.twosided.generators import DISTRIBUTIONS
+from crossmatch.twosided.weavenet import runs
 from crossmatch.twosided.weavenet.binarize import Binarize
-from crossmatch.twosided.weavenet.checkpoints import ANY, checkpoint, members, model_set, split_key
+from crossmatch.twosided.weavenet.checkpoints import ANY, model_set, split_key
 from crossmatch.twosided.weavenet.curves import curve_csv, plot_curves
 from crossmatch.twosided.weavenet.imitation import Teacher
 from crossmatch.twosided.weavenet.losses import LMForm, Objective
-from crossmatch.twosided.weavenet.model import WeaveNet, WeaveNetConfig, count_parameters
+from crossmatch.twosided.weavenet.model import WeaveNetConfig
 from crossmatch.twosided.weavenet.train import TrainConfig, TrainResult, resolve_device, train
 from stages._common import console, load_section, params_as, run, write_atomic, write_json, write_text
 
@@ -104,30 +106,6 @@ class WeaveNetTrainParams:
             raise ConfigError(f"weavenet_train: {exc}") from None
 
 
-def load_init(paths: str | list[str]) -> dict[str, dict[str, Any]]:
-    """``{dist or ANY: single-model checkpoint}`` merged over the ``init_checkpoint`` file(s)."""
-    out: dict[str, dict[str, Any]] = {}
-    for path in [paths] if isinstance(paths, str) else paths:
-        p = Path(path)
-        if not p.is_file():
-            raise InputError("init_checkpoint not found; set weavenet_train.init_checkpoint: null to train from scratch", file=str(p))
-        try:
-            out.update(members(load_checkpoint(p)))  # load_checkpoint: InputError for a foreign or unreadable file
-        except ValueError as exc:
-            raise InputError(str(exc), file=str(p)) from None
-    return out
-
-
-def init_state(init: dict[str, dict[str, Any]], distribution: str | None, model_cfg: WeaveNetConfig) -> dict[str, torch.Tensor]:
-    key = distribution if distribution in init else ANY
-    if key not in init:
-        raise ConfigError(f"weavenet_train.init_checkpoint has no model for {distribution} (it has {sorted(init)})")
-    if init[key]["config"] != model_cfg.to_dict():
-        raise ConfigError(f"init_checkpoint model for {key} has model shape {init[key]['config']} but params say "
-                          f"{model_cfg.to_dict()}; make them equal")
-    return init[key]["state_dict"]
-
-
 def plan(params: WeaveNetTrainParams, group: str | None) -> tuple[str | None, WeaveNetConfig, TrainConfig]:
     """Model shape and training config of one model: ``group`` is a distribution, a size specialist's key
     ``"<dist>@<N>"`` (trained and validated at N only) or None (one model for every distribution)."""
@@ -148,7 +126,7 @@ def main() -> None:
     ap.add_argument("--plot-png", default="plots/weavenet_train.png")
     args = ap.parse_args()
     params = params_as(WeaveNetTrainParams, load_section(args.section, args.params), args.section)
-    init = load_init(params.init_checkpoint) if params.init_checkpoint else None
+    init = runs.read_starts(params.init_checkpoint) if params.init_checkpoint else None
     groups: list[str | None] = list(params.distributions) if params.per_distribution else [None]
     if params.per_distribution and init is not None:  # size specialists of the set go on, each at its own N
         groups += [k for k in init if split_key(k)[1] is not None and split_key(k)[0] in params.distributions]
@@ -160,7 +138,7 @@ def main() -> None:
     metrics: dict[str, Any] = {}
     for g, model_cfg, cfg in plans:
         name = g or ANY
-        state = init_state(init, g, model_cfg) if init is not None else None
+        state = runs.start_state(init, g, model_cfg) if init is not None else None
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task(f"weavenet_train {name}", total=max(cfg.steps, 1))
 
@@ -169,30 +147,10 @@ def main() -> None:
                 progress.update(task, completed=step, description=desc)  # None keeps the description
 
             result = train(model_cfg, cfg, device=device, init_state=state, on_step=on_step)
-        facts: dict[str, Any] = {
-            "steps_requested": cfg.steps, "steps_done": result.steps_done, "seconds": round(result.seconds, 2),
-            "device": str(device), "objective": cfg.objective, "target": cfg.target, "teacher": cfg.teacher,
-            "lm_form": cfg.lm_form, "train_n": cfg.train_n, "val_n": cfg.val_n, "batch_size": cfg.batch_size, "lr": cfg.lr,
-            "optimizer": cfg.optimizer, "distributions": list(cfg.distributions), "best_step": result.best_step,
-            "init_checkpoint": params.init_checkpoint, "seed": cfg.seed, "selection": cfg.selection,
-        }
-        ckpts[name] = checkpoint(model_cfg, result, facts)
-        if init is not None and result.best_step == 0:
-            # Validation kept the starting model: re-emit it with the facts of the run that trained it (a
-            # deterministic file, and the report then describes the model it evaluates).
-            key = g if g in init else ANY
-            kept = f"validated here; {result.steps_done} fine-tuning step(s) did not improve it"
-            ckpts[name] = {**init[key], "train": {**init[key].get("train", {}), "kept": kept}}
+        facts = runs.run_facts(cfg, result, device, params.init_checkpoint)
+        ckpts[name] = runs.shipped_checkpoint(model_cfg, result, facts, init, g)
         results.append((name, result))
-        prefix = "" if g is None else f"{g}/"
-        metrics.update({
-            f"{prefix}{k}": (",".join(map(str, v)) if isinstance(v, (list, tuple)) else v) for k, v in facts.items()
-            if v is not None and not isinstance(v, list) or k in ("distributions", "train_n")
-        })
-        metrics.update({f"{prefix}parameters": count_parameters(WeaveNet(model_cfg)), f"{prefix}layers": model_cfg.layers,
-                        f"{prefix}dim": model_cfg.dim, f"{prefix}variant": model_cfg.variant,
-                        f"{prefix}best_val_score": result.best_score,
-                        **{f"{prefix}best_val_{k}": v for k, v in result.best_val.items()}})
+        metrics.update(runs.run_metrics("" if g is None else f"{g}/", facts, model_cfg, result))
         console.print(f"weavenet_train {name}: {result.steps_done} steps in {result.seconds:.0f}s on {device}; best step "
                       f"{result.best_step}: val stable {result.best_val['stable_rate']:.3f}, SEq {result.best_val['seq']:.2f}")
     cfg0 = plans[0][2]

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import PurePath
+from pathlib import Path, PurePath
 
 import numpy as np
 import polars as pl
 
-from crossmatch.errors import InputError
-from crossmatch.io.readers import Table
+from crossmatch.errors import ConfigError, InputError
+from crossmatch.io.readers import Table, read_table
 
 SHARED_CATEGORY = "electronics"
 UNCATEGORISED = "(uncategorised)"
@@ -129,3 +129,23 @@ def walmart_amazon(table_a: Table, table_b: Table, pairs: Sequence[Table], names
         product_truth=pl.concat(truth).unique(["source_a", "item_a", "source_b", "item_b"], keep="first",
                                               maintain_order=True) if truth else None,
     )
+
+
+def read_dataset(name: str, folder: str | Path, *, seed: int = 0) -> AdaptedData:
+    """Read a real dataset folder through its adapter: ``xmarket`` (``<market>_5core.txt`` files) or
+    ``walmart_amazon`` (``tableA.csv``, ``tableB.csv``, optional ``train.csv`` / ``valid.csv``)."""
+    raw = Path(folder)
+    if not raw.is_dir():
+        raise InputError("dataset folder not found", file=str(raw))
+    if name == "xmarket":
+        files = sorted(raw.glob("*_5core.txt"))
+        if not files:
+            raise InputError("no '<market>_5core.txt' files", file=str(raw))
+        markets = {f.name.split("_")[0]: Table(str(f), f.name.split("_")[0], read_table(f, separator=" ")) for f in files}
+        return xmarket(markets, seed=seed)
+    if name == "walmart_amazon":
+        a, b = raw / "tableA.csv", raw / "tableB.csv"
+        pairs = [raw / f for f in ("train.csv", "valid.csv") if (raw / f).exists()]
+        return walmart_amazon(Table(str(a), None, read_table(a)), Table(str(b), None, read_table(b)),
+                              [Table(str(p), None, read_table(p)) for p in pairs])
+    raise ConfigError(f"ingest: unknown adapter '{name}'; choose xmarket or walmart_amazon")

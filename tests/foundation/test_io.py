@@ -72,12 +72,12 @@ def test_walmart_amazon_adapter_maps_empty_category():
 
 
 def test_real_data_sizes_match_the_data_readme(shared_data):
-    from stages.ingest import load_adapter
+    from crossmatch.io.adapters import read_dataset
 
-    xm = load_adapter("xmarket", shared_data / "xmarket_electronics", 0)
+    xm = read_dataset("xmarket", shared_data / "xmarket_electronics", seed=0)
     rows = {t.source: t.frame.height for t in xm.log_tables}
     assert rows == {"ca": 44779, "de": 17300, "fr": 17624, "in": 2015, "mx": 17095}
-    wa = load_adapter("walmart_amazon", shared_data / "walmart_amazon", 0)
+    wa = read_dataset("walmart_amazon", shared_data / "walmart_amazon", seed=0)
     res = ingest(log_tables=[], item_tables=wa.item_tables, category_table=wa.category_table, taxonomy_table=wa.taxonomy_table)
     assert res.items["walmart"].height == 2554 and res.items["amazon"].height == 22074
     tax = dict(res.taxonomy.group_by("source").len().iter_rows())
