@@ -48,9 +48,14 @@ def check_plain(obj: Any, where: str = "checkpoint") -> None:
 
 
 def save_checkpoint(obj: dict[str, Any], path: str | Path) -> None:
-    """``torch.save(obj, path)`` after :func:`check_plain` (write to a temporary path for atomicity)."""
+    """``torch.save(obj, path)`` after :func:`check_plain` (write to a temporary path for atomicity).
+
+    Saved through a file handle: given a path, torch names the records inside the zip after the file, so an
+    atomic write's random temporary name made every save of one model a different file (and DVC re-ran
+    everything downstream of it); through a handle the records are always ``archive/...``."""
     check_plain(obj)
-    torch.save(obj, path)
+    with open(path, "wb") as fh:
+        torch.save(obj, fh)
 
 
 def load_checkpoint(path: str | Path) -> Any:

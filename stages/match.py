@@ -17,16 +17,12 @@ A block above ``match.max_block_pairs`` item pairs keeps each item's top ``match
 same similarity (crossmatch/twosided/candidates.py), never its cross product. The matching is
 :func:`crossmatch.twosided.block_match.match_in_blocks` (every connected component of the
 candidate graph is one market with incomplete lists); this script reads, calls it once, writes.
-
-Over 150 lines (158): the optional embeddings, truth and WeaveNet model inputs, and the label-free
-metrics; still I/O + params + one library call (crossmatch.twosided.block_match.match_in_blocks).
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import polars as pl
@@ -36,9 +32,9 @@ from crossmatch.errors import InputError
 from crossmatch.truth import oriented_pair_set
 from crossmatch.twosided.block_match import (
     MatchParams,
-    Predictor,
     align_embeddings,
     candidate_pairs,
+    label_free,
     match_in_blocks,
 )
 from stages._common import console, load_section, params_as, run, write_atomic, write_json
@@ -65,37 +61,10 @@ def read_items(root: Path, source: str) -> pl.DataFrame:
     return items.select(pl.col("item_id").cast(pl.Utf8), title.alias("title"), fine.alias("fine_category"))
 
 
-NO_TRUTH_KEYS = ("precision", "recall", "f1", "true_positives", "truth_pairs", "precision_labelled", "f1_labelled",
-                 "pairs_labelled", "truth_pairs_in_candidates", "recall_ceiling_blocking")
-
-
-def label_free(metrics: dict[str, Any], pairs: pl.DataFrame, n_left: int, n_right: int, reason: str) -> dict[str, Any]:
-    """``metrics`` without truth: its truth-based figures null, the reason, and what needs no labels."""
-    return {**metrics, **dict.fromkeys(NO_TRUTH_KEYS), "truth_unavailable": reason, "left_items": n_left,
-            "right_items": n_right, "left_matched_share": pairs.height / max(n_left, 1),
-            "right_matched_share": pairs.height / max(n_right, 1),
-            "mean_similarity": float(np.mean(pairs.get_column("similarity").to_numpy())) if pairs.height else None}
-
-
 def read_embeddings(root: Path | None, source: str, item_ids: list[str]) -> np.ndarray | None:
     """Embeddings aligned to ``item_ids`` (NaN rows for items without one), or None if absent."""
     path = root / f"{source}.parquet" if root is not None else None
     return align_embeddings(pl.read_parquet(path), item_ids, file=str(path)) if path is not None and path.is_file() else None
-
-
-def load_predictor(path: Path, device_name: str, which: str = "UU") -> Predictor:
-    from crossmatch.checkpoint import load_checkpoint
-    from crossmatch.twosided.weavenet.checkpoints import load_models, model_for
-    from crossmatch.twosided.weavenet.train import predict_logits, resolve_device
-
-    if not path.is_file():
-        raise InputError("WeaveNet checkpoint not found; run weavenet_train or choose another match.solver", file=str(path))
-    device = resolve_device(device_name)
-    try:
-        model = model_for(load_models(load_checkpoint(path), device), which)
-    except (ValueError, RuntimeError, TypeError) as exc:  # a plain checkpoint, but not a WeaveNet's
-        raise InputError(f"cannot load the WeaveNet checkpoint: {exc}", file=str(path)) from None
-    return lambda sa, sb: predict_logits(model, sa, sb, device)
 
 
 def main() -> None:
@@ -130,7 +99,11 @@ def main() -> None:
         raise InputError('product-match truth not found (--truth none: match without it)', file=str(truth_path))
     truth = (oriented_pair_set(pl.read_parquet(truth_path), params.left, params.right, file=str(truth_path))
              if truth_path is not None else set())
-    predictor = load_predictor(Path(args.model), params.device, params.weavenet_model) if params.solver == "weavenet" else None
+    predictor = None
+    if params.solver == "weavenet":
+        from crossmatch.twosided.weavenet.runs import predictor_from  # torch only when WeaveNet solves
+
+        predictor = predictor_from(Path(args.model), params.device, params.weavenet_model)
 
     pairs, metrics = match_in_blocks(params, items_left=items_l, items_right=items_r, candidates=cand, truth=truth,
                                      embeddings=emb, predictor=predictor,

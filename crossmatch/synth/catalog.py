@@ -81,6 +81,9 @@ def _features(
     if n_dense:
         a = rng.normal(size=(d, n_dense)) / np.sqrt(d)
         dense = latent @ a + 0.3 * rng.normal(size=(len(latent), n_dense))
+        # Rounded: the product's last bits depend on the BLAS kernel of the CPU (OpenBLAS picks one per
+        # machine), and the data must be the same bytes on every machine for one seed.
+        dense = np.round(dense, 6)
         for j in range(n_dense):
             cols[f"num_{j}"] = dense[:, j].astype(np.float64)
     return cols

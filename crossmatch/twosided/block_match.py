@@ -303,3 +303,16 @@ def match_in_blocks(
         "block_pairs_before_top_k": candidates.block_pairs_top_k, **st,
     }
     return pairs, metrics
+
+
+NO_TRUTH_KEYS = ("precision", "recall", "f1", "true_positives", "truth_pairs", "precision_labelled", "f1_labelled",
+                 "pairs_labelled", "truth_pairs_in_candidates", "recall_ceiling_blocking")
+
+
+def label_free(metrics: dict[str, Any], pairs: pl.DataFrame, n_left: int, n_right: int, reason: str) -> dict[str, Any]:
+    """``metrics`` of :func:`match_in_blocks` without truth: its truth-based figures null, the reason, and what
+    needs no labels (share of each side matched, mean similarity)."""
+    return {**metrics, **dict.fromkeys(NO_TRUTH_KEYS), "truth_unavailable": reason, "left_items": n_left,
+            "right_items": n_right, "left_matched_share": pairs.height / max(n_left, 1),
+            "right_matched_share": pairs.height / max(n_right, 1),
+            "mean_similarity": float(np.mean(pairs.get_column("similarity").to_numpy())) if pairs.height else None}

@@ -9,7 +9,8 @@ import polars as pl
 from crossmatch.report.readme import headline_metrics
 from crossmatch.report.sections import blocking_section, icpa_section, match_section
 from crossmatch.report.summary import blocking_rows
-from stages.match import label_free, read_items
+from crossmatch.twosided.block_match import label_free
+from stages.match import read_items
 
 
 def test_match_reads_items_without_title_or_fine_category(tmp_path: Path) -> None:

@@ -120,3 +120,14 @@ def test_icpa_stages_refuse_a_planted_model_and_ignore_a_planted_training_checkp
     (tmp_path / "ck" / "run.pt").write_bytes(path.read_bytes())
     assert ck.load("run", "any-tag") is None
     assert not marker.exists()
+
+
+def test_one_checkpoint_is_one_file_whatever_its_name(tmp_path: Path) -> None:
+    """DVC hashes outputs: the same model saved under two names (an atomic write's temporary name) must be the
+    same bytes, or every stage downstream of a re-emitted checkpoint re-runs."""
+    obj = {"state_dict": {"w": torch.arange(6.0).reshape(2, 3)}, "config": {"layers": 2}, "train": {"steps": 0}}
+    a, b = tmp_path / "weavenet.pt", tmp_path / "tmp-81x2k.pt"
+    save_checkpoint(obj, a)
+    save_checkpoint(obj, b)
+    assert a.read_bytes() == b.read_bytes()
+    assert torch.equal(load_checkpoint(b)["state_dict"]["w"], obj["state_dict"]["w"])

@@ -26,6 +26,27 @@ def test_same_seed_same_world_and_other_seed_differs():
     assert not a.logs.equals(c.logs)
 
 
+def test_same_world_bytes_under_every_blas_kernel(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """OpenBLAS picks a kernel per CPU, and a matrix product's last bits differ between kernels: the world
+    (feature columns included) must be the same bytes on every machine, else every stage after it differs."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    code = ("import hashlib, sys; from crossmatch.synth import generate_world, make_config; "
+            "w = generate_world(make_config('tiny', seed=3)); "
+            "h = hashlib.md5(w.logs.write_csv().encode()); "
+            "[h.update(w.items[s].write_csv(float_precision=17).encode()) for s in sorted(w.items)]; print(h.hexdigest())")
+    digests = set()
+    for kernel in ("Haswell", "Prescott", "SkylakeX"):
+        env = {**os.environ, "OPENBLAS_CORETYPE": kernel, "PYTHONPATH": str(root)}
+        out = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True, check=True)
+        digests.add(out.stdout.strip())
+    assert len(digests) == 1
+
+
 def test_sources_share_no_ids(world):
     users = world.logs.group_by("source").agg(pl.col("user_id").unique())
     sets = [set(u) for u in users.get_column("user_id").to_list()]

@@ -1,5 +1,6 @@
 """What one WeaveNet training run leaves behind (issue 13): the checkpoint to ship, the facts saved in it, and
-its flat metrics — and the starting models of a fine-tuning run.
+its flat metrics — the starting models of a fine-tuning run, and a shipped checkpoint as the ``match`` stage's
+solver (:func:`predictor_from`).
 
 A fine-tuning run that validation never improved re-emits its starting model with the facts of the run that
 trained it (plus a ``kept`` note), so the file is deterministic and a report describes the model it evaluates.
@@ -7,17 +8,18 @@ trained it (plus a ``kept`` note), so the file is deterministic and a report des
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from crossmatch.checkpoint import load_checkpoint
 from crossmatch.errors import ConfigError, InputError
-from crossmatch.twosided.weavenet.checkpoints import ANY, checkpoint, members
+from crossmatch.twosided.weavenet.checkpoints import ANY, checkpoint, load_models, members, model_for
 from crossmatch.twosided.weavenet.model import WeaveNet, WeaveNetConfig, count_parameters
-from crossmatch.twosided.weavenet.train import TrainConfig, TrainResult
+from crossmatch.twosided.weavenet.train import TrainConfig, TrainResult, predict_logits, resolve_device
 
 
 def read_starts(paths: str | Path | Sequence[str | Path]) -> dict[str, dict[str, Any]]:
@@ -76,3 +78,16 @@ def run_metrics(prefix: str, facts: dict[str, Any], model_cfg: WeaveNetConfig, r
                 f"{prefix}best_val_score": result.best_score,
                 **{f"{prefix}best_val_{k}": v for k, v in result.best_val.items()}})
     return out
+
+
+def predictor_from(path: Path, device_name: str, which: str = "UU") -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """Logits ``(S_A, S_B) -> m̂`` of the checkpoint's model for distribution ``which`` (a set's member, or
+    the single model), for :func:`crossmatch.twosided.block_match.match_in_blocks`."""
+    if not path.is_file():
+        raise InputError("WeaveNet checkpoint not found; run weavenet_train or choose another match.solver", file=str(path))
+    device = resolve_device(device_name)
+    try:
+        model = model_for(load_models(load_checkpoint(path), device), which)
+    except (ValueError, RuntimeError, TypeError) as exc:  # a plain checkpoint, but not a WeaveNet's
+        raise InputError(f"cannot load the WeaveNet checkpoint: {exc}", file=str(path)) from None
+    return lambda sa, sb: predict_logits(model, sa, sb, device)
