@@ -89,7 +89,12 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path("/tmp/er_layouts"))
     ap.add_argument("--params", type=Path, default=Path("pipelines/real/params.yaml"))
     args = ap.parse_args()
+    marker = args.work / ".er_layouts"
+    if args.work.exists() and any(args.work.iterdir()) and not marker.exists():
+        raise SystemExit(f"{args.work} exists and was not made by this script: choose another --work")
     shutil.rmtree(args.work, ignore_errors=True)
+    args.work.mkdir(parents=True)
+    marker.touch()
     layouts = {"small_renamed": (small_renamed, "dblp_acm"), "string_ids": (string_ids, "amazon_google")}
     for name, (build, src) in layouts.items():
         build(args.data / src, args.work / name)

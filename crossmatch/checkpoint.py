@@ -48,7 +48,7 @@ def check_plain(obj: Any, where: str = "checkpoint") -> None:
 
 
 def save_checkpoint(obj: dict[str, Any], path: str | Path) -> None:
-    """``torch.save(obj, path)`` after :func:`check_plain` (write to a temporary path for atomicity).
+    """``torch.save(obj, path)`` after :func:`check_plain` (callers pass a temporary path for atomicity).
 
     Saved through a file handle: given a path, torch names the records inside the zip after the file, so an
     atomic write's random temporary name made every save of one model a different file (and DVC re-ran

@@ -8,6 +8,7 @@ pair files everything runs unsupervised.
 from __future__ import annotations
 
 import argparse
+import codecs
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,23 +33,35 @@ def benchmark_args(description: str | None) -> argparse.ArgumentParser:
 
 def _read_csv(path: Path) -> pl.DataFrame:
     try:
-        return pl.read_csv(path, infer_schema_length=0)
-    except pl.exceptions.ComputeError as exc:
-        if "utf-8" not in str(exc):
-            raise _unreadable(path, exc) from None
-    except (pl.exceptions.PolarsError, OSError) as exc:
+        raw = path.read_bytes()
+    except OSError as exc:
         raise _unreadable(path, exc) from None
-    # Not UTF-8. Catalogue exports are often Windows-1252 (™, é, curly quotes); Latin-1 decodes any byte.
-    raw = path.read_bytes()
     try:
-        text, encoding = raw.decode("cp1252"), "Windows-1252"
+        raw.decode("utf-8")
     except UnicodeDecodeError:
-        text, encoding = raw.decode("latin-1"), "Latin-1"
-    console.print(f"{path}: not UTF-8, read as {encoding}")
+        # Catalogue exports are often Windows-1252 (™, é, curly quotes), or UTF-8 with a few such bytes pasted in:
+        # valid UTF-8 stays as it is, every other byte is read as Windows-1252 (Latin-1 where that leaves it undefined).
+        raw = raw.decode("utf-8", errors="cp1252-bytes").encode()
+        console.print(f"{path}: not UTF-8; the bytes that are not were read as Windows-1252")
     try:
-        return pl.read_csv(io.BytesIO(text.encode()), infer_schema_length=0)
+        return pl.read_csv(io.BytesIO(raw), infer_schema_length=0)
     except pl.exceptions.PolarsError as exc:
         raise _unreadable(path, exc) from None
+
+
+def _cp1252_bytes(err: UnicodeError) -> tuple[str, int]:
+    assert isinstance(err, UnicodeDecodeError)
+    bad = err.object[err.start:err.end]
+    chars = []
+    for b in bad:
+        try:
+            chars.append(bytes([b]).decode("cp1252"))
+        except UnicodeDecodeError:  # 0x81, 0x8D, 0x8F, 0x90, 0x9D: undefined in Windows-1252
+            chars.append(chr(b))
+    return "".join(chars), err.end
+
+
+codecs.register_error("cp1252-bytes", _cp1252_bytes)
 
 
 def _unreadable(path: Path, exc: Exception) -> InputError:

@@ -126,7 +126,8 @@ def main() -> None:
     ap.add_argument("--plot-png", default="plots/weavenet_train.png")
     args = ap.parse_args()
     params = params_as(WeaveNetTrainParams, load_section(args.section, args.params), args.section)
-    init = runs.read_starts(params.init_checkpoint) if params.init_checkpoint else None
+    init = (runs.read_starts(params.init_checkpoint, hint="set weavenet_train.init_checkpoint: null to train from scratch")
+            if params.init_checkpoint else None)
     groups: list[str | None] = list(params.distributions) if params.per_distribution else [None]
     if params.per_distribution and init is not None:  # size specialists of the set go on, each at its own N
         groups += [k for k in init if split_key(k)[1] is not None and split_key(k)[0] in params.distributions]

@@ -59,6 +59,7 @@ class PairScorer:
         self.config = config or ScorerConfig()
         self.threshold = 0.5
         self.oof_f1 = float("nan")
+        self.empty = np.zeros(0, dtype=bool)
 
     def _model(self) -> HistGradientBoostingClassifier:
         c = self.config
@@ -91,20 +92,27 @@ class PairScorer:
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Calibrated ``P(match)`` per pair."""
+        if not hasattr(self, "model"):
+            raise ValueError("PairScorer.predict_proba called before fit")
         if X.shape[0] == 0:
             return np.zeros(0)
+        if X.ndim != 2 or X.shape[1] != len(self.empty):
+            raise ValueError(f"X must have the {len(self.empty)} feature columns the scorer was fitted on, got {X.shape}")
         return np.asarray(self.calibrator.predict(self.model.predict_proba(_fill(X, self.empty))[:, 1]),
                           dtype=np.float64)
 
 
-def _empty_columns(X: np.ndarray) -> np.ndarray:
-    """Columns with no value at all in ``X``: an attribute empty in both tables gives one, and
-    scikit-learn's binning cannot fit a column it has seen no value of."""
-    return np.asarray(np.isnan(X).all(axis=0)) if X.shape[0] else np.zeros(X.shape[1], dtype=bool)
+def _empty_columns(X: np.ndarray, min_values: int = 5) -> np.ndarray:
+    """Columns with fewer than ``min_values`` values in ``X`` (an attribute empty in both tables gives one with
+    none). scikit-learn's binning cannot fit a column it has seen no value of, and above 10,000 rows its early
+    stopping bins only a random 90 % of them: a column with k values is empty there with probability 0.1^k."""
+    if not X.shape[0]:
+        return np.zeros(X.shape[1], dtype=bool)
+    return np.asarray((~np.isnan(X)).sum(axis=0) < min_values)
 
 
 def _fill(X: np.ndarray, empty: np.ndarray) -> np.ndarray:
-    """``X`` with the columns that were empty at fit time set to 0: constant, so the model ignores them."""
+    """``X`` with the columns that were (nearly) empty at fit time set to 0: constant, so the model ignores them."""
     if not empty.any():
         return X
     out = np.array(X, dtype=np.float64, copy=True)

@@ -391,6 +391,17 @@ def test_an_attribute_empty_in_both_tables_is_ignored_not_fatal() -> None:
     s = PairScorer(ScorerConfig(max_iter=50, folds=3)).fit(X, y)
     alive = PairScorer(ScorerConfig(max_iter=50, folds=3)).fit(X[:, ~dead], y)
     assert s.threshold == alive.threshold and np.allclose(s.predict_proba(X), alive.predict_proba(X[:, ~dead]))
+    # a column with a few values only is ignored too: early stopping (> 10,000 rows) bins a random 90 % of them
+    sparse = X.copy()
+    live = int(np.flatnonzero(~dead)[0])
+    sparse[3:, live] = np.nan
+    few = PairScorer(ScorerConfig(max_iter=50, folds=3)).fit(sparse, y)
+    keep = ~dead
+    keep[live] = False
+    without = PairScorer(ScorerConfig(max_iter=50, folds=3)).fit(X[:, keep], y)
+    assert np.allclose(few.predict_proba(sparse), without.predict_proba(X[:, keep]))
+    with pytest.raises(ValueError, match="feature columns"):
+        s.predict_proba(X[:, :-1])
     cands = block(bench, config=BlockingConfig(k_left=3, k_grid=(3,))).candidates
     res = match(bench, cands, config=MatchConfig(scorer=ScorerConfig(max_iter=50, folds=3)))
     assert res.metrics["scorer"]["valid"]["f1"] >= 0.9

@@ -68,6 +68,19 @@ def test_unlabelled_folder_runs_unsupervised(tmp_path: Path) -> None:
     assert metrics["mode"] == "unsupervised" and 40 <= metrics["output_pairs"] <= 100
 
 
+def test_too_few_labelled_positives_run_unsupervised_and_say_why(tmp_path: Path) -> None:
+    data = _folder(tmp_path)
+    train = pl.read_csv(data / "train.csv", infer_schema_length=0)
+    pl.concat([train.filter(pl.col("label") == "1").head(2), train.filter(pl.col("label") == "0")]).write_csv(
+        data / "train.csv")
+    b, m = _run(tmp_path, data)
+    assert b.returncode == 0 and m.returncode == 0, m.stderr  # type: ignore[attr-defined]
+    metrics = json.loads((tmp_path / "out/match.json").read_text())
+    assert metrics["mode"] == "unsupervised" and "2 positive" in metrics["mode_reason"]
+    said = " ".join((m.stdout + m.stderr).split())  # type: ignore[attr-defined]
+    assert "2 positive" in said and "unsupervised rule" in said and metrics["output_pairs"] > 0
+
+
 @pytest.mark.parametrize(("breakage", "needle"), [
     (lambda d: (d / "tableB.csv").unlink(), "tableB.csv not found"),
     (lambda d: (d / "train.csv").write_text("ltable_id,rtable_id,label\na0,nope,1\n"), "column 'rtable_id'"),
@@ -115,14 +128,26 @@ def test_walmart_amazon_without_truth_gives_a_sensible_matching(tmp_path: Path, 
 
 
 def test_a_table_that_is_not_utf8_is_read_as_windows_1252(tmp_path: Path) -> None:
-    """Catalogue exports are often Windows-1252 (™, é, smart quotes): read them, do not refuse them."""
+    """Catalogue exports are often Windows-1252 (™, é, smart quotes), or UTF-8 with a few such bytes pasted in:
+    read them (valid UTF-8 as it is, header included), do not refuse them; a broken CSV is still refused."""
+    from crossmatch.errors import InputError
     from stages._er import read_benchmark
 
     d = _folder(tmp_path)
     left = pl.read_csv(d / "tableA.csv", infer_schema_length=0)
-    first = pl.int_range(pl.len()) == 0
-    left = left.with_columns(pl.when(first).then(pl.lit("Café ™ “deluxe”")).otherwise(pl.col("title")).alias("title"))
+    first, second = pl.int_range(pl.len()) == 0, pl.int_range(pl.len()) == 1
+    left = left.with_columns(pl.when(first).then(pl.lit("Café ™ “deluxe”")).when(second).then(pl.lit("naïve"))
+                             .otherwise(pl.col("title")).alias("title")).rename({"brand": "marque_é"})
+    right = pl.read_csv(d / "tableB.csv", infer_schema_length=0).rename({"brand": "marque_é"})
+    right = right.with_columns(pl.when(first).then(pl.lit("été STRAY")).otherwise(pl.col("title")).alias("title"))
     (d / "tableA.csv").write_bytes(left.write_csv().encode("cp1252"))
+    # UTF-8 with one Windows-1252 byte pasted in
+    (d / "tableB.csv").write_bytes(right.write_csv().encode("utf-8").replace(b"STRAY", "™".encode("cp1252")))
     bench = read_benchmark(d)
-    assert bench.left.get_column("title")[0] == "café ™ “deluxe”"
-    assert bench.left.height == left.height and bench.train is not None
+    assert bench.left.get_column("title").to_list()[:2] == ["café ™ “deluxe”", "naïve"]
+    assert bench.right.get_column("title")[0] == "été ™"
+    assert set(bench.attributes) == {"title", "marque_é", "price"} and bench.train is not None
+    assert (bench.left.height, bench.right.height) == (left.height, right.height)
+    (d / "tableB.csv").write_bytes(b"id,title\n1,a,b,c\n")
+    with pytest.raises(InputError, match="not a readable CSV"):
+        read_benchmark(d)

@@ -22,13 +22,14 @@ from crossmatch.twosided.weavenet.model import WeaveNet, WeaveNetConfig, count_p
 from crossmatch.twosided.weavenet.train import TrainConfig, TrainResult, predict_logits, resolve_device
 
 
-def read_starts(paths: str | Path | Sequence[str | Path]) -> dict[str, dict[str, Any]]:
-    """``{distribution, size key or ANY: single-model checkpoint}`` merged over the file(s); later files win."""
+def read_starts(paths: str | Path | Sequence[str | Path], *, hint: str = "") -> dict[str, dict[str, Any]]:
+    """``{distribution, size key or ANY: single-model checkpoint}`` merged over the file(s); later files win.
+    ``hint`` ends the message of a missing file (e.g. which param to change)."""
     out: dict[str, dict[str, Any]] = {}
     for path in [paths] if isinstance(paths, (str, Path)) else paths:
         p = Path(path)
         if not p.is_file():
-            raise InputError("starting checkpoint not found (train from scratch: no init checkpoint)", file=str(p))
+            raise InputError(f"starting checkpoint not found{'; ' + hint if hint else ''}", file=str(p))
         try:
             out.update(members(load_checkpoint(p)))  # load_checkpoint: InputError for a foreign or unreadable file
         except ValueError as exc:
@@ -48,7 +49,8 @@ def start_state(starts: dict[str, dict[str, Any]], group: str | None,
     return starts[key]["state_dict"]
 
 
-def run_facts(cfg: TrainConfig, result: TrainResult, device: torch.device, init: Any) -> dict[str, Any]:
+def run_facts(cfg: TrainConfig, result: TrainResult, device: torch.device,
+              init: str | list[str] | None) -> dict[str, Any]:
     """The facts of one run, saved in its checkpoint and (flattened) in the metrics."""
     return {
         "steps_requested": cfg.steps, "steps_done": result.steps_done, "seconds": round(result.seconds, 2),
