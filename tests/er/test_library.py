@@ -617,6 +617,21 @@ def test_token_vocab_from_params_and_bad_calls() -> None:
         choose_token_vocab(X, np.array([0, 1]), f, (0, 10), ScorerConfig())
 
 
+def test_attribute_names_and_column_order_do_not_matter() -> None:
+    """An unseen benchmark names and orders its attributes its own way: the features follow the names, not the
+    positions (tableB's columns in another order, every attribute renamed)."""
+    left, right, train, valid = synthetic_tables()
+    names = {"title": "Beer_Name", "brand": "Brew_Factory_Name", "price": "ABV"}
+    a = make_benchmark(left=left, right=right, train=train, valid=valid)
+    b = make_benchmark(left=left.rename(names), right=right.rename(names).select("id", "ABV", "Beer_Name",
+                                                                                  "Brew_Factory_Name"),
+                       train=train, valid=valid)
+    assert b.attributes == ("Beer_Name", "Brew_Factory_Name", "ABV")
+    l, r = a.train.get_column("l").to_numpy(), a.train.get_column("r").to_numpy()
+    Xa, Xb = PairFeaturizer(a).transform(l, r), PairFeaturizer(b).transform(l, r)
+    assert np.array_equal(np.isnan(Xa), np.isnan(Xb)) and np.allclose(np.nan_to_num(Xa), np.nan_to_num(Xb))
+
+
 def test_auto_mode_runs_unsupervised_when_train_has_too_few_positives(bench) -> None:  # type: ignore[no-untyped-def]
     """A user with a handful of labelled pairs gets a matching, not a refusal; labels then only evaluate."""
     tr = bench.train
