@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import polars as pl
 import pytest
@@ -26,29 +31,31 @@ def test_same_seed_same_world_and_other_seed_differs():
     assert not a.logs.equals(c.logs)
 
 
-def test_same_world_bytes_under_every_blas_kernel(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def _openblas_kernels() -> list[str]:
+    """The OpenBLAS kernels this machine can be forced to (empty without numpy on OpenBLAS or an x86 CPU): a forced
+    kernel the CPU cannot run dies of an illegal instruction, so only those its flags allow."""
+    blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]  # type: ignore[index]
+    cpuinfo = Path("/proc/cpuinfo")
+    flags = cpuinfo.read_text() if cpuinfo.is_file() else ""
+    if "openblas" not in str(blas.get("name", "")).lower() or (" sse3" not in flags and " pni" not in flags):
+        return []
+    return ["Prescott"] + ["Haswell"] * (" avx2" in flags) + ["SkylakeX"] * (" avx512f" in flags)
+
+
+KERNELS = _openblas_kernels()
+
+
+@pytest.mark.skipif(len(KERNELS) < 2, reason="OPENBLAS_CORETYPE needs numpy on OpenBLAS and an x86 CPU with two kernels")
+def test_same_world_bytes_under_every_blas_kernel(tmp_path: Path) -> None:
     """OpenBLAS picks a kernel per CPU, and a matrix product's last bits differ between kernels: the world
     (feature columns included) must be the same bytes on every machine, else every stage after it differs."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]  # type: ignore[index]
-    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
-    if "openblas" not in str(blas.get("name", "")).lower() or " sse3" not in flags and " pni" not in flags:
-        pytest.skip("OPENBLAS_CORETYPE needs numpy on OpenBLAS and an x86 CPU")
-    # a forced kernel the CPU cannot run dies of an illegal instruction: only the ones its flags allow
-    kernels = ["Prescott"] + ["Haswell"] * (" avx2" in flags) + ["SkylakeX"] * (" avx512f" in flags)
-    if len(kernels) < 2:
-        pytest.skip("this CPU runs only one OpenBLAS kernel")
     root = Path(__file__).resolve().parents[2]
     code = ("import hashlib, sys; from crossmatch.synth import generate_world, make_config; "
             "w = generate_world(make_config('tiny', seed=3)); "
             "h = hashlib.md5(w.logs.write_csv().encode()); "
             "[h.update(w.items[s].write_csv(float_precision=17).encode()) for s in sorted(w.items)]; print(h.hexdigest())")
     digests = set()
-    for kernel in kernels:
+    for kernel in KERNELS:
         env = {**os.environ, "OPENBLAS_CORETYPE": kernel, "PYTHONPATH": str(root)}
         out = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True, check=True)
         digests.add(out.stdout.strip())
