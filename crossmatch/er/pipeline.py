@@ -73,7 +73,7 @@ class MatchConfig:
     token_choice_seeds: int = 1  # fold splits averaged per size by choose_token_vocab
     token_min_gain: float = 0.0  # train OOF F1 a larger vocabulary must gain to be chosen
     self_training_rounds: int = 1  # unsupervised rule: pseudo-label rounds (0: the mixture rule alone)
-    confident_quantile: float = 0.5  # share of the mixture's matches that are not pseudo-positives
+    confident_quantile: float = 0.0  # share of the mixture's matches that are not pseudo-positives
     seed: int = 0
 
     def __post_init__(self) -> None:

@@ -1,0 +1,86 @@
+"""How the unsupervised rule's self-training is set, chosen on train labels only (issue 12 §2).
+
+For each benchmark folder: label-free blocking (``er.blocking.k_left`` nearest neighbours, as a user with
+no labels gets), then the rule of :mod:`crossmatch.er.unsupervised` — the mixture alone, and self-training
+for each ``--quantiles`` value (the share of the mixture's matches that are *not* pseudo-positives). Printed
+per variant, from train.csv only (valid.csv's labels are never read):
+
+* ``trainF1``: the labelled-pair F1 on the train pairs;
+* ``e2e*``: end to end on the records outside valid.csv — every output pair whose left or right record has
+  no valid pair counts, against the train positives among those records (valid's ids are read to leave its
+  records out, never its labels). Unlabelled true matches count as errors, as in the reported end-to-end F1.
+
+One setting serves every benchmark: the quantile with the best mean ``trainF1``.
+
+    python -m benchmarks.er_unsupervised_choice --data ../shared/data/walmart_amazon \
+        ../shared/data/amazon_google ../shared/data/dblp_acm --quantiles 0.5 0.25 0.0
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from crossmatch.er.blocking import candidates
+from crossmatch.er.evaluate import end_to_end, output_metrics
+from crossmatch.er.features import PairFeaturizer
+from crossmatch.er.tables import Benchmark, positives
+from crossmatch.er.unsupervised import self_trained_scores, unsupervised_matches
+from stages._er import load_params, read_benchmark
+
+
+def judge(bench: Benchmark, l: np.ndarray, r: np.ndarray, chosen: np.ndarray) -> tuple[float, float, int]:
+    """Train labelled-pair F1, end-to-end F1 outside valid's records, output size."""
+    assert bench.train is not None and bench.valid is not None
+    out = set(zip(l[chosen].tolist(), r[chosen].tolist(), strict=True))
+    held_l, held_r = set(bench.valid.get_column("l").to_list()), set(bench.valid.get_column("r").to_list())
+    outside = {p for p in out if p[0] not in held_l and p[1] not in held_r}
+    truth = {p for p in positives(bench.train) if p[0] not in held_l and p[1] not in held_r}
+    return output_metrics(out, bench.train)["f1"], end_to_end(outside, truth)["f1"], len(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", nargs="+", type=Path, required=True)
+    ap.add_argument("--params", default="pipelines/real/params.yaml")
+    ap.add_argument("--quantiles", nargs="+", type=float, default=[0.5, 0.0])
+    ap.add_argument("--rounds", type=int, default=1)
+    args = ap.parse_args()
+    params = load_params(args.params, "er")
+    bc = params.blocking_config()
+    scores: dict[str, list[float]] = {}
+    for folder in args.data:
+        t0 = time.perf_counter()
+        bench = read_benchmark(folder)
+        if bench.train is None or bench.valid is None:
+            raise SystemExit(f"{folder}: needs train.csv and valid.csv to judge the variants")
+        cands = candidates(bench, bc, k_left=bc.k_left)
+        l, r, sim = (cands.get_column(c).to_numpy() for c in ("l", "r", "similarity"))
+        kept, _ = unsupervised_matches(l, r, sim)
+        f1, e2e, n = judge(bench, l, r, kept)
+        scores.setdefault("mixture", []).append(f1)
+        print(f"{folder.name}: {len(l):,} candidates (k {bc.k_left})")
+        print(f"  mixture only        trainF1 {f1:.3f}  e2e* {e2e:.3f}  pairs {n}", flush=True)
+        feats = PairFeaturizer(bench, context_k=0, token_vocab=0)
+        drop = feats.context_names | feats.token_names  # the rule's own features, as in the pipeline
+        X = feats.transform(l, r)[:, [i for i, n in enumerate(feats.names) if n not in drop]]
+        for q in args.quantiles:
+            res = self_trained_scores(X, l, r, sim, rounds=args.rounds, confident_quantile=q)
+            if res is None:
+                print(f"  quantile {q:<5}      too few pseudo-labels")
+                continue
+            s, th, _ = res
+            f1, e2e, n = judge(bench, l, r, np.flatnonzero(s >= th))
+            scores.setdefault(f"quantile {q}", []).append(f1)
+            print(f"  quantile {q:<5}      trainF1 {f1:.3f}  e2e* {e2e:.3f}  pairs {n}", flush=True)
+        print(f"  ({time.perf_counter() - t0:.0f} s)")
+    print("mean trainF1 over the benchmarks:")
+    for name, v in scores.items():
+        print(f"  {name:<18} {np.mean(v):.3f}" + ("" if len(v) == len(args.data) else f" (on {len(v)} of them)"))
+
+
+if __name__ == "__main__":
+    main()
