@@ -499,6 +499,9 @@ def test_pseudo_labels_take_confident_matches_and_their_runner_ups() -> None:
     # matches above 0.5 one-to-one: (0,0) 0.9 and (1,1) 0.8; the confident half is (0,0)
     assert pos.tolist() == [0]
     assert sorted(neg.tolist()) == [1, 5]  # every other pair touching left 0 or right 0
+    # the shipped setting (quantile 0): every one-to-one match above the cut is a pseudo-positive
+    pos, neg = pseudo_labels(l, r, s, 0.5, confident_quantile=0.0)
+    assert pos.tolist() == [0, 2] and sorted(neg.tolist()) == [1, 3, 5]
     empty, none = pseudo_labels(l, r, s, 2.0, confident_quantile=0.5)
     assert len(empty) == 0 and len(none) == 0
 
