@@ -20,7 +20,7 @@ from crossmatch.er.evaluate import end_to_end, labelled_metrics, output_metrics,
 from crossmatch.er.features import PairFeaturizer
 from crossmatch.er.postprocess import METHODS, select
 from crossmatch.er.scorer import PairScorer, ScorerConfig
-from crossmatch.er.selection import grouped_end_to_end_by_method
+from crossmatch.er.selection import grouped_end_to_end_by_method, hard_negatives
 from crossmatch.er.tables import Benchmark, positives
 from crossmatch.er.unsupervised import self_trained_scores, unsupervised_matches
 from crossmatch.errors import ConfigError
@@ -72,6 +72,9 @@ class MatchConfig:
     token_text_only: bool = False  # the vocabulary from the text attributes only (no price / year digits)
     token_choice_seeds: int = 1  # fold splits averaged per size by choose_token_vocab
     token_min_gain: float = 0.0  # train OOF F1 a larger vocabulary must gain to be chosen
+    # per left record with a train positive, this many of its most similar blocked candidates that are not train
+    # pairs join the scorer's training pairs as negatives (selection.hard_negatives); 0: the labelled pairs only
+    hard_negatives: int = 0
     self_training_rounds: int = 1  # unsupervised rule: pseudo-label rounds (0: the mixture rule alone)
     confident_quantile: float = 0.0  # share of the mixture's matches that are not pseudo-positives
     seed: int = 0
@@ -87,6 +90,8 @@ class MatchConfig:
         if self.token_choice_seeds < 1 or not 0.0 <= self.token_min_gain < 1.0:
             raise ConfigError(f"er match: token_choice_seeds >= 1 and 0 <= token_min_gain < 1 required, got "
                               f"{self.token_choice_seeds} and {self.token_min_gain}")
+        if isinstance(self.hard_negatives, bool) or not isinstance(self.hard_negatives, int) or self.hard_negatives < 0:
+            raise ConfigError(f"er match.hard_negatives must be an integer >= 0, got {self.hard_negatives!r}")
         if self.self_training_rounds < 0 or not 0.0 <= self.confident_quantile < 1.0:
             raise ConfigError("er match: self_training_rounds >= 0 and 0 <= confident_quantile < 1 required")
         if not self.postprocess:
@@ -109,8 +114,8 @@ def _rounded(d: dict[str, float]) -> dict[str, float]:
 
 
 def choose_output(feats: PairFeaturizer, bench: Benchmark, cands: pl.DataFrame, config: MatchConfig, *,
-                  train_features: np.ndarray | None = None,
-                  cand_features: np.ndarray | None = None) -> tuple[str, dict[str, dict[str, float]]]:
+                  train_features: np.ndarray | None = None, cand_features: np.ndarray | None = None,
+                  hard: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[str, dict[str, dict[str, float]]]:
     """``output: auto``: the post-processing of ``config.postprocess`` with the best train-only end-to-end F1
     over the blocked candidates (:func:`crossmatch.er.selection.grouped_end_to_end_by_method`; ties: the
     earlier one). The labelled-pair figures cannot choose it: they never see the candidates nobody labelled.
@@ -124,7 +129,7 @@ def choose_output(feats: PairFeaturizer, bench: Benchmark, cands: pl.DataFrame, 
         est = grouped_end_to_end_by_method(feats, bench, cands, methods=tuple(config.postprocess),
                                            scorer=config.scorer, folds=folds, seed=config.seed,
                                            dense_max=config.dense_max, train_features=train_features,
-                                           cand_features=cand_features)
+                                           cand_features=cand_features, hard=hard)
     except ConfigError:  # a fold's training pairs lack positives or negatives for the scorer's own folds
         return "threshold", {}
     best = max(config.postprocess, key=lambda m: (est[m]["f1"], -config.postprocess.index(m)))
@@ -201,16 +206,19 @@ def match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
     if supervised:
         assert bench.train is not None
         Xtr = feats.transform(bench.train.get_column("l").to_numpy(), bench.train.get_column("r").to_numpy())
+        hl, hr = hard_negatives(cands, bench.train, config.hard_negatives)
+        Xh = feats.transform(hl, hr) if len(hl) else np.zeros((0, Xtr.shape[1]))
+        ytr = np.r_[bench.train.get_column("label").to_numpy(), np.zeros(len(hl), dtype=np.int64)]
         progress("scorer")
-        keep, scorer, tokens = choose_token_vocab(Xtr, bench.train.get_column("label").to_numpy(), feats,
-                                                  config.token_vocab, config.scorer,
+        keep, scorer, tokens = choose_token_vocab(np.r_[Xtr, Xh], ytr, feats, config.token_vocab, config.scorer,
                                                   seeds=config.token_choice_seeds, min_gain=config.token_min_gain)
         pool_names = [feats.names[i] for i in keep]  # the columns of Xpool: the chosen vocabulary's tokens only
-        Xtr = Xtr[:, keep]
+        Xtr, Xh = Xtr[:, keep], Xh[:, keep]
         Xpool = feats.transform(l, r)[:, keep]
         prob = scorer.predict_proba(Xpool)
         metrics["scorer"] = {"threshold": scorer.threshold, "oof_f1_train": scorer.oof_f1,
-                             "features": len(keep), "train_pairs": int(bench.train.height), "token_vocab": tokens}
+                             "features": len(keep), "train_pairs": int(bench.train.height), "token_vocab": tokens,
+                             "hard_negatives": {"per_record": config.hard_negatives, "pairs": len(hl)}}
         if bench.valid is not None and bench.valid.height:
             pv = scorer.predict_proba(feats.transform(bench.valid.get_column("l").to_numpy(),
                                                       bench.valid.get_column("r").to_numpy())[:, keep])
@@ -235,7 +243,7 @@ def match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
             # the pool's features, in the candidates' own order (the pool is sorted and holds valid pairs too)
             at = cands.select("l", "r").join(pool.select("l", "r").with_row_index("i"), on=["l", "r"], how="left")
             output, estimates = choose_output(feats, bench, cands, config, train_features=Xtr,
-                                              cand_features=Xpool[at.get_column("i").to_numpy()])
+                                              cand_features=Xpool[at.get_column("i").to_numpy()], hard=(Xh, hl))
             metrics["output_choice"] = {"chosen": output, "train_end_to_end": estimates}
         decision = cols[f"in_{output}"] if output in config.postprocess else \
             np.isin(np.arange(len(l)), select(l, r, prob, method=output, threshold=scorer.threshold,

@@ -25,6 +25,24 @@ from crossmatch.er.scorer import PairScorer, ScorerConfig
 from crossmatch.er.tables import Benchmark
 
 
+def hard_negatives(cands: pl.DataFrame, train: pl.DataFrame, per_record: int) -> tuple[np.ndarray, np.ndarray]:
+    """Hard negatives drawn from the blocked candidates (issue 12 §3): for every left record with a positive in
+    ``train``, its ``per_record`` most similar candidates (blocking cosine; ties by right row) that are not pairs
+    of ``train`` — the partner a record has is labelled, its nearest look-alikes are most likely not partners.
+    Returns their ``(l, r)`` rows. Only train.csv is read: a candidate listed in valid.csv is drawn like any other."""
+    if per_record < 0:
+        raise ValueError(f"per_record must be >= 0, got {per_record}")
+    empty = np.zeros(0, dtype=np.int64)
+    if not per_record or not train.height:
+        return empty, empty
+    pos_left = train.filter(pl.col("label") == 1).select("l").unique()
+    drawn = (cands.select("l", "r", "similarity").join(pos_left, on="l", how="semi")
+             .join(train.select("l", "r"), on=["l", "r"], how="anti")
+             .sort(["l", "similarity", "r"], descending=[False, True, False])
+             .filter(pl.int_range(pl.len()).over("l") < per_record))
+    return drawn.get_column("l").to_numpy().astype(np.int64), drawn.get_column("r").to_numpy().astype(np.int64)
+
+
 def grouped_end_to_end(feats: PairFeaturizer, bench: Benchmark, cands: pl.DataFrame, *,
                        scorer: ScorerConfig | None = None, folds: int = 5, seed: int = 0) -> dict[str, float]:
     """Precision / recall / F1 and output pairs of the thresholded scorer over the blocked candidates
@@ -36,11 +54,13 @@ def grouped_end_to_end(feats: PairFeaturizer, bench: Benchmark, cands: pl.DataFr
 def grouped_end_to_end_by_method(feats: PairFeaturizer, bench: Benchmark, cands: pl.DataFrame, *,
                                  methods: tuple[str, ...], scorer: ScorerConfig | None = None, folds: int = 5,
                                  seed: int = 0, dense_max: int = 400, train_features: np.ndarray | None = None,
-                                 cand_features: np.ndarray | None = None) -> dict[str, dict[str, float]]:
+                                 cand_features: np.ndarray | None = None,
+                                 hard: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, dict[str, float]]:
     """:func:`grouped_end_to_end` for each post-processing ``method`` (``crossmatch.er.postprocess``), each run on
     the whole candidate set's out-of-fold probabilities at the mean of the folds' thresholds.
     ``train_features`` / ``cand_features``: ``feats.transform`` of the train pairs / of ``cands`` when the
-    caller already has them (the pipeline does), so nothing is featurised twice."""
+    caller already has them (the pipeline does), so nothing is featurised twice. ``hard``: the features and left
+    rows of extra negative pairs (:func:`hard_negatives`); each fold's scorer trains on those of its own records."""
     if bench.train is None:
         raise ValueError("grouped_end_to_end needs train.csv")
     if folds < 2:
@@ -63,11 +83,17 @@ def grouped_end_to_end_by_method(feats: PairFeaturizer, bench: Benchmark, cands:
     if X.shape[0] != len(tl) or Xc.shape[0] != len(cl):
         raise ValueError(f"features must have one row per train pair ({len(tl)}) and candidate ({len(cl)}), "
                          f"got {X.shape[0]} and {Xc.shape[0]}")
+    Xh, hl = hard if hard is not None else (np.zeros((0, X.shape[1])), np.zeros(0, dtype=np.int64))
+    if Xh.shape[0] != len(hl) or (len(hl) and Xh.shape[1] != X.shape[1]):
+        raise ValueError(f"hard negatives need one feature row of {X.shape[1]} columns per left row, got {Xh.shape} "
+                         f"for {len(hl)}")
+    f_hard = np.array([fold_of[a] for a in hl.tolist()], dtype=np.int64)
     prob = np.zeros(len(cl))
     thresholds = []
     for f in range(folds):
-        fit = f_train != f
-        model = PairScorer(scorer or ScorerConfig(seed=seed)).fit(X[fit], ty[fit])
+        fit, extra = f_train != f, f_hard != f
+        model = PairScorer(scorer or ScorerConfig(seed=seed)).fit(np.r_[X[fit], Xh[extra]],
+                                                                  np.r_[ty[fit], np.zeros(int(extra.sum()), np.int64)])
         thresholds.append(model.threshold)
         m = f_cand == f
         if m.any():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import numpy as np
 import polars as pl
@@ -652,3 +653,66 @@ def test_auto_mode_runs_unsupervised_when_train_has_too_few_positives(bench) -> 
         match(small, cands, config=MatchConfig(mode="supervised", scorer=ScorerConfig(max_iter=50, folds=5)))
     enough = match(bench, cands, config=cfg)
     assert enough.metrics["mode"] == "supervised" and "mode_reason" not in enough.metrics
+
+
+def test_hard_negatives_are_each_positive_records_nearest_other_candidates() -> None:
+    from crossmatch.er.selection import hard_negatives
+
+    cands = pl.DataFrame({"l": [0, 0, 0, 0, 1, 1, 2, 2], "r": [5, 6, 7, 8, 5, 6, 7, 9],
+                          "similarity": [0.9, 0.8, 0.8, 0.1, 0.7, 0.6, 0.9, 0.8]})
+    train = pl.DataFrame({"l": [0, 0, 1], "r": [5, 8, 6], "label": [1, 0, 0]})
+    hl, hr = hard_negatives(cands, train, 2)
+    # left 0 has a positive: its two most similar candidates that are not train pairs (ties by right row);
+    # left 1 has only a negative in train and left 2 none: nothing is drawn for them
+    assert list(zip(hl.tolist(), hr.tolist(), strict=True)) == [(0, 6), (0, 7)]
+    assert list(zip(*hard_negatives(cands, train, 5), strict=True)) == [(0, 6), (0, 7)]  # (0, 8) is a train pair
+    assert len(hard_negatives(cands, train, 0)[0]) == 0
+    with pytest.raises(ValueError, match="per_record"):
+        hard_negatives(cands, train, -1)
+
+
+def test_hard_negatives_join_the_scorer_and_stay_in_their_records_fold(bench, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """The pipeline trains on them (and says how many); the train-only output estimate fits each fold's scorer
+    on the hard negatives of its own records only, never on those of the records it then decides."""
+    from crossmatch.er import selection
+    from crossmatch.er.selection import hard_negatives
+
+    cands = block(bench, config=BlockingConfig(k_left=3, k_grid=(3,))).candidates
+    cfg = MatchConfig(context_k=0, output="threshold", scorer=ScorerConfig(max_iter=50, folds=3))
+    runs = [match(bench, cands, config=replace(cfg, hard_negatives=n)) for n in (0, 2)]
+    hl, _ = hard_negatives(cands, bench.train, 2)
+    assert runs[0].metrics["scorer"]["hard_negatives"] == {"per_record": 0, "pairs": 0}
+    assert runs[1].metrics["scorer"]["hard_negatives"] == {"per_record": 2, "pairs": len(hl)} and len(hl) > 0
+    assert runs[1].metrics["scorer"]["valid"]["f1"] >= 0.9
+    for bad in (-1, True, 1.5):
+        with pytest.raises(ConfigError, match="hard_negatives"):
+            MatchConfig(hard_negatives=bad)  # type: ignore[arg-type]
+
+    feats = PairFeaturizer(bench)
+    fits: list[set[int]] = []
+
+    class Spy(PairScorer):
+        def fit(self, X: np.ndarray, y: np.ndarray) -> PairScorer:
+            fits.append(set(X[:, -1].astype(int).tolist()))
+            return super().fit(X[:, :-1], y)
+
+        def predict_proba(self, X: np.ndarray) -> np.ndarray:
+            return super().predict_proba(X[:, :-1])
+
+    class Tagged:  # the left row rides along as the last column
+        def transform(self, l: np.ndarray, r: np.ndarray) -> np.ndarray:
+            return np.column_stack([feats.transform(l, r), l])
+
+    hl, hr = hard_negatives(cands, bench.train, 2)
+    monkeypatch.setattr(selection, "PairScorer", Spy)
+    selection.grouped_end_to_end_by_method(Tagged(), bench, cands, methods=("threshold",),  # type: ignore[arg-type]
+                                           scorer=ScorerConfig(max_iter=50, folds=3), folds=4,
+                                           hard=(Tagged().transform(hl, hr), hl))
+    tl = set(bench.train.get_column("l").to_list())
+    held = [tl - f for f in fits]  # each fold's held-out train records
+    assert len(fits) == 4 and all(held)
+    for f, out in zip(fits, held, strict=True):
+        assert not f & out  # no row of a held-out record, hard negatives included
+        assert set(hl.tolist()) - out <= f  # every other record's hard negatives are in
+    with pytest.raises(ValueError, match="hard negatives"):
+        selection.grouped_end_to_end_by_method(feats, bench, cands, methods=("threshold",), hard=(np.zeros((2, 3)), hl))
