@@ -16,17 +16,12 @@ With ``--source S`` (the default pipeline's ``foreach``; issue 11 part 7) only s
 ``--out`` is then S's own folder (``logs.parquet``, ``items.parquet``), and S's quarantined rows and
 report go to ``--part DIR`` for ``stages.ingest_report``, which merges every source's part. Each
 table that may hold S's rows is still checked in full, so messages are those of the all-source run.
-
-Over 150 lines, and only I/O and params: two input forms (the standard contract, dataset adapters), the
-per-source and all-source layouts and their atomic writers; the rules and the readers live in crossmatch.io.
 """
 
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import polars as pl
 
@@ -34,43 +29,8 @@ from crossmatch.errors import ConfigError, InputError
 from crossmatch.io import IngestResult, LazyTable, Table, ingest, read_table, read_tables, scan_tables
 from crossmatch.io.adapters import AdaptedData, read_dataset
 from crossmatch.io.ingest import tables_for
-from crossmatch.io.rules import Rules, unsafe_source_name
+from crossmatch.io.rules import IngestConfig, unsafe_source_name
 from stages._common import atomic_dir, console, load_section, params_as, run, write_atomic, write_json
-
-
-@dataclass(frozen=True)
-class IngestParams:
-    sources: list[str] | None = None
-    quarantine: bool = False
-    duplicates: Literal["drop", "error"] = "drop"
-    seed: int = 0  # only used by adapters that re-index ids
-    # Plausibility bounds (crossmatch.io.rules.Rules): rows outside them are bad rows.
-    min_year: int = Rules.min_year
-    max_year: int = Rules.max_year
-    max_id_length: int = Rules.max_id_length
-    max_weight: float = Rules.max_weight
-    allow_control_chars: bool = Rules.allow_control_chars
-
-    def __post_init__(self) -> None:
-        if self.duplicates not in ("drop", "error"):
-            raise ConfigError(f"ingest.duplicates must be 'drop' or 'error', got '{self.duplicates}'")
-        if not isinstance(self.quarantine, bool):
-            raise ConfigError(f"ingest.quarantine must be true or false, got {self.quarantine!r}")
-        if self.sources is not None:
-            # Each source becomes a folder under --out: a name like '../x' would write outside it.
-            bad = [s for s in self.sources if unsafe_source_name(s)]
-            if bad:
-                raise ConfigError(f"ingest.sources: {bad[0][:60]!r} cannot be a folder name "
-                                  "(it is empty, starts with '.', or holds '/', '\\', blanks or control characters)")
-            if not self.sources:
-                raise ConfigError("ingest.sources must list at least one source (or be null: every source found)")
-            if len(set(self.sources)) < len(self.sources):
-                raise ConfigError(f"ingest.sources lists a source twice: {self.sources}")
-        self.rules()  # bounds checked now, before any input is read
-
-    def rules(self) -> Rules:
-        return Rules(min_year=self.min_year, max_year=self.max_year, max_id_length=self.max_id_length,
-                     max_weight=self.max_weight, allow_control_chars=self.allow_control_chars)
 
 
 def source_folder(out: Path, source: str, *, one_source: bool = False) -> Path:
@@ -116,7 +76,7 @@ def main() -> None:
     ap.add_argument("--source", help="build this source only (--out is its folder; see --part)")
     ap.add_argument("--part", help="with --source: folder for its quarantined rows and report")
     args = ap.parse_args()
-    params = params_as(IngestParams, load_section(args.section, args.params), args.section)
+    params = params_as(IngestConfig, load_section(args.section, args.params), args.section)
 
     adapted: AdaptedData | None = None
     log_tables: list[Table | LazyTable]

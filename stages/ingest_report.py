@@ -23,9 +23,9 @@ from crossmatch.errors import InputError
 from crossmatch.io import read_tables
 from crossmatch.io.checks import FILE, ROW
 from crossmatch.io.readers import table_files
+from crossmatch.io.rules import IngestConfig as IngestParams
 from crossmatch.io.validate import load_categories, load_taxonomy
 from stages._common import console, load_section, params_as, run, write_atomic, write_json
-from stages.ingest import IngestParams
 
 
 def file_labels(path: str) -> list[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 import polars as pl
 
@@ -164,3 +165,41 @@ def fine_parent_check(taxonomy: pl.DataFrame | None) -> Check:
         pl.col("_fine").is_not_null() & pl.col("_cat").is_not_null()
         & (pl.col("_cat") != pl.col("_cat").drop_nulls().first().over("_source", "_fine")),
     )
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    """The ``ingest`` params: which sources, what to do with bad rows and duplicates, and the :class:`Rules`
+    bounds (checked when the config is made, before any input is read)."""
+
+    sources: list[str] | None = None
+    quarantine: bool = False
+    duplicates: Literal["drop", "error"] = "drop"
+    seed: int = 0  # only used by adapters that re-index ids
+    # Plausibility bounds (crossmatch.io.rules.Rules): rows outside them are bad rows.
+    min_year: int = Rules.min_year
+    max_year: int = Rules.max_year
+    max_id_length: int = Rules.max_id_length
+    max_weight: float = Rules.max_weight
+    allow_control_chars: bool = Rules.allow_control_chars
+
+    def __post_init__(self) -> None:
+        if self.duplicates not in ("drop", "error"):
+            raise ConfigError(f"ingest.duplicates must be 'drop' or 'error', got '{self.duplicates}'")
+        if not isinstance(self.quarantine, bool):
+            raise ConfigError(f"ingest.quarantine must be true or false, got {self.quarantine!r}")
+        if self.sources is not None:
+            # Each source becomes a folder under --out: a name like '../x' would write outside it.
+            bad = [s for s in self.sources if unsafe_source_name(s)]
+            if bad:
+                raise ConfigError(f"ingest.sources: {bad[0][:60]!r} cannot be a folder name "
+                                  "(it is empty, starts with '.', or holds '/', '\\', blanks or control characters)")
+            if not self.sources:
+                raise ConfigError("ingest.sources must list at least one source (or be null: every source found)")
+            if len(set(self.sources)) < len(self.sources):
+                raise ConfigError(f"ingest.sources lists a source twice: {self.sources}")
+        self.rules()  # bounds checked now, before any input is read
+
+    def rules(self) -> Rules:
+        return Rules(min_year=self.min_year, max_year=self.max_year, max_id_length=self.max_id_length,
+                     max_weight=self.max_weight, allow_control_chars=self.allow_control_chars)

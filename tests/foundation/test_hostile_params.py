@@ -13,13 +13,13 @@ import pytest
 import yaml
 
 from crossmatch.errors import ConfigError
+from crossmatch.io.rules import IngestConfig as IngestParams
 from crossmatch.params import check_fields, check_value
 from stages._common import params_as
 from stages.blocking import BlockingParams
 from stages.edges import EdgesParams
 from stages.evaluate import EvaluateParams
 from stages.generate import GenerateParams
-from stages.ingest import IngestParams
 from stages.match import MatchParams
 from stages.weavenet_eval import WeaveNetEvalParams
 from stages.weavenet_train import WeaveNetTrainParams
