@@ -12,108 +12,26 @@ Outputs:
 imitation+unsupervised. ``init_checkpoint`` (optional; one file or a list, merged) starts from saved models,
 e.g. the shipped set; their shapes must equal the params'. Validation runs before the first step, so with
 ``steps: 0`` the stage only validates and re-emits the checkpoint, and fine-tuning never selects a worse one.
-Over 150 lines: its params map 27 YAML keys onto two checked library configs per model; what a run leaves
-behind (checkpoint, facts, metrics) is crossmatch.twosided.weavenet.runs.
+The params and each model's plan are crossmatch.twosided.weavenet.plan; what a run leaves behind (checkpoint,
+facts, metrics) is crossmatch.twosided.weavenet.runs.
 """
 
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from rich.progress import Progress, TaskID
 
 from crossmatch.checkpoint import save_checkpoint
-from crossmatch.errors import ConfigError
-from crossmatch.twosided.generators import DISTRIBUTIONS
 from crossmatch.twosided.weavenet import runs
-from crossmatch.twosided.weavenet.binarize import Binarize
 from crossmatch.twosided.weavenet.checkpoints import ANY, model_set, split_key
 from crossmatch.twosided.weavenet.curves import curve_csv, plot_curves
-from crossmatch.twosided.weavenet.imitation import Teacher
-from crossmatch.twosided.weavenet.losses import LMForm, Objective
-from crossmatch.twosided.weavenet.model import WeaveNetConfig
-from crossmatch.twosided.weavenet.train import TrainConfig, TrainResult, resolve_device, train
+from crossmatch.twosided.weavenet.plan import WeaveNetRunConfig, plan
+from crossmatch.twosided.weavenet.train import TrainResult, resolve_device, train
 from stages._common import console, load_section, params_as, run, write_atomic, write_json, write_text
-
-PAPER_ASYM = ("UD", "Lib")  # §3.6 experiment 2: asymmetric variant for UD and Lib, symmetric otherwise
-
-
-@dataclass(frozen=True)
-class WeaveNetTrainParams:
-    # The Literal fields hold plain YAML strings until model_config / train_config check them
-    # (WeaveNetConfig and TrainConfig reject other values); nothing reads them before that.
-    layers: int = 4
-    dim: int = 16
-    hidden: int = 32
-    residual: bool = True
-    variant: str = "asym"  # sym | asym | auto (the paper's choice per distribution)
-    objective: str = "unsupervised"  # unsupervised | imitation | imitation+unsupervised
-    target: Objective = "fsm"  # sm | fsm | bsm: the paper's loss family and the teacher's cost
-    teacher: Teacher = "best_stable"
-    unsupervised_weight: float = 1.0
-    lm_form: LMForm = "code"
-    per_distribution: bool = False  # one model per distribution, saved as a model set
-    steps: int = 150
-    batch_size: int = 8
-    lr: float = 1.0e-4
-    optimizer: Literal["adam", "adamw"] = "adam"
-    weight_decay: float = 0.0
-    train_n: int | list[int] = 20
-    distributions: list[str] = field(default_factory=lambda: list(DISTRIBUTIONS))
-    val_n: int | list[int] = 20
-    val_size: int = 20
-    val_every: int = 50
-    val_binarize: Binarize = "argmax"
-    seed: int = 0
-    device: str = "auto"
-    max_seconds: float | None = None  # per model
-    init_checkpoint: str | list[str] | None = None
-    selection: Literal["paper", "blocking"] = "paper"  # paper (§3.6) | blocking (mean blocking pairs after Hungarian; our addition)
-
-    def model_config(self, distribution: str | None = None) -> WeaveNetConfig:
-        variant = self.variant
-        if variant == "auto":
-            variant = "asym" if distribution is None or distribution in PAPER_ASYM else "sym"
-        try:
-            return WeaveNetConfig(self.layers, self.dim, self.hidden, bool(self.residual), variant)  # type: ignore[arg-type]
-        except ValueError as exc:
-            raise ConfigError(f"weavenet_train: {exc}") from None
-
-    def train_config(self, distributions: list[str] | None = None) -> TrainConfig:
-        if self.objective in ("sm", "fsm", "bsm"):
-            raise ConfigError(f"weavenet_train.objective is now unsupervised | imitation | imitation+unsupervised; "
-                              f"the paper's loss family moved to weavenet_train.target (set target: {self.objective})")
-        if self.device not in ("auto", "cpu", "cuda") and not str(self.device).startswith("cuda:"):
-            raise ConfigError(f"weavenet_train.device must be auto | cpu | cuda[:k], got {self.device!r}")
-        as_tuple = lambda v: tuple(int(x) for x in (v if isinstance(v, list) else [v]))  # noqa: E731
-        try:
-            return TrainConfig(
-                steps=int(self.steps), batch_size=int(self.batch_size), lr=float(self.lr),
-                optimizer=self.optimizer, weight_decay=float(self.weight_decay),
-                objective=self.objective, target=self.target, teacher=self.teacher,  # type: ignore[arg-type]
-                unsupervised_weight=float(self.unsupervised_weight), lm_form=self.lm_form,
-                train_n=as_tuple(self.train_n), distributions=tuple(distributions or self.distributions),
-                val_n=as_tuple(self.val_n), val_size=int(self.val_size), val_every=int(self.val_every),
-                val_binarize=self.val_binarize, seed=int(self.seed),
-                max_seconds=None if self.max_seconds is None else float(self.max_seconds),
-                selection=self.selection,
-            )
-        except ValueError as exc:
-            raise ConfigError(f"weavenet_train: {exc}") from None
-
-
-def plan(params: WeaveNetTrainParams, group: str | None) -> tuple[str | None, WeaveNetConfig, TrainConfig]:
-    """Model shape and training config of one model: ``group`` is a distribution, a size specialist's key
-    ``"<dist>@<N>"`` (trained and validated at N only) or None (one model for every distribution)."""
-    if group is None:
-        return None, params.model_config(None), params.train_config(None)
-    dist, n = split_key(group)
-    cfg = params.train_config([dist])
-    return group, params.model_config(dist), cfg if n is None else replace(cfg, train_n=(n,), val_n=(n,))
 
 
 def main() -> None:
@@ -125,7 +43,7 @@ def main() -> None:
     ap.add_argument("--plot-csv", default="plots/weavenet_train.csv")
     ap.add_argument("--plot-png", default="plots/weavenet_train.png")
     args = ap.parse_args()
-    params = params_as(WeaveNetTrainParams, load_section(args.section, args.params), args.section)
+    params = params_as(WeaveNetRunConfig, load_section(args.section, args.params), args.section)
     init = (runs.read_starts(params.init_checkpoint, hint="set weavenet_train.init_checkpoint: null to train from scratch")
             if params.init_checkpoint else None)
     groups: list[str | None] = list(params.distributions) if params.per_distribution else [None]

@@ -15,6 +15,7 @@ import yaml
 from crossmatch.errors import ConfigError
 from crossmatch.io.rules import IngestConfig as IngestParams
 from crossmatch.params import check_fields, check_value
+from crossmatch.twosided.weavenet.plan import WeaveNetRunConfig
 from stages._common import params_as
 from stages.blocking import BlockingParams
 from stages.edges import EdgesParams
@@ -22,7 +23,6 @@ from stages.evaluate import EvaluateParams
 from stages.generate import GenerateParams
 from stages.match import MatchParams
 from stages.weavenet_eval import WeaveNetEvalParams
-from stages.weavenet_train import WeaveNetTrainParams
 from tests.conftest import ROOT, run_stage
 
 # (stage, its params section, the key the message must name)
@@ -112,7 +112,7 @@ def test_check_fields_prefixes_the_key() -> None:
 def test_committed_params_pass_the_checks(params_file: str) -> None:
     classes = {"generate": GenerateParams, "ingest": IngestParams, "edges": EdgesParams,
                "blocking": BlockingParams, "match": MatchParams,
-               "evaluate": EvaluateParams, "weavenet_train": WeaveNetTrainParams, "weavenet_eval": WeaveNetEvalParams}
+               "evaluate": EvaluateParams, "weavenet_train": WeaveNetRunConfig, "weavenet_eval": WeaveNetEvalParams}
     data = yaml.safe_load((ROOT / params_file).read_text())
     checked = 0
     for name, section in data.items():
