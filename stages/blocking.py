@@ -18,9 +18,6 @@ Outputs:
     <plots>_tradeoff.csv/.png, <plots>_grid.csv/.png   tradeoff per method; ω/η heat-map
 
 The protocol is :func:`crossmatch.bipoly.blocking.run_blocking`; this script reads, calls it once, writes.
-
-Over 150 lines (164): the rich progress bars of the grid and the ILPs, the optional truth and embedding inputs; still
-I/O + params + one library call (crossmatch.bipoly.blocking.run_blocking).
 """
 
 from __future__ import annotations
@@ -49,8 +46,6 @@ from crossmatch.bipoly.figures import grid_figure, recall_curve_figure, save_png
 from crossmatch.errors import InputError
 from crossmatch.truth import oriented_truth
 from stages._common import atomic_dir, console, load_section, params_as, run, write_atomic, write_json
-
-__all__ = ["BlockingParams", "load_embeddings", "load_source", "main", "make_executor"]
 
 
 def make_executor(runner: str, workers: int) -> Executor:
@@ -130,17 +125,7 @@ def main() -> None:
         for suffix in (".csv", ".png"):
             Path(f"{args.plots}_recall_curve{suffix}").unlink(missing_ok=True)
     write_json(args.metrics, metrics)
-    sel = metrics["methods"].get(params.select) or metrics.get("metablocking", {})
-    figures = ", ".join(f"{k} {'n/a' if sel.get(k) is None else format(sel[k], '.3f')}" for k in ("coverage", "reduction", "tradeoff"))
-    budget = metrics.get("ilp_budget") or {}
-    console.print(
-        f"blocking: {len(metrics['methods'])} methods in {metrics['seconds']['total']:.1f} s"
-        f"{'' if metrics['tuned'] else ' (untuned: no labelled pairs)'}; selected {params.select}: {figures}; "
-        f"{metrics['n_candidate_pairs']:,} candidate pairs"
-        f"{'' if res.candidates is not None else ' (over blocking.max_listed_pairs: blocks only, match takes top-k)'}"
-        f" -> {args.out}"
-        + ("; the ILP time budget was hit (results depend on this machine's speed)" if budget.get("hit") else "")
-    )
+    console.print(f"blocking: {res.summary(params.select)} -> {args.out}")
 
 
 @contextmanager

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from crossmatch.bipoly.config import BlockingParams
 from crossmatch.errors import ConfigError
 from crossmatch.io.rules import IngestConfig as IngestParams
 from crossmatch.params import check_fields, check_value
 from crossmatch.twosided.weavenet.plan import WeaveNetRunConfig
 from stages._common import params_as
-from stages.blocking import BlockingParams
 from stages.edges import EdgesParams
 from stages.evaluate import EvaluateParams
 from stages.generate import GenerateParams
