@@ -42,6 +42,9 @@ def benchmark_table(name: str, block: Mapping[str, Any], match: Mapping[str, Any
         tokens = (f"; {tv['chosen']} token features, chosen by train OOF F1{f' ({rule})' if rule else ''} "
                   + ", ".join(f"{k}: {f:.4f}" for k, f in sorted(tv["oof_f1_train"].items(), key=lambda kv: int(kv[0])))) \
             if len(tv.get("oof_f1_train", {})) > 1 else ""
+        hn = sc.get("hard_negatives", {})
+        if hn.get("pairs"):
+            tokens += f"; trained with {hn['pairs']:,} hard negatives ({hn['per_record']} per record with a train positive)"
         lines.append(f"| feature scorer (threshold {_f(sc.get('threshold'))} from train OOF{tokens}) | {_f(v['precision'])} "
                      f"| {_f(v['recall'])} | **{_f(v['f1'])}** | | |")
     for method, entry in match.get("postprocess", {}).items():

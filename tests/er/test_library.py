@@ -603,6 +603,9 @@ def test_report_names_the_token_vocabulary_chosen_on_train() -> None:
     assert "chosen by train OOF F1 (a larger size must gain ≥ 0.005) 0: 0.7100" in benchmark_table("x", block, grid)
     one = {"scorer": {"threshold": 0.4, "valid": v, "token_vocab": {"chosen": 0, "oof_f1_train": {"0": 0.71}}}}
     assert "token features" not in benchmark_table("x", block, one)  # a fixed size: nothing was chosen
+    assert "hard negatives" not in benchmark_table("x", block, one)
+    one["scorer"]["hard_negatives"] = {"per_record": 2, "pairs": 1075}
+    assert "trained with 1,075 hard negatives (2 per record with a train positive)" in benchmark_table("x", block, one)
 
 
 def test_token_vocab_from_params_and_bad_calls() -> None:
