@@ -106,3 +106,27 @@ def grouped_end_to_end_by_method(feats: PairFeaturizer, bench: Benchmark, cands:
         pairs = {p for p in pairs if p[0] in counted}
         out[method] = {**prf(len(pairs & truth), len(pairs), len(truth)), "pairs": float(len(pairs))}
     return out
+
+
+def held_out_pair_f1(X: np.ndarray, train: pl.DataFrame, cands: pl.DataFrame, cand_features: np.ndarray, *,
+                     per_record: int, scorer: ScorerConfig | None = None, folds: int = 5, seed: int = 0) -> float:
+    """Labelled-pair F1 of the scorer on held-out *train pairs* when it trains with ``per_record`` hard negatives.
+
+    The folds split train.csv's pairs (not its records), as valid.csv is split from the same records: a record
+    with two true partners can have one in the fitting pairs and the other held out, and the hard negatives are
+    drawn knowing only the fitting pairs — so a held-out true partner can be drawn as a negative, exactly as a
+    valid.csv partner can in the pipeline. Grouping by record (:func:`grouped_end_to_end_by_method`) cannot see
+    that: :func:`hard_negatives` never draws a pair of the train it is given. ``X``: features of ``train``'s
+    pairs; ``cand_features``: of ``cands``' rows."""
+    from sklearn.model_selection import StratifiedKFold
+
+    y = train.get_column("label").to_numpy().astype(np.int64)
+    at = cands.select("l", "r").with_row_index("i")
+    pred = np.zeros(len(y), dtype=bool)
+    for fit, out in StratifiedKFold(folds, shuffle=True, random_state=seed).split(X, y):
+        hl, hr = hard_negatives(cands, train[fit], per_record)
+        rows = pl.DataFrame({"l": hl, "r": hr}).join(at, on=["l", "r"], how="left").get_column("i").to_numpy()
+        model = PairScorer(scorer or ScorerConfig(seed=seed)).fit(
+            np.r_[X[fit], cand_features[rows]], np.r_[y[fit], np.zeros(len(rows), np.int64)])
+        pred[out] = model.predict_proba(X[out]) >= model.threshold
+    return prf(float((pred & (y == 1)).sum()), float(pred.sum()), float(y.sum()))["f1"]

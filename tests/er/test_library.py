@@ -719,3 +719,27 @@ def test_hard_negatives_join_the_scorer_and_stay_in_their_records_fold(bench, mo
         assert set(hl.tolist()) - out <= f  # every other record's hard negatives are in
     with pytest.raises(ValueError, match="hard negatives"):
         selection.grouped_end_to_end_by_method(feats, bench, cands, methods=("threshold",), hard=(np.zeros((2, 3)), hl))
+
+
+def test_held_out_pair_f1_draws_hard_negatives_without_the_held_out_pairs(bench, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """The pair-level check of hard negatives: each fold draws them knowing only its fitting pairs, so a held-out
+    true partner may be drawn (as a valid.csv partner may in the pipeline); every train pair is held out once."""
+    from crossmatch.er import selection
+
+    cands = block(bench, config=BlockingConfig(k_left=3, k_grid=(3,))).candidates
+    feats = PairFeaturizer(bench)
+    X = feats.transform(bench.train.get_column("l").to_numpy(), bench.train.get_column("r").to_numpy())
+    Xc = feats.transform(cands.get_column("l").to_numpy(), cands.get_column("r").to_numpy())
+    known: list[int] = []
+    real = selection.hard_negatives
+
+    def spy(c: pl.DataFrame, train: pl.DataFrame, n: int) -> tuple[np.ndarray, np.ndarray]:
+        known.append(train.height)
+        return real(c, train, n)
+
+    monkeypatch.setattr(selection, "hard_negatives", spy)
+    cfg = ScorerConfig(max_iter=50, folds=3)
+    f1 = selection.held_out_pair_f1(X, bench.train, cands, Xc, per_record=2, scorer=cfg, folds=4)
+    assert len(known) == 4 and sum(bench.train.height - k for k in known) == bench.train.height
+    assert f1 >= 0.8
+    assert selection.held_out_pair_f1(X, bench.train, cands, Xc, per_record=0, scorer=cfg, folds=4) >= 0.8
