@@ -49,11 +49,10 @@ def main() -> None:
     shipped: dict[int, list[float]] = {n: [] for n in args.per_record}
     held: dict[int, list[float]] = {n: [] for n in args.per_record}
     for folder in args.data:
-        full = read_benchmark(folder)
-        if full.train is None:
+        bench = replace(read_benchmark(folder), valid=None)  # no reference to valid.csv's pairs is kept
+        if bench.train is None:
             raise SystemExit(f"{folder}: needs train.csv")
-        bench = replace(full, valid=None)  # valid.csv is not even in memory
-        train = full.train
+        train = bench.train
         cands = block(bench, config=params.blocking_config()).candidates
         print(f"{folder.name}: {cands.height:,} candidates", flush=True)
         for n in args.per_record:

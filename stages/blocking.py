@@ -125,7 +125,7 @@ def main() -> None:
         for suffix in (".csv", ".png"):
             Path(f"{args.plots}_recall_curve{suffix}").unlink(missing_ok=True)
     write_json(args.metrics, metrics)
-    console.print(f"blocking: {res.summary(params.select)} -> {args.out}")
+    console.print(f"blocking: {res.summary(params.select, args.out)}")
 
 
 @contextmanager

@@ -47,8 +47,9 @@ class BlockingRun:
     metrics: dict[str, Any]
     curve: pl.DataFrame | None = None
 
-    def summary(self, select: str) -> str:
-        """One line for the person running it: methods and time, the ``select``-ed method's figures, candidates."""
+    def summary(self, select: str, out: str) -> str:
+        """One line for the person running it: methods and time, the ``select``-ed method's figures, candidates,
+        where they went (``out``)."""
         m = self.metrics
         sel = m["methods"].get(select) or m.get("metablocking", {})
         figures = ", ".join(f"{k} {'n/a' if sel.get(k) is None else format(sel[k], '.3f')}"
@@ -58,6 +59,7 @@ class BlockingRun:
                 f"{'' if m['tuned'] else ' (untuned: no labelled pairs)'}; selected {select}: {figures}; "
                 f"{m['n_candidate_pairs']:,} candidate pairs"
                 f"{'' if self.candidates is not None else ' (over blocking.max_listed_pairs: blocks only, match takes top-k)'}"
+                f" -> {out}"
                 + ("; the ILP time budget was hit (results depend on this machine's speed)" if budget.get("hit") else ""))
 
 

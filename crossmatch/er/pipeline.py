@@ -241,7 +241,8 @@ def match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
         if output == "auto":
             progress("output choice")
             # the pool's features, in the candidates' own order (the pool is sorted and holds valid pairs too)
-            at = cands.select("l", "r").join(pool.select("l", "r").with_row_index("i"), on=["l", "r"], how="left")
+            at = cands.select("l", "r").join(pool.select("l", "r").with_row_index("i"), on=["l", "r"], how="left",
+                                             maintain_order="left")
             output, estimates = choose_output(feats, bench, cands, config, train_features=Xtr,
                                               cand_features=Xpool[at.get_column("i").to_numpy()], hard=(Xh, hl))
             metrics["output_choice"] = {"chosen": output, "train_end_to_end": estimates}

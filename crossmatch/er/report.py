@@ -39,10 +39,11 @@ def benchmark_table(name: str, block: Mapping[str, Any], match: Mapping[str, Any
         # that a minimum gain is visible; the scorer's own oof_f1_train is one split's
         rule = "; ".join(([f"mean of {tv['seeds']} fold splits"] if tv.get("seeds", 1) > 1 else [])
                          + ([f"a larger size must gain ≥ {tv['min_gain']:g}"] if tv.get("min_gain") else []))
-        tokens = (f"; {tv['chosen']} token features, chosen by train OOF F1{f' ({rule})' if rule else ''} "
+        hn = sc.get("hard_negatives", {})
+        oof = "OOF F1 on the train pairs + hard negatives" if hn.get("pairs") else "train OOF F1"
+        tokens = (f"; {tv['chosen']} token features, chosen by {oof}{f' ({rule})' if rule else ''} "
                   + ", ".join(f"{k}: {f:.4f}" for k, f in sorted(tv["oof_f1_train"].items(), key=lambda kv: int(kv[0])))) \
             if len(tv.get("oof_f1_train", {})) > 1 else ""
-        hn = sc.get("hard_negatives", {})
         if hn.get("pairs"):
             tokens += f"; trained with {hn['pairs']:,} hard negatives ({hn['per_record']} per record with a train positive)"
         lines.append(f"| feature scorer (threshold {_f(sc.get('threshold'))} from train OOF{tokens}) | {_f(v['precision'])} "

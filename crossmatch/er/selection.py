@@ -25,22 +25,28 @@ from crossmatch.er.scorer import PairScorer, ScorerConfig
 from crossmatch.er.tables import Benchmark
 
 
-def hard_negatives(cands: pl.DataFrame, train: pl.DataFrame, per_record: int) -> tuple[np.ndarray, np.ndarray]:
-    """Hard negatives drawn from the blocked candidates (issue 12 §3): for every left record with a positive in
-    ``train``, its ``per_record`` most similar candidates (blocking cosine; ties by right row) that are not pairs
-    of ``train`` — the partner a record has is labelled, its nearest look-alikes are most likely not partners.
-    Returns their ``(l, r)`` rows. Only train.csv is read: a candidate listed in valid.csv is drawn like any other."""
+def hard_negative_rows(cands: pl.DataFrame, train: pl.DataFrame, per_record: int) -> np.ndarray:
+    """Row indices into ``cands`` of the hard negatives drawn from the blocked candidates (issue 12 §3): for every
+    left record with a positive in ``train``, its ``per_record`` most similar candidates (blocking cosine; ties by
+    right row) that are not pairs of ``train`` — the partner a record has is labelled, its nearest look-alikes are
+    most likely not partners (not always: a record with several true partners loses the unlabelled ones; see
+    :func:`held_out_pair_f1`). Only train.csv is read: a candidate listed in valid.csv is drawn like any other."""
     if per_record < 0:
         raise ValueError(f"per_record must be >= 0, got {per_record}")
-    empty = np.zeros(0, dtype=np.int64)
     if not per_record or not train.height:
-        return empty, empty
+        return np.zeros(0, dtype=np.int64)
     pos_left = train.filter(pl.col("label") == 1).select("l").unique()
-    drawn = (cands.select("l", "r", "similarity").join(pos_left, on="l", how="semi")
+    drawn = (cands.select("l", "r", "similarity").with_row_index("i").join(pos_left, on="l", how="semi")
              .join(train.select("l", "r"), on=["l", "r"], how="anti")
-             .sort(["l", "similarity", "r"], descending=[False, True, False])
+             .sort(["l", "similarity", "r", "i"], descending=[False, True, False, False])
              .filter(pl.int_range(pl.len()).over("l") < per_record))
-    return drawn.get_column("l").to_numpy().astype(np.int64), drawn.get_column("r").to_numpy().astype(np.int64)
+    return drawn.get_column("i").to_numpy().astype(np.int64)
+
+
+def hard_negatives(cands: pl.DataFrame, train: pl.DataFrame, per_record: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``(l, r)`` rows of :func:`hard_negative_rows`."""
+    rows = hard_negative_rows(cands, train, per_record)
+    return (cands.get_column("l").to_numpy()[rows].astype(np.int64), cands.get_column("r").to_numpy()[rows].astype(np.int64))
 
 
 def grouped_end_to_end(feats: PairFeaturizer, bench: Benchmark, cands: pl.DataFrame, *,
@@ -116,16 +122,16 @@ def held_out_pair_f1(X: np.ndarray, train: pl.DataFrame, cands: pl.DataFrame, ca
     with two true partners can have one in the fitting pairs and the other held out, and the hard negatives are
     drawn knowing only the fitting pairs — so a held-out true partner can be drawn as a negative, exactly as a
     valid.csv partner can in the pipeline. Grouping by record (:func:`grouped_end_to_end_by_method`) cannot see
-    that: :func:`hard_negatives` never draws a pair of the train it is given. ``X``: features of ``train``'s
-    pairs; ``cand_features``: of ``cands``' rows."""
+    that: :func:`hard_negatives` never draws a pair of the train it is given. A held-out *negative* pair can be
+    drawn too and is then trained on with its true label, which flatters held-out precision for ``per_record`` > 0
+    (the pipeline does the same with valid.csv's negatives). ``X``: features of ``train``'s pairs;
+    ``cand_features``: of ``cands``' rows."""
     from sklearn.model_selection import StratifiedKFold
 
     y = train.get_column("label").to_numpy().astype(np.int64)
-    at = cands.select("l", "r").with_row_index("i")
     pred = np.zeros(len(y), dtype=bool)
     for fit, out in StratifiedKFold(folds, shuffle=True, random_state=seed).split(X, y):
-        hl, hr = hard_negatives(cands, train[fit], per_record)
-        rows = pl.DataFrame({"l": hl, "r": hr}).join(at, on=["l", "r"], how="left").get_column("i").to_numpy()
+        rows = hard_negative_rows(cands, train[fit], per_record)
         model = PairScorer(scorer or ScorerConfig(seed=seed)).fit(
             np.r_[X[fit], cand_features[rows]], np.r_[y[fit], np.zeros(len(rows), np.int64)])
         pred[out] = model.predict_proba(X[out]) >= model.threshold

@@ -676,70 +676,95 @@ def test_hard_negatives_are_each_positive_records_nearest_other_candidates() -> 
 
 def test_hard_negatives_join_the_scorer_and_stay_in_their_records_fold(bench, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     """The pipeline trains on them (and says how many); the train-only output estimate fits each fold's scorer
-    on the hard negatives of its own records only, never on those of the records it then decides."""
-    from crossmatch.er import selection
+    on the hard negatives of the other folds' records only, never on those of the records it then decides."""
+    from crossmatch.er import pipeline, selection
     from crossmatch.er.selection import hard_negatives
 
     cands = block(bench, config=BlockingConfig(k_left=3, k_grid=(3,))).candidates
-    cfg = MatchConfig(context_k=0, output="threshold", scorer=ScorerConfig(max_iter=50, folds=3))
-    runs = [match(bench, cands, config=replace(cfg, hard_negatives=n)) for n in (0, 2)]
-    hl, _ = hard_negatives(cands, bench.train, 2)
+    hl, hr = hard_negatives(cands, bench.train, 2)
+    rows: list[int] = []
+
+    class Counting(PairScorer):
+        def fit(self, X: np.ndarray, y: np.ndarray) -> PairScorer:
+            rows.append(X.shape[0])
+            return super().fit(X, y)
+
+    monkeypatch.setattr(pipeline, "PairScorer", Counting)
+    cfg = MatchConfig(context_k=0, scorer=ScorerConfig(max_iter=50, folds=3))
+    runs = [match(bench, cands, config=replace(cfg, hard_negatives=n, output=o))
+            for n, o in ((0, "threshold"), (2, "threshold"), (2, "auto"))]
+    assert rows == [bench.train.height, bench.train.height + len(hl), bench.train.height + len(hl)] and len(hl) > 0
+    monkeypatch.undo()
     assert runs[0].metrics["scorer"]["hard_negatives"] == {"per_record": 0, "pairs": 0}
-    assert runs[1].metrics["scorer"]["hard_negatives"] == {"per_record": 2, "pairs": len(hl)} and len(hl) > 0
-    assert runs[1].metrics["scorer"]["valid"]["f1"] >= 0.9
+    assert runs[1].metrics["scorer"]["hard_negatives"] == {"per_record": 2, "pairs": len(hl)}
+    assert runs[1].metrics["scorer"]["valid"]["f1"] >= 0.9 and runs[2].metrics["output_choice"]["train_end_to_end"]
     for bad in (-1, True, 1.5):
         with pytest.raises(ConfigError, match="hard_negatives"):
             MatchConfig(hard_negatives=bad)  # type: ignore[arg-type]
 
     feats = PairFeaturizer(bench)
-    fits: list[set[int]] = []
+    fits: list[tuple[set[int], set[int]]] = []  # per fold: left rows of its labelled pairs, of its hard negatives
 
     class Spy(PairScorer):
         def fit(self, X: np.ndarray, y: np.ndarray) -> PairScorer:
-            fits.append(set(X[:, -1].astype(int).tolist()))
+            tag = X[:, -1].astype(int)  # >= 0: a train pair's left row; < 0: -(left row + 1) of a hard negative
+            fits.append((set(tag[tag >= 0].tolist()), set((-tag[tag < 0] - 1).tolist())))
             return super().fit(X[:, :-1], y)
 
         def predict_proba(self, X: np.ndarray) -> np.ndarray:
+            fits[-1] = (*fits[-1], set(X[:, -1].astype(int).tolist()))  # type: ignore[assignment]
             return super().predict_proba(X[:, :-1])
 
-    class Tagged:  # the left row rides along as the last column
+    class Tagged:
         def transform(self, l: np.ndarray, r: np.ndarray) -> np.ndarray:
             return np.column_stack([feats.transform(l, r), l])
 
-    hl, hr = hard_negatives(cands, bench.train, 2)
+    Xh = np.column_stack([feats.transform(hl, hr), -(hl + 1)])
     monkeypatch.setattr(selection, "PairScorer", Spy)
     selection.grouped_end_to_end_by_method(Tagged(), bench, cands, methods=("threshold",),  # type: ignore[arg-type]
-                                           scorer=ScorerConfig(max_iter=50, folds=3), folds=4,
-                                           hard=(Tagged().transform(hl, hr), hl))
-    tl = set(bench.train.get_column("l").to_list())
-    held = [tl - f for f in fits]  # each fold's held-out train records
-    assert len(fits) == 4 and all(held)
-    for f, out in zip(fits, held, strict=True):
-        assert not f & out  # no row of a held-out record, hard negatives included
-        assert set(hl.tolist()) - out <= f  # every other record's hard negatives are in
+                                           scorer=ScorerConfig(max_iter=50, folds=3), folds=4, hard=(Xh, hl))
+    assert len(fits) == 4
+    for fit_rows, hard_rows, decided in fits:  # type: ignore[misc]
+        assert decided and not (fit_rows | hard_rows) & decided  # nothing of a record it then decides
+        assert hard_rows == set(hl.tolist()) - decided  # every other record's hard negatives are in
     with pytest.raises(ValueError, match="hard negatives"):
         selection.grouped_end_to_end_by_method(feats, bench, cands, methods=("threshold",), hard=(np.zeros((2, 3)), hl))
 
 
 def test_held_out_pair_f1_draws_hard_negatives_without_the_held_out_pairs(bench, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     """The pair-level check of hard negatives: each fold draws them knowing only its fitting pairs, so a held-out
-    true partner may be drawn (as a valid.csv partner may in the pipeline); every train pair is held out once."""
+    true partner may be drawn (as a valid.csv partner may in the pipeline), and trains on exactly those candidate
+    rows' features; every train pair is held out once."""
     from crossmatch.er import selection
 
     cands = block(bench, config=BlockingConfig(k_left=3, k_grid=(3,))).candidates
     feats = PairFeaturizer(bench)
-    X = feats.transform(bench.train.get_column("l").to_numpy(), bench.train.get_column("r").to_numpy())
-    Xc = feats.transform(cands.get_column("l").to_numpy(), cands.get_column("r").to_numpy())
-    known: list[int] = []
-    real = selection.hard_negatives
+    X = np.column_stack([feats.transform(bench.train.get_column("l").to_numpy(), bench.train.get_column("r").to_numpy()),
+                         np.full(bench.train.height, -1)])
+    Xc = np.column_stack([feats.transform(cands.get_column("l").to_numpy(), cands.get_column("r").to_numpy()),
+                          np.arange(cands.height)])  # the candidate row rides along
+    drawn: list[np.ndarray] = []
+    used: list[np.ndarray] = []
+    real = selection.hard_negative_rows
 
-    def spy(c: pl.DataFrame, train: pl.DataFrame, n: int) -> tuple[np.ndarray, np.ndarray]:
-        known.append(train.height)
-        return real(c, train, n)
+    def spy(c: pl.DataFrame, train: pl.DataFrame, n: int) -> np.ndarray:
+        drawn.append(real(c, train, n))
+        assert train.height < bench.train.height  # drawn knowing the fitting pairs only
+        return drawn[-1]
 
-    monkeypatch.setattr(selection, "hard_negatives", spy)
+    class Spy(PairScorer):
+        def fit(self, X: np.ndarray, y: np.ndarray) -> PairScorer:
+            used.append(np.sort(X[X[:, -1] >= 0, -1].astype(int)))
+            return super().fit(X[:, :-1], y)
+
+        def predict_proba(self, X: np.ndarray) -> np.ndarray:
+            return super().predict_proba(X[:, :-1])
+
+    monkeypatch.setattr(selection, "hard_negative_rows", spy)
+    monkeypatch.setattr(selection, "PairScorer", Spy)
     cfg = ScorerConfig(max_iter=50, folds=3)
     f1 = selection.held_out_pair_f1(X, bench.train, cands, Xc, per_record=2, scorer=cfg, folds=4)
-    assert len(known) == 4 and sum(bench.train.height - k for k in known) == bench.train.height
+    assert len(drawn) == len(used) == 4 and all(len(d) for d in drawn)
+    assert all(np.array_equal(np.sort(d), u) for d, u in zip(drawn, used, strict=True))
     assert f1 >= 0.8
     assert selection.held_out_pair_f1(X, bench.train, cands, Xc, per_record=0, scorer=cfg, folds=4) >= 0.8
