@@ -7,7 +7,8 @@ several cores) into one shipped set, with their metrics and validation curves.
 A RUN is the prefix of one ``stages.weavenet_train`` run's outputs: ``RUN.pt``, ``RUN_metrics.json`` and
 ``RUN_curve.csv``. A distribution found in several runs is taken from the last one. ``--specialist RUN N``
 adds a run's models as size specialists: each distribution ``d`` of RUN is filed as ``d@N``
-(``checkpoints.size_key``; the evaluation uses it at size N and the ``d`` model elsewhere). Used for the shipped WN-16
+(``checkpoints.size_key``; the evaluation uses it at size N and the ``d`` model elsewhere); it replaces a
+specialist of that key that an earlier run holds, with its facts and curve. Used for the shipped WN-16
 set (crossmatch/twosided/pretrained/README.md).
 """
 
@@ -38,6 +39,8 @@ def main() -> None:
     ap.add_argument("--title", default="WeaveNet WN-16 phase 3 (fine-tuning from phase 2), validation every 500 steps")
     args = ap.parse_args()
     models = read_starts([f"{r}.pt" for r in args.runs])
+    # which run each model comes from (the last one that holds it), so a replaced model's facts and curve go too
+    owner = {k: r for r in args.runs for k in read_starts(f"{r}.pt")}
     # distributions first, then the specialists a run already holds (keys "<dist>@<N>")
     order = [d for d in DISTRIBUTIONS if d in models] + sorted(k for k in models if split_key(k)[1] is not None)
     renames: dict[str, dict[str, str]] = {r: {} for r in args.runs}
@@ -47,7 +50,9 @@ def main() -> None:
                 raise SystemExit(f"--specialist {run} {n}: {d} is already a size specialist")
             key = size_key(d, int(n))
             models[key] = single
-            order.append(key)
+            if key not in order:
+                order.append(key)
+            owner[key] = run
             renames.setdefault(run, {})[d] = key
     save_checkpoint(model_set({d: models[d] for d in order}), Path(args.out))
     metrics: dict[str, object] = {}
@@ -59,13 +64,16 @@ def main() -> None:
         for k, v in run_metrics.items():
             d, sep, rest = k.partition("/")
             if sep:
-                metrics[f"{names.get(d, d)}/{rest}"] = v
+                if owner.get(names.get(d, d)) == r:
+                    metrics[f"{names.get(d, d)}/{rest}"] = v
             else:  # a run-level fact (e.g. val_n): filed under each of the run's models, kept only if every run agrees
                 shared.setdefault(k, set()).add(json.dumps(v))
                 for m in run_models:
-                    metrics.setdefault(f"{names.get(m, m)}/{k}", v)
+                    if owner.get(names.get(m, m)) == r:
+                        metrics.setdefault(f"{names.get(m, m)}/{k}", v)
         with open(f"{r}_curve.csv", newline="") as fh:
-            rows += [{**x, "model": names.get(x["model"], x["model"])} for x in csv.DictReader(fh)]
+            rows += [{**x, "model": names.get(x["model"], x["model"])} for x in csv.DictReader(fh)
+                     if owner.get(names.get(x["model"], x["model"])) == r]
     for k, vs in shared.items():
         if len(vs) == 1:
             metrics[k] = json.loads(next(iter(vs)))

@@ -56,6 +56,8 @@ class WeaveNetRunConfig:
     device: str = "auto"
     max_seconds: float | None = None  # per model
     init_checkpoint: str | list[str] | None = None
+    lr_schedule: Literal["constant", "cosine"] = "constant"  # cosine: to 0 over steps (our addition)
+    ema_decay: float = 0.0  # > 0: validate and keep the weights' moving average (our addition)
     selection: Literal["paper", "blocking"] = "paper"  # paper (§3.6) | blocking (mean blocking pairs after Hungarian; our addition)
 
     def model_config(self, distribution: str | None = None) -> WeaveNetConfig:
@@ -84,7 +86,7 @@ class WeaveNetRunConfig:
                 val_n=as_tuple(self.val_n), val_size=int(self.val_size), val_every=int(self.val_every),
                 val_binarize=self.val_binarize, seed=int(self.seed),
                 max_seconds=None if self.max_seconds is None else float(self.max_seconds),
-                selection=self.selection,
+                selection=self.selection, lr_schedule=self.lr_schedule, ema_decay=float(self.ema_decay),
             )
         except ValueError as exc:
             raise ConfigError(f"weavenet_train: {exc}") from None

@@ -43,6 +43,9 @@ class TrainConfig:
     one model per distribution (pass one).
     ``train_n``: instance sizes, cycled independently of the distributions (the model is size-agnostic).
     ``max_seconds`` stops early on a wall-clock budget (the step count reached is reported).
+    ``lr_schedule``: ``constant`` (the paper's) or ``cosine`` (decay from ``lr`` to 0 over ``steps``, so set
+    ``steps`` to what fits the budget); ``ema_decay`` > 0 validates and keeps an exponential moving average of the
+    weights and BatchNorm statistics instead of the raw weights (both our additions, for short CPU budgets).
     ``selection``: ``paper`` = the §3.6 rule (:func:`validation_score`); ``blocking`` = mean blocking pairs
     of Hungarian-binarised outputs, a continuous stability measure for models whose stable rate is still
     ~0 (then the paper's rule degenerates to picking the lowest cost). Our addition, not the paper's.
@@ -67,6 +70,8 @@ class TrainConfig:
     max_seconds: float | None = None
     selection: Literal["paper", "blocking"] = "paper"
     val_binarize: Binarize = "argmax"
+    lr_schedule: Literal["constant", "cosine"] = "constant"
+    ema_decay: float = 0.0
 
     def __post_init__(self) -> None:
         unknown = [d for d in self.distributions if d not in DISTRIBUTIONS]
@@ -90,6 +95,10 @@ class TrainConfig:
             raise ValueError(f"lm_form must be 'code' or 'printed', got {self.lm_form!r}")
         if self.val_binarize not in ("argmax", "hungarian"):
             raise ValueError(f"val_binarize must be 'argmax' or 'hungarian', got {self.val_binarize!r}")
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if not self.unsupervised_weight >= 0:
             raise ValueError(f"unsupervised_weight must be >= 0, got {self.unsupervised_weight}")
 
@@ -214,19 +223,24 @@ def train(
         model.load_state_dict(init_state)
     opt_cls = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
     opt = opt_cls(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(cfg.steps, 1)) if cfg.lr_schedule == "cosine" else None
+    # The averaged copy is what validation sees and what is kept; the raw model keeps training.
+    ema = (torch.optim.swa_utils.AveragedModel(model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(cfg.ema_decay),
+                                               use_buffers=True) if cfg.ema_decay > 0 else None)
+    kept: WeaveNet = model if ema is None else ema.module  # type: ignore[assignment]
     rngs = {(d, n): split_rng(cfg.seed, "train", d, n) for d in cfg.distributions for n in cfg.train_n}
     val = validation_sets(cfg)
     history: list[dict[str, float]] = []
 
     def run_validation(step: int) -> tuple[float, dict[str, float]]:
-        metrics = validate(model, val, device, cfg.val_binarize)
+        metrics = validate(kept, val, device, cfg.val_binarize)
         score = validation_score(metrics, cfg.target, cfg.selection)
         history.append({"step": float(step), "kind_val": 1.0, "val_score": score, **{f"val_{k}": v for k, v in metrics.items()}})
         return score, metrics
 
     start = time.perf_counter()
     best_score, best_val = run_validation(0)
-    best_state, best_step = copy.deepcopy(model.state_dict()), 0
+    best_state, best_step = copy.deepcopy(kept.state_dict()), 0
     running: dict[str, float] = {}
     done = 0
     for step in range(1, cfg.steps + 1):
@@ -244,6 +258,10 @@ def train(
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if sched is not None:
+            sched.step()
+        if ema is not None:
+            ema.update_parameters(model)
         done = step
         for k, v in parts.items():
             running[k] = running.get(k, 0.0) + float(v.detach().mean())
@@ -256,7 +274,7 @@ def train(
             history[-1].update({k: v for k, v in train_row.items() if k.startswith("loss_")})
             if score < best_score:
                 best_score, best_val, best_step = score, metrics, step
-                best_state = copy.deepcopy(model.state_dict())
+                best_state = copy.deepcopy(kept.state_dict())
             if on_step is not None:
                 on_step(step, history[-1])
         elif on_step is not None and step % 10 == 0:
