@@ -8,7 +8,8 @@ A RUN is the prefix of one ``stages.weavenet_train`` run's outputs: ``RUN.pt``, 
 ``RUN_curve.csv``. A distribution found in several runs is taken from the last one. ``--specialist RUN N``
 adds a run's models as size specialists: each distribution ``d`` of RUN is filed as ``d@N``
 (``checkpoints.size_key``; the evaluation uses it at size N and the ``d`` model elsewhere); it replaces a
-specialist of that key that an earlier run holds, with its facts and curve. Used for the shipped WN-16
+specialist of that key that an earlier run holds, with its facts and curve. A run-level fact (e.g. ``val_n``) is
+kept at the top level only when every run has it with one value. Used for the shipped WN-16
 set (crossmatch/twosided/pretrained/README.md).
 """
 
@@ -75,7 +76,8 @@ def main() -> None:
             rows += [{**x, "model": names.get(x["model"], x["model"])} for x in csv.DictReader(fh)
                      if owner.get(names.get(x["model"], x["model"])) == r]
     for k, vs in shared.items():
-        if len(vs) == 1:
+        # a fact one run lacks is not agreed on (the round-1 set had no run-level val_n, the specialists do)
+        if len(vs) == 1 and all(k in json.loads(Path(f"{r}_metrics.json").read_text()) for r in renames):
             metrics[k] = json.loads(next(iter(vs)))
     Path(args.metrics).write_text(json.dumps(dict(sorted(metrics.items())), indent=2) + "\n")
     with open(args.curve_csv, "w", newline="") as fh:

@@ -72,6 +72,9 @@ def main() -> None:
         metrics.update(runs.run_metrics("" if g is None else f"{g}/", facts, model_cfg, result))
         console.print(f"weavenet_train {name}: {result.steps_done} steps in {result.seconds:.0f}s on {device}; best step "
                       f"{result.best_step}: val stable {result.best_val['stable_rate']:.3f}, SEq {result.best_val['seq']:.2f}")
+        if cfg.lr_schedule == "cosine" and result.steps_done < cfg.steps:
+            console.print(f"[yellow]note: max_seconds stopped {name} at step {result.steps_done} of {cfg.steps}, before the "
+                          f"cosine schedule ended; lower steps to what fits the budget[/yellow]")
     cfg0 = plans[0][2]
     metrics["val_binarize"] = cfg0.val_binarize
     if len({p[2].val_n for p in plans}) == 1:  # else (size specialists) each model's own <name>/val_n says it

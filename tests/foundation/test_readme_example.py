@@ -80,7 +80,7 @@ def test_solve_with_the_shipped_weavenet_is_stable() -> None:
     with resources.as_file(ref) as path:
         models = load_models(torch.load(path, weights_only=True))
     # one model per distribution, plus the size specialists the README lists
-    assert sorted(models) == ["DD", "GG", "Lib", "UD", "UD@20", "UD@30", "UU", "UU@30"]
+    assert sorted(models) == ["DD", "GG", "GG@30", "Lib", "UD", "UD@20", "UD@30", "UU", "UU@30"]
     sa, sb = generate("UU", 20, 3, np.random.default_rng(5))
     for k in range(3):
         m = crossmatch.solve(scores_a=sa[k], scores_b=sb[k], method="weavenet", model=model_for(models, "UU"))

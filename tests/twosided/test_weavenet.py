@@ -174,6 +174,9 @@ def test_ema_is_what_validation_sees_and_what_is_kept() -> None:
     once = train(cfg, TrainConfig(**{**base, "steps": 1, "val_every": 1}, lr_schedule="constant"))  # type: ignore[arg-type]
     kept = max(float((slow.state_dict[k].float() - once.state_dict[k].float()).abs().max()) for k in init if k.endswith("weight"))
     assert once.best_step == 1 and kept < 1e-4
+    # BatchNorm statistics are averaged too (use_buffers): the kept ones are step 1's, not the raw model's later ones
+    stats = [k for k in init if k.endswith(("running_mean", "running_var"))]
+    assert stats and all(torch.allclose(slow.state_dict[k], once.state_dict[k], atol=1e-4) for k in stats)
     with pytest.raises(ValueError, match="ema_decay"):
         TrainConfig(ema_decay=1.0)
     with pytest.raises(ValueError, match="lr_schedule"):

@@ -23,7 +23,7 @@ from crossmatch.twosided.weavenet.train import TrainConfig, train
 CFG = WeaveNetConfig(layers=2, dim=8, hidden=16, residual=False, variant="sym")
 
 
-def _run(prefix: Path, models: dict[str, int], step: int) -> None:
+def _run(prefix: Path, models: dict[str, int], step: int, run_facts: dict[str, object] | None = None) -> None:
     """A run's three files, as stages.weavenet_train writes them; ``models`` maps a key to a training seed."""
     ckpts, metrics, rows = {}, {}, []
     for key, seed in models.items():
@@ -32,7 +32,7 @@ def _run(prefix: Path, models: dict[str, int], step: int) -> None:
         metrics[f"{key}/seed"] = seed
         rows.append({"model": key, "step": str(step), "val_stable_rate": "0.5", "val_seq": str(seed)})
     save_checkpoint(model_set(ckpts), prefix.with_suffix(".pt"))
-    Path(f"{prefix}_metrics.json").write_text(json.dumps({**metrics, "val_n": 5}))
+    Path(f"{prefix}_metrics.json").write_text(json.dumps({**metrics, **(run_facts or {})}))
     with open(f"{prefix}_curve.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
         w.writeheader()
@@ -40,8 +40,10 @@ def _run(prefix: Path, models: dict[str, int], step: int) -> None:
 
 
 def test_a_specialist_replaces_the_one_a_base_run_holds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _run(tmp_path / "base", {"UU": 1, "UU@30": 2}, step=7)
-    _run(tmp_path / "new", {"UU": 3}, step=9)
+    _run(tmp_path / "base", {"UU": 1, "UU@30": 2}, step=7, run_facts={"val_binarize": "hungarian"})
+    facts = json.loads((tmp_path / "base_metrics.json").read_text())
+    (tmp_path / "base_metrics.json").write_text(json.dumps({**facts, "UU@30/only_round1": 1}))
+    _run(tmp_path / "new", {"UU": 3}, step=9, run_facts={"val_binarize": "hungarian", "val_n": "30"})
     out = tmp_path / "set"
     monkeypatch.setattr(sys, "argv", ["merge", "--out", f"{out}.pt", "--metrics", f"{out}.json", "--curve-csv",
                                       f"{out}.csv", "--curve-png", f"{out}.png", "--runs", str(tmp_path / "base"),
@@ -53,6 +55,9 @@ def test_a_specialist_replaces_the_one_a_base_run_holds(tmp_path: Path, monkeypa
     assert all(torch.equal(merged["UU@30"]["state_dict"][k], v) for k, v in new["state_dict"].items())
     facts = json.loads(Path(f"{out}.json").read_text())
     assert facts["UU@30/seed"] == 3 and facts["UU/seed"] == 1
+    assert "UU@30/only_round1" not in facts  # the replaced specialist's facts are gone, not mixed in
+    assert facts["val_binarize"] == "hungarian"  # every run has it, with one value
+    assert "val_n" not in facts and facts["UU@30/val_n"] == "30"  # only the new run has it: not the set's
     with open(f"{out}.csv", newline="") as fh:
         rows = [(r["model"], r["step"]) for r in csv.DictReader(fh)]
     assert rows == [("UU", "7"), ("UU@30", "9")]  # the replaced specialist's curve is gone

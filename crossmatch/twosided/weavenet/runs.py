@@ -57,7 +57,8 @@ def run_facts(cfg: TrainConfig, result: TrainResult, device: torch.device,
         "device": str(device), "objective": cfg.objective, "target": cfg.target, "teacher": cfg.teacher,
         "lm_form": cfg.lm_form, "train_n": cfg.train_n, "val_n": cfg.val_n, "batch_size": cfg.batch_size, "lr": cfg.lr,
         "optimizer": cfg.optimizer, "distributions": list(cfg.distributions), "best_step": result.best_step,
-        "init_checkpoint": init, "seed": cfg.seed, "selection": cfg.selection,
+        "init_checkpoint": init, "seed": cfg.seed, "selection": cfg.selection, "lr_schedule": cfg.lr_schedule,
+        "ema_decay": cfg.ema_decay,
     }
 
 
