@@ -39,9 +39,10 @@ def main() -> None:
                     help="a run whose models serve size N only (repeatable)")
     ap.add_argument("--title", default="WeaveNet WN-16 phase 3 (fine-tuning from phase 2), validation every 500 steps")
     args = ap.parse_args()
-    models = read_starts([f"{r}.pt" for r in args.runs])
-    # which run each model comes from (the last one that holds it), so a replaced model's facts and curve go too
-    owner = {k: r for r in args.runs for k in read_starts(f"{r}.pt")}
+    per_run = {r: read_starts(f"{r}.pt") for r in args.runs}
+    models = {k: v for r in args.runs for k, v in per_run[r].items()}  # a model in several runs: the last one's
+    # which run each model comes from, so a replaced model's facts and curve go too
+    owner = {k: r for r in args.runs for k in per_run[r]}
     # distributions first, then the specialists a run already holds (keys "<dist>@<N>")
     order = [d for d in DISTRIBUTIONS if d in models] + sorted(k for k in models if split_key(k)[1] is not None)
     renames: dict[str, dict[str, str]] = {r: {} for r in args.runs}
@@ -59,8 +60,9 @@ def main() -> None:
     metrics: dict[str, object] = {}
     rows: list[dict[str, str]] = []
     shared: dict[str, set[str]] = {}
+    all_metrics = {r: json.loads(Path(f"{r}_metrics.json").read_text()) for r in renames}
     for r, names in renames.items():
-        run_metrics = json.loads(Path(f"{r}_metrics.json").read_text())
+        run_metrics = all_metrics[r]
         run_models = {k.partition("/")[0] for k in run_metrics if "/" in k}
         for k, v in run_metrics.items():
             d, sep, rest = k.partition("/")
@@ -77,7 +79,7 @@ def main() -> None:
                      if owner.get(names.get(x["model"], x["model"])) == r]
     for k, vs in shared.items():
         # a fact one run lacks is not agreed on (the round-1 set had no run-level val_n, the specialists do)
-        if len(vs) == 1 and all(k in json.loads(Path(f"{r}_metrics.json").read_text()) for r in renames):
+        if len(vs) == 1 and all(k in m for m in all_metrics.values()):
             metrics[k] = json.loads(next(iter(vs)))
     Path(args.metrics).write_text(json.dumps(dict(sorted(metrics.items())), indent=2) + "\n")
     with open(args.curve_csv, "w", newline="") as fh:
