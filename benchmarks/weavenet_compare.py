@@ -1,7 +1,7 @@
 """Compare finished WeaveNet checkpoints on a fresh selection set, never the test instances (issue 13).
 
     python -m benchmarks.weavenet_compare --dist UU --n 30 --instances 1000 --seed 11 \
-        --model shipped crossmatch/twosided/pretrained/weavenet_wn16.pt UU@30 --model new /tmp/run.pt UU
+        --model shipped crossmatch/twosided/pretrained/weavenet_wn16_sizes.pt UU@30 --model new /tmp/run.pt UU
 
 A training run validates on 200 instances, and its best checkpoint is the best of ~6–8 noisy looks at them, so
 two runs' own validation figures are not a fair comparison. This draws ``--instances`` new ones from the

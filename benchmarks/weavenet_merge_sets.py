@@ -9,7 +9,9 @@ A RUN is the prefix of one ``stages.weavenet_train`` run's outputs: ``RUN.pt``, 
 adds a run's models as size specialists: each distribution ``d`` of RUN is filed as ``d@N``
 (``checkpoints.size_key``; the evaluation uses it at size N and the ``d`` model elsewhere); it replaces a
 specialist of that key that an earlier run holds, with its facts and curve. A run-level fact (e.g. ``val_n``) is
-kept at the top level only when every run has it with one value. Used for the shipped WN-16
+kept at the top level only when every run has it with one value. ``--out-sizes PATH`` writes the size specialists
+to a second file (the per-distribution models stay in ``--out``): package data holds each file to 5 MB, and the
+stages merge a list of files (``weavenet_train.init_checkpoint``). Used for the shipped WN-16
 set (crossmatch/twosided/pretrained/README.md).
 """
 
@@ -31,6 +33,7 @@ from crossmatch.twosided.weavenet.runs import read_starts
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", required=True)
+    ap.add_argument("--out-sizes", help="write the size specialists here instead of into --out")
     ap.add_argument("--metrics", required=True)
     ap.add_argument("--curve-csv", required=True)
     ap.add_argument("--curve-png", required=True)
@@ -56,7 +59,10 @@ def main() -> None:
                 order.append(key)
             owner[key] = run
             renames.setdefault(run, {})[d] = key
-    save_checkpoint(model_set({d: models[d] for d in order}), Path(args.out))
+    sizes = [d for d in order if args.out_sizes and split_key(d)[1] is not None]
+    save_checkpoint(model_set({d: models[d] for d in order if d not in sizes}), Path(args.out))
+    if sizes:
+        save_checkpoint(model_set({d: models[d] for d in sizes}), Path(args.out_sizes))
     metrics: dict[str, object] = {}
     rows: list[dict[str, str]] = []
     shared: dict[str, set[str]] = {}
@@ -98,7 +104,8 @@ def main() -> None:
     fig.suptitle(args.title)
     fig.tight_layout()
     fig.savefig(args.curve_png, dpi=110)
-    print(f"merged {order} from {len(args.runs)} run(s) -> {args.out}")
+    print(f"merged {[d for d in order if d not in sizes]} from {len(args.runs)} run(s) -> {args.out}"
+          + (f", {sizes} -> {args.out_sizes}" if sizes else ""))
 
 
 if __name__ == "__main__":

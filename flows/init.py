@@ -32,7 +32,9 @@ from crossmatch.io.inspect import InputSummary, inspect_inputs
 SECTIONS = ("ingest", "edges", "icpa", "blocking", "match", "evaluate")  # what the generated stages read
 TRUTH_FILES = ("concepts.parquet", "product_matches.parquet", "fine_categories.parquet")
 CHECKPOINTS_IGNORE = "/data/icpa/checkpoints/"  # in <out>/.gitignore
-SHIPPED_WEAVENET = "crossmatch/twosided/pretrained/weavenet_wn16.pt"  # match.solver: weavenet uses it as is
+# match.solver: weavenet uses it as is: the per-distribution models (match never asks for a size specialist, which
+# live in weavenet_wn16_sizes.pt)
+SHIPPED_WEAVENET = "crossmatch/twosided/pretrained/weavenet_wn16.pt"
 
 
 @dataclass(frozen=True)

@@ -76,11 +76,15 @@ def test_solve_with_the_shipped_weavenet_is_stable() -> None:
     from crossmatch.twosided.generators import generate
     from crossmatch.twosided.weavenet.checkpoints import load_models, model_for
 
-    ref = resources.files("crossmatch.twosided").joinpath("pretrained/weavenet_wn16.pt")
-    with resources.as_file(ref) as path:
-        models = load_models(torch.load(path, weights_only=True))
-    # one model per distribution, plus the size specialists the README lists
-    assert sorted(models) == ["DD", "GG", "GG@30", "Lib", "UD", "UD@20", "UD@30", "UU", "UU@30"]
+    models = {}
+    for name, keys in (("weavenet_wn16.pt", ["DD", "GG", "Lib", "UD", "UU"]),  # one model per distribution
+                       ("weavenet_wn16_sizes.pt", ["GG@30", "Lib@30", "UD@20", "UD@30", "UU@30"])):  # the specialists
+        ref = resources.files("crossmatch.twosided").joinpath(f"pretrained/{name}")
+        with resources.as_file(ref) as path:
+            assert path.stat().st_size <= 5_000_000, f"{name}: package data holds each checkpoint to 5 MB"
+            found = load_models(torch.load(path, weights_only=True))
+        assert sorted(found) == keys, name
+        models.update(found)
     sa, sb = generate("UU", 20, 3, np.random.default_rng(5))
     for k in range(3):
         m = crossmatch.solve(scores_a=sa[k], scores_b=sb[k], method="weavenet", model=model_for(models, "UU"))

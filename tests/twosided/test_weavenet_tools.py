@@ -18,6 +18,7 @@ from crossmatch.twosided.instance import Instance, ranks_from_satisfaction
 from crossmatch.twosided.solvers import solve
 from crossmatch.twosided.weavenet.checkpoints import checkpoint, load_models, members, model_set
 from crossmatch.twosided.weavenet.model import WeaveNetConfig
+from crossmatch.twosided.weavenet.runs import read_starts
 from crossmatch.twosided.weavenet.train import TrainConfig, train
 
 CFG = WeaveNetConfig(layers=2, dim=8, hidden=16, residual=False, variant="sym")
@@ -61,6 +62,22 @@ def test_a_specialist_replaces_the_one_a_base_run_holds(tmp_path: Path, monkeypa
     with open(f"{out}.csv", newline="") as fh:
         rows = [(r["model"], r["step"]) for r in csv.DictReader(fh)]
     assert rows == [("UU", "7"), ("UU@30", "9")]  # the replaced specialist's curve is gone
+
+
+def test_out_sizes_puts_the_specialists_in_a_second_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _run(tmp_path / "base", {"UU": 1, "DD": 4, "UD@20": 2}, step=7)
+    _run(tmp_path / "new", {"UU": 3}, step=9)
+    out = tmp_path / "set"
+    monkeypatch.setattr(sys, "argv", ["merge", "--out", f"{out}.pt", "--out-sizes", f"{out}_sizes.pt", "--metrics",
+                                      f"{out}.json", "--curve-csv", f"{out}.csv", "--curve-png", f"{out}.png",
+                                      "--runs", str(tmp_path / "base"), "--specialist", str(tmp_path / "new"), "30"])
+    weavenet_merge_sets.main()
+    assert list(members(load_checkpoint(f"{out}.pt"))) == ["UU", "DD"]
+    assert list(members(load_checkpoint(f"{out}_sizes.pt"))) == ["UD@20", "UU@30"]
+    # the two files together are the set (the stages merge a list of files), one metrics file and curve for both
+    assert sorted(read_starts([f"{out}.pt", f"{out}_sizes.pt"])) == ["DD", "UD@20", "UU", "UU@30"]
+    facts = json.loads(Path(f"{out}.json").read_text())
+    assert facts["UU@30/seed"] == 3 and facts["UD@20/seed"] == 2 and facts["DD/seed"] == 4
 
 
 class _PowerBalance(torch.nn.Module):
