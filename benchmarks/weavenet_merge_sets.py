@@ -60,6 +60,10 @@ def main() -> None:
             owner[key] = run
             renames.setdefault(run, {})[d] = key
     sizes = [d for d in order if args.out_sizes and split_key(d)[1] is not None]
+    if args.out_sizes and not sizes:
+        raise SystemExit(f"--out-sizes {args.out_sizes}: the merged set has no size specialist to write there")
+    if args.out_sizes and len(sizes) == len(order):
+        raise SystemExit(f"--out-sizes {args.out_sizes}: every model is a size specialist; nothing is left for --out")
     save_checkpoint(model_set({d: models[d] for d in order if d not in sizes}), Path(args.out))
     if sizes:
         save_checkpoint(model_set({d: models[d] for d in sizes}), Path(args.out_sizes))

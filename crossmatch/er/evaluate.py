@@ -37,6 +37,21 @@ def end_to_end(output: set[tuple[int, int]], truth: set[tuple[int, int]]) -> dic
     return {**prf(float(len(output & truth)), float(len(output)), float(len(truth))), "pairs": float(len(output))}
 
 
+def end_to_end_bounds(output: set[tuple[int, int]], truth: set[tuple[int, int]],
+                      labelled: set[tuple[int, int]]) -> dict[str, float]:
+    """:func:`end_to_end` plus how the output splits over the labels, and the same F1 counting every output pair
+    nobody labelled as a true match (``f1_if_unlabelled_true``). The two F1s bound the unknown true figure where
+    the labels are a sample of the pairs (the test split withheld, pairs never labelled): the first counts every
+    unlabelled output pair as an error, the second as a hit (added to the truth, so recall's denominator grows too).
+    ``labelled``: every labelled pair, positive or negative."""
+    unlabelled = len(output - labelled - truth)
+    hits = len(output & truth)
+    up = prf(float(hits + unlabelled), float(len(output)), float(len(truth) + unlabelled))
+    return {**end_to_end(output, truth), "labelled_positive": float(hits),
+            "labelled_negative": float(len((output & labelled) - truth)),
+            "unlabelled": float(unlabelled), "f1_if_unlabelled_true": up["f1"]}
+
+
 def pr_curve(prob: np.ndarray, y: np.ndarray, points: int = 101) -> pl.DataFrame:
     """Precision–recall curve (``threshold, precision, recall``) thinned to about ``points`` rows."""
     p, r, t = precision_recall_curve(np.asarray(y).astype(int), prob)

@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 
 from crossmatch.er.blocking import BlockingConfig, candidates, choose_k, recall, recall_curve
-from crossmatch.er.evaluate import end_to_end, labelled_metrics, output_metrics, pr_curve
+from crossmatch.er.evaluate import end_to_end_bounds, labelled_metrics, output_metrics, pr_curve
 from crossmatch.er.features import PairFeaturizer
 from crossmatch.er.postprocess import METHODS, select
 from crossmatch.er.scorer import PairScorer, ScorerConfig
@@ -183,6 +183,8 @@ def match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
     few = bench.has_labels and min(n_pos, n_neg) < config.scorer.folds
     supervised = config.mode == "supervised" or (config.mode == "auto" and bench.has_labels and not few)
     truth = positives(bench.train) | positives(bench.valid)
+    labelled = {(a, b) for f in (bench.train, bench.valid) if f is not None
+                for a, b in zip(f.get_column("l").to_list(), f.get_column("r").to_list(), strict=True)}
     pool = cands.select("l", "r", "similarity")
     if bench.valid is not None:  # valid pairs are scored too (the labelled-pair protocol); never their labels
         # unique: a pair labelled twice in valid.csv must be one candidate (the one-to-one solvers need that)
@@ -234,7 +236,7 @@ def match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
             entry: dict[str, Any] = {"pairs": len(out), "solvers": sel.solvers}
             if bench.valid is not None:
                 entry["valid"] = _rounded(output_metrics(out, bench.valid))
-            entry["end_to_end"] = _rounded(end_to_end(out, truth))
+            entry["end_to_end"] = _rounded(end_to_end_bounds(out, truth, labelled))
             metrics.setdefault("postprocess", {})[method] = entry
             cols[f"in_{method}"] = np.isin(np.arange(len(l)), sel.keep)
         output = config.output
@@ -286,7 +288,7 @@ def match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
                                "mixture_weights": [round(w, 6) for w in mix.weights],
                                "self_training_rounds": config.self_training_rounds if name == "unsupervised" and trained else 0}
         if truth:
-            row["end_to_end"] = _rounded(end_to_end(out_u, truth))
+            row["end_to_end"] = _rounded(end_to_end_bounds(out_u, truth, labelled))
         for split, frame in (("train", bench.train), ("valid", bench.valid)):
             if frame is not None:
                 row[split] = _rounded(output_metrics(out_u, frame))

@@ -11,7 +11,7 @@ import pytest
 
 from crossmatch.er import BlockingConfig, MatchConfig, block, make_benchmark, match
 from crossmatch.er.blocking import candidates, choose_k, recall_curve
-from crossmatch.er.evaluate import end_to_end, labelled_metrics, output_metrics
+from crossmatch.er.evaluate import end_to_end, end_to_end_bounds, labelled_metrics, output_metrics
 from crossmatch.er.features import PairFeaturizer
 from crossmatch.er.postprocess import greedy_one_to_one, select
 from crossmatch.er.scorer import PairScorer, ScorerConfig, best_f1_threshold
@@ -353,6 +353,12 @@ def test_metrics_protocols() -> None:
     assert output_metrics({(0, 0), (1, 1)}, pairs) == {"precision": 0.5, "recall": 0.5, "f1": 0.5}
     e = end_to_end({(0, 0), (5, 5)}, {(0, 0), (2, 2)})
     assert e["precision"] == 0.5 and e["recall"] == 0.5 and e["pairs"] == 2
+    # output: a labelled positive, a labelled negative, two pairs nobody labelled; truth: 2 pairs
+    b = end_to_end_bounds({(0, 0), (1, 1), (5, 5), (6, 6)}, {(0, 0), (2, 2)}, {(0, 0), (1, 1), (2, 2)})
+    assert (b["labelled_positive"], b["labelled_negative"], b["unlabelled"]) == (1, 1, 2)
+    assert b["f1"] == pytest.approx(2 * 0.25 * 0.5 / 0.75)  # P 1/4, R 1/2: the unlabelled pairs count as errors
+    # counted as matches instead: P 3/4, R 3/4 (they join the truth)
+    assert b["f1_if_unlabelled_true"] == pytest.approx(0.75)
 
 
 def test_match_supervised_and_unsupervised(bench) -> None:  # type: ignore[no-untyped-def]
@@ -367,6 +373,9 @@ def test_match_supervised_and_unsupervised(bench) -> None:  # type: ignore[no-un
     assert sup.metrics["output_choice"]["chosen"] == chosen
     assert set(sup.metrics["output_choice"]["train_end_to_end"]) == set(sup.metrics["postprocess"])
     assert sup.pairs.get_column("decision").to_list() == sup.pairs.get_column(f"in_{chosen}").to_list()
+    for e in [v["end_to_end"] for v in sup.metrics["postprocess"].values()] + [sup.metrics["unsupervised"]["end_to_end"]]:
+        assert e["labelled_positive"] + e["labelled_negative"] + e["unlabelled"] == e["pairs"]
+        assert e["f1_if_unlabelled_true"] >= e["f1"]
     unlabelled = make_benchmark(left=bench.left, right=bench.right)
     un = match(unlabelled, cands, config=cfg)
     assert un.metrics["mode"] == "unsupervised" and "scorer" not in un.metrics

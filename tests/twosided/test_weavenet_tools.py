@@ -78,6 +78,13 @@ def test_out_sizes_puts_the_specialists_in_a_second_file(tmp_path: Path, monkeyp
     assert sorted(read_starts([f"{out}.pt", f"{out}_sizes.pt"])) == ["DD", "UD@20", "UU", "UU@30"]
     facts = json.loads(Path(f"{out}.json").read_text())
     assert facts["UU@30/seed"] == 3 and facts["UD@20/seed"] == 2 and facts["DD/seed"] == 4
+    # asked for a second file with no specialist to put in it: a clear stop, not a stale file left in place
+    argv = ["merge", "--out", f"{out}2.pt", "--out-sizes", f"{out}2_sizes.pt", "--metrics", f"{out}2.json",
+            "--curve-csv", f"{out}2.csv", "--curve-png", f"{out}2.png", "--runs", str(tmp_path / "new")]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit, match="no size specialist"):
+        weavenet_merge_sets.main()
+    assert not Path(f"{out}2.pt").exists()
 
 
 class _PowerBalance(torch.nn.Module):
