@@ -166,6 +166,7 @@ class BlockingParams:
     # the kinds `best` chooses among; minilm (packaged sentence encoder over titles) and icpa (the stage's
     # --embeddings) are centroids of item embeddings (crossmatch.bipoly.embedding), opt-in: they cost an encoding
     best_of: list[SimilarityKind] = field(default_factory=lambda: list(LEXICAL_KINDS))
+    neighbours_k: int = 10  # the neighbours kind: nearest title neighbours each item proposes (bipoly.neighbours)
     top_k: int | None = 20
     rescale: bool = True
     host_side: Side = "left"
@@ -199,6 +200,8 @@ class BlockingParams:
         bad_kinds = [k for k in self.best_of if k not in KINDS]
         if bad_kinds or not self.best_of:
             raise ConfigError(f"blocking.best_of must be a non-empty list of {list(KINDS)}, got {self.best_of!r}")
+        if isinstance(self.neighbours_k, bool) or not isinstance(self.neighbours_k, int) or self.neighbours_k < 1:
+            raise ConfigError(f"blocking.neighbours_k must be an integer >= 1, got {self.neighbours_k!r}")
         if self.labels.enabled:
             computed = list(self.best_of) if self.similarity == "best" else [self.similarity]
             if self.labels.base not in computed:

@@ -34,10 +34,11 @@ from crossmatch.errors import ConfigError, InputError
 
 # labels: a base kind plus the tuning positives' category pairs, cross-fitted (crossmatch.bipoly.labelled);
 # enabled by blocking.labels, never listed in best_of
-SimilarityKind = Literal["jaccard", "overlap", "tfidf", "minilm", "icpa", "labels"]
+SimilarityKind = Literal["jaccard", "overlap", "tfidf", "minilm", "icpa", "neighbours", "labels"]
 LEXICAL_KINDS: tuple[SimilarityKind, ...] = ("jaccard", "overlap", "tfidf")
-# centroids of item embeddings (issue 12 ★), computed by crossmatch.bipoly.embedding from item vectors
-KINDS: tuple[SimilarityKind, ...] = (*LEXICAL_KINDS, "minilm", "icpa")
+# centroids of item embeddings (issue 12 ★), computed by crossmatch.bipoly.embedding from item vectors; neighbours:
+# where each category's items' nearest title neighbours fall (crossmatch.bipoly.neighbours)
+KINDS: tuple[SimilarityKind, ...] = (*LEXICAL_KINDS, "minilm", "icpa", "neighbours")
 _TOKEN = re.compile(r"[^\W_]+(?:[-./'][^\W_]+)*")
 
 
@@ -208,7 +209,8 @@ def similarity(
     """
     if kind not in LEXICAL_KINDS:
         raise ConfigError(f"similarity must be one of {list(LEXICAL_KINDS)}, got {kind!r} (the embedding kinds "
-                          "minilm / icpa need item vectors: crossmatch.bipoly.embedding.centroid_similarity)")
+                          "minilm / icpa need item vectors: crossmatch.bipoly.embedding.centroid_similarity; neighbours the items: "
+                          "crossmatch.bipoly.neighbours.neighbour_similarity)")
     if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
         raise ConfigError(f"top_k must be a positive integer or null, got {top_k!r}")
     m, n = len(left.docs), len(right.docs)

@@ -46,6 +46,7 @@ from crossmatch.bipoly.instance import Instance, Rewards
 from crossmatch.bipoly.labelled import cross_fitted_labels
 from crossmatch.bipoly.matching import Matching
 from crossmatch.bipoly.metrics import BlockingTruth, blocking_truth, catalogue_sizes, pair_scores
+from crossmatch.bipoly.neighbours import NEIGHBOUR_KINDS, neighbour_similarity
 from crossmatch.bipoly.protocol import LabelSplit, split_labels
 from crossmatch.bipoly.similarity import (
     Documents,
@@ -199,6 +200,10 @@ def tune_categories(
             cr = category_centroids(right_items, dr.names, item_vectors(right_items, kind, embeddings=emb_r, source=params.right))
             res = centroid_similarity(cl, cr, kind=kind, left_names=dl.names, right_names=dr.names, top_k=params.top_k,
                                       rescale=params.rescale)
+        elif kind in NEIGHBOUR_KINDS:
+            res = neighbour_similarity(left_items, right_items, left_names=dl.names, right_names=dr.names,
+                                       k=params.neighbours_k, top_k=params.top_k, rescale=params.rescale,
+                                       left_source=params.left, right_source=params.right)
         else:
             res = similarity(dl, dr, kind, top_k=params.top_k, rescale=params.rescale)
         inst = res.instance
