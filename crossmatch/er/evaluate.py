@@ -40,10 +40,11 @@ def end_to_end(output: set[tuple[int, int]], truth: set[tuple[int, int]]) -> dic
 def end_to_end_bounds(output: set[tuple[int, int]], truth: set[tuple[int, int]],
                       labelled: set[tuple[int, int]]) -> dict[str, float]:
     """:func:`end_to_end` plus how the output splits over the labels, and the same F1 counting every output pair
-    nobody labelled as a true match (``f1_if_unlabelled_true``). The two F1s bound the unknown true figure where
-    the labels are a sample of the pairs (the test split withheld, pairs never labelled): the first counts every
-    unlabelled output pair as an error, the second as a hit (added to the truth, so recall's denominator grows too).
-    ``labelled``: every labelled pair, positive or negative."""
+    nobody labelled as a true match (``f1_if_unlabelled_true``; added to the truth too, so recall's denominator
+    grows). Where the labels are a sample of the pairs (the test split withheld, pairs never labelled) the second
+    is an upper bound of the true F1 (its precision and recall both are); the first is the figure against the labels:
+    its precision is a lower bound, its recall is not (a true match nobody labelled and the output missed is not
+    counted), so the true F1 can lie below it too. ``labelled``: every labelled pair, positive or negative."""
     unlabelled = len(output - labelled - truth)
     hits = len(output & truth)
     up = prf(float(hits + unlabelled), float(len(output)), float(len(truth) + unlabelled))

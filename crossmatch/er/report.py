@@ -90,5 +90,7 @@ def report(results: Mapping[str, tuple[Mapping[str, Any], Mapping[str, Any], Map
             "the figures are on valid.csv, which nothing saw before scoring. End-to-end F1 counts every "
             "output pair against the labelled positives of train + valid, so unlabelled true matches count "
             "as errors; the second figure counts every output pair nobody labelled as a match instead (the test "
-            "split's pairs are withheld and most candidate pairs were never labelled): the true figure lies between. " + __doc__.split("\n\n", 1)[1].replace("\n", " ").strip() + "\n\n")
+            "split's pairs are withheld and most candidate pairs were never labelled), an upper bound of the true "
+            "figure; the first bounds precision from below, not recall (true matches nobody labelled and the output "
+            "missed are not counted). " + __doc__.split("\n\n", 1)[1].replace("\n", " ").strip() + "\n\n")
     return head + "\n".join(benchmark_table(n, *parts) for n, parts in results.items())

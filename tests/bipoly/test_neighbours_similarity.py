@@ -37,7 +37,7 @@ def _catalogue(rng: np.random.Generator, prefix: str, n_items: int, n_cats: int)
 def _brute_force(left: pl.DataFrame, right: pl.DataFrame, lnames: list[str], rnames: list[str],
                  k: int) -> np.ndarray:
     def distinct(df: pl.DataFrame) -> tuple[list[str], list[str]]:
-        d = df.unique(subset=["item_id"], keep="first", maintain_order=True)
+        d = df.unique(subset=["item_id"], keep="first", maintain_order=True).sort("item_id")
         return d.get_column("item_id").to_list(), [normalise_title(t) for t in d.get_column("title").to_list()]
 
     il, tl = distinct(left)
@@ -78,10 +78,24 @@ def test_neighbour_similarity_matches_a_brute_force_reading(k: int) -> None:
     got = np.zeros((len(lnames), len(rnames)))
     got[inst.left, inst.right] = inst.weight
     np.testing.assert_allclose(got, _brute_force(left, right, lnames, rnames, k), atol=1e-6)
-    # top-k cut: each kept pair is among the 2 best of its left or of its right category
+    # top-k cut: exactly the pairs among the 2 best of their left or of their right category (no ties here)
     cut = neighbour_similarity(left, right, left_names=lnames, right_names=rnames, k=k, top_k=2).instance
-    for i, j in zip(cut.left, cut.right, strict=True):
-        assert got[i, j] >= np.sort(got[i])[-2] - 1e-12 or got[i, j] >= np.sort(got[:, j])[-2] - 1e-12
+    want = {(i, j) for i in range(len(lnames)) for j in range(len(rnames)) if got[i, j] > 0 and
+            (got[i, j] >= np.sort(got[i])[-2] or got[i, j] >= np.sort(got[:, j])[-2])}
+    assert set(zip(cut.left.tolist(), cut.right.tolist(), strict=True)) == want
+
+
+def test_ties_are_broken_by_item_id_whatever_the_row_order() -> None:
+    # two right items with the same title in different categories: a tie for every left item's nearest one
+    left = pl.DataFrame({"item_id": ["l1", "l2"], "fine_category": ["a", "a"], "title": ["usb c cable 2m", "usb c cable 1m"]})
+    right = pl.DataFrame({"item_id": ["r2", "r1", "r3"], "fine_category": ["q", "p", "q"],
+                          "title": ["usb c cable", "usb c cable", "hdmi adapter"]})
+    runs = [neighbour_similarity(left, r, left_names=["a"], right_names=["p", "q"], k=1, top_k=None).instance
+            for r in (right, right.reverse(), right.sort("fine_category"))]
+    pairs = [dict(zip(zip(i.left.tolist(), i.right.tolist(), strict=True), i.weight.tolist(), strict=True)) for i in runs]
+    assert pairs[0] == pairs[1] == pairs[2]
+    # left items go to r1 (category p, the lower id) and the right items' mass splits evenly: p gets more
+    assert pairs[0][(0, 0)] > pairs[0].get((0, 1), 0.0)
 
 
 def test_bad_input_is_refused_clearly() -> None:
@@ -93,6 +107,11 @@ def test_bad_input_is_refused_clearly() -> None:
     blank = items.with_columns(pl.lit("").alias("title"))
     with pytest.raises(InputError, match="character n-gram"):
         neighbour_similarity(blank, blank, left_names=["c"], right_names=["c"])
+    with pytest.raises(InputError, match="without an item id"):
+        neighbour_similarity(items.with_columns(pl.lit(None, dtype=pl.String).alias("item_id")), items,
+                             left_names=["c"], right_names=["c"])
+    with pytest.raises(InputError, match="no items"):
+        neighbour_similarity(items.clear(), items, left_names=["c"], right_names=["c"])
     with pytest.raises(ConfigError, match="neighbours_k"):
         BlockingParams(**{**SMALL, "neighbours_k": 0})
 
@@ -113,4 +132,9 @@ def test_the_blocking_tunes_and_reports_the_neighbours_kind() -> None:
     by = res.metrics["by_similarity"]
     assert set(by) == {"tfidf", "neighbours"}
     assert by["neighbours"]["bipoly_c"]["coverage"] == 1.0  # every planted category pair is a block
+    alone = run_blocking(BlockingParams(**{**SMALL, "similarity": "neighbours", "neighbours_k": 1}),
+                         left_items=pl.DataFrame(rows_a), right_items=pl.DataFrame(rows_b), truth_pairs=pairs)
+    assert alone.metrics["methods"]["bipoly_c"]["similarity"] == "neighbours"
+    blocks = set(zip(alone.blocks.get_column("left").to_list(), alone.blocks.get_column("right").to_list(), strict=True))
+    assert blocks == {(f"acat{c}", f"bcat{c}") for c in range(5)}  # and nothing else: each category its twin
     assert "seconds" in res.metrics["similarity"]["neighbours"]

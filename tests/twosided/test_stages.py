@@ -252,8 +252,11 @@ def test_weavenet_train_keeps_size_specialists_at_their_size(tmp_path: Path) -> 
     assert run_stage("weavenet_train", "--params", str(p), "--out", out[0], "--metrics", out[1], "--plot-csv", out[2],
                      "--plot-png", out[3]).returncode == 0
     base = torch.load(out[0], weights_only=True)["models"]
-    torch.save(model_set({**base, "UU@6": base["UU"]}), tmp_path / "init.pt")
-    p.write_text(TRAIN.format(init=str(tmp_path / "init.pt"), steps=2).replace("target: fsm", "target: fsm\n  per_distribution: true")
+    # two files, as shipped: the per-distribution models and the size specialists, merged by the stage
+    torch.save(model_set(base), tmp_path / "init.pt")
+    torch.save(model_set({"UU@6": base["UU"]}), tmp_path / "init_sizes.pt")
+    init = f"[{tmp_path / 'init.pt'}, {tmp_path / 'init_sizes.pt'}]"
+    p.write_text(TRAIN.format(init=init, steps=2).replace("target: fsm", "target: fsm\n  per_distribution: true")
                  .replace("val_n: 6", "val_n: [5, 6]"))
     proc = run_stage("weavenet_train", "--params", str(p), "--out", out[0], "--metrics", out[1], "--plot-csv", out[2],
                      "--plot-png", out[3])
@@ -263,6 +266,7 @@ def test_weavenet_train_keeps_size_specialists_at_their_size(tmp_path: Path) -> 
     m = json.loads(Path(out[1]).read_text())
     assert m["UU@6/train_n"] == "6" and m["UU/train_n"] == "5,6" and m["UU@6/steps_done"] == 2
     assert m["UU@6/val_n"] == "6" and m["UU/val_n"] == "5,6" and "val_n" not in m  # the specialist at 6 only
+    assert m["UU@6/init_checkpoint"] == f"{tmp_path / 'init.pt'},{tmp_path / 'init_sizes.pt'}"  # both files named
     assert "UU@6" in pl.read_csv(out[2]).get_column("model").to_list()
 
 

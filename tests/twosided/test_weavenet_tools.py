@@ -85,6 +85,11 @@ def test_out_sizes_puts_the_specialists_in_a_second_file(tmp_path: Path, monkeyp
     with pytest.raises(SystemExit, match="no size specialist"):
         weavenet_merge_sets.main()
     assert not Path(f"{out}2.pt").exists()
+    _run(tmp_path / "only", {"UD@20": 2}, step=3)  # every model a specialist: nothing would be left for --out
+    monkeypatch.setattr(sys, "argv", [*argv[:-1], str(tmp_path / "only")])
+    with pytest.raises(SystemExit, match="nothing is left for --out"):
+        weavenet_merge_sets.main()
+    assert not Path(f"{out}2_sizes.pt").exists()
 
 
 class _PowerBalance(torch.nn.Module):

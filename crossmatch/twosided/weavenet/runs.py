@@ -75,7 +75,7 @@ def shipped_checkpoint(model_cfg: WeaveNetConfig, result: TrainResult, facts: di
 def run_metrics(prefix: str, facts: dict[str, Any], model_cfg: WeaveNetConfig, result: TrainResult) -> dict[str, Any]:
     """Flat metrics of one run, keys prefixed ``"<group>/"`` (empty for a single model)."""
     out = {f"{prefix}{k}": (",".join(map(str, v)) if isinstance(v, (list, tuple)) else v) for k, v in facts.items()
-           if v is not None and not isinstance(v, list) or k in ("distributions", "train_n")}
+           if v is not None and not isinstance(v, list) or k in ("distributions", "train_n", "init_checkpoint")}
     out.update({f"{prefix}parameters": count_parameters(WeaveNet(model_cfg)), f"{prefix}layers": model_cfg.layers,
                 f"{prefix}dim": model_cfg.dim, f"{prefix}variant": model_cfg.variant,
                 f"{prefix}best_val_score": result.best_score,
