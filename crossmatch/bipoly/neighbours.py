@@ -13,9 +13,9 @@ and
 
 the similarity mass of each category's items that lands in the other category, averaged over the two
 directions (an item listed in several categories counts in each; an item whose category is not among the
-categories compared still takes its neighbour slots, and that mass counts for no pair). Neighbours tied on
-similarity are taken in item-id order, so the result does not depend on the tables' row order; an item id
-listed twice keeps its first title. Cut to each category's top-k partners and
+categories compared still takes its neighbour slots, and that mass counts for no pair). The items enter the
+nearest-neighbour search in item-id order, so a choice among neighbours tied on similarity does not depend on the
+tables' row order; an item id listed twice keeps its first title. Cut to each category's top-k partners and
 min–max rescaled exactly like the other kinds (:class:`crossmatch.bipoly.similarity.PairCollector`).
 No label is read. Cost: two chunked sparse products of the items' TF-IDF rows (memory O(chunk · items of the
 other side)), then ``M_l · links · M_rᵀ`` over at most ``2 k × items`` links — never an items² matrix.
@@ -31,6 +31,7 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from crossmatch.bipoly.similarity import PairCollector, SimilarityResult, normalise_title
+from crossmatch.er.blocking import topk
 from crossmatch.errors import ConfigError, InputError
 
 __all__ = ["NEIGHBOUR_KINDS", "neighbour_similarity"]
@@ -52,7 +53,7 @@ def _members(items: pl.DataFrame, names: Sequence[str], *, category_col: str, id
     nulls = frame.get_column(id_col).null_count()
     if nulls:
         raise InputError(f"{nulls} row(s) without an item id", file=source, column=id_col)
-    # sorted by id: ties between neighbours are broken by item id, whatever the row order
+    # sorted by id: the neighbour search (and its choice among ties) sees the same order whatever the row order
     distinct = frame.unique(subset=[id_col], keep="first", maintain_order=True).sort(id_col)
     ids = distinct.get_column(id_col).to_list()
     titles = [normalise_title(t) for t in distinct.get_column(title_col).to_list()]
@@ -66,21 +67,6 @@ def _members(items: pl.DataFrame, names: Sequence[str], *, category_col: str, id
             cols.append(item_pos[i])
     member = sp.csr_matrix((np.ones(len(rows), dtype=np.float64), (rows, cols)), shape=(len(names), len(ids)))
     return member, titles
-
-
-def _nearest(x: sp.csr_matrix, y: sp.csr_matrix, k: int, chunk: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rows of ``x`` → their ``k`` most similar rows of ``y`` (row, col, cosine); ties to the lower ``y`` index."""
-    k = min(k, y.shape[0])
-    yt = y.T.tocsc()
-    rows, cols, vals = [], [], []
-    for lo in range(0, x.shape[0], chunk):
-        block = (x[lo : lo + chunk] @ yt).toarray()
-        top = np.argsort(-block, axis=1, kind="stable")[:, :k]
-        rows.append(np.repeat(np.arange(lo, lo + block.shape[0]), k))
-        cols.append(top.ravel())
-        vals.append(np.take_along_axis(block, top, axis=1).ravel())
-    return (np.concatenate(rows).astype(np.int64), np.concatenate(cols).astype(np.int64),
-            np.concatenate(vals).astype(np.float64))
 
 
 def neighbour_similarity(left_items: pl.DataFrame, right_items: pl.DataFrame, *, left_names: Sequence[str],
@@ -109,8 +95,8 @@ def neighbour_similarity(left_items: pl.DataFrame, right_items: pl.DataFrame, *,
         raise InputError("no item title holds a character n-gram: the neighbours similarity needs titles") from None
     a, b = vec.transform(t_l).tocsr(), vec.transform(t_r).tocsr()
     n_l, n_r = len(t_l), len(t_r)
-    l1, r1, s1 = _nearest(a, b, k, chunk)  # each left item's k nearest right items
-    r2, l2, s2 = _nearest(b, a, k, chunk)  # and each right item's k nearest left items
+    l1, r1, s1, _ = topk(a, b, k, chunk)  # each left item's k nearest right items
+    r2, l2, s2, _ = topk(b, a, k, chunk)  # and each right item's k nearest left items
     links_l = sp.csr_matrix((np.maximum(s1, 0.0), (l1, r1)), shape=(n_l, n_r))
     links_r = sp.csr_matrix((np.maximum(s2, 0.0), (l2, r2)), shape=(n_l, n_r))
     size_l = np.asarray(m_l.sum(axis=1)).ravel()

@@ -85,7 +85,7 @@ def test_neighbour_similarity_matches_a_brute_force_reading(k: int) -> None:
     assert set(zip(cut.left.tolist(), cut.right.tolist(), strict=True)) == want
 
 
-def test_ties_are_broken_by_item_id_whatever_the_row_order() -> None:
+def test_ties_are_broken_the_same_way_whatever_the_row_order() -> None:
     # two right items with the same title in different categories: a tie for every left item's nearest one
     left = pl.DataFrame({"item_id": ["l1", "l2"], "fine_category": ["a", "a"], "title": ["usb c cable 2m", "usb c cable 1m"]})
     right = pl.DataFrame({"item_id": ["r2", "r1", "r3"], "fine_category": ["q", "p", "q"],
