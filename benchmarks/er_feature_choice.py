@@ -13,6 +13,7 @@ but lowers it was left off by hand (``context_codes``, see pipelines/real/params
         ../shared/data/amazon_google ../shared/data/dblp_acm --context-k 0 5 10 20 --seeds 0 1 2
     # per text attribute and code tokens too, scorer settings:
     #   --context-k 20 --context-attributes --context-codes --scorer '{"max_iter": 600}'
+    # scorer variants on the same features: --scorer '{}' '{"ensemble": 5, "max_features": 0.5}'
     # token-presence features: --context-k 20 --context-attributes --token-vocab 0 64 128 --end-to-end
     #   [--token-text-only: the vocabulary from the text attributes only]
 """
@@ -45,47 +46,56 @@ def main() -> None:
                     help="token-presence features for this many most frequent tokens (0: off)")
     ap.add_argument("--token-text-only", action="store_true",
                     help="token vocabulary from the text attributes only (no price / year digits)")
-    ap.add_argument("--scorer", default="{}", help='ScorerConfig overrides as JSON, e.g. {"max_iter": 600}')
+    ap.add_argument("--scorer", nargs="+", default=["{}"],
+                    help='ScorerConfig overrides as JSON, one variant each, e.g. {} \'{"ensemble": 5, "max_features": 0.5}\'')
     ap.add_argument("--seeds", nargs="+", type=int, default=[0])
     ap.add_argument("--end-to-end", action="store_true",
                     help="also the train-only end-to-end F1 over the blocked candidates (selection.grouped_end_to_end)")
     args = ap.parse_args()
-    grid = [(k, v) for k in args.context_k for v in args.token_vocab]
-    oof_mean: dict[tuple[int, int], list[float]] = {g: [] for g in grid}
-    print(f"{'benchmark':16} {'context_k':>9} {'tokens':>6} {'features':>8} {'train OOF F1':>14} {'valid F1':>14} {'s':>6}"
+    scorers = [json.loads(s) for s in args.scorer]
+    grid = [(k, v, i) for k in args.context_k for v in args.token_vocab for i in range(len(scorers))]
+    oof_mean: dict[tuple[int, int, int], list[float]] = {g: [] for g in grid}
+    print(f"{'benchmark':16} {'context_k':>9} {'tokens':>6} {'scorer':>6} {'features':>8} {'train OOF F1':>14} "
+          f"{'valid F1':>14} {'s':>6}"
           + (f" {'train e2e F1':>14} {'pairs':>7}" if args.end_to_end else ""))
     for folder in args.data:
         bench = read_benchmark(folder)
         assert bench.train is not None and bench.valid is not None, f"{folder}: needs train.csv and valid.csv"
         cands = block(bench, config=BlockingConfig()).candidates if args.end_to_end else None
-        for k, v in grid:
+        built: dict[tuple[int, int], tuple[PairFeaturizer, np.ndarray, np.ndarray]] = {}
+        for k, v, i in grid:
             t0 = time.perf_counter()
-            feats = PairFeaturizer(bench, context_k=k, context_attributes=args.context_attributes,
-                                   context_codes=args.context_codes, token_vocab=v,
-                                   token_text_only=args.token_text_only)
-            Xtr = feats.transform(bench.train.get_column("l").to_numpy(), bench.train.get_column("r").to_numpy())
-            Xva = feats.transform(bench.valid.get_column("l").to_numpy(), bench.valid.get_column("r").to_numpy())
+            if (k, v) not in built:  # the features do not depend on the scorer variant
+                feats = PairFeaturizer(bench, context_k=k, context_attributes=args.context_attributes,
+                                       context_codes=args.context_codes, token_vocab=v,
+                                       token_text_only=args.token_text_only)
+                built[(k, v)] = (feats,
+                                 feats.transform(bench.train.get_column("l").to_numpy(),
+                                                 bench.train.get_column("r").to_numpy()),
+                                 feats.transform(bench.valid.get_column("l").to_numpy(),
+                                                 bench.valid.get_column("r").to_numpy()))
+            feats, Xtr, Xva = built[(k, v)]
             oof, val = [], []
             for seed in args.seeds:
-                sc = PairScorer(ScorerConfig(**{**json.loads(args.scorer), "seed": seed})).fit(Xtr, bench.train.get_column("label").to_numpy())
+                sc = PairScorer(ScorerConfig(**{**scorers[i], "seed": seed})).fit(Xtr, bench.train.get_column("label").to_numpy())
                 oof.append(sc.oof_f1)
                 val.append(labelled_metrics(sc.predict_proba(Xva) >= sc.threshold,
                                             bench.valid.get_column("label").to_numpy())["f1"])
-            oof_mean[(k, v)].append(float(np.mean(oof)))
+            oof_mean[(k, v, i)].append(float(np.mean(oof)))
             sd = lambda xs: f"±{np.std(xs):.3f}" if len(xs) > 1 else ""  # noqa: E731
             e2e = ""
             if cands is not None:
                 runs = [grouped_end_to_end(feats, bench, cands, seed=seed,
-                                           scorer=ScorerConfig(**{**json.loads(args.scorer), "seed": seed}))
+                                           scorer=ScorerConfig(**{**scorers[i], "seed": seed}))
                         for seed in args.seeds]
                 f1 = [r["f1"] for r in runs]
                 e2e = f" {np.mean(f1):>8.4f}{sd(f1):>6} {np.mean([r['pairs'] for r in runs]):>7.0f}"
-            print(f"{folder.name:16} {k:>9} {v:>6} {Xtr.shape[1]:>8} {np.mean(oof):>8.4f}{sd(oof):>6} "
+            print(f"{folder.name:16} {k:>9} {v:>6} {i:>6} {Xtr.shape[1]:>8} {np.mean(oof):>8.4f}{sd(oof):>6} "
                   f"{np.mean(val):>8.4f}{sd(val):>6} {time.perf_counter() - t0:>6.1f}{e2e}"
                   f"  OOF per seed {' '.join(f'{x:.4f}' for x in oof)}", flush=True)
     best = max(grid, key=lambda g: np.mean(oof_mean[g]))
     for g in grid:
-        print(f"context_k {g[0]}, token_vocab {g[1]}: mean train OOF F1 {np.mean(oof_mean[g]):.4f}"
+        print(f"context_k {g[0]}, token_vocab {g[1]}, scorer {scorers[g[2]]}: mean train OOF F1 {np.mean(oof_mean[g]):.4f}"
               f"{'  <- chosen' if g == best else ''}")
 
 

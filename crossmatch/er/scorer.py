@@ -29,6 +29,11 @@ class ScorerConfig:
     folds: int = 5
     threshold: float | None = None  # None: maximise out-of-fold F1 on train; a number: fixed
     seed: int = 0
+    # a bag of `ensemble` boosters whose probabilities are averaged; each sees a random `max_features` share of
+    # the features at every split (scikit-learn's own subsampling), which is what makes the members differ:
+    # below 10,000 rows the booster is otherwise deterministic whatever its seed
+    ensemble: int = 1
+    max_features: float = 1.0
 
     def __post_init__(self) -> None:
         if self.max_iter < 1 or self.learning_rate <= 0 or self.max_leaf_nodes < 2:
@@ -37,6 +42,9 @@ class ScorerConfig:
             raise ConfigError(f"er scorer.folds must be >= 2, got {self.folds}")
         if self.threshold is not None and not 0.0 < self.threshold < 1.0:
             raise ConfigError(f"er scorer.threshold must be in (0, 1) or null, got {self.threshold}")
+        if self.ensemble < 1 or not 0.0 < self.max_features <= 1.0:
+            raise ConfigError(f"er scorer: ensemble >= 1 and max_features in (0, 1] required, got {self.ensemble} "
+                              f"and {self.max_features}")
 
 
 def best_f1_threshold(prob: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -61,11 +69,17 @@ class PairScorer:
         self.oof_f1 = float("nan")
         self.empty = np.zeros(0, dtype=bool)
 
-    def _model(self) -> HistGradientBoostingClassifier:
+    def _fit_bag(self, X: np.ndarray, y: np.ndarray) -> list[HistGradientBoostingClassifier]:
         c = self.config
-        return HistGradientBoostingClassifier(max_iter=c.max_iter, learning_rate=c.learning_rate,
-                                              max_leaf_nodes=c.max_leaf_nodes, l2_regularization=c.l2_regularization,
-                                              random_state=c.seed)
+        return [HistGradientBoostingClassifier(max_iter=c.max_iter, learning_rate=c.learning_rate,
+                                               max_leaf_nodes=c.max_leaf_nodes, l2_regularization=c.l2_regularization,
+                                               max_features=c.max_features,
+                                               random_state=c.seed + 7_919 * i).fit(X, y)
+                for i in range(c.ensemble)]
+
+    @staticmethod
+    def _bag_proba(bag: list[HistGradientBoostingClassifier], X: np.ndarray) -> np.ndarray:
+        return np.mean([m.predict_proba(X)[:, 1] for m in bag], axis=0)
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> PairScorer:
         y = np.asarray(y).astype(np.int64)
@@ -78,7 +92,7 @@ class PairScorer:
         oof = np.zeros(len(y))
         for tr, te in StratifiedKFold(self.config.folds, shuffle=True, random_state=self.config.seed).split(X, y):
             empty = _empty_columns(X[tr])
-            oof[te] = self._model().fit(_fill(X[tr], empty), y[tr]).predict_proba(_fill(X[te], empty))[:, 1]
+            oof[te] = self._bag_proba(self._fit_bag(_fill(X[tr], empty), y[tr]), _fill(X[te], empty))
         self.calibrator = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(oof, y)
         cal = self.calibrator.predict(oof)
         if self.config.threshold is None:
@@ -87,7 +101,7 @@ class PairScorer:
             self.threshold = self.config.threshold
             self.oof_f1 = _f1(cal >= self.threshold, y)
         self.empty = _empty_columns(X)
-        self.model = self._model().fit(_fill(X, self.empty), y)
+        self.model = self._fit_bag(_fill(X, self.empty), y)
         return self
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
@@ -98,7 +112,7 @@ class PairScorer:
             return np.zeros(0)
         if X.ndim != 2 or X.shape[1] != len(self.empty):
             raise ValueError(f"X must have the {len(self.empty)} feature columns the scorer was fitted on, got {X.shape}")
-        return np.asarray(self.calibrator.predict(self.model.predict_proba(_fill(X, self.empty))[:, 1]),
+        return np.asarray(self.calibrator.predict(self._bag_proba(self.model, _fill(X, self.empty))),
                           dtype=np.float64)
 
 

@@ -26,17 +26,21 @@ from crossmatch.twosided.solvers import ALGORITHMS, solve_batch
 from crossmatch.twosided.weavenet.binarize import Binarize, binarize
 from crossmatch.twosided.weavenet.checkpoints import ANY, members, model_for
 from crossmatch.twosided.weavenet.model import WeaveNet
+from crossmatch.twosided.weavenet.portfolio import best_of
 from crossmatch.twosided.weavenet.train import outcome, predict_logits
 
 WN = "WeaveNet"
 WN_REP = "WeaveNet+repair"
+WN_SET = "WeaveNet best-of-set"
 
 
 @dataclass(frozen=True)
 class TablesSpec:
     """What a Tables 2–3 run covers (§3.7, §4.3): cells = ``sizes`` × ``distributions``, ``instances`` fresh
     test instances per cell (seeded per cell from ``seed``), the classical ``algorithms``, the WeaveNet
-    ``binarize`` method, and a process pool of ``workers`` over chunks of ``chunk`` instances."""
+    ``binarize`` method, and a process pool of ``workers`` over chunks of ``chunk`` instances. ``portfolio``:
+    also every model of a set on every cell, keeping per instance the stable output with the lowest SEq
+    (:mod:`~crossmatch.twosided.weavenet.portfolio`), reported beside the cell's own model."""
 
     distributions: list[str] = field(default_factory=lambda: list(DISTRIBUTIONS))
     sizes: list[int] = field(default_factory=lambda: [20, 30])
@@ -47,6 +51,7 @@ class TablesSpec:
     workers: int = 2
     chunk: int = 100
     check_sigmas: float = 3.0
+    portfolio: bool = False
 
     def __post_init__(self) -> None:
         bad = [d for d in self.distributions if d not in DISTRIBUTIONS]
@@ -108,6 +113,13 @@ def solve_cells(params: TablesSpec, models: Mapping[str, WeaveNet] | None, devic
                 # The other binarisation too: both stable rates are reported (§3.7 steps 1-2).
                 other: Binarize = "argmax" if params.binarize == "hungarian" else "hungarian"
                 results[c][f"{WN}/{other}_stable"] = outcome(sa, sb, binarize(logits, other))["stable"]
+                if params.portfolio and len({id(m) for m in models.values()}) > 1:
+                    own = model_for(models, c[1], c[0])
+                    order = {"own": own, **{k: m for k, m in models.items() if m is not own}}
+                    best, chosen, _ = best_of(order, sa, sb, device, params.binarize)
+                    o = outcome(sa, sb, best)
+                    results[c][f"{WN_SET}/stable"], results[c][f"{WN_SET}/seq"] = o["stable"], o["seq"]
+                    results[c][f"{WN_SET}/own"] = chosen == 0
             advance()
         for (c, k, fut), (_, _, ra, rb) in zip(futures, jobs, strict=True):
             parts[(c, k)] = fut.result() if fut is not None else _solve_chunk(ra, rb, algs)
@@ -181,6 +193,20 @@ def summarise(params: TablesSpec, results: dict[tuple[int, str], dict[str, np.nd
                 metrics[f"{WN}/{cell}/seq_stable"] = wn_seq
                 metrics[f"{WN}/{cell}/powerbalance_seq_same"] = pb_seq
                 metrics[f"{WN}/{cell}/seq_stable_ratio"] = wn_seq / pb_seq if pb_seq > 0 else math.nan
+            if f"{WN_SET}/stable" in r:
+                ss = r[f"{WN_SET}/stable"]
+                metrics[f"{WN_SET}/{cell}/stable_rate"] = float(ss.mean())
+                metrics[f"{WN_SET}/{cell}/own_model_rate"] = float(r[f"{WN_SET}/own"].mean())
+                if "PowerBalance" in params.algorithms and ss.any():
+                    set_seq, pb_set = float(r[f"{WN_SET}/seq"][ss].mean()), float(r["PowerBalance/seq/seq"][ss].mean())
+                    metrics[f"{WN_SET}/{cell}/seq_stable"] = set_seq
+                    metrics[f"{WN_SET}/{cell}/powerbalance_seq_same"] = pb_set
+                    metrics[f"{WN_SET}/{cell}/seq_stable_ratio"] = set_seq / pb_set if pb_set > 0 else math.nan
+                ref_alg = metrics.get(f"SEq/{cell}/best_algorithm")
+                if ref_alg is not None:  # Table 2's win / tie / loss+unstable against the column's best algorithm
+                    swtl = win_tie_loss(r[f"{WN_SET}/seq"], ss, r[f"{ref_alg}/seq/seq"])
+                    metrics.update({f"SEq/{cell}/{WN_SET}/win": swtl.win, f"SEq/{cell}/{WN_SET}/tie": swtl.tie,
+                                    f"SEq/{cell}/{WN_SET}/loss_unstable": swtl.loss})
             metrics[f"{WN}/{cell}/one2one_rate"] = float(r[f"{WN}/one2one"].mean())
             metrics[f"{WN}/{cell}/repair_changed_rate"] = float(r[f"{WN}/rep_changed"].mean())
     return metrics, ours, rows
@@ -199,6 +225,11 @@ def markdown(params: TablesSpec, metrics: dict[str, Any], check: list[CheckRow] 
     out = [f"# WeaveNet vs classical stable-matching algorithms\n\n{params.instances} test instances per cell "
            f"(seed {params.seed}), 1-based ranks, lower is better. WeaveNet binarisation: {params.binarize}. "
            f"{model_note}\n"]
+    if has_model and params.portfolio:
+        out.append(f"\n{WN_SET}: every model of the set solves each instance (one forward pass each); kept per instance: "
+                   "the stable output with the lowest SEq, else the one with the fewest blocking pairs — read from the "
+                   "preferences alone, no reference solution; each kept output is one network's raw matching, not "
+                   "repaired.\n")
     for label, title in (("SEq", "Table 2 layout — mean SEq (algorithms target SEq)"),
                          ("Bal", "Table 3 layout — mean Bal (algorithms target Bal; 1-based, the paper's Bal is N lower)")):
         lines = [f"\n## {title}\n\n", head]
@@ -223,6 +254,16 @@ def markdown(params: TablesSpec, metrics: dict[str, Any], check: list[CheckRow] 
                 row("+repair Tie (%)", f"{label}/N{{n}}/{{d}}/{WN_REP}/tie", True),
                 row("+repair Loss (%)", f"{label}/N{{n}}/{{d}}/{WN_REP}/loss", True),
             ]
+            if label == "SEq" and any(f"{WN_SET}/N{n}/{d}/stable_rate" in metrics for n, d in cols):
+                lines += [
+                    row(f"{WN_SET}: stable (%)", f"{WN_SET}/N{{n}}/{{d}}/stable_rate", True),
+                    row(f"{WN_SET}: SEq over stable outputs", f"{WN_SET}/N{{n}}/{{d}}/seq_stable"),
+                    row(f"{WN_SET}: PowerBalance SEq, same instances", f"{WN_SET}/N{{n}}/{{d}}/powerbalance_seq_same"),
+                    row(f"{WN_SET}: the cell's own model kept (%)", f"{WN_SET}/N{{n}}/{{d}}/own_model_rate", True),
+                    row(f"{WN_SET}: Win (%)", f"SEq/N{{n}}/{{d}}/{WN_SET}/win", True),
+                    row(f"{WN_SET}: Tie (%)", f"SEq/N{{n}}/{{d}}/{WN_SET}/tie", True),
+                    row(f"{WN_SET}: Loss+Unst. (%)", f"SEq/N{{n}}/{{d}}/{WN_SET}/loss_unstable", True),
+                ]
         lines.append("\nBest algorithm per column (the Win/Tie/Loss reference): "
                      + ", ".join(f"N={n} {d}: {metrics.get(f'{label}/N{n}/{d}/best_algorithm')}" for n, d in cols) + "\n")
         out += lines

@@ -296,6 +296,27 @@ def test_scorer_learns_and_threshold_comes_from_train_only(bench) -> None:  # ty
         PairScorer(ScorerConfig(folds=3)).fit(X[:5], np.zeros(5))
 
 
+def test_scorer_bag_averages_members_that_differ(bench) -> None:  # type: ignore[no-untyped-def]
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    f = PairFeaturizer(bench)
+    X = f.transform(bench.train.get_column("l").to_numpy(), bench.train.get_column("r").to_numpy())
+    y = bench.train.get_column("label").to_numpy()
+    one = PairScorer(ScorerConfig(max_iter=30, folds=3, seed=2)).fit(X, y)
+    # one member with every feature is the plain booster with the config's own seed
+    plain = HistGradientBoostingClassifier(max_iter=30, learning_rate=0.05, max_leaf_nodes=31, random_state=2).fit(X, y)
+    assert np.array_equal(one.model[0].predict_proba(X), plain.predict_proba(X))
+    bag = PairScorer(ScorerConfig(max_iter=30, folds=3, seed=2, ensemble=3, max_features=0.5)).fit(X, y)
+    members = [m.predict_proba(X)[:, 1] for m in bag.model]
+    assert len(members) == 3 and not np.array_equal(members[0], members[1])  # feature subsampling makes them differ
+    assert np.array_equal(bag.calibrator.predict(np.mean(members, axis=0)), bag.predict_proba(X))
+    again = PairScorer(ScorerConfig(max_iter=30, folds=3, seed=2, ensemble=3, max_features=0.5)).fit(X, y)
+    assert again.threshold == bag.threshold and np.array_equal(again.predict_proba(X), bag.predict_proba(X))
+    for bad in ({"ensemble": 0}, {"max_features": 0.0}, {"max_features": 1.5}):
+        with pytest.raises(ConfigError, match="ensemble"):
+            ScorerConfig(**bad)  # type: ignore[arg-type]
+
+
 def _brute_max_weight(W: np.ndarray) -> float:
     n, m = W.shape
     best = 0.0

@@ -226,7 +226,8 @@ def test_weavenet_train_per_distribution_imitation_set_and_eval(tmp_path: Path) 
     assert metrics["UU/steps_done"] == 4 and "Lib/best_val_stable_rate" in metrics
     assert sorted(pl.read_csv(out[2]).get_column("model").unique().to_list()) == ["Lib", "UU"]
     e = tmp_path / "e.yaml"
-    e.write_text("weavenet_eval: {distributions: [UU, Lib], sizes: [5], instances: 6, workers: 1, chunk: 6, binarize: hungarian}\n")
+    e.write_text("weavenet_eval: {distributions: [UU, Lib], sizes: [5], instances: 6, workers: 1, chunk: 6, binarize: hungarian,\n"
+                 "  portfolio: true}\n")
     ev = [str(tmp_path / n) for n in ("em.json", "er.md", "ec.csv")]
     proc = run_stage("weavenet_eval", "--params", str(e), "--model", out[0], "--paper-table", "none",
                      "--metrics", ev[0], "--report", ev[1], "--cells-csv", ev[2])
@@ -235,6 +236,13 @@ def test_weavenet_train_per_distribution_imitation_set_and_eval(tmp_path: Path) 
     assert 0.0 <= m["WeaveNet/N5/Lib/argmax_stable_rate"] <= 1.0
     report = Path(ev[1]).read_text()
     assert "Lib: L=2" in report and "UU: L=2" in report and "Stable, other binarisation" in report
+    for d in ("UU", "Lib"):  # the best of both models is stable at least wherever the cell's own model is
+        assert m[f"WeaveNet best-of-set/N5/{d}/stable_rate"] >= m[f"WeaveNet/N5/{d}/stable_rate"]
+        assert 0.0 <= m[f"WeaveNet best-of-set/N5/{d}/own_model_rate"] <= 1.0
+        wtl = [m[f"SEq/N5/{d}/WeaveNet best-of-set/{k}"] for k in ("win", "tie", "loss_unstable")]
+        assert sum(wtl) == pytest.approx(1.0) and wtl[2] >= 1.0 - m[f"WeaveNet best-of-set/N5/{d}/stable_rate"] - 1e-9
+    assert "WeaveNet best-of-set: stable (%)" in report and "WeaveNet best-of-set: Win (%)" in report
+    assert "not repaired" in report
     # A distribution the set has no model for is a clear input error, before any work.
     e.write_text("weavenet_eval: {distributions: [GG], sizes: [5], instances: 6, workers: 1}\n")
     code, err = _run_in_process("weavenet_eval", ["--params", str(e), "--model", out[0], "--paper-table", "none",
