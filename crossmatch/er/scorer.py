@@ -45,6 +45,8 @@ class ScorerConfig:
         if self.ensemble < 1 or not 0.0 < self.max_features <= 1.0:
             raise ConfigError(f"er scorer: ensemble >= 1 and max_features in (0, 1] required, got {self.ensemble} "
                               f"and {self.max_features}")
+        # a YAML `1` arrives as an int, which scikit-learn reads as a count and refuses only at fit time
+        object.__setattr__(self, "max_features", float(self.max_features))
 
 
 def best_f1_threshold(prob: np.ndarray, y: np.ndarray) -> tuple[float, float]:

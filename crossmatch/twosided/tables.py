@@ -26,7 +26,7 @@ from crossmatch.twosided.solvers import ALGORITHMS, solve_batch
 from crossmatch.twosided.weavenet.binarize import Binarize, binarize
 from crossmatch.twosided.weavenet.checkpoints import ANY, members, model_for
 from crossmatch.twosided.weavenet.model import WeaveNet
-from crossmatch.twosided.weavenet.portfolio import best_of
+from crossmatch.twosided.weavenet.portfolio import keep_best
 from crossmatch.twosided.weavenet.train import outcome, predict_logits
 
 WN = "WeaveNet"
@@ -114,11 +114,13 @@ def solve_cells(params: TablesSpec, models: Mapping[str, WeaveNet] | None, devic
                 other: Binarize = "argmax" if params.binarize == "hungarian" else "hungarian"
                 results[c][f"{WN}/{other}_stable"] = outcome(sa, sb, binarize(logits, other))["stable"]
                 if params.portfolio and len({id(m) for m in models.values()}) > 1:
-                    own = model_for(models, c[1], c[0])
-                    order = {"own": own, **{k: m for k, m in models.items() if m is not own}}
-                    best, chosen, _ = best_of(order, sa, sb, device, params.binarize)
+                    own = model_for(models, c[1], c[0])  # its output is `match`, first: it wins ties
+                    others = [binarize(predict_logits(m, sa, sb, device), params.binarize)
+                              for m in models.values() if m is not own]
+                    best, chosen = keep_best(sa, sb, [match, *others])
                     o = outcome(sa, sb, best)
-                    results[c][f"{WN_SET}/stable"], results[c][f"{WN_SET}/seq"] = o["stable"], o["seq"]
+                    for key in ("stable", "seq", "egal"):
+                        results[c][f"{WN_SET}/{key}"] = o[key]
                     results[c][f"{WN_SET}/own"] = chosen == 0
             advance()
         for (c, k, fut), (_, _, ra, rb) in zip(futures, jobs, strict=True):
@@ -195,6 +197,10 @@ def summarise(params: TablesSpec, results: dict[tuple[int, str], dict[str, np.nd
                 metrics[f"{WN}/{cell}/seq_stable_ratio"] = wn_seq / pb_seq if pb_seq > 0 else math.nan
             if f"{WN_SET}/stable" in r:
                 ss = r[f"{WN_SET}/stable"]
+                sm, _, sse = mean_se(r[f"{WN_SET}/seq"])
+                metrics[f"SEq/{cell}/{WN_SET}"], metrics[f"SEq/{cell}/{WN_SET}/se"] = sm, sse
+                rows.append({"target": "SEq", "N": n, "distribution": d, "method": WN_SET, "mean": sm, "se": sse,
+                             "egal_mean": float(r[f"{WN_SET}/egal"].mean()), "stable_rate": float(ss.mean())})
                 metrics[f"{WN_SET}/{cell}/stable_rate"] = float(ss.mean())
                 metrics[f"{WN_SET}/{cell}/own_model_rate"] = float(r[f"{WN_SET}/own"].mean())
                 if "PowerBalance" in params.algorithms and ss.any():
@@ -225,7 +231,7 @@ def markdown(params: TablesSpec, metrics: dict[str, Any], check: list[CheckRow] 
     out = [f"# WeaveNet vs classical stable-matching algorithms\n\n{params.instances} test instances per cell "
            f"(seed {params.seed}), 1-based ranks, lower is better. WeaveNet binarisation: {params.binarize}. "
            f"{model_note}\n"]
-    if has_model and params.portfolio:
+    if has_model and any(f"{WN_SET}/N{n}/{d}/stable_rate" in metrics for n, d in cols):
         out.append(f"\n{WN_SET}: every model of the set solves each instance (one forward pass each); kept per instance: "
                    "the stable output with the lowest SEq, else the one with the fewest blocking pairs — read from the "
                    "preferences alone, no reference solution; each kept output is one network's raw matching, not "

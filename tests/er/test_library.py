@@ -312,6 +312,7 @@ def test_scorer_bag_averages_members_that_differ(bench) -> None:  # type: ignore
     assert np.array_equal(bag.calibrator.predict(np.mean(members, axis=0)), bag.predict_proba(X))
     again = PairScorer(ScorerConfig(max_iter=30, folds=3, seed=2, ensemble=3, max_features=0.5)).fit(X, y)
     assert again.threshold == bag.threshold and np.array_equal(again.predict_proba(X), bag.predict_proba(X))
+    assert isinstance(ScorerConfig(max_features=1).max_features, float)  # YAML's `1`: the share 1.0, not one feature
     for bad in ({"ensemble": 0}, {"max_features": 0.0}, {"max_features": 1.5}):
         with pytest.raises(ConfigError, match="ensemble"):
             ScorerConfig(**bad)  # type: ignore[arg-type]

@@ -37,6 +37,19 @@ def pick(outcomes: Sequence[Mapping[str, np.ndarray]], cost: str = "seq") -> np.
     return np.where(stable.any(axis=0), np.argmin(costs, axis=0), np.argmin(blocking, axis=0))
 
 
+def keep_best(sa: np.ndarray, sb: np.ndarray, matches: Sequence[np.ndarray],
+              cost: str = "seq") -> tuple[np.ndarray, np.ndarray]:
+    """Given binarised outputs ``matches`` (each [B, N]) of several models on one batch ``sa, sb``, keep per instance
+    the one :func:`pick` chooses. Returns ``(match [B, N], chosen index [B])``; earlier outputs win ties."""
+    if not matches:
+        raise ValueError("keep_best needs at least one output")
+    stacked = np.stack([np.asarray(m) for m in matches])
+    if stacked.shape[1] != sa.shape[0]:
+        raise ValueError(f"every output must have one row per instance ({sa.shape[0]}), got {stacked.shape[1:]}")
+    chosen = pick([outcome(sa, sb, m) for m in stacked], cost)
+    return stacked[chosen, np.arange(stacked.shape[1])], chosen
+
+
 def best_of(models: Mapping[str, WeaveNet], sa: np.ndarray, sb: np.ndarray, device: torch.device,
             method: Binarize = "hungarian", cost: str = "seq",
             batch_size: int = 256) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -47,7 +60,6 @@ def best_of(models: Mapping[str, WeaveNet], sa: np.ndarray, sb: np.ndarray, devi
     if not models:
         raise ValueError("best_of needs at least one model")
     names = list(models)
-    matches = [binarize(predict_logits(models[k], sa, sb, device, batch_size), method) for k in names]
-    chosen = pick([outcome(sa, sb, m) for m in matches], cost)
-    stacked = np.stack(matches)
-    return stacked[chosen, np.arange(stacked.shape[1])], chosen, names
+    match, chosen = keep_best(sa, sb, [binarize(predict_logits(models[k], sa, sb, device, batch_size), method)
+                                       for k in names], cost)
+    return match, chosen, names
