@@ -51,7 +51,7 @@ def compare(models: Mapping[str, torch.nn.Module], dist: str, n: int, instances:
     if portfolio:
         first = next(iter(outputs.values()))
         others = [binarize(predict_logits(m, sa, sb, cpu), "hungarian") for m in portfolio.values()]  # type: ignore[arg-type]
-        outputs[f"best of {1 + len(others)}"] = keep_best(sa, sb, [first, *others])[0]
+        outputs[f"best of 1+{len(others)}"] = keep_best(sa, sb, [first, *others])[0]  # the first model + the set
     for name, match in outputs.items():
         o = outcome(sa, sb, match)
         st = o["stable"]
