@@ -189,12 +189,8 @@ def summarise(params: TablesSpec, results: dict[tuple[int, str], dict[str, np.nd
             metrics[f"{WN}/{cell}/stable_rate"] = float(st.mean())
             other = "argmax" if params.binarize == "hungarian" else "hungarian"
             metrics[f"{WN}/{cell}/{other}_stable_rate"] = float(r[f"{WN}/{other}_stable"].mean())
-            if "PowerBalance" in params.algorithms and st.any():
-                # Issue 13 target: mean SEq over WeaveNet's stable outputs vs PowerBalance on the same instances.
-                wn_seq, pb_seq = float(r[f"{WN}/seq"][st].mean()), float(r["PowerBalance/seq/seq"][st].mean())
-                metrics[f"{WN}/{cell}/seq_stable"] = wn_seq
-                metrics[f"{WN}/{cell}/powerbalance_seq_same"] = pb_seq
-                metrics[f"{WN}/{cell}/seq_stable_ratio"] = wn_seq / pb_seq if pb_seq > 0 else math.nan
+            if "PowerBalance" in params.algorithms:
+                metrics.update(_seq_vs_powerbalance(f"{WN}/{cell}", r[f"{WN}/seq"], st, r["PowerBalance/seq/seq"]))
             if f"{WN_SET}/stable" in r:
                 ss = r[f"{WN_SET}/stable"]
                 sm, _, sse = mean_se(r[f"{WN_SET}/seq"])
@@ -203,11 +199,9 @@ def summarise(params: TablesSpec, results: dict[tuple[int, str], dict[str, np.nd
                              "egal_mean": float(r[f"{WN_SET}/egal"].mean()), "stable_rate": float(ss.mean())})
                 metrics[f"{WN_SET}/{cell}/stable_rate"] = float(ss.mean())
                 metrics[f"{WN_SET}/{cell}/own_model_rate"] = float(r[f"{WN_SET}/own"].mean())
-                if "PowerBalance" in params.algorithms and ss.any():
-                    set_seq, pb_set = float(r[f"{WN_SET}/seq"][ss].mean()), float(r["PowerBalance/seq/seq"][ss].mean())
-                    metrics[f"{WN_SET}/{cell}/seq_stable"] = set_seq
-                    metrics[f"{WN_SET}/{cell}/powerbalance_seq_same"] = pb_set
-                    metrics[f"{WN_SET}/{cell}/seq_stable_ratio"] = set_seq / pb_set if pb_set > 0 else math.nan
+                if "PowerBalance" in params.algorithms:
+                    metrics.update(_seq_vs_powerbalance(f"{WN_SET}/{cell}", r[f"{WN_SET}/seq"], ss,
+                                                        r["PowerBalance/seq/seq"]))
                 ref_alg = metrics.get(f"SEq/{cell}/best_algorithm")
                 if ref_alg is not None:  # Table 2's win / tie / loss+unstable against the column's best algorithm
                     swtl = win_tie_loss(r[f"{WN_SET}/seq"], ss, r[f"{ref_alg}/seq/seq"])
@@ -216,6 +210,15 @@ def summarise(params: TablesSpec, results: dict[tuple[int, str], dict[str, np.nd
             metrics[f"{WN}/{cell}/one2one_rate"] = float(r[f"{WN}/one2one"].mean())
             metrics[f"{WN}/{cell}/repair_changed_rate"] = float(r[f"{WN}/rep_changed"].mean())
     return metrics, ours, rows
+
+
+def _seq_vs_powerbalance(prefix: str, seq: np.ndarray, stable: np.ndarray, pb: np.ndarray) -> dict[str, float]:
+    """Issue 13's target: mean SEq over the stable outputs vs PowerBalance on the same instances (none stable: {})."""
+    if not stable.any():
+        return {}
+    own, ref = float(seq[stable].mean()), float(pb[stable].mean())
+    return {f"{prefix}/seq_stable": own, f"{prefix}/powerbalance_seq_same": ref,
+            f"{prefix}/seq_stable_ratio": own / ref if ref > 0 else math.nan}
 
 
 def _fmt(v: float | None, pct: bool = False) -> str:
