@@ -89,6 +89,11 @@ class PairConfig:
     # "history" (deviation, crossmatch.icpa.history_loss): leave one item out of a user's training history and
     # score it with eq. 10 over ``history_length`` draws of the user's other items, softmax against the pool
     history_length: int = 8
+    # Which item of a user is left out (history objective). "anchor": the step's anchor itself, i.e. targets
+    # uniform over items. "interaction" (deviation, issue 10): a two-step walk anchor -> user -> item, so targets
+    # follow the interaction distribution as evaluation targets do, and pool nodes the row's user holds (its
+    # drawn history) are masked as accidental hits (a user's own items are not its negatives)
+    history_targets: str = "anchor"
 
     def __post_init__(self) -> None:
         _positive("icpa.pairs", batch_size=self.batch_size, positive_weight=self.positive_weight)
@@ -108,6 +113,8 @@ class PairConfig:
             raise ConfigError(f"icpa.pairs.objective must be 'bce', 'softmax' or 'history', got {self.objective!r}")
         if not isinstance(self.history_length, int) or isinstance(self.history_length, bool) or self.history_length < 1:
             raise ConfigError(f"icpa.pairs.history_length must be an integer >= 1, got {self.history_length!r}")
+        if self.history_targets not in ("anchor", "interaction"):
+            raise ConfigError(f"icpa.pairs.history_targets must be 'anchor' or 'interaction', got {self.history_targets!r}")
         if self.objective == "history" and self.negatives:
             raise ConfigError("icpa.pairs.objective 'history' draws its negatives from the shared pool only: "
                               f"set negatives to 0 (got {self.negatives})")
@@ -197,8 +204,14 @@ class PhaseConfig:
     # source, so an epoch is a few steps; it gets as many epochs as it needs to reach the joint
     # models' step count, and stops there mid-epoch.
     max_steps: int | None = None
+    # Deviation (option, 0 = off: the paper uses the last weights): an exponential moving average of the
+    # weights, decay per optimiser step (torch.optim.swa_utils), replaces the weights when the phase ends.
+    # Polyak averaging damps the step-to-step noise of small sources, whose rows are updated every step.
+    ema: float = 0.0
 
     def __post_init__(self) -> None:
+        if not isinstance(self.ema, (int, float)) or isinstance(self.ema, bool) or not 0.0 <= self.ema < 1.0:
+            raise ConfigError(f"ema must be a decay in [0, 1), got {self.ema!r}")
         if self.max_steps is not None and (not isinstance(self.max_steps, int) or self.max_steps < 0):
             raise ConfigError(f"max_steps must be an integer >= 0 or None, got {self.max_steps!r}")
         if not isinstance(self.epochs, int) or self.epochs < 0:

@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from crossmatch.device import resolve_device
 from crossmatch.errors import ConfigError
@@ -120,6 +121,9 @@ class Trainer:
         emb = [p for p in params if id(p) in emb_ids]
         if emb:
             groups.append({"params": emb, "lr": phase.embedding_lr if phase.embedding_lr is not None else phase.lr})
+        # a copy of the model whose weights are the running average; None when phase.ema is 0
+        self.ema = (AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(phase.ema), use_buffers=True)
+                    if phase.ema > 0 else None)
         self.optimizer: torch.optim.Optimizer
         if phase.optimizer == "adam":
             self.optimizer = torch.optim.Adam(groups, lr=phase.lr)
@@ -209,6 +213,8 @@ class Trainer:
             ddp.average_gradients([p for g in self.optimizer.param_groups for p in g["params"]],
                                   self.dist.world_size)
         self.optimizer.step()
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
         self.step += 1
         nan = torch.full_like(L, float("nan"))
         row = torch.cat([torch.where(mask, L, nan), w.to(L.dtype),
@@ -274,6 +280,9 @@ class Trainer:
             history.append(stats)
             if on_epoch_end is not None:
                 on_epoch_end(self, stats)
+        if self.ema is not None and self.epoch >= self.phase.epochs and int(self.ema.n_averaged) > 0:
+            # the phase is over: its averaged weights are the model from here on (evaluation, phase 2)
+            self.model.load_state_dict(self.ema.module.state_dict())
         return history
 
     # ---------------------------------------------------------------- checkpoints
@@ -298,6 +307,8 @@ class Trainer:
             state["weight_gen"] = self.weight_gen.get_state()
         if self.weighting.parameters():
             state["weighting"] = [p.detach().cpu() for p in self.weighting.parameters()]
+        if self.ema is not None:
+            state["ema"] = {k: v.detach().cpu() for k, v in self.ema.state_dict().items()}
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -311,6 +322,10 @@ class Trainer:
         for p, saved in zip(self.weighting.parameters(), state.get("weighting", []), strict=False):
             with torch.no_grad():
                 p.copy_(saved)
+        if self.ema is not None:
+            if "ema" not in state:
+                raise ConfigError("checkpoint has no weight average but the phase asks for one (ema > 0)")
+            self.ema.load_state_dict(state["ema"])
         self.epoch = int(state["epoch"])
         self.step = int(state["step"])
         self.log = list(state["log"])

@@ -34,26 +34,37 @@ def _pairs(**kw: object) -> PairConfig:
     return PairConfig(**base)  # type: ignore[arg-type]
 
 
-def test_history_loss_is_its_definition_on_the_same_draws():
+@pytest.mark.parametrize("targets", ["anchor", "interaction"])
+def test_history_loss_is_its_definition_on_the_same_draws(targets: str):
     graph = toy_graph(sizes=(12, 10, 8))
     g = graph.sources[0]
     model = build_model(graph.schemas, len(graph.categories), SMALL, 0)
     gen = torch.Generator().manual_seed(5)
     tables = {t: torch.randn(g.schema.n_items, 6, generator=gen) for t in ("anchor", "context")}
     model.encode = lambda j, graph_, nodes, tower="anchor", generator=None: tables[tower][nodes]  # type: ignore[method-assign]
-    pairs = _pairs()
+    # a pool as large as the catalogue holds the users' own items: the interaction mode must mask them
+    pairs = _pairs(history_targets=targets, negative_pool=24)
     anchors = g.anchors  # three of them have no user in the toy graph
     loss, z = history_source_loss(model, g, 0, anchors, pairs, torch.Generator().manual_seed(1), torch.device("cpu"))
     torch.testing.assert_close(z, tables["anchor"][anchors])
     # the same draws, in the same order, from the same seed
     rng = torch.Generator().manual_seed(1)
     target = anchors.repeat(pairs.walks_per_anchor)
+    if targets == "interaction":
+        via, has_via = walk_step(g.item_user, target, rng)
+        drawn, _ = walk_step(g.user_item, via, rng)
+        # by hand: the target is an item of a user of the anchor (or the anchor itself when it has none)
+        for a, v, ok, t in zip(target.tolist(), via.tolist(), has_via.tolist(), drawn.tolist(), strict=True):
+            if ok:
+                assert _holds(g.item_user, a, v) and _holds(g.user_item, v, t)
+        target = torch.where(has_via, drawn, target)
+        assert (target != anchors.repeat(pairs.walks_per_anchor)).any()
     users, has_user = walk_step(g.item_user, target, rng)
     hist, _ = walk_step(g.user_item, users.repeat_interleave(pairs.history_length), rng)
     hist = hist.view(len(target), pairs.history_length)
     pool = degree_negatives(g.all_items_uniform, torch.zeros(1, dtype=torch.long), pairs.negative_pool, rng).reshape(-1)
     gamma = model.config.gamma
-    rows, no_user, all_target = [], 0, 0
+    rows, no_user, all_target, masked_history = [], 0, 0, 0
     for t, has, hs in zip(target.tolist(), has_user.tolist(), hist.tolist(), strict=True):
         others = [h for h in hs if h != t]
         if not has or not others:
@@ -64,11 +75,34 @@ def test_history_loss_is_its_definition_on_the_same_draws():
         def ell(i: int, others: list[int] = others) -> float:
             return math.log(sum(math.exp(gamma * float(tables["anchor"][h] @ tables["context"][i])) for h in others))
 
-        negs = [ell(k) for k in pool.tolist() if k != t]
+        excluded = {t} | (set(hs) if targets == "interaction" else set())
+        masked_history += sum(k in set(others) for k in pool.tolist()) if targets == "interaction" else 0
+        negs = [ell(k) for k in pool.tolist() if k not in excluded]
         rows.append(-ell(t) + math.log(math.exp(ell(t)) + sum(math.exp(x) for x in negs)))
     # rows of both drop-out kinds and kept rows: a wrong denominator or a kept user-less row would show
     assert rows and no_user and all_target and no_user + all_target + len(rows) == len(target)
+    assert masked_history > 0 or targets == "anchor"
     assert abs(float(loss) - sum(rows) / len(rows)) < 1e-4 * max(1.0, abs(float(loss)))
+
+
+def _holds(csr: object, row: int, col: int) -> bool:
+    indptr, indices = csr.indptr, csr.indices  # type: ignore[attr-defined]
+    return col in indices[int(indptr[row]):int(indptr[row + 1])].tolist()
+
+
+def test_interaction_targets_follow_the_interactions():
+    """Targets ∝ a two-step walk: popular items are drawn as targets more often than anchors are."""
+    graph = toy_graph(sizes=(40, 30, 16))
+    g = graph.sources[0]
+    occ = g.anchors.repeat(200)
+    rng = torch.Generator().manual_seed(0)
+    via, has = walk_step(g.item_user, occ, rng)
+    target = torch.where(has, walk_step(g.user_item, via, rng)[0], occ)[has]
+    deg = torch.zeros(g.schema.n_items)
+    deg.index_add_(0, torch.as_tensor(g.user_item.indices, dtype=torch.long), torch.ones(len(g.user_item.indices)))
+    freq = torch.bincount(target, minlength=g.schema.n_items).float()
+    top, bottom = deg.argsort()[-5:], deg.argsort()[:5]
+    assert freq[top].mean() > 2 * freq[bottom].mean()
 
 
 def test_history_training_is_deterministic_and_learns():
@@ -94,6 +128,8 @@ def test_history_objective_settings_are_checked():
             _pairs(history_length=bad)
     with pytest.raises(ConfigError, match="negative_pool"):
         _pairs(negative_pool=0)
+    with pytest.raises(ConfigError, match="history_targets"):
+        _pairs(history_targets="user")
 
 
 def test_a_user_with_only_the_target_drops_out_without_nan_gradients():

@@ -153,3 +153,62 @@ def test_uniform_negatives_and_adagrad_accumulator_options(graph):
         PairConfig(negative_sampling="popular")
     with pytest.raises(ConfigError, match="adagrad_initial_accumulator"):
         PhaseConfig(adagrad_initial_accumulator=-1.0)
+
+
+def test_weight_average_is_the_ema_of_every_step_and_resumes_exactly(graph):
+    """``schedule.ema``: the phase ends with w̄_t = d·w̄_{t−1} + (1 − d)·w_t over every step's weights (w̄_1 = w_1),
+    checkpoints carry the average, and ``ema = 0`` keeps the last weights."""
+    decay = 0.9
+    phase = phase1_config(Schedule(phase1_epochs=3, phase2_epochs=0, ema=decay), align=True)
+    tr = _trainer(graph, phase)
+    avg: dict[str, torch.Tensor] = {}
+    original_step = tr._step
+
+    def step_and_average(batch):
+        original_step(batch)
+        for k, v in tr.model.state_dict().items():
+            v = v.detach().clone().double()
+            avg[k] = v if k not in avg else decay * avg[k] + (1 - decay) * v
+        last.update({k: v.detach().clone() for k, v in tr.model.state_dict().items()})
+
+    last: dict[str, torch.Tensor] = {}
+    tr._step = step_and_average  # type: ignore[method-assign]
+    tr.fit()
+    final = tr.model.state_dict()
+    assert tr.step > 5
+    for k, v in final.items():
+        torch.testing.assert_close(v.double(), avg[k], rtol=1e-5, atol=1e-6)
+    # the average is not the last weights (it would be with ema off)
+    assert any(not torch.allclose(final[k], last[k]) for k in final if final[k].is_floating_point())
+    plain = _trainer(graph, phase1_config(Schedule(phase1_epochs=3, phase2_epochs=0), align=True))
+    plain.fit()
+    assert any(not torch.equal(plain.model.state_dict()[k], final[k]) for k in final)
+
+    # a run killed after its first epoch resumes from the checkpoint to the same averaged weights
+    straight = _trainer(graph, phase)
+    straight.fit()
+    first, saved = _trainer(graph, phase), {}
+
+    def stop_after_one(t, stats):
+        saved.update(copy.deepcopy(t.state_dict()))
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        first.fit(stop_after_one)
+    assert "ema" in saved
+    resumed = _trainer(graph, phase)
+    resumed.load_state_dict(saved)
+    resumed.fit()
+    assert all(torch.equal(x, y) for x, y in zip(straight.model.state_dict().values(),
+                                                  resumed.model.state_dict().values(), strict=True))
+    # a checkpoint without an average cannot resume a phase that keeps one
+    with pytest.raises(ConfigError, match="weight average"):
+        _trainer(graph, phase).load_state_dict({k: v for k, v in saved.items() if k != "ema"})
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.0, 2, True, "0.9"])
+def test_bad_weight_average_decay_is_rejected(bad):
+    with pytest.raises(ConfigError, match="ema must be a decay"):
+        PhaseConfig(ema=bad)
+    with pytest.raises(ConfigError, match="schedule.ema"):
+        Schedule(ema=bad)
