@@ -207,11 +207,11 @@ class PhaseConfig:
     # Deviation (option, 0 = off: the paper uses the last weights): an exponential moving average of the
     # weights, decay per optimiser step (torch.optim.swa_utils), replaces the weights when the phase ends.
     # Polyak averaging damps the step-to-step noise of small sources, whose rows are updated every step.
-    ema: float = 0.0
+    ema_decay: float = 0.0
 
     def __post_init__(self) -> None:
-        if not isinstance(self.ema, (int, float)) or isinstance(self.ema, bool) or not 0.0 <= self.ema < 1.0:
-            raise ConfigError(f"ema must be a decay in [0, 1), got {self.ema!r}")
+        if not isinstance(self.ema_decay, (int, float)) or isinstance(self.ema_decay, bool) or not 0.0 <= self.ema_decay < 1.0:
+            raise ConfigError(f"ema_decay must be in [0, 1), got {self.ema_decay!r}")
         if self.max_steps is not None and (not isinstance(self.max_steps, int) or self.max_steps < 0):
             raise ConfigError(f"max_steps must be an integer >= 0 or None, got {self.max_steps!r}")
         if not isinstance(self.epochs, int) or self.epochs < 0:

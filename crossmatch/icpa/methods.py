@@ -60,15 +60,15 @@ class Schedule:
     lambda_distribution: str = "uniform"
     epsilon: float = 0.1
     pmtl: dict[str, Any] = field(default_factory=dict)  # sign, include_uniform, rescale, tol
-    ema: float = 0.0  # weight averaging per phase (see PhaseConfig.ema); 0 = off
+    ema_decay: float = 0.0  # weight averaging per phase (see PhaseConfig.ema_decay); 0 = off
 
     def __post_init__(self) -> None:
         for name in ("phase1_epochs", "phase2_epochs"):
             v = getattr(self, name)
             if not isinstance(v, int) or v < 0:
                 raise ConfigError(f"icpa: {name} must be an integer >= 0, got {v!r}")
-        if not isinstance(self.ema, (int, float)) or isinstance(self.ema, bool) or not 0.0 <= self.ema < 1.0:
-            raise ConfigError(f"icpa.schedule.ema must be a decay in [0, 1), got {self.ema!r}")
+        if not isinstance(self.ema_decay, (int, float)) or isinstance(self.ema_decay, bool) or not 0.0 <= self.ema_decay < 1.0:
+            raise ConfigError(f"icpa.schedule.ema_decay must be in [0, 1), got {self.ema_decay!r}")
 
     @property
     def total_epochs(self) -> int:
@@ -79,7 +79,7 @@ def _optimiser(schedule: Schedule) -> dict[str, Any]:
     """The optimiser settings every method shares (same budget and optimiser for a fair comparison)."""
     return {"lr": schedule.lr, "embedding_lr": schedule.embedding_lr,
             "adagrad_initial_accumulator": schedule.adagrad_initial_accumulator, "optimizer": schedule.optimizer,
-            "ema": schedule.ema}
+            "ema_decay": schedule.ema_decay}
 
 
 def check_methods(methods: list[str] | tuple[str, ...]) -> None:

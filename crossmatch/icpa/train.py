@@ -121,9 +121,9 @@ class Trainer:
         emb = [p for p in params if id(p) in emb_ids]
         if emb:
             groups.append({"params": emb, "lr": phase.embedding_lr if phase.embedding_lr is not None else phase.lr})
-        # a copy of the model whose weights are the running average; None when phase.ema is 0
-        self.ema = (AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(phase.ema), use_buffers=True)
-                    if phase.ema > 0 else None)
+        # a copy of the model whose weights are the running average; None when phase.ema_decay is 0
+        self.ema = (AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(phase.ema_decay), use_buffers=True)
+                    if phase.ema_decay > 0 else None)
         self.optimizer: torch.optim.Optimizer
         if phase.optimizer == "adam":
             self.optimizer = torch.optim.Adam(groups, lr=phase.lr)
@@ -324,7 +324,7 @@ class Trainer:
                 p.copy_(saved)
         if self.ema is not None:
             if "ema" not in state:
-                raise ConfigError("checkpoint has no weight average but the phase asks for one (ema > 0)")
+                raise ConfigError("checkpoint has no weight average but the phase asks for one (ema_decay > 0)")
             self.ema.load_state_dict(state["ema"])
         self.epoch = int(state["epoch"])
         self.step = int(state["step"])

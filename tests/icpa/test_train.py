@@ -156,10 +156,10 @@ def test_uniform_negatives_and_adagrad_accumulator_options(graph):
 
 
 def test_weight_average_is_the_ema_of_every_step_and_resumes_exactly(graph):
-    """``schedule.ema``: the phase ends with w̄_t = d·w̄_{t−1} + (1 − d)·w_t over every step's weights (w̄_1 = w_1),
-    checkpoints carry the average, and ``ema = 0`` keeps the last weights."""
+    """``schedule.ema_decay``: the phase ends with w̄_t = d·w̄_{t−1} + (1 − d)·w_t over every step's weights (w̄_1 = w_1),
+    checkpoints carry the average, and ``ema_decay = 0`` keeps the last weights."""
     decay = 0.9
-    phase = phase1_config(Schedule(phase1_epochs=3, phase2_epochs=0, ema=decay), align=True)
+    phase = phase1_config(Schedule(phase1_epochs=3, phase2_epochs=0, ema_decay=decay), align=True)
     tr = _trainer(graph, phase)
     avg: dict[str, torch.Tensor] = {}
     original_step = tr._step
@@ -208,7 +208,7 @@ def test_weight_average_is_the_ema_of_every_step_and_resumes_exactly(graph):
 
 @pytest.mark.parametrize("bad", [-0.1, 1.0, 2, True, "0.9"])
 def test_bad_weight_average_decay_is_rejected(bad):
-    with pytest.raises(ConfigError, match="ema must be a decay"):
-        PhaseConfig(ema=bad)
-    with pytest.raises(ConfigError, match="schedule.ema"):
-        Schedule(ema=bad)
+    with pytest.raises(ConfigError, match="ema_decay must be in"):
+        PhaseConfig(ema_decay=bad)
+    with pytest.raises(ConfigError, match="schedule.ema_decay"):
+        Schedule(ema_decay=bad)
