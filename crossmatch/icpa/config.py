@@ -91,8 +91,8 @@ class PairConfig:
     history_length: int = 8
     # Which item of a user is left out (history objective). "anchor": the step's anchor itself, i.e. targets
     # uniform over items. "interaction" (deviation, issue 10): a two-step walk anchor -> user -> item, so targets
-    # follow the interaction distribution as evaluation targets do, and pool nodes the row's user holds (its
-    # drawn history) are masked as accidental hits (a user's own items are not its negatives)
+    # lean towards popular items as evaluation targets do, and pool nodes equal to an item drawn into the row's
+    # history are masked as accidental hits (the user holds them; its undrawn items can still be pool negatives)
     history_targets: str = "anchor"
 
     def __post_init__(self) -> None:
@@ -115,6 +115,9 @@ class PairConfig:
             raise ConfigError(f"icpa.pairs.history_length must be an integer >= 1, got {self.history_length!r}")
         if self.history_targets not in ("anchor", "interaction"):
             raise ConfigError(f"icpa.pairs.history_targets must be 'anchor' or 'interaction', got {self.history_targets!r}")
+        if self.history_targets != "anchor" and self.objective != "history":
+            raise ConfigError(f"icpa.pairs.history_targets {self.history_targets!r} only applies to objective 'history' "
+                              f"(got objective {self.objective!r})")
         if self.objective == "history" and self.negatives:
             raise ConfigError("icpa.pairs.objective 'history' draws its negatives from the shared pool only: "
                               f"set negatives to 0 (got {self.negatives})")

@@ -19,7 +19,6 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from crossmatch.device import resolve_device
 from crossmatch.errors import ConfigError
@@ -121,9 +120,11 @@ class Trainer:
         emb = [p for p in params if id(p) in emb_ids]
         if emb:
             groups.append({"params": emb, "lr": phase.embedding_lr if phase.embedding_lr is not None else phase.lr})
-        # a copy of the model whose weights are the running average; None when phase.ema_decay is 0
-        self.ema = (AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(phase.ema_decay), use_buffers=True)
-                    if phase.ema_decay > 0 else None)
+        # The running average of every floating state entry (phase.ema_decay > 0), kept here rather than in
+        # torch.optim.swa_utils.AveragedModel: that keeps its update count on the host and copies it to the device
+        # on every update, a sync per step on CUDA; here the count is a Python int and the update is an in-place lerp.
+        self.ema: dict[str, Tensor] | None = None
+        self.ema_count = 0
         self.optimizer: torch.optim.Optimizer
         if phase.optimizer == "adam":
             self.optimizer = torch.optim.Adam(groups, lr=phase.lr)
@@ -213,8 +214,8 @@ class Trainer:
             ddp.average_gradients([p for g in self.optimizer.param_groups for p in g["params"]],
                                   self.dist.world_size)
         self.optimizer.step()
-        if self.ema is not None:
-            self.ema.update_parameters(self.model)
+        if self.phase.ema_decay > 0:
+            self._update_average()
         self.step += 1
         nan = torch.full_like(L, float("nan"))
         row = torch.cat([torch.where(mask, L, nan), w.to(L.dtype),
@@ -280,10 +281,23 @@ class Trainer:
             history.append(stats)
             if on_epoch_end is not None:
                 on_epoch_end(self, stats)
-        if self.ema is not None and self.epoch >= self.phase.epochs and int(self.ema.n_averaged) > 0:
+        over = self.epoch >= self.phase.epochs or (self.phase.max_steps is not None
+                                                   and self.step >= self.phase.max_steps)
+        if self.ema is not None and over:
             # the phase is over: its averaged weights are the model from here on (evaluation, phase 2)
-            self.model.load_state_dict(self.ema.module.state_dict())
+            self.model.load_state_dict(self.ema, strict=False)
         return history
+
+    @torch.no_grad()
+    def _update_average(self) -> None:
+        """ē ← d·ē + (1 − d)·w for every floating entry of the model's state (ē = w at the first step)."""
+        state = {k: v for k, v in self.model.state_dict().items() if v.is_floating_point()}
+        if self.ema is None or self.ema_count == 0:
+            self.ema = {k: v.detach().clone() for k, v in state.items()}
+        else:
+            for k, v in state.items():
+                self.ema[k].lerp_(v, 1.0 - self.phase.ema_decay)
+        self.ema_count += 1
 
     # ---------------------------------------------------------------- checkpoints
     def epoch_steps(self) -> int:
@@ -307,8 +321,9 @@ class Trainer:
             state["weight_gen"] = self.weight_gen.get_state()
         if self.weighting.parameters():
             state["weighting"] = [p.detach().cpu() for p in self.weighting.parameters()]
-        if self.ema is not None:
-            state["ema"] = {k: v.detach().cpu() for k, v in self.ema.state_dict().items()}
+        if self.phase.ema_decay > 0:
+            state["ema"] = {"count": self.ema_count,
+                            "weights": {k: v.detach().cpu() for k, v in (self.ema or {}).items()}}
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -322,10 +337,11 @@ class Trainer:
         for p, saved in zip(self.weighting.parameters(), state.get("weighting", []), strict=False):
             with torch.no_grad():
                 p.copy_(saved)
-        if self.ema is not None:
+        if self.phase.ema_decay > 0:
             if "ema" not in state:
                 raise ConfigError("checkpoint has no weight average but the phase asks for one (ema_decay > 0)")
-            self.ema.load_state_dict(state["ema"])
+            self.ema_count = int(state["ema"]["count"])
+            self.ema = {k: v.to(self.device) for k, v in state["ema"]["weights"].items()} if self.ema_count else None
         self.epoch = int(state["epoch"])
         self.step = int(state["step"])
         self.log = list(state["log"])

@@ -16,7 +16,7 @@ import torch
 
 from crossmatch.errors import ConfigError
 from crossmatch.icpa import AlignConfig, ModelConfig, PairConfig, Schedule, Trainer, build_model
-from crossmatch.icpa.history_loss import history_source_loss
+from crossmatch.icpa.history_loss import history_source_loss, interaction_targets
 from crossmatch.icpa.methods import single_config
 from crossmatch.icpa.sampler import degree_negatives, walk_step
 from tests.icpa.helpers import toy_graph
@@ -90,19 +90,38 @@ def _holds(csr: object, row: int, col: int) -> bool:
     return col in indices[int(indptr[row]):int(indptr[row + 1])].tolist()
 
 
-def test_interaction_targets_follow_the_interactions():
-    """Targets ∝ a two-step walk: popular items are drawn as targets more often than anchors are."""
+def _dense(csr: object, rows: int, cols: int) -> torch.Tensor:
+    indptr, indices, w = csr.indptr, csr.indices, csr.weights  # type: ignore[attr-defined]
+    M = torch.zeros(rows, cols, dtype=torch.float64)
+    for r in range(rows):
+        for pos in range(int(indptr[r]), int(indptr[r + 1])):
+            M[r, int(indices[pos])] += float(w[pos])
+    return M
+
+
+def test_interaction_targets_are_the_two_step_walk():
+    """The targets the loss draws (``interaction_targets``) against the exact distribution of a walk anchor → user
+    → item with each step ∝ weight, from uniform anchors; anchors without users keep themselves."""
     graph = toy_graph(sizes=(40, 30, 16))
     g = graph.sources[0]
-    occ = g.anchors.repeat(200)
-    rng = torch.Generator().manual_seed(0)
-    via, has = walk_step(g.item_user, occ, rng)
-    target = torch.where(has, walk_step(g.user_item, via, rng)[0], occ)[has]
-    deg = torch.zeros(g.schema.n_items)
-    deg.index_add_(0, torch.as_tensor(g.user_item.indices, dtype=torch.long), torch.ones(len(g.user_item.indices)))
-    freq = torch.bincount(target, minlength=g.schema.n_items).float()
-    top, bottom = deg.argsort()[-5:], deg.argsort()[:5]
-    assert freq[top].mean() > 2 * freq[bottom].mean()
+    n, u = g.schema.n_items, g.schema.n_users
+    iu = _dense(g.item_user, n, u)
+    ui = _dense(g.user_item, u, n)
+    step1 = iu / iu.sum(1, keepdim=True).clamp(min=1e-12)
+    step2 = ui / ui.sum(1, keepdim=True).clamp(min=1e-12)
+    anchors = g.anchors
+    has = iu[anchors].sum(1) > 0
+    assert has.any() and (~has).any()  # both kinds of anchor occur
+    expected = (step1[anchors] @ step2) * has.unsqueeze(1).double()
+    expected[(~has).nonzero().squeeze(1), anchors[~has]] = 1.0
+    expected = expected.sum(0) / len(anchors)
+    draws = 400
+    got = interaction_targets(g, anchors.repeat(draws), torch.Generator().manual_seed(0))
+    freq = torch.bincount(got, minlength=n).double() / got.numel()
+    assert 0.5 * float((freq - expected).abs().sum()) < 0.02  # total variation; uniform targets would be far off
+    uniform = torch.zeros(n, dtype=torch.float64)
+    uniform[anchors] = 1.0 / len(anchors)
+    assert 0.5 * float((uniform - expected).abs().sum()) > 0.1
 
 
 def test_history_training_is_deterministic_and_learns():
@@ -130,6 +149,8 @@ def test_history_objective_settings_are_checked():
         _pairs(negative_pool=0)
     with pytest.raises(ConfigError, match="history_targets"):
         _pairs(history_targets="user")
+    with pytest.raises(ConfigError, match="only applies to objective 'history'"):
+        _pairs(history_targets="interaction", objective="softmax")
 
 
 def test_a_user_with_only_the_target_drops_out_without_nan_gradients():

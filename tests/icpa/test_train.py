@@ -181,7 +181,16 @@ def test_weight_average_is_the_ema_of_every_step_and_resumes_exactly(graph):
     # the average is not the last weights (it would be with ema off)
     assert any(not torch.allclose(final[k], last[k]) for k in final if final[k].is_floating_point())
     plain = _trainer(graph, phase1_config(Schedule(phase1_epochs=3, phase2_epochs=0), align=True))
+    plain_step, plain_last = plain._step, {}
+
+    def step_and_keep(batch):
+        plain_step(batch)
+        plain_last.update({k: v.detach().clone() for k, v in plain.model.state_dict().items()})
+
+    plain._step = step_and_keep  # type: ignore[method-assign]
     plain.fit()
+    assert all(torch.equal(v, plain_last[k]) for k, v in plain.model.state_dict().items())
+    assert plain.ema is None and "ema" not in plain.state_dict()
     assert any(not torch.equal(plain.model.state_dict()[k], final[k]) for k in final)
 
     # a run killed after its first epoch resumes from the checkpoint to the same averaged weights
@@ -204,6 +213,17 @@ def test_weight_average_is_the_ema_of_every_step_and_resumes_exactly(graph):
     # a checkpoint without an average cannot resume a phase that keeps one
     with pytest.raises(ConfigError, match="weight average"):
         _trainer(graph, phase).load_state_dict({k: v for k, v in saved.items() if k != "ema"})
+
+
+def test_weight_average_also_ends_a_step_budgeted_run(graph):
+    """SOO-style ``max_steps``: the run stops mid-epoch and still ends on its averaged weights."""
+    phase = PhaseConfig(epochs=50, weighting="equal", alignment="none", beta=0.0, optimizer="adam", lr=1e-3,
+                        max_steps=7, ema_decay=0.5)
+    tr = _trainer(graph, phase)
+    tr.fit()
+    assert tr.step == 7 and tr.epoch < 50
+    assert tr.ema is not None
+    assert all(torch.equal(tr.model.state_dict()[k], v) for k, v in tr.ema.items())
 
 
 @pytest.mark.parametrize("bad", [-0.1, 1.0, 2, True, "0.9"])
