@@ -13,6 +13,12 @@ from typing import Any
 from crossmatch.errors import ConfigError
 
 
+def check_decay(name: str, value: object) -> None:
+    """A moving-average decay in [0, 1) (0 = off), or a ConfigError naming ``name``."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0.0 <= value < 1.0:
+        raise ConfigError(f"{name} must be in [0, 1), got {value!r}")
+
+
 def _positive(section: str, **values: float) -> None:
     for name, value in values.items():
         if not value > 0:
@@ -208,13 +214,12 @@ class PhaseConfig:
     # models' step count, and stops there mid-epoch.
     max_steps: int | None = None
     # Deviation (option, 0 = off: the paper uses the last weights): an exponential moving average of the
-    # weights, decay per optimiser step (torch.optim.swa_utils), replaces the weights when the phase ends.
+    # weights, decay per optimiser step (Trainer._update_average), replaces the weights when the phase ends.
     # Polyak averaging damps the step-to-step noise of small sources, whose rows are updated every step.
     ema_decay: float = 0.0
 
     def __post_init__(self) -> None:
-        if not isinstance(self.ema_decay, (int, float)) or isinstance(self.ema_decay, bool) or not 0.0 <= self.ema_decay < 1.0:
-            raise ConfigError(f"ema_decay must be in [0, 1), got {self.ema_decay!r}")
+        check_decay("ema_decay", self.ema_decay)
         if self.max_steps is not None and (not isinstance(self.max_steps, int) or self.max_steps < 0):
             raise ConfigError(f"max_steps must be an integer >= 0 or None, got {self.max_steps!r}")
         if not isinstance(self.epochs, int) or self.epochs < 0:

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crossmatch.errors import ConfigError
-from crossmatch.icpa.config import PhaseConfig
+from crossmatch.icpa.config import PhaseConfig, check_decay
 
 METHODS: tuple[str, ...] = ("icpa", "soo", "base", "mmoe", "wo_align", "wo_pareto", "wo_front", "gsage", "m2grl",
                              "dgi")
@@ -67,8 +67,7 @@ class Schedule:
             v = getattr(self, name)
             if not isinstance(v, int) or v < 0:
                 raise ConfigError(f"icpa: {name} must be an integer >= 0, got {v!r}")
-        if not isinstance(self.ema_decay, (int, float)) or isinstance(self.ema_decay, bool) or not 0.0 <= self.ema_decay < 1.0:
-            raise ConfigError(f"icpa.schedule.ema_decay must be in [0, 1), got {self.ema_decay!r}")
+        check_decay("icpa.schedule.ema_decay", self.ema_decay)
 
     @property
     def total_epochs(self) -> int:

@@ -292,7 +292,7 @@ class Trainer:
     def _update_average(self) -> None:
         """ē ← d·ē + (1 − d)·w for every floating entry of the model's state (ē = w at the first step)."""
         state = {k: v for k, v in self.model.state_dict().items() if v.is_floating_point()}
-        if self.ema is None or self.ema_count == 0:
+        if self.ema is None:
             self.ema = {k: v.detach().clone() for k, v in state.items()}
         else:
             for k, v in state.items():
