@@ -98,7 +98,10 @@ class PairConfig:
     # Which item of a user is left out (history objective). "anchor": the step's anchor itself, i.e. targets
     # uniform over items. "interaction" (deviation, issue 10): a two-step walk anchor -> user -> item, so targets
     # lean towards popular items as evaluation targets do, and pool nodes equal to an item drawn into the row's
-    # history are masked as accidental hits (the user holds them; its undrawn items can still be pool negatives)
+    # history are masked as accidental hits (the user holds them; its undrawn items can still be pool negatives).
+    # "edge" (deviation, issue 10): each target and its user are one interaction drawn ∝ weight over the whole
+    # source (history_loss.interaction_edges), so targets follow the interaction distribution exactly; masking as
+    # "interaction". Validation chose edge on XMarket and interaction on the default preset (README)
     history_targets: str = "anchor"
 
     def __post_init__(self) -> None:
@@ -119,8 +122,8 @@ class PairConfig:
             raise ConfigError(f"icpa.pairs.objective must be 'bce', 'softmax' or 'history', got {self.objective!r}")
         if not isinstance(self.history_length, int) or isinstance(self.history_length, bool) or self.history_length < 1:
             raise ConfigError(f"icpa.pairs.history_length must be an integer >= 1, got {self.history_length!r}")
-        if self.history_targets not in ("anchor", "interaction"):
-            raise ConfigError(f"icpa.pairs.history_targets must be 'anchor' or 'interaction', got {self.history_targets!r}")
+        if self.history_targets not in ("anchor", "interaction", "edge"):
+            raise ConfigError(f"icpa.pairs.history_targets must be 'anchor', 'interaction' or 'edge', got {self.history_targets!r}")
         if self.history_targets != "anchor" and self.objective != "history":
             raise ConfigError(f"icpa.pairs.history_targets {self.history_targets!r} only applies to objective 'history' "
                               f"(got objective {self.objective!r})")

@@ -11,15 +11,26 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+import polars as pl
 import pytest
 import torch
 
 from crossmatch.errors import ConfigError
-from crossmatch.icpa import AlignConfig, ModelConfig, PairConfig, Schedule, Trainer, build_model
-from crossmatch.icpa.history_loss import history_source_loss, interaction_targets
+from crossmatch.icpa import (
+    AlignConfig,
+    ModelConfig,
+    PairConfig,
+    Schedule,
+    SourceFrames,
+    Trainer,
+    build_model,
+    build_multisource_graph,
+)
+from crossmatch.icpa.history_loss import history_source_loss, interaction_edges, interaction_targets
 from crossmatch.icpa.methods import single_config
 from crossmatch.icpa.sampler import degree_negatives, walk_step
-from tests.icpa.helpers import toy_graph
+from tests.icpa.helpers import source_frames, toy_graph
 
 SMALL = ModelConfig(hidden=(32, 32, 16))
 ALIGN = AlignConfig(swd_projections=16, sgwd_projections=4, sgwd_pairs=16, interp_length=64)
@@ -34,7 +45,7 @@ def _pairs(**kw: object) -> PairConfig:
     return PairConfig(**base)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("targets", ["anchor", "interaction"])
+@pytest.mark.parametrize("targets", ["anchor", "interaction", "edge"])
 def test_history_loss_is_its_definition_on_the_same_draws(targets: str):
     graph = toy_graph(sizes=(12, 10, 8))
     g = graph.sources[0]
@@ -59,7 +70,12 @@ def test_history_loss_is_its_definition_on_the_same_draws(targets: str):
                 assert _holds(g.item_user, a, v) and _holds(g.user_item, v, t)
         target = torch.where(has_via, drawn, target)
         assert (target != anchors.repeat(pairs.walks_per_anchor)).any()
-    users, has_user = walk_step(g.item_user, target, rng)
+    if targets == "edge":
+        target, users = interaction_edges(g, len(target), rng)
+        assert all(_holds(g.item_user, t, v) for t, v in zip(target.tolist(), users.tolist(), strict=True))
+        has_user = torch.ones(len(target), dtype=torch.bool)
+    else:
+        users, has_user = walk_step(g.item_user, target, rng)
     hist, _ = walk_step(g.user_item, users.repeat_interleave(pairs.history_length), rng)
     hist = hist.view(len(target), pairs.history_length)
     pool = degree_negatives(g.all_items_uniform, torch.zeros(1, dtype=torch.long), pairs.negative_pool, rng).reshape(-1)
@@ -75,12 +91,14 @@ def test_history_loss_is_its_definition_on_the_same_draws(targets: str):
         def ell(i: int, others: list[int] = others) -> float:
             return math.log(sum(math.exp(gamma * float(tables["anchor"][h] @ tables["context"][i])) for h in others))
 
-        excluded = {t} | (set(hs) if targets == "interaction" else set())
-        masked_history += sum(k in set(others) for k in pool.tolist()) if targets == "interaction" else 0
+        excluded = {t} | (set(hs) if targets != "anchor" else set())
+        masked_history += sum(k in set(others) for k in pool.tolist()) if targets != "anchor" else 0
         negs = [ell(k) for k in pool.tolist() if k not in excluded]
         rows.append(-ell(t) + math.log(math.exp(ell(t)) + sum(math.exp(x) for x in negs)))
     # rows of both drop-out kinds and kept rows: a wrong denominator or a kept user-less row would show
-    assert rows and no_user and all_target and no_user + all_target + len(rows) == len(target)
+    # (edge targets always have a user, the draw being an interaction; the drop-outs are the same code in every mode)
+    assert rows and (no_user == 0 if targets == "edge" else no_user and all_target)
+    assert no_user + all_target + len(rows) == len(target)
     assert masked_history > 0 or targets == "anchor"
     assert abs(float(loss) - sum(rows) / len(rows)) < 1e-4 * max(1.0, abs(float(loss)))
 
@@ -124,12 +142,40 @@ def test_interaction_targets_are_the_two_step_walk():
     assert 0.5 * float((uniform - expected).abs().sum()) > 0.1
 
 
-def test_history_training_is_deterministic_and_learns():
+def test_interaction_edges_follow_the_interaction_weights():
+    """``history_targets: edge`` draws (item, user) pairs ∝ interaction weight: every pair is an interaction and the
+    joint frequencies are the weights' shares; unequal weights (1–9) and items without any user, so a draw uniform
+    over interactions or over items is far off."""
+    frames = source_frames(40, 20, ["a", "b"], seed=3)
+    rng = np.random.default_rng(7)
+    ui = frames.user_item.with_columns(pl.Series("weight", rng.integers(1, 10, frames.user_item.height).astype(float)))
+    g = build_multisource_graph({"s0": SourceFrames(frames.items, frames.item_item, ui)}).sources[0]
+    n, u = g.schema.n_items, g.schema.n_users
+    iu = _dense(g.item_user, n, u)
+    assert bool((iu.sum(1) == 0).any())  # items with no user: rows the edge search must step over
+    items, users = interaction_edges(g, 200_000, torch.Generator().manual_seed(0))
+    assert bool((iu[items, users] > 0).all())
+    expected = iu / iu.sum()
+    freq = torch.zeros(n, u, dtype=torch.float64)
+    freq.index_put_((items, users), torch.ones(len(items), dtype=torch.float64), accumulate=True)
+    freq /= len(items)
+    assert 0.5 * float((freq - expected).abs().sum()) < 0.02
+    # the alternatives the test must reject are well beyond that tolerance
+    by_edge = (iu > 0).double() / float((iu > 0).sum())
+    assert 0.5 * float((by_edge - expected).abs().sum()) > 0.1
+    by_item = expected.sum(1)
+    uniform = (by_item > 0).double() / float((by_item > 0).sum())
+    assert 0.5 * float((uniform - by_item).abs().sum()) > 0.1
+
+
+@pytest.mark.parametrize("targets", ["anchor", "edge"])
+def test_history_training_is_deterministic_and_learns(targets: str):
     graph = toy_graph(sizes=(40, 30, 16))
 
     def run() -> list[float]:
         model = build_model(graph.schemas, len(graph.categories), SMALL, 0)
-        tr = Trainer(model, graph, single_config("base", None, SCHED), pairs=_pairs(), align=ALIGN, seed=0,
+        tr = Trainer(model, graph, single_config("base", None, SCHED), pairs=_pairs(history_targets=targets),
+                     align=ALIGN, seed=0,
                      device="cpu")
         tr.fit()
         return [r["total"] for r in tr.log]
@@ -149,8 +195,10 @@ def test_history_objective_settings_are_checked():
         _pairs(negative_pool=0)
     with pytest.raises(ConfigError, match="history_targets"):
         _pairs(history_targets="user")
-    with pytest.raises(ConfigError, match="only applies to objective 'history'"):
-        _pairs(history_targets="interaction", objective="softmax")
+    for targets in ("interaction", "edge"):
+        with pytest.raises(ConfigError, match="only applies to objective 'history'"):
+            _pairs(history_targets=targets, objective="softmax")
+    assert _pairs(history_targets="edge").history_targets == "edge"
 
 
 def test_a_user_with_only_the_target_drops_out_without_nan_gradients():
