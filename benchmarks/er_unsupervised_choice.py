@@ -10,10 +10,13 @@ per variant, from train.csv only (valid.csv's labels are never read):
   no valid pair counts, against the train positives among those records (valid's ids are read to leave its
   records out, never its labels). Unlabelled true matches count as errors, as in the reported end-to-end F1.
 
-One setting serves every benchmark: the quantile with the best mean ``trainF1``.
+One setting serves every benchmark: the variant with the best mean ``trainF1``. ``--cross-fit 0 1`` and
+``--refit full folds`` add the scorer's variants (pseudo-labelled pairs scored out of fold; which models
+score the other candidates) to the grid.
 
     python -m benchmarks.er_unsupervised_choice --data ../shared/data/walmart_amazon \
         ../shared/data/amazon_google ../shared/data/dblp_acm --quantiles 0.5 0.25 0.0
+    # at the chosen quantile: --quantiles 0.0 --cross-fit 0 1 --refit full folds
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import numpy as np
 from crossmatch.er.blocking import candidates
 from crossmatch.er.evaluate import end_to_end, output_metrics
 from crossmatch.er.features import PairFeaturizer
+from crossmatch.er.scorer import ScorerConfig
 from crossmatch.er.tables import Benchmark, positives
 from crossmatch.er.unsupervised import self_trained_scores, unsupervised_matches
 from stages._er import load_params, read_benchmark
@@ -48,6 +52,8 @@ def main() -> None:
     ap.add_argument("--params", default="pipelines/real/params.yaml")
     ap.add_argument("--quantiles", nargs="+", type=float, default=[0.5, 0.0])
     ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--cross-fit", nargs="+", type=int, default=[0], choices=[0, 1])
+    ap.add_argument("--refit", nargs="+", default=["full"], choices=["full", "folds"])
     args = ap.parse_args()
     params = load_params(args.params, "er")
     bc = params.blocking_config()
@@ -67,19 +73,21 @@ def main() -> None:
         feats = PairFeaturizer(bench, context_k=0, token_vocab=0)
         drop = feats.context_names | feats.token_names  # the rule's own features, as in the pipeline
         X = feats.transform(l, r)[:, [i for i, n in enumerate(feats.names) if n not in drop]]
-        for q in args.quantiles:
-            res = self_trained_scores(X, l, r, sim, rounds=args.rounds, confident_quantile=q)
+        for q, cf, refit in ((q, cf, refit) for q in args.quantiles for cf in args.cross_fit for refit in args.refit):
+            name = f"quantile {q}" + (f" cross-fit {cf} refit {refit}" if (args.cross_fit, args.refit) != ([0], ["full"]) else "")
+            res = self_trained_scores(X, l, r, sim, rounds=args.rounds, confident_quantile=q, cross_fit=bool(cf),
+                                      scorer=ScorerConfig(refit=refit))
             if res is None:
-                print(f"  quantile {q:<5}      too few pseudo-labels")
+                print(f"  {name:<40} too few pseudo-labels")
                 continue
             s, th, _ = res
             f1, e2e, n = judge(bench, l, r, np.flatnonzero(s >= th))
-            scores.setdefault(f"quantile {q}", []).append(f1)
-            print(f"  quantile {q:<5}      trainF1 {f1:.3f}  e2e* {e2e:.3f}  pairs {n}", flush=True)
+            scores.setdefault(name, []).append(f1)
+            print(f"  {name:<40} trainF1 {f1:.3f}  e2e* {e2e:.3f}  pairs {n}", flush=True)
         print(f"  ({time.perf_counter() - t0:.0f} s)")
     print("mean trainF1 over the benchmarks:")
     for name, v in scores.items():
-        print(f"  {name:<18} {np.mean(v):.3f}" + ("" if len(v) == len(args.data) else f" (on {len(v)} of them)"))
+        print(f"  {name:<40} {np.mean(v):.3f}" + ("" if len(v) == len(args.data) else f" (on {len(v)} of them)"))
 
 
 if __name__ == "__main__":

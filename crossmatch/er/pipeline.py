@@ -77,6 +77,8 @@ class MatchConfig:
     hard_negatives: int = 0
     self_training_rounds: int = 1  # unsupervised rule: pseudo-label rounds (0: the mixture rule alone)
     confident_quantile: float = 0.0  # share of the mixture's matches that are not pseudo-positives
+    # unsupervised rule: pseudo-labelled pairs keep their out-of-fold scores (unsupervised.self_trained_scores)
+    self_training_cross_fit: bool = False
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -272,7 +274,8 @@ def match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
         drop = feats.context_names | feats.token_names
         X = X[:, [i for i, n in enumerate(names) if n not in drop]]
         trained = self_trained_scores(X, l[idx], r[idx], sim, rounds=config.self_training_rounds,
-                                      confident_quantile=config.confident_quantile, seed=config.seed)
+                                      confident_quantile=config.confident_quantile,
+                                      cross_fit=config.self_training_cross_fit, seed=config.seed)
     if trained is not None:
         uscore, uth, _ = trained
         variants["unsupervised"] = (idx[uscore >= uth], uth)

@@ -3,7 +3,10 @@
 Everything is fitted on the *training* pairs only: out-of-fold probabilities from a k-fold
 cross-validation inside train give (i) an isotonic calibration map and (ii) the decision
 threshold that maximises out-of-fold F1. Validation pairs are never looked at, so the valid
-figure a stage reports is held out. The final model is refitted on all training pairs.
+figure a stage reports is held out. New pairs are scored either by a model refitted on all training
+pairs (``refit: full``) or by the k fold models themselves, their calibrated probabilities averaged
+(``refit: folds``, the cross-fitted ensemble of scikit-learn's ``CalibratedClassifierCV(ensemble=True)``):
+then the models that score are the ones whose out-of-fold scores set the calibration and the threshold.
 """
 
 from __future__ import annotations
@@ -34,6 +37,10 @@ class ScorerConfig:
     # below 10,000 rows the booster is otherwise deterministic whatever its seed
     ensemble: int = 1
     max_features: float = 1.0
+    # which models score new pairs: "full" refits on all training pairs, which is more confident than the fold
+    # models whose out-of-fold scores chose the calibration and threshold, so more pairs clear the threshold;
+    # "folds" averages the k fold models' calibrated probabilities (no refit)
+    refit: str = "full"
 
     def __post_init__(self) -> None:
         if self.max_iter < 1 or self.learning_rate <= 0 or self.max_leaf_nodes < 2:
@@ -45,6 +52,8 @@ class ScorerConfig:
         if self.ensemble < 1 or not 0.0 < self.max_features <= 1.0:
             raise ConfigError(f"er scorer: ensemble >= 1 and max_features in (0, 1] required, got {self.ensemble} "
                               f"and {self.max_features}")
+        if self.refit not in ("full", "folds"):
+            raise ConfigError(f"er scorer.refit must be 'full' or 'folds', got {self.refit!r}")
         # a YAML `1` arrives as an int, which scikit-learn reads as a count and refuses only at fit time
         object.__setattr__(self, "max_features", float(self.max_features))
 
@@ -92,30 +101,36 @@ class PairScorer:
             raise ConfigError(f"training pairs need at least {self.config.folds} positives and negatives "
                               f"(have {n_pos} and {len(y) - n_pos})")
         oof = np.zeros(len(y))
+        members: list[tuple[list[HistGradientBoostingClassifier], np.ndarray]] = []
         for tr, te in StratifiedKFold(self.config.folds, shuffle=True, random_state=self.config.seed).split(X, y):
             empty = _empty_columns(X[tr])
-            oof[te] = self._bag_proba(self._fit_bag(_fill(X[tr], empty), y[tr]), _fill(X[te], empty))
+            bag = self._fit_bag(_fill(X[tr], empty), y[tr])
+            oof[te] = self._bag_proba(bag, _fill(X[te], empty))
+            members.append((bag, empty))
         self.calibrator = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(oof, y)
         cal = self.calibrator.predict(oof)
+        self.oof_scores = np.asarray(cal, dtype=np.float64)  # calibrated, per training pair, from a model without it
         if self.config.threshold is None:
             self.threshold, self.oof_f1 = best_f1_threshold(cal, y)
         else:
             self.threshold = self.config.threshold
             self.oof_f1 = _f1(cal >= self.threshold, y)
         self.empty = _empty_columns(X)
-        self.model = self._fit_bag(_fill(X, self.empty), y)
+        # (bag, its empty columns) per scoring member: one full refit, or the fold models
+        self.members = members if self.config.refit == "folds" else [(self._fit_bag(_fill(X, self.empty), y),
+                                                                      self.empty)]
         return self
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Calibrated ``P(match)`` per pair."""
-        if not hasattr(self, "model"):
+        if not hasattr(self, "members"):
             raise ValueError("PairScorer.predict_proba called before fit")
         if X.shape[0] == 0:
             return np.zeros(0)
         if X.ndim != 2 or X.shape[1] != len(self.empty):
             raise ValueError(f"X must have the {len(self.empty)} feature columns the scorer was fitted on, got {X.shape}")
-        return np.asarray(self.calibrator.predict(self._bag_proba(self.model, _fill(X, self.empty))),
-                          dtype=np.float64)
+        return np.mean([np.asarray(self.calibrator.predict(self._bag_proba(bag, _fill(X, empty))), dtype=np.float64)
+                        for bag, empty in self.members], axis=0)
 
 
 def _empty_columns(X: np.ndarray, min_values: int = 5) -> np.ndarray:

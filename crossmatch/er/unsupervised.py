@@ -76,9 +76,13 @@ def pseudo_labels(l: np.ndarray, r: np.ndarray, score: np.ndarray, threshold: fl
 
 
 def self_trained_scores(X: np.ndarray, l: np.ndarray, r: np.ndarray, similarity: np.ndarray, *,
-                        rounds: int = 1, confident_quantile: float = 0.0,
+                        rounds: int = 1, confident_quantile: float = 0.0, cross_fit: bool = False,
                         scorer: ScorerConfig | None = None, seed: int = 0) -> tuple[np.ndarray, float, MixtureThreshold] | None:
     """Probabilities and decision threshold of the pair scorer trained on pseudo-labels (rule step 4).
+
+    ``cross_fit``: a pseudo-labelled pair is scored by the fold models that did not train on it (its
+    out-of-fold score), so a wrong pseudo-label can be overruled instead of being learnt back; the other
+    candidates by the scorer's scoring models.
 
     ``None`` when there are too few pseudo-positives or pseudo-negatives for the scorer's folds (e.g.
     one candidate per item leaves no runner-up to be a negative); the caller keeps the mixture rule.
@@ -97,4 +101,6 @@ def self_trained_scores(X: np.ndarray, l: np.ndarray, r: np.ndarray, similarity:
         y = np.r_[np.ones(len(pos)), np.zeros(len(neg))]
         model = PairScorer(cfg).fit(X[idx], y)
         score, threshold = model.predict_proba(X), model.threshold
+        if cross_fit:
+            score[idx] = model.oof_scores
     return score, threshold, mix

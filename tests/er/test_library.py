@@ -305,9 +305,9 @@ def test_scorer_bag_averages_members_that_differ(bench) -> None:  # type: ignore
     one = PairScorer(ScorerConfig(max_iter=30, folds=3, seed=2)).fit(X, y)
     # one member with every feature is the plain booster with the config's own seed
     plain = HistGradientBoostingClassifier(max_iter=30, learning_rate=0.05, max_leaf_nodes=31, random_state=2).fit(X, y)
-    assert np.array_equal(one.model[0].predict_proba(X), plain.predict_proba(X))
+    assert np.array_equal(one.members[0][0][0].predict_proba(X), plain.predict_proba(X))
     bag = PairScorer(ScorerConfig(max_iter=30, folds=3, seed=2, ensemble=3, max_features=0.5)).fit(X, y)
-    members = [m.predict_proba(X)[:, 1] for m in bag.model]
+    members = [m.predict_proba(X)[:, 1] for m in bag.members[0][0]]
     assert len(members) == 3 and not np.array_equal(members[0], members[1])  # feature subsampling makes them differ
     assert np.array_equal(bag.calibrator.predict(np.mean(members, axis=0)), bag.predict_proba(X))
     again = PairScorer(ScorerConfig(max_iter=30, folds=3, seed=2, ensemble=3, max_features=0.5)).fit(X, y)
@@ -316,6 +316,35 @@ def test_scorer_bag_averages_members_that_differ(bench) -> None:  # type: ignore
     for bad in ({"ensemble": 0}, {"max_features": 0.0}, {"max_features": 1.5}):
         with pytest.raises(ConfigError, match="ensemble"):
             ScorerConfig(**bad)  # type: ignore[arg-type]
+
+
+def test_scorer_refit_folds_scores_with_the_fold_models(bench) -> None:  # type: ignore[no-untyped-def]
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.model_selection import StratifiedKFold
+
+    f = PairFeaturizer(bench)
+    X = f.transform(bench.train.get_column("l").to_numpy(), bench.train.get_column("r").to_numpy())
+    y = bench.train.get_column("label").to_numpy()
+    Xv = f.transform(bench.valid.get_column("l").to_numpy(), bench.valid.get_column("r").to_numpy())
+    full = PairScorer(ScorerConfig(max_iter=30, folds=3, seed=1)).fit(X, y)
+    folds = PairScorer(ScorerConfig(max_iter=30, folds=3, seed=1, refit="folds")).fit(X, y)
+    # the out-of-fold scores, so the calibration map and the threshold, do not depend on the refit
+    assert folds.threshold == full.threshold and folds.oof_f1 == full.oof_f1
+    assert len(full.members) == 1 and len(folds.members) == 3
+    # the score of a new pair: the mean of the three fold models' calibrated probabilities, each model
+    # fitted on its own fold's training pairs (what StratifiedKFold with the config's seed gives)
+    expect = []
+    for tr, _ in StratifiedKFold(3, shuffle=True, random_state=1).split(X, y):
+        m = HistGradientBoostingClassifier(max_iter=30, learning_rate=0.05, max_leaf_nodes=31, random_state=1)
+        expect.append(folds.calibrator.predict(m.fit(X[tr], y[tr]).predict_proba(Xv)[:, 1]))
+    p = folds.predict_proba(Xv)
+    assert np.allclose(p, np.mean(expect, axis=0))
+    # the fold models are not the full refit (on this easy toy both calibrate to the same 0 / 1 decisions)
+    raw = [bag[0].predict_proba(Xv)[:, 1] for bag, _ in folds.members + full.members]
+    assert not any(np.array_equal(raw[i], raw[3]) for i in range(3))
+    assert ((p >= 0) & (p <= 1)).all()
+    with pytest.raises(ConfigError, match="refit"):
+        ScorerConfig(refit="some")
 
 
 def _brute_max_weight(W: np.ndarray) -> float:
@@ -553,6 +582,25 @@ def test_self_training_beats_the_raw_similarity_rule(bench) -> None:  # type: ig
     assert len(got & truth) / max(len(got), 1) >= 0.8 and len(got & truth) >= 60
     with pytest.raises(ValueError, match="rounds"):
         self_trained_scores(X, l, r, s, rounds=0)
+
+
+def test_self_training_cross_fit_scores_pseudo_labelled_pairs_out_of_fold(bench) -> None:  # type: ignore[no-untyped-def]
+    from crossmatch.er.unsupervised import pseudo_labels, self_trained_scores
+
+    cands = block(bench, config=BlockingConfig(k_left=3, k_grid=(3,))).candidates
+    l, r, s = (cands.get_column(c).to_numpy() for c in ("l", "r", "similarity"))
+    X = PairFeaturizer(bench).transform(l, r)
+    cfg = ScorerConfig(max_iter=50, folds=3)
+    plain, th, _ = self_trained_scores(X, l, r, s, scorer=cfg)
+    crossed, th2, _ = self_trained_scores(X, l, r, s, scorer=cfg, cross_fit=True)
+    # the same pseudo-labels and scorer: one threshold; the pairs nobody pseudo-labelled keep their scores
+    kept = greedy_one_to_one(l, r, s)
+    pos, neg = pseudo_labels(l, r, s, mixture_threshold(s[kept]).threshold, confident_quantile=0.0)
+    idx = np.r_[pos, neg]
+    rest = np.setdiff1d(np.arange(len(l)), idx)
+    assert th == th2 and len(rest) and np.array_equal(plain[rest], crossed[rest])
+    fitted = PairScorer(cfg).fit(X[idx], np.r_[np.ones(len(pos)), np.zeros(len(neg))])
+    assert np.array_equal(crossed[idx], fitted.oof_scores) and not np.array_equal(crossed[idx], plain[idx])
 
 
 def test_self_training_falls_back_to_the_mixture_rule_without_negatives(bench) -> None:  # type: ignore[no-untyped-def]
