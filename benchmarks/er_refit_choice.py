@@ -5,8 +5,8 @@ then scored by a model refitted on all training pairs (``full``) or by the fold 
 (``folds``, their calibrated probabilities averaged). The out-of-fold F1 cannot tell the two apart (it never
 involves the scoring models), so this script estimates the shipped decision one level further out: an outer
 stratified k-fold over train.csv, the whole scorer (inner folds, calibration, threshold, scoring models)
-fitted on each outer training part and its decisions counted on the outer held-out part. valid.csv is never
-read. The features are the shipped ones (neighbourhood per attribute at ``--context-k``, the token
+fitted on each outer training part and its decisions counted on the outer held-out part. valid.csv's pairs are
+dropped on reading and never used. The features are the shipped ones (neighbourhood per attribute at ``--context-k``, the token
 vocabulary each benchmark's stage chose, ``--token-vocab name=size``).
 
     python -m benchmarks.er_refit_choice --data ../shared/data/walmart_amazon ../shared/data/amazon_google \
@@ -52,7 +52,7 @@ def main() -> None:
     mean: dict[str, list[float]] = {v: [] for v in VARIANTS}
     print(f"{'benchmark':16} {'refit':>6} {'nested train F1':>16} {'P':>7} {'R':>7}  per seed", flush=True)
     for folder in args.data:
-        bench = read_benchmark(folder)
+        bench = replace(read_benchmark(folder), valid=None)  # valid's pairs are not this script's to read
         assert bench.train is not None, f"{folder}: needs train.csv"
         feats = PairFeaturizer(bench, context_k=args.context_k, context_attributes=True,
                                token_vocab=vocab.get(folder.name, 0))

@@ -94,7 +94,8 @@ def self_trained_scores(X: np.ndarray, l: np.ndarray, r: np.ndarray, similarity:
     score, threshold = np.asarray(similarity, dtype=np.float64), mix.threshold
     for _ in range(rounds):
         pos, neg = pseudo_labels(l, r, score, threshold, confident_quantile=confident_quantile)
-        cfg = scorer or ScorerConfig(seed=seed)
+        # refit full: the rule's own choice (train labelled-pair F1 0.809 vs 0.810 with the fold models, a tie)
+        cfg = scorer or ScorerConfig(seed=seed, refit="full")
         if min(len(pos), len(neg)) < cfg.folds:
             return None
         idx = np.r_[pos, neg]

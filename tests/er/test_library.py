@@ -302,20 +302,45 @@ def test_scorer_bag_averages_members_that_differ(bench) -> None:  # type: ignore
     f = PairFeaturizer(bench)
     X = f.transform(bench.train.get_column("l").to_numpy(), bench.train.get_column("r").to_numpy())
     y = bench.train.get_column("label").to_numpy()
-    one = PairScorer(ScorerConfig(max_iter=30, folds=3, seed=2)).fit(X, y)
+    one = PairScorer(ScorerConfig(max_iter=30, folds=3, seed=2, refit="full")).fit(X, y)
     # one member with every feature is the plain booster with the config's own seed
     plain = HistGradientBoostingClassifier(max_iter=30, learning_rate=0.05, max_leaf_nodes=31, random_state=2).fit(X, y)
     assert np.array_equal(one.members[0][0][0].predict_proba(X), plain.predict_proba(X))
-    bag = PairScorer(ScorerConfig(max_iter=30, folds=3, seed=2, ensemble=3, max_features=0.5)).fit(X, y)
+    bag = PairScorer(ScorerConfig(max_iter=30, folds=3, seed=2, ensemble=3, max_features=0.5, refit="full")).fit(X, y)
     members = [m.predict_proba(X)[:, 1] for m in bag.members[0][0]]
     assert len(members) == 3 and not np.array_equal(members[0], members[1])  # feature subsampling makes them differ
     assert np.array_equal(bag.calibrator.predict(np.mean(members, axis=0)), bag.predict_proba(X))
-    again = PairScorer(ScorerConfig(max_iter=30, folds=3, seed=2, ensemble=3, max_features=0.5)).fit(X, y)
+    again = PairScorer(ScorerConfig(max_iter=30, folds=3, seed=2, ensemble=3, max_features=0.5, refit="full")).fit(X, y)
     assert again.threshold == bag.threshold and np.array_equal(again.predict_proba(X), bag.predict_proba(X))
     assert isinstance(ScorerConfig(max_features=1).max_features, float)  # YAML's `1`: the share 1.0, not one feature
     for bad in ({"ensemble": 0}, {"max_features": 0.0}, {"max_features": 1.5}):
         with pytest.raises(ConfigError, match="ensemble"):
             ScorerConfig(**bad)  # type: ignore[arg-type]
+
+
+def test_scorer_averages_calibrated_member_scores_each_on_its_own_columns() -> None:
+    class Fake:  # a member whose probability is one input column; records what it was given
+        def __init__(self, col: int) -> None:
+            self.col, self.seen = col, np.zeros(0)
+
+        def predict_proba(self, X: np.ndarray) -> np.ndarray:
+            self.seen = X.copy()
+            return np.c_[1 - X[:, self.col], X[:, self.col]]
+
+    class Square:  # a nonlinear calibration map: mean of calibrated != calibrated mean
+        def predict(self, x: np.ndarray) -> np.ndarray:
+            return np.asarray(x) ** 2
+
+    s = PairScorer(ScorerConfig())
+    a, b = Fake(0), Fake(1)
+    s.calibrator, s.empty = Square(), np.zeros(2, dtype=bool)  # type: ignore[assignment]
+    s.members = [([a], np.array([False, True])), ([b], np.array([True, False]))]  # type: ignore[list-item]
+    X = np.array([[0.2, 0.6], [0.8, 0.4]])
+    # member a: column 0 -> 0.04, 0.64; member b: column 1 -> 0.36, 0.16; their mean, not (mean of raw)^2
+    assert np.allclose(s.predict_proba(X), [0.2, 0.4])
+    # each member sees its own fold's empty columns set to 0, and the caller's array is untouched
+    assert np.array_equal(a.seen, [[0.2, 0.0], [0.8, 0.0]]) and np.array_equal(b.seen, [[0.0, 0.6], [0.0, 0.4]])
+    assert np.array_equal(X, [[0.2, 0.6], [0.8, 0.4]])
 
 
 def test_scorer_refit_folds_scores_with_the_fold_models(bench) -> None:  # type: ignore[no-untyped-def]
@@ -326,8 +351,8 @@ def test_scorer_refit_folds_scores_with_the_fold_models(bench) -> None:  # type:
     X = f.transform(bench.train.get_column("l").to_numpy(), bench.train.get_column("r").to_numpy())
     y = bench.train.get_column("label").to_numpy()
     Xv = f.transform(bench.valid.get_column("l").to_numpy(), bench.valid.get_column("r").to_numpy())
-    full = PairScorer(ScorerConfig(max_iter=30, folds=3, seed=1)).fit(X, y)
-    folds = PairScorer(ScorerConfig(max_iter=30, folds=3, seed=1, refit="folds")).fit(X, y)
+    full = PairScorer(ScorerConfig(max_iter=30, folds=3, seed=1, refit="full")).fit(X, y)
+    folds = PairScorer(ScorerConfig(max_iter=30, folds=3, seed=1)).fit(X, y)  # the default
     # the out-of-fold scores, so the calibration map and the threshold, do not depend on the refit
     assert folds.threshold == full.threshold and folds.oof_f1 == full.oof_f1
     assert len(full.members) == 1 and len(folds.members) == 3
@@ -601,6 +626,24 @@ def test_self_training_cross_fit_scores_pseudo_labelled_pairs_out_of_fold(bench)
     assert th == th2 and len(rest) and np.array_equal(plain[rest], crossed[rest])
     fitted = PairScorer(cfg).fit(X[idx], np.r_[np.ones(len(pos)), np.zeros(len(neg))])
     assert np.array_equal(crossed[idx], fitted.oof_scores) and not np.array_equal(crossed[idx], plain[idx])
+
+
+def test_the_pipeline_passes_the_cross_fit_setting_to_self_training(bench, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import crossmatch.er.pipeline as pipeline
+
+    seen: list[bool] = []
+    real = pipeline.self_trained_scores
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(kwargs["cross_fit"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "self_trained_scores", spy)
+    cands = block(bench, config=BlockingConfig(k_left=3, k_grid=(3,))).candidates
+    unlabelled = make_benchmark(left=bench.left, right=bench.right)
+    for flag in (True, False):
+        match(unlabelled, cands, config=MatchConfig(self_training_cross_fit=flag))
+    assert seen == [True, False]
 
 
 def test_self_training_falls_back_to_the_mixture_rule_without_negatives(bench) -> None:  # type: ignore[no-untyped-def]
