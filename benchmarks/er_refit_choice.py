@@ -3,11 +3,12 @@
 The scorer's calibration map and threshold come from out-of-fold scores of k fold models; new pairs are
 then scored by a model refitted on all training pairs (``full``) or by the fold models themselves
 (``folds``, their calibrated probabilities averaged). The out-of-fold F1 cannot tell the two apart (it never
-involves the scoring models), so this script estimates the shipped decision one level further out: an outer
-stratified k-fold over train.csv, the whole scorer (inner folds, calibration, threshold, scoring models)
-fitted on each outer training part and its decisions counted on the outer held-out part. valid.csv's pairs are
-dropped on reading and never used. The features are the shipped ones (neighbourhood per attribute at ``--context-k``, the token
-vocabulary each benchmark's stage chose, ``--token-vocab name=size``).
+involves the scoring models), so this script estimates the shipped decision one level further out
+(``selection.held_out_pair_f1`` with no hard negatives): an outer stratified k-fold over train.csv, the whole
+scorer (inner folds, calibration, threshold, scoring models) fitted on each outer training part and its
+decisions counted on the outer held-out part. valid.csv's pairs are dropped on reading and never used. The
+features are the shipped ones (neighbourhood per attribute at ``--context-k``, the token vocabulary each
+benchmark's stage chose, ``--token-vocab name=size``).
 
     python -m benchmarks.er_refit_choice --data ../shared/data/walmart_amazon ../shared/data/amazon_google \
         ../shared/data/dblp_acm --token-vocab amazon_google=64 --seeds 0 1 2
@@ -21,24 +22,14 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from sklearn.model_selection import StratifiedKFold
+import polars as pl
 
-from crossmatch.er.evaluate import labelled_metrics
 from crossmatch.er.features import PairFeaturizer
-from crossmatch.er.scorer import PairScorer, ScorerConfig
+from crossmatch.er.scorer import ScorerConfig
+from crossmatch.er.selection import held_out_pair_f1
 from stages._er import read_benchmark
 
 VARIANTS = ("full", "folds")
-
-
-def nested_f1(X: np.ndarray, y: np.ndarray, config: ScorerConfig, *, outer: int = 5,
-              outer_seed: int = 0) -> dict[str, float]:
-    """Outer-fold P/R/F1 of the whole scorer's decisions (``prob >= threshold``) on pairs it never fitted."""
-    pred = np.zeros(len(y), dtype=bool)
-    for tr, te in StratifiedKFold(outer, shuffle=True, random_state=outer_seed).split(X, y):
-        sc = PairScorer(config).fit(X[tr], y[tr])
-        pred[te] = sc.predict_proba(X[te]) >= sc.threshold
-    return labelled_metrics(pred, y)
 
 
 def main() -> None:
@@ -49,28 +40,26 @@ def main() -> None:
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     args = ap.parse_args()
     vocab = {k: int(v) for k, v in (kv.split("=") for kv in args.token_vocab)}
+    no_cands = pl.DataFrame({"l": [], "r": [], "similarity": []})  # no hard negatives: no candidate is read
     mean: dict[str, list[float]] = {v: [] for v in VARIANTS}
-    print(f"{'benchmark':16} {'refit':>6} {'nested train F1':>16} {'P':>7} {'R':>7}  per seed", flush=True)
+    print(f"{'benchmark':16} {'refit':>6} {'nested train F1':>16}  per seed", flush=True)
     for folder in args.data:
         bench = replace(read_benchmark(folder), valid=None)  # valid's pairs are not this script's to read
         assert bench.train is not None, f"{folder}: needs train.csv"
         feats = PairFeaturizer(bench, context_k=args.context_k, context_attributes=True,
                                token_vocab=vocab.get(folder.name, 0))
         X = feats.transform(bench.train.get_column("l").to_numpy(), bench.train.get_column("r").to_numpy())
-        y = bench.train.get_column("label").to_numpy()
         for v in VARIANTS:
             t0 = time.perf_counter()
-            # outer split seed differs from the inner folds' (the scorer's own seed)
-            runs = [nested_f1(X, y, replace(ScorerConfig(seed=s), refit=v), outer_seed=1_000 + s) for s in args.seeds]
-            f1 = [r["f1"] for r in runs]
+            # the outer split's seed differs from the inner folds' (the scorer's own seed)
+            f1 = [held_out_pair_f1(X, bench.train, no_cands, np.zeros((0, X.shape[1])), per_record=0,
+                                   scorer=replace(ScorerConfig(seed=s), refit=v), seed=1_000 + s) for s in args.seeds]
             mean[v].append(float(np.mean(f1)))
-            print(f"{folder.name:16} {v:>6} {np.mean(f1):>9.4f}±{np.std(f1):.4f} {np.mean([r['precision'] for r in runs]):>7.4f} "
-                  f"{np.mean([r['recall'] for r in runs]):>7.4f}  {' '.join(f'{x:.4f}' for x in f1)}"
+            print(f"{folder.name:16} {v:>6} {np.mean(f1):>9.4f}±{np.std(f1):.4f}  {' '.join(f'{x:.4f}' for x in f1)}"
                   f"  ({time.perf_counter() - t0:.0f} s)", flush=True)
-    best = max(VARIANTS, key=lambda v: np.mean(mean[v]))
     for v in VARIANTS:
         print(f"refit {v}: mean nested train F1 over the benchmarks {np.mean(mean[v]):.4f}"
-              f"{'  <- chosen' if v == best else ''}")
+              f"{'  <- chosen' if np.mean(mean[v]) == max(np.mean(m) for m in mean.values()) else ''}")
 
 
 if __name__ == "__main__":
