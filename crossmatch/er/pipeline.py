@@ -70,6 +70,7 @@ class MatchConfig:
     # the best train out-of-fold F1 (choose_token_vocab); one value: that N
     token_vocab: tuple[int, ...] = (0,)
     token_text_only: bool = False  # the vocabulary from the text attributes only (no price / year digits)
+    fuzzy_max_chars: int = 256  # leading characters of a value the rapidfuzz features read (features.PairFeaturizer)
     token_choice_seeds: int = 1  # fold splits averaged per size by choose_token_vocab
     token_min_gain: float = 0.0  # train OOF F1 a larger vocabulary must gain to be chosen
     # per left record with a train positive, this many of its most similar blocked candidates that are not train
@@ -86,6 +87,9 @@ class MatchConfig:
             raise ConfigError(f"er match.mode must be auto | supervised | unsupervised, got {self.mode!r}")
         if self.context_k < 0:
             raise ConfigError(f"er match.context_k must be >= 0, got {self.context_k}")
+        if isinstance(self.fuzzy_max_chars, bool) or not isinstance(self.fuzzy_max_chars, int) or \
+                self.fuzzy_max_chars < 1:
+            raise ConfigError(f"er match.fuzzy_max_chars must be an integer >= 1, got {self.fuzzy_max_chars!r}")
         if not isinstance(self.token_vocab, tuple) or not self.token_vocab or \
                 any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in self.token_vocab):
             raise ConfigError(f"er match.token_vocab must list sizes >= 0, got {list(self.token_vocab)}")
@@ -203,7 +207,7 @@ def match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
     feats = PairFeaturizer(bench, embeddings=embeddings, context_k=config.context_k if supervised else 0,
                            context_attributes=config.context_attributes, context_codes=config.context_codes,
                            token_vocab=max(config.token_vocab) if supervised else 0,
-                           token_text_only=config.token_text_only)
+                           token_text_only=config.token_text_only, fuzzy_max_chars=config.fuzzy_max_chars)
     cols: dict[str, Any] = {"l": l, "r": r}
     pr = None
     Xpool: np.ndarray | None = None

@@ -899,3 +899,35 @@ def test_held_out_pair_f1_draws_hard_negatives_without_the_held_out_pairs(bench,
     assert all(np.array_equal(np.sort(d), u) for d, u in zip(drawn, used, strict=True))
     assert f1 >= 0.8
     assert selection.held_out_pair_f1(X, bench.train, cands, Xc, per_record=0, scorer=cfg, folds=4) >= 0.8
+
+
+def test_fuzzy_features_read_a_values_first_fuzzy_max_chars_characters() -> None:
+    """A description column must not cost hours (partial ratio ~ length³): the rapidfuzz features read the first
+    ``fuzzy_max_chars`` characters of a value, the TF-IDF and containment features the whole value."""
+    from rapidfuzz import fuzz
+
+    from stages._er import ERParams
+
+    head, tail = "acme camera x1000 kit", " zz" * 100  # the shared model code sits past the cut on the right
+    left = pl.DataFrame({"id": ["a0", "a1"], "title": [head, "globex router"], "desc": ["q7" + tail, "plain"]})
+    right = pl.DataFrame({"id": ["b0", "b1"], "title": [head, "hooli phone"], "desc": [tail + " q7", "other"]})
+    b = make_benchmark(left=left, right=right)
+    l, r = np.array([0, 1]), np.array([0, 1])
+    cut, full = PairFeaturizer(b, fuzzy_max_chars=32), PairFeaturizer(b, fuzzy_max_chars=10_000)
+    Xc, Xf = cut.transform(l, r), full.transform(l, r)
+    col = {n: i for i, n in enumerate(cut.names)}
+    a0, b0 = b.left["desc"][0], b.right["desc"][0]  # as read: normalised
+    assert len(a0) > 200 and Xc[0, col["desc:partial"]] == pytest.approx(fuzz.partial_ratio(a0[:32], b0[:32]))
+    assert Xf[0, col["desc:partial"]] == pytest.approx(fuzz.partial_ratio(a0, b0))
+    assert Xc[0, col["desc:ratio"]] != Xf[0, col["desc:ratio"]]
+    assert Xc[1, col["desc:ratio"]] == Xf[1, col["desc:ratio"]]  # short values are read whole either way
+    fuzzy = {n for n in cut.names if n.split(":")[-1] in ("ratio", "token_set", "token_sort", "partial",
+                                                           "jaro_winkler")}
+    rest = [i for n, i in col.items() if n not in fuzzy]
+    assert np.allclose(np.nan_to_num(Xc[:, rest]), np.nan_to_num(Xf[:, rest]))  # TF-IDF, containment: whole value
+    with pytest.raises(ValueError, match="fuzzy_max_chars"):
+        PairFeaturizer(b, fuzzy_max_chars=0)
+    assert ERParams(match={"fuzzy_max_chars": 64}).match_config().fuzzy_max_chars == 64
+    for bad in (0, True, 1.5):
+        with pytest.raises(ConfigError, match="fuzzy_max_chars"):
+            ERParams(match={"fuzzy_max_chars": bad}).match_config()

@@ -1,0 +1,86 @@
+"""What a long-text attribute costs the ER stages (a product description, as in Abt-Buy or DeepMatcher's
+textual benchmarks), with the rapidfuzz features capped at ``er.match.fuzzy_max_chars`` and uncapped.
+
+From a benchmark folder (default Amazon–Google) it builds variants with one more column, ``description``: the
+record's title followed by ``--words`` words drawn at random (seeded) from all titles of both tables, ~6.5
+characters a word. The descriptions carry no signal, so the F1 printed is no quality figure; the seconds are.
+
+Per variant it prints
+* the mean description length;
+* featurisation milliseconds per pair on ``--sample`` train pairs (``PairFeaturizer`` without neighbourhood
+  features), capped at the shipped ``fuzzy_max_chars`` and uncapped, and their ratio;
+* the README's two commands (``stages.er_block``, ``stages.er_match``) end to end with the shipped params: seconds,
+  candidate pairs, output pairs.
+
+    python -m benchmarks.bench_er_long_text [--data ../shared/data/amazon_google] [--words 0 150 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import time
+from pathlib import Path
+
+import polars as pl
+
+from benchmarks.er_layouts import run_layout
+from crossmatch.er.features import PairFeaturizer
+from stages._er import load_params, read_benchmark
+
+
+def with_description(src: Path, out: Path, words: int, *, seed: int = 0) -> None:
+    """``src``'s benchmark plus a ``description`` column: the title, then ``words`` random title words."""
+    tables = {name: pl.read_csv(src / f"{name}.csv", infer_schema_length=0) for name in ("tableA", "tableB")}
+    pool = [w for t in tables.values() for title in t.get_column("title").drop_nulls().to_list() for w in title.split()]
+    rng = random.Random(seed)
+    out.mkdir(parents=True)
+    for name, t in tables.items():
+        desc = [" ".join([title or "", *rng.choices(pool, k=words)]) for title in t.get_column("title").to_list()]
+        t.with_columns(pl.Series("description", desc)).write_csv(out / f"{name}.csv")
+    for name in ("train.csv", "valid.csv"):
+        shutil.copy(src / name, out / name)
+
+
+def ms_per_pair(folder: Path, sample: int, max_chars: int) -> float:
+    bench = read_benchmark(folder)
+    assert bench.train is not None
+    pairs = bench.train.head(sample)
+    feats = PairFeaturizer(bench, fuzzy_max_chars=max_chars)
+    t0 = time.perf_counter()
+    feats.transform(pairs.get_column("l").to_numpy(), pairs.get_column("r").to_numpy())
+    return (time.perf_counter() - t0) / pairs.height * 1e3
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=Path("../shared/data/amazon_google"))
+    ap.add_argument("--words", type=int, nargs="+", default=[0, 150, 300])
+    ap.add_argument("--sample", type=int, default=100, help="train pairs timed per featurisation")
+    ap.add_argument("--work", type=Path, default=Path("/tmp/er_long_text"))
+    ap.add_argument("--params", type=Path, default=Path("pipelines/real/params.yaml"))
+    args = ap.parse_args()
+    if "title" not in pl.read_csv(args.data / "tableA.csv", n_rows=1).columns:
+        raise SystemExit(f"{args.data}: needs a title column to build descriptions from")
+    marker = args.work / ".bench_er_long_text"
+    if args.work.exists() and any(args.work.iterdir()) and not marker.exists():
+        raise SystemExit(f"{args.work} exists and was not made by this script: choose another --work")
+    shutil.rmtree(args.work, ignore_errors=True)
+    args.work.mkdir(parents=True)
+    marker.touch()
+    cap = load_params(str(args.params), "er").match_config().fuzzy_max_chars
+    for words in args.words:
+        folder = args.work / f"words_{words}"
+        with_description(args.data, folder, words)
+        length = pl.read_csv(folder / "tableA.csv").get_column("description").str.len_chars().mean()
+        capped, uncapped = ms_per_pair(folder, args.sample, cap), ms_per_pair(folder, args.sample, 1 << 30)
+        print(json.dumps({"words": words, "description_chars": round(float(length or 0)), "fuzzy_max_chars": cap,
+                          "ms_per_pair_capped": round(capped, 2), "ms_per_pair_uncapped": round(uncapped, 2),
+                          "uncapped_over_capped": round(uncapped / capped, 1)}), flush=True)
+        print(json.dumps({"words": words, **run_layout(folder, args.params)}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
