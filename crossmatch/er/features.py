@@ -29,7 +29,7 @@ from rapidfuzz.distance import JaroWinkler
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from crossmatch.er.blocking import BlockingConfig, tfidf_matrices, topk
-from crossmatch.er.tables import Benchmark, numeric_attributes
+from crossmatch.er.tables import Benchmark, numeric_attributes, parse_numbers
 
 _TOKEN = re.compile(r"[a-z0-9]+")
 _FUZZ: dict[str, Any] = {"ratio": fuzz.ratio, "token_set": fuzz.token_set_ratio, "token_sort": fuzz.token_sort_ratio,
@@ -184,8 +184,8 @@ class PairFeaturizer:
             b = [self.values[c][1][j] for j in r]
             empty = np.array([not x or not y for x, y in zip(a, b, strict=True)])
             if c in self.numeric:
-                na = pl.Series(a, dtype=pl.Utf8).cast(pl.Float64, strict=False).to_numpy()
-                nb = pl.Series(b, dtype=pl.Utf8).cast(pl.Float64, strict=False).to_numpy()
+                na = parse_numbers(pl.Series(a, dtype=pl.Utf8)).to_numpy()
+                nb = parse_numbers(pl.Series(b, dtype=pl.Utf8)).to_numpy()
                 with np.errstate(invalid="ignore", divide="ignore"):
                     add(f"{c}:ratio", np.minimum(na, nb) / np.maximum(na, nb))
                     add(f"{c}:absdiff", np.abs(na - nb))

@@ -91,13 +91,26 @@ def make_benchmark(*, left: pl.DataFrame, right: pl.DataFrame, train: pl.DataFra
     return Benchmark(left=L.select("id", *attrs), right=R.select("id", *attrs), attributes=attrs, train=tr, valid=va)
 
 
+# a number as catalogues write one: a currency sign or code before or after, thousands commas, a percent sign
+# ("$ 1,299.00", "12.99 gbp", "4.5 %"); nothing else, so "5d" or "3:41" stay text
+_NUMBER = (r"^(?:[$€£¥]|usd|eur|gbp)?\s*([-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|[-+]?\.\d+)"
+           r"\s*(?:%|[$€£¥]|usd|eur|gbp)?$")
+
+
+def parse_numbers(values: pl.Series) -> pl.Series:
+    """Each (normalised, lower-case) value as a float, null where it is not a number in the sense of ``_NUMBER``."""
+    num = values.cast(pl.Utf8).str.strip_chars().str.extract(_NUMBER, 1).str.replace_all(",", "")
+    return num.cast(pl.Float64, strict=False)
+
+
 def numeric_attributes(bench: Benchmark, min_share: float = 0.5) -> tuple[str, ...]:
-    """Attributes whose non-empty values parse as numbers in at least ``min_share`` of records."""
+    """Attributes whose non-empty values parse as numbers (:func:`parse_numbers`) in at least ``min_share`` of
+    records."""
     out = []
     for c in bench.attributes:
         vals = pl.concat([bench.left.get_column(c), bench.right.get_column(c)])
         nonempty = vals.filter(vals != "")
-        if nonempty.len() and nonempty.cast(pl.Float64, strict=False).is_not_null().mean() >= min_share:  # type: ignore[operator]
+        if nonempty.len() and parse_numbers(nonempty).is_not_null().mean() >= min_share:  # type: ignore[operator]
             out.append(c)
     return tuple(out)
 

@@ -34,6 +34,27 @@ def test_tables_normalise_and_find_numeric(bench) -> None:  # type: ignore[no-un
     assert bench.has_labels and len(positives(bench.train)) + len(positives(bench.valid)) == 80
 
 
+def test_numbers_written_with_currency_thousands_or_percent_are_numeric() -> None:
+    """Prices as catalogues write them ("$ 1,299.00", "12.99 gbp") and strengths ("4.5 %") get the numeric
+    ratio features; model codes ("5d"), times ("3:41"), dates and "infinity" stay text."""
+    from crossmatch.er.tables import parse_numbers
+
+    raw = ["$ 1,299.00", "12.99 gbp", "4.5 %", "usd 10", "0.99$", ".5", "-3", "5d", "3:41", "17-jan-14", "1,2",
+           "1.2.3", "infinity", "nan", ""]
+    got = parse_numbers(pl.Series(raw)).to_list()
+    assert got == [1299.0, 12.99, 4.5, 10.0, 0.99, 0.5, -3.0] + [None] * 8
+    left = pl.DataFrame({"id": ["a0", "a1", "a2"], "name": ["acme cam", "acme tv", "globex pc"],
+                         "price": ["$ 1,299.00", "$ 5.00", ""]})
+    right = pl.DataFrame({"id": ["b0", "b1", "b2"], "name": ["acme cam", "acme tv", "globex pc"],
+                          "price": ["1299 usd", "$ 10", "$ 7"]})
+    b = make_benchmark(left=left, right=right)
+    assert numeric_attributes(b) == ("price",)
+    f = PairFeaturizer(b)
+    X = f.transform(np.array([0, 1, 2]), np.array([0, 1, 2]))
+    ratio = X[:, f.names.index("price:ratio")]
+    assert ratio[:2].tolist() == [1.0, 0.5] and np.isnan(ratio[2])
+
+
 @pytest.mark.parametrize(("change", "message"), [
     (lambda L, R, P: (L.drop("id"), R, P), "no 'id' column"),
     (lambda L, R, P: (pl.concat([L, L.head(1)]), R, P), "duplicate ids"),
