@@ -74,9 +74,10 @@ def main() -> None:
     for words in args.words:
         folder = args.work / f"words_{words}"
         with_description(args.data, folder, words)
-        length = pl.read_csv(folder / "tableA.csv").get_column("description").str.len_chars().mean()
+        lengths = pl.read_csv(folder / "tableA.csv").get_column("description").str.len_chars().to_numpy()
+        length = float(lengths.mean())
         capped, uncapped = ms_per_pair(folder, args.sample, cap), ms_per_pair(folder, args.sample, 1 << 30)
-        print(json.dumps({"words": words, "description_chars": round(float(length or 0)), "fuzzy_max_chars": cap,
+        print(json.dumps({"words": words, "description_chars": round(length), "fuzzy_max_chars": cap,
                           "ms_per_pair_capped": round(capped, 2), "ms_per_pair_uncapped": round(uncapped, 2),
                           "uncapped_over_capped": round(uncapped / capped, 1)}), flush=True)
         print(json.dumps({"words": words, **run_layout(folder, args.params)}), flush=True)
