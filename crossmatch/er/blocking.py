@@ -33,6 +33,9 @@ class BlockingConfig:
     k_grid: tuple[int, ...] = (5, 10, 20, 40, 60)
     target_recall: float = 0.99  # the smallest k of the grid reaching it on train is chosen
     chunk: int = 1024
+    # all: the whole record's text. auto: the same, unless it misses target_recall on train at every k of the grid
+    # (a long description drowns the name); then each text attribute alone is tried too (pipeline.block)
+    views: str = "all"
 
     def __post_init__(self) -> None:
         if self.analyzer not in ("char_wb", "word"):
@@ -43,12 +46,15 @@ class BlockingConfig:
             raise ConfigError("er blocking: k_left and every k_grid value must be >= 1, k_right >= 0")
         if not 0.0 < self.target_recall <= 1.0:
             raise ConfigError("er blocking.target_recall must be in (0, 1]")
+        if self.views not in ("all", "auto"):
+            raise ConfigError(f"er blocking.views must be all | auto, got {self.views!r}")
 
 
-def tfidf_matrices(bench: Benchmark, config: BlockingConfig) -> tuple[sp.csr_matrix, sp.csr_matrix]:
-    """Row-normalised TF-IDF of each side's concatenated attributes, one vocabulary for both."""
+def tfidf_matrices(bench: Benchmark, config: BlockingConfig,
+                   attributes: tuple[str, ...] | None = None) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """Row-normalised TF-IDF of each side's concatenated ``attributes`` (default: all), one vocabulary for both."""
     ngram = (config.ngram_min, config.ngram_max) if config.analyzer == "char_wb" else (1, 1)
-    left, right = bench.text("left"), bench.text("right")
+    left, right = bench.text("left", attributes), bench.text("right", attributes)
     vec = TfidfVectorizer(analyzer=config.analyzer, ngram_range=ngram, sublinear_tf=True, dtype=np.float32)
     vec.fit(left + right)
     return vec.transform(left).tocsr(), vec.transform(right).tocsr()
@@ -76,9 +82,10 @@ def topk(X: sp.csr_matrix, Y: sp.csr_matrix, k: int, chunk: int) -> tuple[np.nda
 
 
 def candidates(bench: Benchmark, config: BlockingConfig, *, k_left: int | None = None,
-               k_right: int | None = None) -> pl.DataFrame:
-    """Candidate pairs ``l, r, similarity, rank_left, rank_right`` (rank 0: not proposed by that side)."""
-    A, B = tfidf_matrices(bench, config)
+               k_right: int | None = None, attributes: tuple[str, ...] | None = None) -> pl.DataFrame:
+    """Candidate pairs ``l, r, similarity, rank_left, rank_right`` (rank 0: not proposed by that side), on the text
+    of ``attributes`` (default: all)."""
+    A, B = tfidf_matrices(bench, config, attributes)
     kl = config.k_left if k_left is None else k_left
     kr = config.k_right if k_right is None else k_right
     l1, r1, s1, rk1 = topk(A, B, kl, config.chunk)

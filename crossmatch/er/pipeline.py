@@ -21,7 +21,7 @@ from crossmatch.er.features import PairFeaturizer
 from crossmatch.er.postprocess import METHODS, select
 from crossmatch.er.scorer import PairScorer, ScorerConfig
 from crossmatch.er.selection import grouped_end_to_end_by_method, hard_negatives
-from crossmatch.er.tables import Benchmark, positives
+from crossmatch.er.tables import Benchmark, numeric_attributes, positives
 from crossmatch.er.unsupervised import self_trained_scores, unsupervised_matches
 from crossmatch.errors import ConfigError
 
@@ -33,22 +33,57 @@ class BlockingResult:
     metrics: dict[str, Any]
 
 
-def block(bench: Benchmark, *, config: BlockingConfig) -> BlockingResult:
-    """Candidate pairs; with labels, ``k`` is the smallest of ``k_grid`` reaching the target recall on train."""
-    truths = {n: positives(p) for n, p in (("train", bench.train), ("valid", bench.valid)) if p is not None}
-    k_max = max(max(config.k_grid), config.k_left)
-    pool = candidates(bench, config, k_left=k_max)
+def _view(bench: Benchmark, config: BlockingConfig, truths: dict[str, set[tuple[int, int]]],
+          attributes: tuple[str, ...] | None) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+    """One view's candidate pool at the largest k, its recall curve and its k (chosen on train, else k_left)."""
+    pool = candidates(bench, config, k_left=max(max(config.k_grid), config.k_left), attributes=attributes)
     curve = recall_curve(pool, truths, sorted(set(config.k_grid) | {config.k_left}))
     k = choose_k(curve, target=config.target_recall) if truths.get("train") else config.k_left
+    return pool, curve, k
+
+
+def block(bench: Benchmark, *, config: BlockingConfig) -> BlockingResult:
+    """Candidate pairs; with labels, ``k`` is the smallest of ``k_grid`` reaching the target recall on train.
+
+    ``views: auto``: when the whole record's text misses the target on train at every ``k``, each text attribute
+    alone is tried as well, and the view that reaches it with the fewest pairs is kept (none does: the one with the
+    best train recall at the largest ``k``). Labels only choose; valid recall is reported.
+    """
+    truths = {n: positives(p) for n, p in (("train", bench.train), ("valid", bench.valid)) if p is not None}
+    pool, curve, k = _view(bench, config, truths, None)
+    view, tried = "all", {}
+    if config.views == "auto" and truths.get("train") and _recall_at(curve, k) < config.target_recall:
+        numeric = set(numeric_attributes(bench))
+        best = (_recall_at(curve, k) >= config.target_recall, _recall_at(curve, k), -_pairs_at(curve, k))
+        tried["all"] = {"k": k, "recall_train": _recall_at(curve, k), "pairs": _pairs_at(curve, k)}
+        for a in bench.attributes:
+            if a in numeric or not (bench.left.get_column(a) != "").any() or not (bench.right.get_column(a) != "").any():
+                continue
+            p, c, ka = _view(bench, config, truths, (a,))
+            tried[a] = {"k": ka, "recall_train": _recall_at(c, ka), "pairs": _pairs_at(c, ka)}
+            score = (_recall_at(c, ka) >= config.target_recall, _recall_at(c, ka), -_pairs_at(c, ka))
+            reached = score[0] and best[0]
+            if (reached and score[2] > best[2]) or (not reached and score > best):
+                best, view, pool, curve, k = score, a, p, c, ka
     chosen = pool.filter(((pl.col("rank_left") >= 1) & (pl.col("rank_left") <= k)) | (pl.col("rank_right") >= 1))
     total = bench.left.height * bench.right.height
-    metrics: dict[str, Any] = {"k": k, "k_chosen_on": "train" if truths.get("train") else "config",
+    metrics: dict[str, Any] = {"k": k, "k_chosen_on": "train" if truths.get("train") else "config", "view": view,
                                "candidate_pairs": chosen.height, "all_pairs": total,
                                "reduction": 1.0 - chosen.height / total if total else 0.0}
+    if tried:
+        metrics["views_tried"] = tried
     for name, truth in truths.items():
         metrics[f"recall_{name}"] = recall(chosen, truth)
         metrics[f"true_pairs_{name}"] = len(truth)
     return BlockingResult(chosen, curve, metrics)
+
+
+def _pairs_at(curve: pl.DataFrame, k: int) -> int:
+    return int(curve.filter(pl.col("k") == k).get_column("pairs")[0])
+
+
+def _recall_at(curve: pl.DataFrame, k: int) -> float:
+    return float(curve.filter(pl.col("k") == k).get_column("recall_train")[0])
 
 
 @dataclass(frozen=True)

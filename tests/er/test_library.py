@@ -952,3 +952,32 @@ def test_fuzzy_features_read_a_values_first_fuzzy_max_chars_characters() -> None
     for bad in (0, True, 1.5):
         with pytest.raises(ConfigError, match="fuzzy_max_chars"):
             ERParams(match={"fuzzy_max_chars": bad}).match_config()
+
+
+def test_blocking_views_auto_falls_back_to_one_attribute_when_the_record_text_misses_on_train() -> None:
+    """A long description of unrelated words drowns the title in the whole-record TF-IDF: ``views: auto`` tries
+    each text attribute alone and keeps the one that reaches the target on train; where the record view reaches
+    it, nothing else is tried."""
+    left, right, train, valid = synthetic_tables()
+    rng = np.random.default_rng(5)
+    vocab = [f"w{i}" for i in range(300)]
+
+    def noise(t: pl.DataFrame) -> pl.DataFrame:
+        return t.with_columns(pl.Series("description", [" ".join(rng.choice(vocab, 60)) for _ in range(t.height)]))
+
+    noisy = make_benchmark(left=noise(left), right=noise(right), train=train, valid=valid)
+    cfg = BlockingConfig(k_grid=(1, 2), k_left=2, target_recall=0.95)
+    plain = block(noisy, config=cfg)
+    assert plain.metrics["view"] == "all" and plain.metrics["recall_train"] < 0.95 and "views_tried" not in plain.metrics
+    auto = block(noisy, config=replace(cfg, views="auto"))
+    assert auto.metrics["view"] == "title" and auto.metrics["recall_train"] >= 0.95
+    tried = auto.metrics["views_tried"]
+    assert set(tried) == {"all", "title", "brand", "description"}  # price is numeric: never a view
+    assert tried["title"]["recall_train"] == auto.metrics["recall_train"]
+    assert tried["all"]["recall_train"] == plain.metrics["recall_train"]
+    clean = make_benchmark(left=left, right=right, train=train, valid=valid)
+    same = block(clean, config=replace(cfg, views="auto"))
+    assert same.metrics["view"] == "all" and "views_tried" not in same.metrics
+    assert same.candidates.equals(block(clean, config=cfg).candidates)
+    with pytest.raises(ConfigError, match="views"):
+        BlockingConfig(views="title")
