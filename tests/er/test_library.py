@@ -981,3 +981,15 @@ def test_blocking_views_auto_falls_back_to_one_attribute_when_the_record_text_mi
     assert same.candidates.equals(block(clean, config=cfg).candidates)
     with pytest.raises(ConfigError, match="views"):
         BlockingConfig(views="title")
+
+
+def test_candidate_features_in_chunks_equal_one_pass_and_report_progress(bench) -> None:  # type: ignore[no-untyped-def]
+    from crossmatch.er.pipeline import _transform_with_eta
+
+    f = PairFeaturizer(bench, context_k=5, context_attributes=True, token_vocab=10)
+    l, r = np.repeat(np.arange(20), 3), np.tile(np.arange(3), 20)
+    said: list[str] = []
+    X = _transform_with_eta(f, l, r, said.append, chunk=16)
+    assert np.array_equal(np.nan_to_num(X, nan=-9), np.nan_to_num(f.transform(l, r), nan=-9))
+    assert len(said) == 4 and said[-1].startswith("features of 60 candidate pairs: 60 done")
+    assert "s left" in said[0]
