@@ -19,29 +19,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import shutil
 import time
 from pathlib import Path
 
 import polars as pl
 
-from benchmarks.er_layouts import run_layout
+from benchmarks.er_layouts import run_layout, with_description
 from crossmatch.er.features import PairFeaturizer
 from stages._er import load_params, read_benchmark
-
-
-def with_description(src: Path, out: Path, words: int, *, seed: int = 0) -> None:
-    """``src``'s benchmark plus a ``description`` column: the title, then ``words`` random title words."""
-    tables = {name: pl.read_csv(src / f"{name}.csv", infer_schema_length=0) for name in ("tableA", "tableB")}
-    pool = [w for t in tables.values() for title in t.get_column("title").drop_nulls().to_list() for w in title.split()]
-    rng = random.Random(seed)
-    out.mkdir(parents=True)
-    for name, t in tables.items():
-        desc = [" ".join([title or "", *rng.choices(pool, k=words)]) for title in t.get_column("title").to_list()]
-        t.with_columns(pl.Series("description", desc)).write_csv(out / f"{name}.csv")
-    for name in ("train.csv", "valid.csv"):
-        shutil.copy(src / name, out / name)
 
 
 def ms_per_pair(folder: Path, sample: int, max_chars: int) -> float:

@@ -1,14 +1,17 @@
 """The ER stages on benchmark layouts the project was not built on (issue 12 §5: "we will run it on one you
 have not seen").
 
-Two folders are derived from the real benchmarks in ``../shared/data`` and run through the README's two
+Three folders are derived from the real benchmarks in ``../shared/data`` and run through the README's two
 commands (``stages.er_block``, ``stages.er_match`` with ``pipelines/real/params.yaml``), as a user would:
 
 * ``small_renamed``: DBLP–ACM cut to a Beer-sized benchmark (268 train pairs with 40 positives, 91 valid pairs
   with 14; 704 × 715 records), attributes renamed (``Beer_Name``, ``Brew_Factory_Name``, ``Style``, ``ABV``),
-  tableB's columns in another order, the year turned into text (``1999 %``);
+  tableB's columns in another order, the year written ``1999 %`` (read as a number since formatted numbers are);
 * ``string_ids``: Amazon–Google with string ids holding an accent (``rec-12-é``) and an attribute that is empty in
-  both tables (found an all-NaN-feature crash in the scorer).
+  both tables (found an all-NaN-feature crash in the scorer);
+* ``textual``: Amazon–Google in Abt-Buy's shape — ``name``, a ~1,000-character ``description`` of random title words
+  after the title, prices written ``$ 1,299.00`` (found the rapidfuzz cost of long values, a record view drowned by
+  the description, and formatted prices read as text).
 
 Prints per layout: candidates, blocking recall, valid F1 of the scorer, output pairs, seconds. ~4 min on 2 cores.
 
@@ -20,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -67,6 +71,33 @@ def string_ids(src: Path, out: Path) -> None:
         _read(src / f"{name}.csv").with_columns(sid("ltable_id"), sid("rtable_id")).write_csv(out / f"{name}.csv")
 
 
+def with_description(src: Path, out: Path, words: int, *, seed: int = 0) -> None:
+    """``src``'s benchmark plus a ``description`` column: the title, then ``words`` random title words."""
+    tables = {name: pl.read_csv(src / f"{name}.csv", infer_schema_length=0) for name in ("tableA", "tableB")}
+    pool = [w for t in tables.values() for title in t.get_column("title").drop_nulls().to_list() for w in title.split()]
+    rng = random.Random(seed)
+    out.mkdir(parents=True)
+    for name, t in tables.items():
+        desc = [" ".join([title or "", *rng.choices(pool, k=words)]) for title in t.get_column("title").to_list()]
+        t.with_columns(pl.Series("description", desc)).write_csv(out / f"{name}.csv")
+    for name in ("train.csv", "valid.csv"):
+        shutil.copy(src / name, out / name)
+
+
+def textual(src: Path, out: Path) -> None:
+    """Amazon–Google as a textual benchmark (Abt-Buy's shape): ``name``, a long ``description`` (the title and 150
+    random title words, ~1,000 characters), prices written ``$ 1,299.00``."""
+    tmp = out.with_name(out.name + "_src")
+    with_description(src, tmp, 150)
+    for name in ("tableA", "tableB"):
+        t = _read(tmp / f"{name}.csv").rename({"title": "name"})
+        price = t.get_column("price").cast(pl.Float64, strict=False)
+        t = t.with_columns(pl.Series("price", [f"$ {v:,.2f}" if v is not None else "" for v in price.to_list()]))
+        tmp.joinpath(f"{name}.csv").unlink()
+        t.write_csv(tmp / f"{name}.csv")
+    tmp.rename(out)
+
+
 def run_layout(folder: Path, params: Path) -> dict[str, float]:
     """The README's two commands on ``folder``; their metrics."""
     o = folder / "out"
@@ -95,7 +126,8 @@ def main() -> None:
     shutil.rmtree(args.work, ignore_errors=True)
     args.work.mkdir(parents=True)
     marker.touch()
-    layouts = {"small_renamed": (small_renamed, "dblp_acm"), "string_ids": (string_ids, "amazon_google")}
+    layouts = {"small_renamed": (small_renamed, "dblp_acm"), "string_ids": (string_ids, "amazon_google"),
+               "textual": (textual, "amazon_google")}
     for name, (build, src) in layouts.items():
         build(args.data / src, args.work / name)
         print(json.dumps({"layout": name, **run_layout(args.work / name, args.params)}), flush=True)
