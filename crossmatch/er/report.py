@@ -32,7 +32,10 @@ def benchmark_table(name: str, block: Mapping[str, Any], match: Mapping[str, Any
                     extra: Mapping[str, Mapping[str, float]] | None = None) -> str:
     """Markdown for one benchmark: blocking, scorer, post-processing, unsupervised, references."""
     lines = [f"### {name}", "",
-             f"Blocking: k = {block.get('k')} (chosen on {block.get('k_chosen_on')}), "
+             f"Blocking: k = {block.get('k')} (chosen on {block.get('k_chosen_on')}"
+             + (f"; view {block['view']}, views tried on train: " + ", ".join(
+                 f"{v} recall {t['recall_train']:.4f} at k {t['k']}" for v, t in block["views_tried"].items())
+                if block.get("views_tried") else "") + "), "
              f"{block.get('candidate_pairs'):,} candidate pairs (reduction {_f(block.get('reduction'), 5)}), "
              f"recall train {_f(block.get('recall_train'), 4)}, **valid {_f(block.get('recall_valid'), 4)}**.", "",
              "| method (valid, labelled-pair protocol) | precision | recall | F1 | output pairs | end-to-end F1 "

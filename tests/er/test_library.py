@@ -742,6 +742,11 @@ def test_report_names_the_token_vocabulary_chosen_on_train() -> None:
     grid = {"scorer": {"threshold": 0.4, "valid": v, "token_vocab": {"chosen": 64, "oof_f1_train": {
         "0": 0.71, "128": 0.74, "64": 0.75}}}}  # as the metrics JSON sorts them
     assert "64 token features, chosen by train OOF F1 0: 0.7100, 64: 0.7500, 128: 0.7400" in benchmark_table("x", block, grid)
+    assert "Blocking: k = 5 (chosen on train), 10 candidate pairs" in benchmark_table("x", block, grid)
+    tried = {**block, "view": "name", "views_tried": {"all": {"k": 60, "recall_train": 0.7, "pairs": 9},
+                                                      "name": {"k": 5, "recall_train": 0.995, "pairs": 10}}}
+    assert ("k = 5 (chosen on train; view name, views tried on train: all recall 0.7000 at k 60, name recall 0.9950 "
+            "at k 5), 10 candidate pairs") in benchmark_table("x", tried, grid)
     grid["scorer"]["token_vocab"].update(seeds=3, min_gain=0.005)  # type: ignore[index, attr-defined]
     assert "chosen by train OOF F1 (mean of 3 fold splits; a larger size must gain ≥ 0.005) 0: 0.7100" \
         in benchmark_table("x", block, grid)
