@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import time
 from pathlib import Path
 
 import polars as pl
 
-from benchmarks.er_layouts import run_layout, with_description
+from benchmarks.er_layouts import fresh_workdir, run_layout, with_description
 from crossmatch.er.features import PairFeaturizer
 from stages._er import load_params, read_benchmark
 
@@ -50,12 +49,7 @@ def main() -> None:
     args = ap.parse_args()
     if "title" not in pl.read_csv(args.data / "tableA.csv", n_rows=1).columns:
         raise SystemExit(f"{args.data}: needs a title column to build descriptions from")
-    marker = args.work / ".bench_er_long_text"
-    if args.work.exists() and any(args.work.iterdir()) and not marker.exists():
-        raise SystemExit(f"{args.work} exists and was not made by this script: choose another --work")
-    shutil.rmtree(args.work, ignore_errors=True)
-    args.work.mkdir(parents=True)
-    marker.touch()
+    fresh_workdir(args.work, ".bench_er_long_text")
     cap = load_params(str(args.params), "er").match_config().fuzzy_max_chars
     for words in args.words:
         folder = args.work / f"words_{words}"

@@ -114,18 +114,22 @@ def run_layout(folder: Path, params: Path) -> dict[str, float]:
             "seconds": round(time.time() - t0, 1)}
 
 
+def fresh_workdir(work: Path, marker: str) -> None:
+    """Empty ``work`` for a script's outputs; refuse a non-empty folder that lacks the script's ``marker`` file."""
+    if work.exists() and any(work.iterdir()) and not (work / marker).exists():
+        raise SystemExit(f"{work} exists and was not made by this script: choose another --work")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    (work / marker).touch()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=Path("../shared/data"))
     ap.add_argument("--work", type=Path, default=Path("/tmp/er_layouts"))
     ap.add_argument("--params", type=Path, default=Path("pipelines/real/params.yaml"))
     args = ap.parse_args()
-    marker = args.work / ".er_layouts"
-    if args.work.exists() and any(args.work.iterdir()) and not marker.exists():
-        raise SystemExit(f"{args.work} exists and was not made by this script: choose another --work")
-    shutil.rmtree(args.work, ignore_errors=True)
-    args.work.mkdir(parents=True)
-    marker.touch()
+    fresh_workdir(args.work, ".er_layouts")
     layouts = {"small_renamed": (small_renamed, "dblp_acm"), "string_ids": (string_ids, "amazon_google"),
                "textual": (textual, "amazon_google")}
     for name, (build, src) in layouts.items():
