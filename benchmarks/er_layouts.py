@@ -13,7 +13,7 @@ commands (``stages.er_block``, ``stages.er_match`` with ``pipelines/real/params.
   after the title, prices written ``$ 1,299.00`` (found the rapidfuzz cost of long values, a record view drowned by
   the description, and formatted prices read as text).
 
-Prints per layout: candidates, blocking recall, valid F1 of the scorer, output pairs, seconds. ~4 min on 2 cores.
+Prints per layout: candidates, blocking recall, valid F1 of the scorer, output pairs, seconds. ~16 min on 2 cores.
 
     python -m benchmarks.er_layouts [--data ../shared/data] [--work /tmp/er_layouts]
 """
@@ -87,15 +87,12 @@ def with_description(src: Path, out: Path, words: int, *, seed: int = 0) -> None
 def textual(src: Path, out: Path) -> None:
     """Amazon–Google as a textual benchmark (Abt-Buy's shape): ``name``, a long ``description`` (the title and 150
     random title words, ~1,000 characters), prices written ``$ 1,299.00``."""
-    tmp = out.with_name(out.name + "_src")
-    with_description(src, tmp, 150)
+    with_description(src, out, 150)
     for name in ("tableA", "tableB"):
-        t = _read(tmp / f"{name}.csv").rename({"title": "name"})
-        price = t.get_column("price").cast(pl.Float64, strict=False)
-        t = t.with_columns(pl.Series("price", [f"$ {v:,.2f}" if v is not None else "" for v in price.to_list()]))
-        tmp.joinpath(f"{name}.csv").unlink()
-        t.write_csv(tmp / f"{name}.csv")
-    tmp.rename(out)
+        t = _read(out / f"{name}.csv").rename({"title": "name"})
+        price = t.get_column("price").cast(pl.Float64, strict=False).to_list()
+        t.with_columns(pl.Series("price", [f"$ {v:,.2f}" if v is not None else "" for v in price])) \
+            .write_csv(out / f"{name}.csv")
 
 
 def run_layout(folder: Path, params: Path) -> dict[str, float]:

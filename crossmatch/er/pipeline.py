@@ -55,17 +55,20 @@ def block(bench: Benchmark, *, config: BlockingConfig) -> BlockingResult:
     view, tried = "all", {}
     if config.views == "auto" and truths.get("train") and _recall_at(curve, k) < config.target_recall:
         numeric = set(numeric_attributes(bench))
-        best = (_recall_at(curve, k) >= config.target_recall, _recall_at(curve, k), -_pairs_at(curve, k))
+        def rank(c: pl.DataFrame, k: int) -> tuple[bool, float, int]:
+            # reaching the target first, then (among those missing it) recall, then fewer pairs
+            hit = _recall_at(c, k) >= config.target_recall
+            return hit, 0.0 if hit else _recall_at(c, k), -_pairs_at(c, k)
+
+        best = rank(curve, k)
         tried["all"] = {"k": k, "recall_train": _recall_at(curve, k), "pairs": _pairs_at(curve, k)}
         for a in bench.attributes:
             if a in numeric or not (bench.left.get_column(a) != "").any() or not (bench.right.get_column(a) != "").any():
                 continue
             p, c, ka = _view(bench, config, truths, (a,))
             tried[a] = {"k": ka, "recall_train": _recall_at(c, ka), "pairs": _pairs_at(c, ka)}
-            score = (_recall_at(c, ka) >= config.target_recall, _recall_at(c, ka), -_pairs_at(c, ka))
-            reached = score[0] and best[0]
-            if (reached and score[2] > best[2]) or (not reached and score > best):
-                best, view, pool, curve, k = score, a, p, c, ka
+            if rank(c, ka) > best:
+                best, view, pool, curve, k = rank(c, ka), a, p, c, ka
     chosen = pool.filter(((pl.col("rank_left") >= 1) & (pl.col("rank_left") <= k)) | (pl.col("rank_right") >= 1))
     total = bench.left.height * bench.right.height
     metrics: dict[str, Any] = {"k": k, "k_chosen_on": "train" if truths.get("train") else "config", "view": view,
