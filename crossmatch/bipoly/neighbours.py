@@ -17,8 +17,8 @@ categories compared still takes its neighbour slots, and that mass counts for no
 nearest-neighbour search in item-id order, so a choice among neighbours tied on similarity does not depend on the
 tables' row order; an item id listed twice keeps its first title. Cut to each category's top-k partners and
 min–max rescaled exactly like the other kinds (:class:`crossmatch.bipoly.similarity.PairCollector`).
-No label is read. Cost: two chunked sparse products of the items' TF-IDF rows (memory O(chunk · items of the
-other side)), then ``M_l · links · M_rᵀ`` over at most ``2 k × items`` links — never an items² matrix.
+No label is read. Cost: two nearest-neighbour searches of the items' TF-IDF rows (:func:`crossmatch.er.knn.topk`:
+exact, or pruned to rare n-grams once the exact one would grow as items², memory bounded per chunk), then ``M_l · links · M_rᵀ`` over at most ``2 k × items`` links — never an items² matrix.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from crossmatch.bipoly.similarity import PairCollector, SimilarityResult, normalise_title
-from crossmatch.er.blocking import topk
+from crossmatch.er.knn import topk
 from crossmatch.errors import ConfigError, InputError
 
 __all__ = ["NEIGHBOUR_KINDS", "neighbour_similarity"]

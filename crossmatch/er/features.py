@@ -145,7 +145,7 @@ class PairFeaturizer:
         for name, (A, B) in views.items():
             best = []
             for X, Y in ((A, B), (B, A)):
-                rows, _, sims, ranks = topk(X, Y, k, BlockingConfig().chunk)
+                rows, _, sims, ranks = topk(X, Y, k, BlockingConfig())
                 top = np.full((X.shape[0], k), -1.0)  # fewer than k records on the other side: -1 never ranks
                 top[rows, ranks - 1] = sims
                 best.append(top)

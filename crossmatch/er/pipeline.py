@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from crossmatch.er.blocking import BlockingConfig, candidates, choose_k, recall, recall_curve
+from crossmatch.er.blocking import BlockingConfig, choose_k, recall, recall_curve, searched_candidates
 from crossmatch.er.evaluate import end_to_end_bounds, labelled_metrics, output_metrics, pr_curve
 from crossmatch.er.features import PairFeaturizer
 from crossmatch.er.postprocess import METHODS, select
@@ -35,12 +35,14 @@ class BlockingResult:
 
 
 def _view(bench: Benchmark, config: BlockingConfig, truths: dict[str, set[tuple[int, int]]],
-          attributes: tuple[str, ...] | None) -> tuple[pl.DataFrame, pl.DataFrame, int]:
-    """One view's candidate pool at the largest k, its recall curve and its k (chosen on train, else k_left)."""
-    pool = candidates(bench, config, k_left=max(max(config.k_grid), config.k_left), attributes=attributes)
+          attributes: tuple[str, ...] | None) -> tuple[pl.DataFrame, pl.DataFrame, int, str]:
+    """One view's candidate pool at the largest k, its recall curve, its k (chosen on train, else k_left) and the
+    neighbour search that ran."""
+    pool, search = searched_candidates(bench, config, k_left=max(max(config.k_grid), config.k_left),
+                                       attributes=attributes)
     curve = recall_curve(pool, truths, sorted(set(config.k_grid) | {config.k_left}))
     k = choose_k(curve, target=config.target_recall) if truths.get("train") else config.k_left
-    return pool, curve, k
+    return pool, curve, k, search
 
 
 def block(bench: Benchmark, *, config: BlockingConfig) -> BlockingResult:
@@ -51,7 +53,7 @@ def block(bench: Benchmark, *, config: BlockingConfig) -> BlockingResult:
     best train recall at the largest ``k``). Labels only choose; valid recall is reported.
     """
     truths = {n: positives(p) for n, p in (("train", bench.train), ("valid", bench.valid)) if p is not None}
-    pool, curve, k = _view(bench, config, truths, None)
+    pool, curve, k, search = _view(bench, config, truths, None)
     view, tried = "all", {}
     if config.views == "auto" and truths.get("train") and _recall_at(curve, k) < config.target_recall:
         numeric = set(numeric_attributes(bench))
@@ -65,13 +67,14 @@ def block(bench: Benchmark, *, config: BlockingConfig) -> BlockingResult:
         for a in bench.attributes:
             if a in numeric or not (bench.left.get_column(a) != "").any() or not (bench.right.get_column(a) != "").any():
                 continue
-            p, c, ka = _view(bench, config, truths, (a,))
+            p, c, ka, sa = _view(bench, config, truths, (a,))
             tried[a] = {"k": ka, "recall_train": _recall_at(c, ka), "pairs": _pairs_at(c, ka)}
             if rank(c, ka) > best:
-                best, view, pool, curve, k = rank(c, ka), a, p, c, ka
+                best, view, pool, curve, k, search = rank(c, ka), a, p, c, ka, sa
     chosen = pool.filter(((pl.col("rank_left") >= 1) & (pl.col("rank_left") <= k)) | (pl.col("rank_right") >= 1))
     total = bench.left.height * bench.right.height
     metrics: dict[str, Any] = {"k": k, "k_chosen_on": "train" if truths.get("train") else "config", "view": view,
+                               "search": search,
                                "candidate_pairs": chosen.height, "all_pairs": total,
                                "reduction": 1.0 - chosen.height / total if total else 0.0}
     if tried:

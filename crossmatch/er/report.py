@@ -35,7 +35,8 @@ def benchmark_table(name: str, block: Mapping[str, Any], match: Mapping[str, Any
              f"Blocking: k = {block.get('k')} (chosen on {block.get('k_chosen_on')}"
              + (f"; view {block['view']}, views tried on train: " + ", ".join(
                  f"{v} recall {t['recall_train']:.4f} at k {t['k']}" for v, t in block["views_tried"].items())
-                if block.get("views_tried") else "") + "), "
+                if block.get("views_tried") else "")
+             + (f"; {block['search']} neighbour search" if "search" in block else "") + "), "
              f"{block.get('candidate_pairs'):,} candidate pairs (reduction {_f(block.get('reduction'), 5)}), "
              f"recall train {_f(block.get('recall_train'), 4)}, **valid {_f(block.get('recall_valid'), 4)}**.", "",
              "| method (valid, labelled-pair protocol) | precision | recall | F1 | output pairs | end-to-end F1 "

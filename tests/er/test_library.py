@@ -998,3 +998,20 @@ def test_candidate_features_in_chunks_equal_one_pass_and_report_progress(bench) 
     assert np.array_equal(np.nan_to_num(X, nan=-9), np.nan_to_num(f.transform(l, r), nan=-9))
     assert len(said) == 4 and said[-1].startswith("features of 60 candidate pairs: 60 done")
     assert "s left" in said[0]
+
+
+def test_block_records_the_neighbour_search_it_ran() -> None:
+    """``search: auto`` is exact on a small table and pruned once the exact search's work passes the bound; the
+    metrics and the report say which ran (no silent switch), and on these tables both find the same candidates."""
+    from crossmatch.er.report import benchmark_table
+
+    left, right, train, valid = synthetic_tables()
+    bench = make_benchmark(left=left, right=right, train=train, valid=valid)
+    cfg = BlockingConfig(k_grid=(1, 2), k_left=2, target_recall=0.95)
+    small = block(bench, config=cfg)
+    big = block(bench, config=replace(cfg, exact_max_work=0))  # every search is "too large": pruned
+    assert small.metrics["search"] == "exact" and big.metrics["search"] == "pruned"
+    assert big.metrics["recall_train"] >= 0.95
+    assert big.candidates.height > 0
+    assert big.candidates.select("l", "r").equals(small.candidates.select("l", "r"))
+    assert "; pruned neighbour search), " in benchmark_table("x", big.metrics, {"scorer": {}})
