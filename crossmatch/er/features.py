@@ -48,6 +48,23 @@ def _compact(text: str) -> str:
     return "".join(_TOKEN.findall(text))
 
 
+def _top_values(X: sp.csr_matrix, Y: sp.csr_matrix, x_text: list[str], y_text: list[str], k: int) -> np.ndarray:
+    """``[rows of X, k]``: each row's ``k`` largest cosines with the rows of ``Y``, best first (-1 where ``Y`` has
+    fewer rows; -1 never ranks). Searched once per distinct text on each side — a category or a brand repeats in
+    thousands of records, and identical texts have identical rows — then each distinct ``Y`` text counts as many
+    times as it occurs (at most ``k``), so the values equal a search over every row."""
+    _, first_x, inv = np.unique(np.asarray(x_text, dtype=object), return_index=True, return_inverse=True)
+    _, first_y, count = np.unique(np.asarray(y_text, dtype=object), return_index=True, return_counts=True)
+    rows, cols, sims, _ = topk(X[first_x], Y[first_y], k, BlockingConfig())
+    reps = np.minimum(count[cols], k)
+    r, v = np.repeat(rows, reps), np.repeat(sims, reps)  # rows ascending, best first within a row
+    pos = np.arange(len(r)) - np.searchsorted(r, r)
+    keep = pos < k
+    top = np.full((len(first_x), k), -1.0)
+    top[r[keep], pos[keep]] = v[keep]
+    return top[inv.ravel()]
+
+
 @dataclass
 class PairFeaturizer:
     """Fitted on both tables once (no labels); :meth:`transform` maps row-position pairs to features."""
@@ -127,9 +144,10 @@ class PairFeaturizer:
     def _fit_context(self) -> None:
         # the default blocking's representation (character 3-5-gram TF-IDF of the whole record), so "rank" is
         # the rank a candidate generator sees
-        views = {"context": tfidf_matrices(self.bench, BlockingConfig())}
+        # each view with the texts its rows were built from: identical texts have identical rows
+        views = {"context": (*tfidf_matrices(self.bench, BlockingConfig()), self.text)}
         if self.context_attributes:
-            views.update({f"context_{c}": self.tfidf[(c, "char_wb")] for c in self.bench.attributes
+            views.update({f"context_{c}": (*self.tfidf[(c, "char_wb")], self.values[c]) for c in self.bench.attributes
                           if (c, "char_wb") in self.tfidf})
         if self.context_codes:
             # model numbers, versions, capacities: where the pair ranks on those alone separates a product
@@ -137,19 +155,14 @@ class PairFeaturizer:
             vec = TfidfVectorizer(analyzer=_code_tokens, sublinear_tf=True, dtype=np.float32)
             try:
                 vec.fit(self.text[0] + self.text[1])
-                views["context_codes"] = (vec.transform(self.text[0]).tocsr(), vec.transform(self.text[1]).tocsr())
+                views["context_codes"] = (vec.transform(self.text[0]).tocsr(), vec.transform(self.text[1]).tocsr(),
+                                          self.text)
             except ValueError:  # no record has a code token: no such view
                 pass
         k = self.context_k
         self.views: dict[str, tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray, np.ndarray]] = {}
-        for name, (A, B) in views.items():
-            best = []
-            for X, Y in ((A, B), (B, A)):
-                rows, _, sims, ranks = topk(X, Y, k, BlockingConfig())
-                top = np.full((X.shape[0], k), -1.0)  # fewer than k records on the other side: -1 never ranks
-                top[rows, ranks - 1] = sims
-                best.append(top)
-            self.views[name] = (A, B, best[0], best[1])
+        for name, (A, B, (ta, tb)) in views.items():
+            self.views[name] = (A, B, _top_values(A, B, ta, tb, k), _top_values(B, A, tb, ta, k))
 
     def _context_features(self, l: np.ndarray, r: np.ndarray, add: Callable[[str, np.ndarray], None]) -> None:
         for name, (A, B, best_l, best_r) in self.views.items():

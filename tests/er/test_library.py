@@ -113,14 +113,15 @@ def _code_view(bench):  # type: ignore[no-untyped-def]
     return vec.transform(left), vec.transform(right)
 
 
-@pytest.mark.parametrize("view", ["context", "context_title", "context_codes"])
+@pytest.mark.parametrize("view", ["context", "context_title", "context_brand", "context_codes"])
 def test_context_features_match_a_brute_force_neighbour_scan(bench, view: str) -> None:  # type: ignore[no-untyped-def]
     from crossmatch.er.blocking import tfidf_matrices
 
     k = 5
     f = PairFeaturizer(bench, context_k=k, context_attributes=True, context_codes=True)
     A, B = {"context": lambda: tfidf_matrices(bench, BlockingConfig()), "context_codes": lambda: _code_view(bench),
-            "context_title": lambda: f.tfidf[("title", "char_wb")]}[view]()
+            "context_title": lambda: f.tfidf[("title", "char_wb")],
+            "context_brand": lambda: f.tfidf[("brand", "char_wb")]}[view]()
     S = (A @ B.T).toarray().astype(np.float64)  # the full matrix: fine at 80 x 120, never in the library
     rng = np.random.default_rng(0)
     l = np.r_[np.arange(20), rng.integers(0, S.shape[0], 30)]
@@ -1015,3 +1016,24 @@ def test_block_records_the_neighbour_search_it_ran() -> None:
     assert big.candidates.height > 0
     assert big.candidates.select("l", "r").equals(small.candidates.select("l", "r"))
     assert "; pruned neighbour search), " in benchmark_table("x", big.metrics, {"scorer": {}})
+
+
+def test_neighbour_values_searched_once_per_distinct_text_equal_a_search_over_every_row() -> None:
+    """features._top_values: a brand or category repeats in thousands of records, so the neighbourhood search runs
+    on distinct texts and counts each as often as it occurs (at most k) — the same values as a row-by-row search."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from crossmatch.er.features import _top_values
+
+    rng = np.random.default_rng(3)
+    words = ["sony", "sonny", "samsung", "lg", "apple inc", "apple", "", "hp"]
+    xt, yt = list(rng.choice(words, 40)), list(rng.choice(words[:-1], 55))  # "hp" never on the right
+    vec = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4)).fit(xt + yt)
+    X, Y = vec.transform(xt).tocsr().astype(np.float32), vec.transform(yt).tocsr().astype(np.float32)
+    S = (X @ Y.T).toarray().astype(np.float64)
+    for k in (1, 3, 20, 60):  # 60 > the 55 rows of Y: the tail stays -1
+        got = _top_values(X, Y, xt, yt, k)
+        want = -np.sort(-S, axis=1)[:, :k]
+        want = np.pad(want, ((0, 0), (0, k - want.shape[1])), constant_values=-1.0)
+        assert got.shape == (40, k)
+        assert np.allclose(got, want, atol=1e-6)
