@@ -53,11 +53,12 @@ def grown(bench: Benchmark, scale: int, seed: int = 0) -> Benchmark:
     return Benchmark(grow(bench.left), grow(bench.right), bench.attributes, bench.train, bench.valid)
 
 
-def _slope(x: list[float], y: list[float]) -> float:
+def _slope(x: list[float], y: list[float]) -> float | None:
+    """Log-log slope of ``y`` against ``x`` over the scales that measured it (None below two)."""
     ok = [(a, b) for a, b in zip(x, y, strict=True) if b > 0]
     if len(ok) < 2:
-        return float("nan")
-    return float(np.polyfit(np.log([a for a, _ in ok]), np.log([b for _, b in ok]), 1)[0])
+        return None
+    return round(float(np.polyfit(np.log([a for a, _ in ok]), np.log([b for _, b in ok]), 1)[0]), 2)
 
 
 def main() -> None:
@@ -109,7 +110,7 @@ def main() -> None:
         for key in ("tfidf_s", "exact_s", "pruned_s", "block_s", "featuriser_s"):
             cols[key].append(float(row.get(key, 0.0)))  # type: ignore[arg-type]
     n = cols["records"]
-    print(json.dumps({"slope_vs_records": {k: round(_slope(n, v), 2) for k, v in cols.items() if k != "records"}}))
+    print(json.dumps({"slope_vs_records": {k: _slope(n, v) for k, v in cols.items() if k != "records"}}))
 
 
 if __name__ == "__main__":
