@@ -98,8 +98,7 @@ def main() -> None:
         t0 = time.perf_counter()
         res = block(bench, config=shipped)
         row.update({"block_s": round(time.perf_counter() - t0, 1), "block_candidates": res.metrics["candidate_pairs"],
-                    "block_search": shipped.search if shipped.search != "auto" else
-                    ("exact" if row["exact_work"] <= shipped.exact_max_work else "pruned")})  # type: ignore[operator]
+                    "block_search": res.metrics["search"]})
         if scale <= args.context_up_to:
             t0 = time.perf_counter()
             PairFeaturizer(bench, context_k=match.context_k, context_attributes=match.context_attributes,
