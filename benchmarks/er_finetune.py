@@ -1,10 +1,13 @@
 """Fine-tuned MiniLM pair classifier vs the feature scorer on one two-table benchmark (issue 12 §4).
 
-    python -m benchmarks.er_finetune --data ../shared/data/amazon_google [--epochs 4] [--out reports/er_finetune_amazon_google.json]
+    python -m benchmarks.er_finetune --data ../shared/data/amazon_google [--epochs 4] [--lr 3e-5] [--threads 2]
+        [--pilot] [--out reports/er_finetune_amazon_google.json]
 
 Trains on train.csv (epoch and threshold chosen on a 10 % dev split of train), scores valid.csv
-once, and prints valid P/R/F1 of: the feature scorer, the fine-tuned encoder, and their mean
-probability (threshold chosen on the same train dev split).
+once, and prints valid P/R/F1 of: the feature scorer, the fine-tuned encoder, their mean
+probability, and their weighted mean (weight and threshold chosen on the same train dev split).
+``--pilot`` never reads valid.csv: it trains and prints the dev-split history only (for choosing
+the recipe on train).
 """
 
 from __future__ import annotations
@@ -12,14 +15,16 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from crossmatch.er.encoder import serialise
 from crossmatch.er.evaluate import labelled_metrics
 from crossmatch.er.features import PairFeaturizer
-from crossmatch.er.finetune import FinetuneConfig, dev_split, finetune
+from crossmatch.er.finetune import FinetuneConfig, blend_weight, dev_split, finetune
 from crossmatch.er.pipeline import MatchConfig
 from crossmatch.er.scorer import PairScorer, ScorerConfig, best_f1_threshold
 from stages._er import read_benchmark
@@ -31,18 +36,29 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--max-length", type=int, default=128)
     ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=FinetuneConfig.lr)
+    ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    ap.add_argument("--pilot", action="store_true", help="train only; valid.csv is not read")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
+    torch.set_num_threads(args.threads)
     b = read_benchmark(args.data)
-    assert b.train is not None and b.valid is not None
+    if args.pilot:
+        b = replace(b, valid=None)  # a pilot chooses the recipe: valid's pairs are not its to read
+    assert b.train is not None and (args.pilot or b.valid is not None)
     rows = (b.left.select(b.attributes).rows(), b.right.select(b.attributes).rows())
     ser = (serialise(b.attributes, rows[0]), serialise(b.attributes, rows[1]))
     tl, tr, ty = (b.train.get_column(c).to_numpy() for c in ("l", "r", "label"))
-    vl, vr, vy = (b.valid.get_column(c).to_numpy() for c in ("l", "r", "label"))
-    cfg = FinetuneConfig(epochs=args.epochs, max_length=args.max_length, batch_size=args.batch_size)
+    cfg = FinetuneConfig(epochs=args.epochs, max_length=args.max_length, batch_size=args.batch_size, lr=args.lr)
     t0 = time.time()
     ft = finetune([ser[0][i] for i in tl], [ser[1][j] for j in tr], ty, config=cfg, progress=print)
     train_s = time.time() - t0
+    if args.pilot:
+        print(json.dumps({"benchmark": args.data.name, "config": vars(args) | {"data": str(args.data), "out": None},
+                          "train_seconds": round(train_s, 1), "epochs": ft.history}, indent=2))
+        return
+    assert b.valid is not None
+    vl, vr, vy = (b.valid.get_column(c).to_numpy() for c in ("l", "r", "label"))
     p_enc = ft.predict_proba([ser[0][i] for i in vl], [ser[1][j] for j in vr])
     # the same inner dev split as the encoder's, for the ensemble threshold
     rng = np.random.default_rng(cfg.seed)
@@ -55,13 +71,17 @@ def main() -> None:
     full = PairScorer(ScorerConfig()).fit(Xtr, ty)
     p_feat = full.predict_proba(Xva)
     part = PairScorer(ScorerConfig()).fit(Xtr[fit], ty[fit])
-    p_dev = (part.predict_proba(Xtr[dev]) + ft.predict_proba([ser[0][i] for i in tl[dev]], [ser[1][j] for j in tr[dev]])) / 2
-    th_ens, _ = best_f1_threshold(p_dev, ty[dev])
+    f_dev, e_dev = part.predict_proba(Xtr[dev]), ft.predict_proba([ser[0][i] for i in tl[dev]], [ser[1][j] for j in tr[dev]])
+    th_ens, _ = best_f1_threshold((f_dev + e_dev) / 2, ty[dev])
+    w, th_w, f1_w = blend_weight(f_dev, e_dev, ty[dev])
     res = {"benchmark": args.data.name, "train_seconds": round(train_s, 1), "epochs": ft.history,
            "feature_scorer": labelled_metrics(p_feat >= full.threshold, vy),
            "finetuned_minilm": labelled_metrics(p_enc >= ft.threshold, vy),
            "ensemble_mean": labelled_metrics((p_feat + p_enc) / 2 >= th_ens, vy),
-           "thresholds": {"feature": full.threshold, "finetuned": ft.threshold, "ensemble": th_ens}}
+           "ensemble_weighted": labelled_metrics((1 - w) * p_feat + w * p_enc >= th_w, vy),
+           "config": {"lr": cfg.lr, "max_length": cfg.max_length, "batch_size": cfg.batch_size, "threads": args.threads},
+           "thresholds": {"feature": full.threshold, "finetuned": ft.threshold, "ensemble": th_ens,
+                          "weighted": th_w, "encoder_weight": w, "weighted_dev_f1": f1_w}}
     print(json.dumps(res, indent=2))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

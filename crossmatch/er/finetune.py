@@ -32,10 +32,14 @@ class FinetuneConfig:
     pos_weight: float = 1.0
     seed: int = 0
     device: str = "cpu"
+    # batches drawn from pools of ``bucket`` batches sorted by length: less padding, the same pairs per epoch
+    bucket: int = 50
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0 or self.max_length < 8:
             raise ConfigError("er finetune: epochs, batch_size >= 1, lr > 0, max_length >= 8 required")
+        if self.bucket < 1:
+            raise ConfigError(f"er finetune.bucket must be >= 1, got {self.bucket}")
         if not 0.0 < self.dev_fraction < 0.5:
             raise ConfigError(f"er finetune.dev_fraction must be in (0, 0.5), got {self.dev_fraction}")
 
@@ -81,6 +85,37 @@ def _encode(tok: object, a: Sequence[str], b: Sequence[str], config: FinetuneCon
     return {"input_ids": enc["input_ids"].to(config.device), "attention_mask": enc["attention_mask"].to(config.device)}
 
 
+def length_batches(order: np.ndarray, lengths: np.ndarray, batch_size: int, bucket: int,
+                   rng: np.random.Generator) -> list[np.ndarray]:
+    """Batches of ``order`` with little padding: each pool of ``bucket`` batches is sorted by token length,
+    cut into batches, and the batches of all pools shuffled (every index exactly once)."""
+    pool = batch_size * bucket
+    batches: list[np.ndarray] = []
+    for s in range(0, len(order), pool):
+        part = order[s:s + pool]
+        part = part[np.argsort(lengths[part], kind="stable")]
+        batches.extend(part[i:i + batch_size] for i in range(0, len(part), batch_size))
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def blend_weight(feature: np.ndarray, encoder: np.ndarray, y: np.ndarray, *,
+                 grid: int = 11) -> tuple[float, float, float]:
+    """The encoder's weight ``w`` in ``(1 - w) · feature + w · encoder``, its threshold and F1, chosen by F1 on
+    labelled pairs the two models did not train on (the inner dev split of train; never valid). Among ties the
+    smallest weight wins: the feature scorer is the default, the encoder must earn its share."""
+    f, e, t = (np.asarray(a, dtype=np.float64) for a in (feature, encoder, y))
+    if not (f.shape == e.shape == t.shape) or f.ndim != 1:
+        raise ValueError(f"feature, encoder, y must be 1-d of one length, got {f.shape}, {e.shape}, {t.shape}")
+    if grid < 2:
+        raise ValueError(f"grid must be >= 2, got {grid}")
+    best = (-1.0, 0.0, 0.5)
+    for w in np.linspace(0.0, 1.0, grid):
+        th, f1 = best_f1_threshold((1 - w) * f + w * e, t)
+        if f1 > best[0] + 1e-12:
+            best = (f1, float(w), th)
+    return best[1], best[2], best[0]
+
+
 def dev_split(y: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
     """Stratified inner dev indices of train (``fraction`` of each class, at least one)."""
     return np.concatenate([rng.choice(np.flatnonzero(y == c), max(1, int(round(fraction * (y == c).sum()))),
@@ -100,6 +135,8 @@ def finetune(left: Sequence[str], right: Sequence[str], labels: np.ndarray, *, c
     dev = dev_split(y, config.dev_fraction, rng)
     train = np.setdiff1d(np.arange(len(y)), dev)
     tok = AutoTokenizer.from_pretrained(model_path())
+    lengths = np.array([len(ids) for ids in tok(list(left), list(right), truncation="longest_first",
+                                                max_length=config.max_length)["input_ids"]])
     model = PairClassifier().to(config.device)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.01)
     steps = config.epochs * math.ceil(len(train) / config.batch_size)
@@ -111,9 +148,7 @@ def finetune(left: Sequence[str], right: Sequence[str], labels: np.ndarray, *, c
     t0, done = time.time(), 0
     for epoch in range(config.epochs):
         model.train()
-        order = rng.permutation(train)
-        for s in range(0, len(order), config.batch_size):
-            b = order[s:s + config.batch_size]
+        for b in length_batches(rng.permutation(train), lengths, config.batch_size, config.bucket, rng):
             enc = _encode(tok, [left[i] for i in b], [right[i] for i in b], config)
             loss = loss_fn(model(**enc), torch.from_numpy(y[b]).to(config.device))
             opt.zero_grad()
