@@ -1,9 +1,16 @@
 """MiniLM fine-tuned as a pair classifier on serialised records, Ditto-style (issue 12 §4).
 
-Input: ``serialise(left) [SEP] serialise(right)`` through the packaged all-MiniLM-L6-v2
-transformer, mean-pooled, a linear head, binary cross-entropy. Protocol: the epoch and the
-decision threshold are selected on an inner dev split carved out of *train* (stratified
-``dev_fraction``), never on valid, which is only scored once at the end.
+Two forms (``FinetuneConfig.form``), both on the packaged all-MiniLM-L6-v2 transformer, trained with
+binary cross-entropy:
+
+* ``cross`` (Ditto's): ``serialise(left) [SEP] serialise(right)`` as one input, mean-pooled, a linear head.
+* ``siamese`` (Sentence-BERT's classification objective, Reimers & Gurevych 2019, §3): each record encoded
+  alone and mean-pooled as the model was pre-trained (``u``, ``v``), the head reads ``(u, v, |u − v|, u ∘ v,
+  cos(u, v))``. It starts from embeddings whose cosine already separates many matches, where the cross form
+  must first learn to compare two segments.
+
+Protocol: the epoch and the decision threshold are selected on an inner dev split carved out of *train*
+(stratified ``dev_fraction``), never on valid, which is only scored once at the end.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
@@ -32,12 +40,15 @@ class FinetuneConfig:
     pos_weight: float = 1.0
     seed: int = 0
     device: str = "cpu"
+    form: Literal["cross", "siamese"] = "cross"
     # batches drawn from pools of ``bucket`` batches sorted by length: less padding, the same pairs per epoch
     bucket: int = 50
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0 or self.max_length < 8:
             raise ConfigError("er finetune: epochs, batch_size >= 1, lr > 0, max_length >= 8 required")
+        if self.form not in ("cross", "siamese"):
+            raise ConfigError(f"er finetune.form must be cross or siamese, got {self.form!r}")
         if self.bucket < 1:
             raise ConfigError(f"er finetune.bucket must be >= 1, got {self.bucket}")
         if not 0.0 < self.dev_fraction < 0.5:
@@ -45,19 +56,32 @@ class FinetuneConfig:
 
 
 class PairClassifier(nn.Module):
-    """Transformer encoder + mean pooling + linear head → one logit per pair."""
+    """Transformer encoder + mean pooling + linear head → one logit per pair (``form`` cross or siamese)."""
 
-    def __init__(self) -> None:
+    def __init__(self, form: Literal["cross", "siamese"] = "cross") -> None:
         super().__init__()
         from transformers import AutoModel
 
+        self.form = form
         self.encoder = AutoModel.from_pretrained(model_path())
-        self.head = nn.Linear(int(self.encoder.config.hidden_size), 1)
+        h = int(self.encoder.config.hidden_size)
+        self.head = nn.Linear(h if form == "cross" else 4 * h + 1, 1)
 
-    def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
+    def _pool(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
         h = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         m = attention_mask.unsqueeze(-1).to(h.dtype)
-        return self.head((h * m).sum(1) / m.sum(1).clamp(min=1.0)).squeeze(-1)
+        return (h * m).sum(1) / m.sum(1).clamp(min=1.0)
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor, input_ids_b: Tensor | None = None,
+                attention_mask_b: Tensor | None = None) -> Tensor:
+        u = self._pool(input_ids, attention_mask)
+        if self.form == "cross":
+            return self.head(u).squeeze(-1)
+        if input_ids_b is None or attention_mask_b is None:
+            raise ValueError("the siamese form needs the right records' input_ids_b and attention_mask_b")
+        v = self._pool(input_ids_b, attention_mask_b)
+        cos = nn.functional.cosine_similarity(u, v, dim=-1).unsqueeze(-1)
+        return self.head(torch.cat([u, v, (u - v).abs(), u * v, cos], dim=-1)).squeeze(-1)
 
 
 @dataclass
@@ -80,6 +104,12 @@ class FinetunedScorer:
 
 
 def _encode(tok: object, a: Sequence[str], b: Sequence[str], config: FinetuneConfig) -> dict[str, Tensor]:
+    if config.form == "siamese":
+        ea, eb = (tok(list(t), truncation=True, max_length=config.max_length, padding=True,  # type: ignore[operator]
+                      return_tensors="pt") for t in (a, b))
+        return {"input_ids": ea["input_ids"].to(config.device), "attention_mask": ea["attention_mask"].to(config.device),
+                "input_ids_b": eb["input_ids"].to(config.device),
+                "attention_mask_b": eb["attention_mask"].to(config.device)}
     enc = tok(list(a), list(b), truncation="longest_first", max_length=config.max_length, padding=True,  # type: ignore[operator]
               return_tensors="pt")
     return {"input_ids": enc["input_ids"].to(config.device), "attention_mask": enc["attention_mask"].to(config.device)}
@@ -137,7 +167,7 @@ def finetune(left: Sequence[str], right: Sequence[str], labels: np.ndarray, *, c
     tok = AutoTokenizer.from_pretrained(model_path())
     lengths = np.array([len(ids) for ids in tok(list(left), list(right), truncation="longest_first",
                                                 max_length=config.max_length)["input_ids"]])
-    model = PairClassifier().to(config.device)
+    model = PairClassifier(config.form).to(config.device)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.01)
     steps = config.epochs * math.ceil(len(train) / config.batch_size)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / (0.06 * steps)) * max(0.0, 1 - s / steps))

