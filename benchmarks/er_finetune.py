@@ -37,6 +37,7 @@ def main() -> None:
     ap.add_argument("--max-length", type=int, default=128)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--lr", type=float, default=FinetuneConfig.lr)
+    ap.add_argument("--head-lr", type=float, default=None, help="the head's learning rate (default: --lr)")
     ap.add_argument("--form", choices=("cross", "siamese"), default=FinetuneConfig.form)
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     ap.add_argument("--pilot", action="store_true", help="train only; valid.csv is not read")
@@ -51,7 +52,7 @@ def main() -> None:
     ser = (serialise(b.attributes, rows[0]), serialise(b.attributes, rows[1]))
     tl, tr, ty = (b.train.get_column(c).to_numpy() for c in ("l", "r", "label"))
     cfg = FinetuneConfig(epochs=args.epochs, max_length=args.max_length, batch_size=args.batch_size, lr=args.lr,
-                         form=args.form)
+                         form=args.form, head_lr=args.head_lr)
     t0 = time.time()
     ft = finetune([ser[0][i] for i in tl], [ser[1][j] for j in tr], ty, config=cfg, progress=print)
     train_s = time.time() - t0
@@ -81,7 +82,7 @@ def main() -> None:
            "finetuned_minilm": labelled_metrics(p_enc >= ft.threshold, vy),
            "ensemble_mean": labelled_metrics((p_feat + p_enc) / 2 >= th_ens, vy),
            "ensemble_weighted": labelled_metrics((1 - w) * p_feat + w * p_enc >= th_w, vy),
-           "config": {"form": cfg.form, "lr": cfg.lr, "max_length": cfg.max_length, "batch_size": cfg.batch_size, "threads": args.threads},
+           "config": {"form": cfg.form, "lr": cfg.lr, "head_lr": cfg.head_lr, "max_length": cfg.max_length, "batch_size": cfg.batch_size, "threads": args.threads},
            "thresholds": {"feature": full.threshold, "finetuned": ft.threshold, "ensemble": th_ens,
                           "weighted": th_w, "encoder_weight": w, "weighted_dev_f1": f1_w}}
     print(json.dumps(res, indent=2))

@@ -41,12 +41,15 @@ class FinetuneConfig:
     seed: int = 0
     device: str = "cpu"
     form: Literal["cross", "siamese"] = "cross"
+    head_lr: float | None = None  # None: lr
     # batches drawn from pools of ``bucket`` batches sorted by length: less padding, the same pairs per epoch
     bucket: int = 50
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0 or self.max_length < 8:
             raise ConfigError("er finetune: epochs, batch_size >= 1, lr > 0, max_length >= 8 required")
+        if self.head_lr is not None and not self.head_lr > 0:
+            raise ConfigError(f"er finetune.head_lr must be > 0 or null, got {self.head_lr}")
         if self.form not in ("cross", "siamese"):
             raise ConfigError(f"er finetune.form must be cross or siamese, got {self.form!r}")
         if self.bucket < 1:
@@ -168,7 +171,9 @@ def finetune(left: Sequence[str], right: Sequence[str], labels: np.ndarray, *, c
     lengths = np.array([len(ids) for ids in tok(list(left), list(right), truncation="longest_first",
                                                 max_length=config.max_length)["input_ids"]])
     model = PairClassifier(config.form).to(config.device)
-    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.01)
+    # the head starts from random weights over pre-trained features: it may take a larger step than the encoder
+    opt = torch.optim.AdamW([{"params": model.encoder.parameters(), "lr": config.lr},
+                             {"params": model.head.parameters(), "lr": config.head_lr or config.lr}], weight_decay=0.01)
     steps = config.epochs * math.ceil(len(train) / config.batch_size)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / (0.06 * steps)) * max(0.0, 1 - s / steps))
     loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(config.pos_weight, device=config.device))

@@ -54,6 +54,8 @@ def test_blend_weight_follows_the_model_that_separates_the_dev_pairs() -> None:
 def test_config_refuses_a_zero_bucket_and_an_unknown_form() -> None:
     with pytest.raises(ConfigError, match="bucket"):
         FinetuneConfig(bucket=0)
+    with pytest.raises(ConfigError, match="head_lr"):
+        FinetuneConfig(head_lr=0.0)
     with pytest.raises(ConfigError, match="form"):
         FinetuneConfig(form="both")  # type: ignore[arg-type]
 
