@@ -1,6 +1,6 @@
 """Fine-tuned MiniLM pair classifier vs the feature scorer on one two-table benchmark (issue 12 §4).
 
-    python -m benchmarks.er_finetune --data ../shared/data/amazon_google [--epochs 4] [--lr 3e-5] [--form cross|siamese] [--threads 2]
+    python -m benchmarks.er_finetune --data ../shared/data/amazon_google [--epochs 4] [--lr 1e-4] [--head-lr 3e-3] [--form siamese|cross] [--threads 2]
         [--pilot] [--out reports/er_finetune_amazon_google.json]
 
 Trains on train.csv (epoch and threshold chosen on a 10 % dev split of train), scores valid.csv
@@ -37,7 +37,7 @@ def main() -> None:
     ap.add_argument("--max-length", type=int, default=128)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--lr", type=float, default=FinetuneConfig.lr)
-    ap.add_argument("--head-lr", type=float, default=None, help="the head's learning rate (default: --lr)")
+    ap.add_argument("--head-lr", type=float, default=FinetuneConfig.head_lr, help="the head's learning rate")
     ap.add_argument("--form", choices=("cross", "siamese"), default=FinetuneConfig.form)
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     ap.add_argument("--pilot", action="store_true", help="train only; valid.csv is not read")

@@ -39,10 +39,16 @@ def main() -> None:
         ft = args.finetune_dir / f"er_finetune_{b}.json"
         if ft.is_file():
             data = _load(ft)
-            extra = {f"fine-tuned MiniLM ({len(data['epochs'])} epochs, {data['train_seconds']:.0f} s CPU)":
+            cfg = data.get("config", {})
+            form = f"{cfg['form']} form, " if "form" in cfg else ""
+            extra = {f"fine-tuned MiniLM ({form}{len(data['epochs'])} epochs, {data['train_seconds']:.0f} s)":
                      data["finetuned_minilm"],
                      "feature scorer in the same benchmark run (features of that run)": data["feature_scorer"],
                      "mean of that feature scorer + fine-tuned MiniLM": data["ensemble_mean"]}
+            if "ensemble_weighted" in data:
+                w = data["thresholds"]["encoder_weight"]
+                extra[f"weighted mean, encoder weight {w:.1f} (weight and threshold chosen on train's dev split)"] = \
+                    data["ensemble_weighted"]
         results[b] = (_load(args.metrics_dir / f"real_er_block_{b}.json"),
                       _load(args.metrics_dir / f"real_er_match_{b}.json"), extra)
     write_text(args.out, report(results))

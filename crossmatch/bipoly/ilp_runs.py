@@ -216,7 +216,7 @@ def family_ilps(params: BlockingParams, best: dict[str, tuple[SimilarityKind, Gr
             rows.append((f"ilp_{fam}_maxweight", cands[-1], ms[-1]))
         for name, c, m in rows:
             out.append((name, m, {"similarity": c.kind, **rewards_dict(c.rewards), "proven_optimal": m.status == "Optimal",
-                                  "time_limit": ip.time_limit, "tuned_from": c.source, "n_settings": len(ms)}))
+                                  "nodes": m.info.get("nodes"), "time_limit": ip.time_limit, "tuned_from": c.source, "n_settings": len(ms)}))
     budget = {"grid": "full" if full else "tuned", "total_time_limit": ip.total_time_limit,
               "hit": stats["n_budget_cut"] > 0, **stats, "max_partition": ip.max_partition, "partitions": part_info}
     return out, budget

@@ -58,6 +58,22 @@ def test_stages_write_candidates_pairs_metrics_and_plots(tmp_path: Path) -> None
     assert metrics["mode"] == "supervised" and metrics["scorer"]["valid"]["f1"] >= 0.9
     for f in ("curve.csv", "curve.png", "pr.csv", "pr.png"):
         assert (tmp_path / "out" / f).stat().st_size > 0
+    # er_report reads these metrics and, beside them, a fine-tune benchmark's file with its form and blend
+    mdir = tmp_path / "metrics"
+    mdir.mkdir()
+    shutil.copy(tmp_path / "out/block.json", mdir / "real_er_block_bench.json")
+    shutil.copy(tmp_path / "out/match.json", mdir / "real_er_match_bench.json")
+    row = {"precision": 0.5, "recall": 0.5, "f1": 0.5}
+    (tmp_path / "er_finetune_bench.json").write_text(json.dumps(
+        {"epochs": [{}, {}], "train_seconds": 12.0, "config": {"form": "siamese"}, "finetuned_minilm": row,
+         "feature_scorer": row, "ensemble_mean": row, "ensemble_weighted": {**row, "f1": 0.625},
+         "thresholds": {"encoder_weight": 0.3}}))
+    r = run_stage("er_report", "--benchmarks", "bench", "--metrics-dir", str(mdir), "--finetune-dir", str(tmp_path),
+                  "--out", str(tmp_path / "er.md"))
+    assert r.returncode == 0, r.stderr
+    text = (tmp_path / "er.md").read_text()
+    assert "fine-tuned MiniLM (siamese form, 2 epochs, 12 s)" in text
+    assert "weighted mean, encoder weight 0.3" in text and "0.625" in text
 
 
 def test_unlabelled_folder_runs_unsupervised(tmp_path: Path) -> None:
