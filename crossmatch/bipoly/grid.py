@@ -193,15 +193,19 @@ def solve_partitioned_many(
 
 
 def merge(matchings: Sequence[Matching], method: str) -> Matching:
-    """One matching from per-partition ones: pairs united, objectives and times summed, the worst
+    """One matching from per-partition ones: pairs united, objectives, times and ILP nodes summed, the worst
     status and the largest gap kept."""
     left = np.concatenate([m.left for m in matchings]) if matchings else np.empty(0, dtype=np.int64)
     right = np.concatenate([m.right for m in matchings]) if matchings else np.empty(0, dtype=np.int64)
     statuses = sorted({m.status for m in matchings})
     status = "Optimal" if statuses == ["Optimal"] else "; ".join(statuses)
     gaps = [m.gap for m in matchings if np.isfinite(m.gap)]
+    nodes: list[int] = [int(m.info["nodes"]) for m in matchings if m.info.get("nodes") is not None]
     return Matching.from_pairs(
         left, right, method=method, objective=float(sum(m.objective for m in matchings)),
         seconds=float(sum(m.seconds for m in matchings)), status=status,
-        gap=max(gaps) if gaps else float("nan"), info={"n_partitions": len(matchings)},
+        gap=max(gaps) if gaps else float("nan"),
+        # ILP parts: their branch-and-bound nodes summed (None where a part has no count, e.g. greedy parts)
+        info={"n_partitions": len(matchings),
+              "nodes": sum(nodes) if matchings and len(nodes) == len(matchings) else None},
     )
