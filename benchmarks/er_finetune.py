@@ -5,7 +5,8 @@
 
 Trains on train.csv (epoch and threshold chosen on a 10 % dev split of train), scores valid.csv
 once, and prints valid P/R/F1 of: the feature scorer, the fine-tuned encoder, their mean
-probability, and their weighted mean (weight and threshold chosen on the same train dev split).
+probability, and their weighted mean (weight and threshold chosen on the same train dev split; the encoder's
+epoch was chosen there too, which favours the encoder slightly in that choice).
 ``--pilot`` never reads valid.csv: it trains and prints the dev-split history only (for choosing
 the recipe on train).
 """
