@@ -4,7 +4,9 @@
         [--pilot] [--out reports/er_finetune_amazon_google.json]
 
 Trains on train.csv (epoch and threshold chosen on a 10 % dev split of train), scores valid.csv
-once, and prints valid P/R/F1 of: the feature scorer, the fine-tuned encoder, their mean
+once, and prints valid P/R/F1 of: the feature scorer — the pipeline's own, built from ``--params``' ``er``
+section as ``er_match`` builds it (features, token vocabulary chosen on train out of fold, calibration,
+threshold), so its valid F1 is the stage's — the fine-tuned encoder, their mean
 probability, and their weighted mean (weight and threshold chosen on the same train dev split; the encoder's
 epoch was chosen there too, which favours the encoder slightly in that choice).
 ``--pilot`` never reads valid.csv: it trains and prints the dev-split history only (for choosing
@@ -26,14 +28,15 @@ from crossmatch.er.encoder import serialise
 from crossmatch.er.evaluate import labelled_metrics
 from crossmatch.er.features import PairFeaturizer
 from crossmatch.er.finetune import FinetuneConfig, blend_weight, dev_split, finetune
-from crossmatch.er.pipeline import MatchConfig
-from crossmatch.er.scorer import PairScorer, ScorerConfig, best_f1_threshold
-from stages._er import read_benchmark
+from crossmatch.er.pipeline import choose_token_vocab
+from crossmatch.er.scorer import PairScorer, best_f1_threshold
+from stages._er import load_params, read_benchmark
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", required=True, type=Path)
+    ap.add_argument("--params", default="pipelines/real/params.yaml", help="the feature scorer's settings (er)")
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--max-length", type=int, default=128)
     ap.add_argument("--batch-size", type=int, default=32)
@@ -68,13 +71,16 @@ def main() -> None:
     rng = np.random.default_rng(cfg.seed)
     dev = dev_split(ty, cfg.dev_fraction, rng)
     fit = np.setdiff1d(np.arange(len(ty)), dev)
-    shipped = MatchConfig()  # the feature set the pipeline ships with
+    shipped = load_params(args.params, "er").match_config()  # the scorer er_match builds (no hard negatives)
     feats = PairFeaturizer(b, context_k=shipped.context_k, context_attributes=shipped.context_attributes,
-                           context_codes=shipped.context_codes)
+                           context_codes=shipped.context_codes, token_vocab=max(shipped.token_vocab),
+                           token_text_only=shipped.token_text_only, fuzzy_max_chars=shipped.fuzzy_max_chars)
     Xtr, Xva = feats.transform(tl, tr), feats.transform(vl, vr)
-    full = PairScorer(ScorerConfig()).fit(Xtr, ty)
+    keep, full, tokens = choose_token_vocab(Xtr, ty, feats, shipped.token_vocab, shipped.scorer,
+                                            seeds=shipped.token_choice_seeds, min_gain=shipped.token_min_gain)
+    Xtr, Xva = Xtr[:, keep], Xva[:, keep]
     p_feat = full.predict_proba(Xva)
-    part = PairScorer(ScorerConfig()).fit(Xtr[fit], ty[fit])
+    part = PairScorer(shipped.scorer).fit(Xtr[fit], ty[fit])
     f_dev, e_dev = part.predict_proba(Xtr[dev]), ft.predict_proba([ser[0][i] for i in tl[dev]], [ser[1][j] for j in tr[dev]])
     th_ens, _ = best_f1_threshold((f_dev + e_dev) / 2, ty[dev])
     w, th_w, f1_w = blend_weight(f_dev, e_dev, ty[dev])
@@ -83,6 +89,8 @@ def main() -> None:
            "finetuned_minilm": labelled_metrics(p_enc >= ft.threshold, vy),
            "ensemble_mean": labelled_metrics((p_feat + p_enc) / 2 >= th_ens, vy),
            "ensemble_weighted": labelled_metrics((1 - w) * p_feat + w * p_enc >= th_w, vy),
+           "feature_scorer_setup": {"params": args.params, "token_vocab": tokens["chosen"],
+                                    "features": int(len(keep)), "refit": shipped.scorer.refit},
            "config": {"form": cfg.form, "lr": cfg.lr, "head_lr": cfg.head_lr, "max_length": cfg.max_length, "batch_size": cfg.batch_size, "threads": args.threads},
            "thresholds": {"feature": full.threshold, "finetuned": ft.threshold, "ensemble": th_ens,
                           "weighted": th_w, "encoder_weight": w, "weighted_dev_f1": f1_w}}

@@ -95,10 +95,18 @@ class ERParams:
     scorer: dict[str, Any] = field(default_factory=dict)
     match: dict[str, Any] = field(default_factory=dict)
     embeddings: str = "none"  # none | minilm: MiniLM record-embedding cosine as one more feature
+    # benchmark folder name -> published positives of its withheld test split (an estimate's input, not a setting)
+    withheld_positives: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.embeddings not in ("none", "minilm"):
             raise ConfigError(f"er.embeddings must be none | minilm, got {self.embeddings!r}")
+        if not isinstance(self.withheld_positives, dict):
+            raise ConfigError("er.withheld_positives must be a mapping of benchmark folder name to a count, got "
+                              f"{self.withheld_positives!r}")
+        for name, n in self.withheld_positives.items():
+            if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+                raise ConfigError(f"er.withheld_positives.{name} must be an integer >= 0, got {n!r}")
 
     def blocking_config(self) -> BlockingConfig:
         section = dict(self.blocking)

@@ -26,6 +26,13 @@ def _load(path: Path) -> Any:
         raise InputError(f"not valid JSON ({exc.msg}, line {exc.lineno})", file=str(path)) from None
 
 
+def _scorer_label(data: dict[str, Any]) -> str:
+    setup = data.get("feature_scorer_setup")
+    if setup is None:  # a file from before the benchmark rebuilt er_match's scorer
+        return "feature scorer in the same benchmark run (features of that run)"
+    return f"feature scorer as er_match builds it, in that run (token vocabulary {setup['token_vocab']})"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--benchmarks", nargs="+", required=True)
@@ -43,7 +50,7 @@ def main() -> None:
             form = f"{cfg['form']} form, " if "form" in cfg else ""
             extra = {f"fine-tuned MiniLM ({form}{len(data['epochs'])} epochs, {data['train_seconds']:.0f} s)":
                      data["finetuned_minilm"],
-                     "feature scorer in the same benchmark run (features of that run)": data["feature_scorer"],
+                     _scorer_label(data): data["feature_scorer"],
                      "mean of that feature scorer + fine-tuned MiniLM": data["ensemble_mean"]}
             if "ensemble_weighted" in data:
                 w = data["thresholds"]["encoder_weight"]

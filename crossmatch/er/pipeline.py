@@ -17,7 +17,13 @@ import numpy as np
 import polars as pl
 
 from crossmatch.er.blocking import BlockingConfig, choose_k, recall, recall_curve, searched_candidates
-from crossmatch.er.evaluate import end_to_end_bounds, labelled_metrics, output_metrics, pr_curve
+from crossmatch.er.evaluate import (
+    end_to_end_bounds,
+    end_to_end_estimate,
+    labelled_metrics,
+    output_metrics,
+    pr_curve,
+)
 from crossmatch.er.features import PairFeaturizer
 from crossmatch.er.postprocess import METHODS, select
 from crossmatch.er.scorer import PairScorer, ScorerConfig
@@ -206,6 +212,19 @@ def token_columns(feats: PairFeaturizer, size: int) -> np.ndarray:
     return np.array([i for i, n in enumerate(feats.names) if n not in feats.token_names or n in keep], dtype=np.int64)
 
 
+def _estimate(out: set[tuple[int, int]], truth: set[tuple[int, int]], labelled: set[tuple[int, int]],
+              bench: Benchmark, withheld_positives: int) -> dict[str, Any]:
+    """``{"end_to_end_estimate": ...}`` where a withheld split's positives are known and valid has positives."""
+    if not withheld_positives or bench.valid is None:
+        return {}
+    n_valid = int(bench.valid.get_column("label").sum())
+    if not n_valid:
+        return {}
+    recall = output_metrics(out, bench.valid)["recall"]
+    return {"end_to_end_estimate": _rounded(end_to_end_estimate(
+        out, truth, labelled, withheld_positives=withheld_positives, valid_recall=recall, valid_positives=n_valid))}
+
+
 def choose_token_vocab(X: np.ndarray, y: np.ndarray, feats: PairFeaturizer, sizes: tuple[int, ...],
                        scorer: ScorerConfig, *, seeds: int = 1,
                        min_gain: float = 0.0) -> tuple[np.ndarray, PairScorer, dict[str, Any]]:
@@ -235,9 +254,15 @@ def choose_token_vocab(X: np.ndarray, y: np.ndarray, feats: PairFeaturizer, size
 
 
 def match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
-          embeddings: tuple[np.ndarray, np.ndarray] | None = None,
+          embeddings: tuple[np.ndarray, np.ndarray] | None = None, withheld_positives: int = 0,
           progress: Callable[[str], None] = lambda _: None) -> MatchResult:
-    """Score the candidates, decide match / no match, post-process; evaluate on valid when labelled."""
+    """Score the candidates, decide match / no match, post-process; evaluate on valid when labelled.
+
+    ``withheld_positives``: the published number of positives of a split withheld here (a benchmark's test
+    split); with valid labels, each output's end-to-end figure is also estimated against all labelled positives
+    (:func:`crossmatch.er.evaluate.end_to_end_estimate`, ``end_to_end_estimate`` in the metrics)."""
+    if withheld_positives < 0:
+        raise ConfigError(f"withheld_positives must be >= 0, got {withheld_positives}")
     if config.mode == "supervised" and not bench.has_labels:
         raise ConfigError("er match.mode is 'supervised' but there is no labelled training pair (train.csv)")
     n_pos = int(bench.train.get_column("label").sum()) if bench.train is not None else 0
@@ -300,6 +325,7 @@ def match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
             if bench.valid is not None:
                 entry["valid"] = _rounded(output_metrics(out, bench.valid))
             entry["end_to_end"] = _rounded(end_to_end_bounds(out, truth, labelled))
+            entry |= _estimate(out, truth, labelled, bench, withheld_positives)
             metrics.setdefault("postprocess", {})[method] = entry
             cols[f"in_{method}"] = np.isin(np.arange(len(l)), sel.keep)
         output = config.output
@@ -356,6 +382,7 @@ def match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
         for split, frame in (("train", bench.train), ("valid", bench.valid)):
             if frame is not None:
                 row[split] = _rounded(output_metrics(out_u, frame))
+        row |= _estimate(out_u, truth, labelled, bench, withheld_positives)
         metrics[name] = row
     unsup = np.isin(np.arange(len(l)), variants["unsupervised"][0])
     if not supervised:

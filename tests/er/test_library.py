@@ -11,7 +11,13 @@ import pytest
 
 from crossmatch.er import BlockingConfig, MatchConfig, block, make_benchmark, match
 from crossmatch.er.blocking import candidates, choose_k, recall_curve
-from crossmatch.er.evaluate import end_to_end, end_to_end_bounds, labelled_metrics, output_metrics
+from crossmatch.er.evaluate import (
+    end_to_end,
+    end_to_end_bounds,
+    end_to_end_estimate,
+    labelled_metrics,
+    output_metrics,
+)
 from crossmatch.er.features import PairFeaturizer
 from crossmatch.er.postprocess import greedy_one_to_one, select
 from crossmatch.er.scorer import PairScorer, ScorerConfig, best_f1_threshold
@@ -459,11 +465,32 @@ def test_metrics_protocols() -> None:
     assert b["f1_if_unlabelled_true"] == pytest.approx(0.75)
 
 
+def test_end_to_end_estimate_counts_withheld_positives_found_at_the_valid_recall() -> None:
+    # output: a labelled positive, a labelled negative, two pairs nobody labelled; truth: 2 pairs; 4 withheld
+    out, truth, labelled = {(0, 0), (1, 1), (5, 5), (6, 6)}, {(0, 0), (2, 2)}, {(0, 0), (1, 1), (2, 2)}
+    e = end_to_end_estimate(out, truth, labelled, withheld_positives=4, valid_recall=0.5, valid_positives=100)
+    # 0.5 * 4 = 2 withheld positives found among the 2 unlabelled pairs: P 3/4, R 3/(2 + 4)
+    assert (e["precision"], e["recall"], e["withheld_found"]) == (0.75, 0.5, 2.0)
+    assert e["f1"] == pytest.approx(0.6)
+    assert e["f1_low"] < e["f1"] and e["f1_high"] == pytest.approx(0.6)  # above: capped by the 2 unlabelled pairs
+    low = end_to_end_estimate(out, truth, labelled, withheld_positives=4, valid_recall=0.25, valid_positives=100)
+    assert low["f1_low"] < low["f1"] < low["f1_high"] and low["withheld_found"] == 1.0
+    # nothing withheld: the labelled figure
+    none = end_to_end_estimate(out, truth, labelled, withheld_positives=0, valid_recall=0.5, valid_positives=10)
+    assert none["f1"] == pytest.approx(end_to_end(out, truth)["f1"])
+    with pytest.raises(ValueError, match="valid_recall"):
+        end_to_end_estimate(out, truth, labelled, withheld_positives=4, valid_recall=1.5, valid_positives=10)
+
+
 def test_match_supervised_and_unsupervised(bench) -> None:  # type: ignore[no-untyped-def]
     cands = block(bench, config=BlockingConfig(k_left=3, k_grid=(3,))).candidates
     cfg = MatchConfig(scorer=ScorerConfig(max_iter=50, folds=3))
-    sup = match(bench, cands, config=cfg)
+    sup = match(bench, cands, config=cfg, withheld_positives=7)
     assert sup.metrics["mode"] == "supervised" and sup.metrics["scorer"]["valid"]["f1"] >= 0.9
+    for row in [*sup.metrics["postprocess"].values(), sup.metrics["unsupervised"]]:
+        est, lab = row["end_to_end_estimate"], row["end_to_end"]
+        assert est["withheld_positives"] == 7 and est["f1_low"] <= est["f1"] <= est["f1_high"]
+        assert est["withheld_found"] == pytest.approx(min(row["valid"]["recall"] * 7, lab["unlabelled"]), abs=1e-5)
     assert set(sup.metrics["postprocess"]) == {"threshold", "hungarian", "greedy", "stable", "clusters"}
     assert sup.pr is not None and sup.pr.height > 0
     # output: auto -- the chosen post-processing writes the decision, its estimates are in the metrics
@@ -480,6 +507,7 @@ def test_match_supervised_and_unsupervised(bench) -> None:  # type: ignore[no-un
     unlabelled = make_benchmark(left=bench.left, right=bench.right)
     un = match(unlabelled, cands, config=cfg)
     assert un.metrics["mode"] == "unsupervised" and "scorer" not in un.metrics
+    assert "end_to_end_estimate" not in un.metrics["unsupervised"]  # no valid labels, no recall to estimate from
     out = un.pairs.filter(pl.col("decision"))
     truth = positives(bench.train) | positives(bench.valid)
     got = set(zip(out.get_column("l").to_list(), out.get_column("r").to_list(), strict=True))

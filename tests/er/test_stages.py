@@ -17,6 +17,7 @@ er:
   blocking: {k_left: 3, k_grid: [1, 3, 5]}
   scorer: {max_iter: 50, folds: 3}
   match: {postprocess: [threshold, hungarian]}
+  withheld_positives: {bench: 7, elsewhere: 3}
 """
 
 
@@ -56,6 +57,7 @@ def test_stages_write_candidates_pairs_metrics_and_plots(tmp_path: Path) -> None
     assert {"left_id", "right_id", "probability", "decision", "in_threshold", "in_hungarian"} <= set(pairs.columns)
     metrics = json.loads((tmp_path / "out/match.json").read_text())
     assert metrics["mode"] == "supervised" and metrics["scorer"]["valid"]["f1"] >= 0.9
+    assert metrics["postprocess"]["threshold"]["end_to_end_estimate"]["withheld_positives"] == 7  # by folder name
     for f in ("curve.csv", "curve.png", "pr.csv", "pr.png"):
         assert (tmp_path / "out" / f).stat().st_size > 0
     # er_report reads these metrics and, beside them, a fine-tune benchmark's file with its form and blend
@@ -67,13 +69,16 @@ def test_stages_write_candidates_pairs_metrics_and_plots(tmp_path: Path) -> None
     (tmp_path / "er_finetune_bench.json").write_text(json.dumps(
         {"epochs": [{}, {}], "train_seconds": 12.0, "config": {"form": "siamese"}, "finetuned_minilm": row,
          "feature_scorer": row, "ensemble_mean": row, "ensemble_weighted": {**row, "f1": 0.625},
-         "thresholds": {"encoder_weight": 0.3}}))
+         "thresholds": {"encoder_weight": 0.3}, "feature_scorer_setup": {"token_vocab": 64}}))
     r = run_stage("er_report", "--benchmarks", "bench", "--metrics-dir", str(mdir), "--finetune-dir", str(tmp_path),
                   "--out", str(tmp_path / "er.md"))
     assert r.returncode == 0, r.stderr
     text = (tmp_path / "er.md").read_text()
     assert "fine-tuned MiniLM (siamese form, 2 epochs, 12 s)" in text
     assert "weighted mean, encoder weight 0.3" in text and "0.625" in text
+    assert "feature scorer as er_match builds it, in that run (token vocabulary 64)" in text
+    est = metrics["postprocess"]["threshold"]["end_to_end_estimate"]
+    assert f"est. {est['f1']:.3f} ({est['f1_low']:.3f}–{est['f1_high']:.3f})" in text
 
 
 def test_unlabelled_folder_runs_unsupervised(tmp_path: Path) -> None:
