@@ -6,7 +6,8 @@
 Trains on train.csv (epoch and threshold chosen on a 10 % dev split of train), scores valid.csv
 once, and prints valid P/R/F1 of: the feature scorer — the pipeline's own, built from ``--params``' ``er``
 section as ``er_match`` builds it (features, token vocabulary chosen on train out of fold, calibration,
-threshold), so its valid F1 is the stage's — the fine-tuned encoder, their mean
+threshold), so its valid F1 is the stage's (its token vocabulary is chosen on all of train, the dev split
+included, which favours the feature scorer slightly in the weight choice below) — the fine-tuned encoder, their mean
 probability, and their weighted mean (weight and threshold chosen on the same train dev split; the encoder's
 epoch was chosen there too, which favours the encoder slightly in that choice).
 ``--pilot`` never reads valid.csv: it trains and prints the dev-split history only (for choosing
@@ -71,7 +72,11 @@ def main() -> None:
     rng = np.random.default_rng(cfg.seed)
     dev = dev_split(ty, cfg.dev_fraction, rng)
     fit = np.setdiff1d(np.arange(len(ty)), dev)
-    shipped = load_params(args.params, "er").match_config()  # the scorer er_match builds (no hard negatives)
+    er = load_params(args.params, "er")
+    shipped = er.match_config()  # the scorer er_match builds
+    if shipped.hard_negatives or er.embeddings != "none":
+        raise SystemExit(f"{args.params}: er.match.hard_negatives and er.embeddings are not rebuilt here; set them "
+                         "to 0 / none, or the feature scorer would not be er_match's")
     feats = PairFeaturizer(b, context_k=shipped.context_k, context_attributes=shipped.context_attributes,
                            context_codes=shipped.context_codes, token_vocab=max(shipped.token_vocab),
                            token_text_only=shipped.token_text_only, fuzzy_max_chars=shipped.fuzzy_max_chars)

@@ -1,6 +1,7 @@
 """The entity-resolution pipeline with no label read anywhere, judged afterwards against the labels (issue 12 §2, §5).
 
-    python -m benchmarks.er_label_free --data ../shared/data/walmart_amazon [--params pipelines/real/params.yaml]
+    python -m benchmarks.er_label_free --data ../shared/data/walmart_amazon [--params pipelines/real/params.yaml] \
+        [--out reports/er_label_free_walmart_amazon.json]
 
 What a user with two bare catalogues gets (``er_block`` and ``er_match`` with ``--no-labels``: blocking at
 ``er.blocking.k_left``, the unsupervised rule): the tables are read without train.csv / valid.csv, blocked and
@@ -29,8 +30,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", required=True, type=Path)
     ap.add_argument("--params", default="pipelines/real/params.yaml")
+    ap.add_argument("--out", type=Path, help="also write the printed figures here (JSON)")
     args = ap.parse_args()
     params = load_params(args.params, "er")
+    if params.embeddings != "none":
+        raise SystemExit(f"{args.params}: er.embeddings is not rebuilt here (the stage embeds the records); set none")
     t0 = time.perf_counter()
     bare = read_benchmark(args.data, labels=False)
     cands = block(bare, config=params.blocking_config()).candidates
@@ -54,7 +58,11 @@ def main() -> None:
         row["end_to_end_estimate"] = end_to_end_estimate(
             out, truth, labelled, withheld_positives=withheld, valid_recall=valid["recall"],
             valid_positives=int(bench.valid.get_column("label").sum()))
-    print(json.dumps(row, indent=2))
+    text = json.dumps(row, indent=2)
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n")
 
 
 if __name__ == "__main__":

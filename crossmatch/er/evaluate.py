@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
+from scipy.stats import binomtest
 from sklearn.metrics import precision_recall_curve
 
 
@@ -58,22 +59,25 @@ def end_to_end_bounds(output: set[tuple[int, int]], truth: set[tuple[int, int]],
 
 def end_to_end_estimate(output: set[tuple[int, int]], truth: set[tuple[int, int]], labelled: set[tuple[int, int]],
                         *, withheld_positives: int, valid_recall: float, valid_positives: int,
-                        z: float = 1.96) -> dict[str, float]:
+                        confidence: float = 0.95) -> dict[str, float]:
     """End-to-end P/R/F1 against the labelled positives *plus* a withheld split's ``withheld_positives``.
 
     The withheld positives are pairs nobody labelled here, so an output that finds one counts it among its
     unlabelled pairs. Assumed: the output finds them at its labelled-pair recall on valid (the splits are drawn
     alike; nothing was chosen on valid), and every other unlabelled output pair is a false match (the benchmark's
     own truth: all labelled positives). The estimate of found withheld positives is ``valid_recall ·
-    withheld_positives``, capped by the unlabelled output pairs; ``f1_low`` / ``f1_high`` use the normal
-    interval of that recall over ``valid_positives`` pairs (``z`` = 1.96: about 95 %; F1 grows with the count,
-    so its bounds are the count's). An estimate under those assumptions, not a measurement."""
-    if withheld_positives < 0 or valid_positives < 1 or not 0.0 <= valid_recall <= 1.0:
-        raise ValueError(f"need withheld_positives >= 0, valid_positives >= 1 and 0 <= valid_recall <= 1, got "
-                         f"{withheld_positives}, {valid_positives}, {valid_recall}")
+    withheld_positives``, capped by the unlabelled output pairs (``capped`` = 1 when the cap decides);
+    ``f1_low`` / ``f1_high`` use the Wilson interval of that recall over ``valid_positives`` pairs (scipy's
+    ``binomtest``; F1 grows with the count, so its bounds are the count's). An estimate under those assumptions,
+    not a measurement; the labelled positives count as the output finds them, train's included, as in
+    :func:`end_to_end` (for a scorer fitted on train, near its in-sample recall)."""
+    if withheld_positives < 0 or valid_positives < 1 or not 0.0 <= valid_recall <= 1.0 or not 0.0 < confidence < 1.0:
+        raise ValueError(f"need withheld_positives >= 0, valid_positives >= 1, 0 <= valid_recall <= 1 and 0 < "
+                         f"confidence < 1, got {withheld_positives}, {valid_positives}, {valid_recall}, {confidence}")
     hits = len(output & truth)
     unlabelled = len(output - labelled - truth)
-    half = z * (valid_recall * (1 - valid_recall) / valid_positives) ** 0.5
+    ci = binomtest(round(valid_recall * valid_positives), valid_positives).proportion_ci(
+        confidence_level=confidence, method="wilson")
 
     def at(recall: float) -> dict[str, float]:
         found = min(max(recall, 0.0), 1.0) * withheld_positives
@@ -82,7 +86,8 @@ def end_to_end_estimate(output: set[tuple[int, int]], truth: set[tuple[int, int]
     est = at(valid_recall)
     return {**est, "withheld_positives": float(withheld_positives),
             "withheld_found": min(valid_recall * withheld_positives, float(unlabelled)),
-            "f1_low": at(valid_recall - half)["f1"], "f1_high": at(valid_recall + half)["f1"]}
+            "capped": float(valid_recall * withheld_positives > unlabelled),
+            "f1_low": at(float(ci.low))["f1"], "f1_high": at(float(ci.high))["f1"]}
 
 
 def pr_curve(prob: np.ndarray, y: np.ndarray, points: int = 101) -> pl.DataFrame:

@@ -27,7 +27,8 @@ def _e2e(entry: Mapping[str, Any]) -> str:
     e = entry.get("end_to_end", {})
     est = entry.get("end_to_end_estimate")
     return _f(e.get("f1")) + (f" / {_f(e['f1_if_unlabelled_true'])}" if "f1_if_unlabelled_true" in e else "") + (
-        f"; est. {_f(est['f1'])} ({_f(est['f1_low'])}–{_f(est['f1_high'])})" if est else "")
+        f"; est. {_f(est['f1'])} ({_f(est['f1_low'])}–{_f(est['f1_high'])}"
+        + (", capped: as many found as unlabelled" if est.get("capped") else "") + ")" if est else "")
 
 
 def benchmark_table(name: str, block: Mapping[str, Any], match: Mapping[str, Any],
@@ -100,6 +101,7 @@ def report(results: Mapping[str, tuple[Mapping[str, Any], Mapping[str, Any], Map
             "figure; the first bounds precision from below, not recall (true matches nobody labelled and the output "
             "missed are not counted). The estimate (`est.`, where the test split's number of positives is "
             "published) counts against all labelled positives, test's included, assuming the output finds the "
-            "test positives at its valid recall (range: that recall's 95 % interval) and every other unlabelled "
-            "pair is wrong — an estimate, not a measurement. " + __doc__.split("\n\n", 1)[1].replace("\n", " ").strip() + "\n\n")
+            "test positives at its valid recall (range: that recall's 95 % Wilson interval; at most as many as its "
+            "unlabelled pairs) and every other unlabelled pair is wrong — an estimate, not a measurement; train "
+            "positives count as found, as in the end-to-end figure (near in-sample recall for the scorer). " + __doc__.split("\n\n", 1)[1].replace("\n", " ").strip() + "\n\n")
     return head + "\n".join(benchmark_table(n, *parts) for n, parts in results.items())

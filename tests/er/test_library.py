@@ -470,16 +470,24 @@ def test_end_to_end_estimate_counts_withheld_positives_found_at_the_valid_recall
     out, truth, labelled = {(0, 0), (1, 1), (5, 5), (6, 6)}, {(0, 0), (2, 2)}, {(0, 0), (1, 1), (2, 2)}
     e = end_to_end_estimate(out, truth, labelled, withheld_positives=4, valid_recall=0.5, valid_positives=100)
     # 0.5 * 4 = 2 withheld positives found among the 2 unlabelled pairs: P 3/4, R 3/(2 + 4)
-    assert (e["precision"], e["recall"], e["withheld_found"]) == (0.75, 0.5, 2.0)
+    assert (e["precision"], e["recall"], e["withheld_found"], e["capped"]) == (0.75, 0.5, 2.0, 0.0)
     assert e["f1"] == pytest.approx(0.6)
     assert e["f1_low"] < e["f1"] and e["f1_high"] == pytest.approx(0.6)  # above: capped by the 2 unlabelled pairs
     low = end_to_end_estimate(out, truth, labelled, withheld_positives=4, valid_recall=0.25, valid_positives=100)
     assert low["f1_low"] < low["f1"] < low["f1_high"] and low["withheld_found"] == 1.0
+    # a perfect valid recall still has a range below it (Wilson, not the normal interval's zero width)
+    top = end_to_end_estimate(out, truth, labelled, withheld_positives=2, valid_recall=1.0, valid_positives=20)
+    assert top["capped"] == 0.0 and top["withheld_found"] == 2.0 and top["f1_low"] < top["f1"] == top["f1_high"]
+    # 3 found are more than the 2 unlabelled pairs can hold: capped
+    cap = end_to_end_estimate(out, truth, labelled, withheld_positives=3, valid_recall=1.0, valid_positives=20)
+    assert cap["capped"] == 1.0 and cap["withheld_found"] == 2.0
     # nothing withheld: the labelled figure
     none = end_to_end_estimate(out, truth, labelled, withheld_positives=0, valid_recall=0.5, valid_positives=10)
     assert none["f1"] == pytest.approx(end_to_end(out, truth)["f1"])
-    with pytest.raises(ValueError, match="valid_recall"):
-        end_to_end_estimate(out, truth, labelled, withheld_positives=4, valid_recall=1.5, valid_positives=10)
+    for bad in ({"valid_recall": 1.5}, {"valid_positives": 0}, {"withheld_positives": -1}):
+        with pytest.raises(ValueError, match="valid_recall"):
+            end_to_end_estimate(out, truth, labelled, **{"withheld_positives": 4, "valid_recall": 0.5,
+                                                         "valid_positives": 10, **bad})
 
 
 def test_match_supervised_and_unsupervised(bench) -> None:  # type: ignore[no-untyped-def]
@@ -514,6 +522,8 @@ def test_match_supervised_and_unsupervised(bench) -> None:  # type: ignore[no-un
     assert len(got & truth) / len(got) >= 0.8 and len(got & truth) >= 40
     with pytest.raises(ConfigError, match="supervised"):
         match(unlabelled, cands, config=MatchConfig(mode="supervised"))
+    with pytest.raises(ConfigError, match="withheld_positives"):
+        match(bench, cands, config=cfg, withheld_positives=-1)
 
 
 def test_an_attribute_empty_in_both_tables_is_ignored_not_fatal() -> None:

@@ -87,6 +87,7 @@ def test_unlabelled_folder_runs_unsupervised(tmp_path: Path) -> None:
     assert b.returncode == 0 and m.returncode == 0, m.stderr  # type: ignore[attr-defined]
     metrics = json.loads((tmp_path / "out/match.json").read_text())
     assert metrics["mode"] == "unsupervised" and 40 <= metrics["output_pairs"] <= 100
+    assert "end_to_end_estimate" not in metrics["unsupervised"]  # a withheld count for "bench", but no valid labels
 
 
 def test_too_few_labelled_positives_run_unsupervised_and_say_why(tmp_path: Path) -> None:
@@ -121,6 +122,17 @@ def test_unknown_param_is_a_config_error(tmp_path: Path) -> None:
     (tmp_path / "params.yaml").write_text("er:\n  blocking: {k_left: 3, colour: red}\n")
     b, _ = _run(tmp_path, data)
     assert b.returncode == 2 and "colour" in b.stderr  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("value", "needle"), [
+    ("[193]", "must be a mapping"), ("{bench: -1}", "bench must be an integer >= 0"),
+    ("{bench: true}", "bench must be an integer >= 0"), ("{bench: many}", "bench must be an integer >= 0")])
+def test_bad_withheld_positives_is_a_config_error(tmp_path: Path, value: str, needle: str) -> None:
+    data = _folder(tmp_path)
+    (tmp_path / "params.yaml").write_text(PARAMS.replace("{bench: 7, elsewhere: 3}", value))
+    b, _ = _run(tmp_path, data)
+    assert b.returncode == 2 and needle in b.stderr.replace("\n", " ")  # type: ignore[attr-defined]
+    assert "Traceback" not in b.stderr  # type: ignore[attr-defined]
 
 
 @pytest.mark.realdata
