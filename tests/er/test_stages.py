@@ -78,7 +78,8 @@ def test_stages_write_candidates_pairs_metrics_and_plots(tmp_path: Path) -> None
     assert "weighted mean, encoder weight 0.3" in text and "0.625" in text
     assert "feature scorer as er_match builds it, in that run (token vocabulary 64)" in text
     est = metrics["postprocess"]["threshold"]["end_to_end_estimate"]
-    assert f"est. {est['f1']:.3f} ({est['f1_low']:.3f}–{est['f1_high']:.3f})" in text
+    capped = ", capped: as many found as unlabelled" if est["capped"] else ""
+    assert f"est. {est['f1']:.3f} ({est['f1_low']:.3f}–{est['f1_high']:.3f}{capped})" in text
 
 
 def test_unlabelled_folder_runs_unsupervised(tmp_path: Path) -> None:
