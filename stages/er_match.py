@@ -68,7 +68,7 @@ def main() -> None:
         rows = [bench.left.select(bench.attributes).rows(), bench.right.select(bench.attributes).rows()]
         embeddings = (embed(serialise(bench.attributes, rows[0])), embed(serialise(bench.attributes, rows[1])))
     res = match(bench, cands, config=config, embeddings=embeddings,
-                withheld_positives=params.withheld_positives.get(args.data.name, 0) if bench.valid is not None else 0,
+                withheld_positives=params.withheld_positives.get(args.data.name, 0),
                 progress=lambda step: console.print(f"er_match {args.data.name}: {step}"))
     out = res.pairs.with_columns(
         pl.Series("left_id", bench.left.get_column("id").gather(res.pairs.get_column("l"))),

@@ -213,16 +213,17 @@ def token_columns(feats: PairFeaturizer, size: int) -> np.ndarray:
 
 
 def _estimate(out: set[tuple[int, int]], truth: set[tuple[int, int]], labelled: set[tuple[int, int]],
-              bench: Benchmark, withheld_positives: int) -> dict[str, Any]:
-    """``{"end_to_end_estimate": ...}`` where a withheld split's positives are known and valid has positives."""
-    if not withheld_positives or bench.valid is None:
+              bench: Benchmark, withheld_positives: int, valid: dict[str, float] | None) -> dict[str, Any]:
+    """``{"end_to_end_estimate": ...}`` where a withheld split's positives are known and valid has positives;
+    ``valid``: the output's unrounded labelled-pair metrics on valid (its recall drives the estimate)."""
+    if not withheld_positives or valid is None or bench.valid is None:
         return {}
     n_valid = int(bench.valid.get_column("label").sum())
     if not n_valid:
         return {}
-    recall = output_metrics(out, bench.valid)["recall"]
     return {"end_to_end_estimate": _rounded(end_to_end_estimate(
-        out, truth, labelled, withheld_positives=withheld_positives, valid_recall=recall, valid_positives=n_valid))}
+        out, truth, labelled, withheld_positives=withheld_positives, valid_recall=valid["recall"],
+        valid_positives=n_valid))}
 
 
 def choose_token_vocab(X: np.ndarray, y: np.ndarray, feats: PairFeaturizer, sizes: tuple[int, ...],
@@ -322,10 +323,11 @@ def match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
             sel = select(l, r, prob, method=method, threshold=scorer.threshold, dense_max=config.dense_max)
             out = sel.pairs(l, r)
             entry: dict[str, Any] = {"pairs": len(out), "solvers": sel.solvers}
-            if bench.valid is not None:
-                entry["valid"] = _rounded(output_metrics(out, bench.valid))
+            valid = output_metrics(out, bench.valid) if bench.valid is not None else None
+            if valid is not None:
+                entry["valid"] = _rounded(valid)
             entry["end_to_end"] = _rounded(end_to_end_bounds(out, truth, labelled))
-            entry |= _estimate(out, truth, labelled, bench, withheld_positives)
+            entry |= _estimate(out, truth, labelled, bench, withheld_positives, valid)
             metrics.setdefault("postprocess", {})[method] = entry
             cols[f"in_{method}"] = np.isin(np.arange(len(l)), sel.keep)
         output = config.output
@@ -379,10 +381,10 @@ def match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
                                "self_training_rounds": config.self_training_rounds if name == "unsupervised" and trained else 0}
         if truth:
             row["end_to_end"] = _rounded(end_to_end_bounds(out_u, truth, labelled))
-        for split, frame in (("train", bench.train), ("valid", bench.valid)):
-            if frame is not None:
-                row[split] = _rounded(output_metrics(out_u, frame))
-        row |= _estimate(out_u, truth, labelled, bench, withheld_positives)
+        split_metrics = {split: output_metrics(out_u, frame)
+                         for split, frame in (("train", bench.train), ("valid", bench.valid)) if frame is not None}
+        row |= {split: _rounded(m) for split, m in split_metrics.items()}
+        row |= _estimate(out_u, truth, labelled, bench, withheld_positives, split_metrics.get("valid"))
         metrics[name] = row
     unsup = np.isin(np.arange(len(l)), variants["unsupervised"][0])
     if not supervised:
