@@ -1,7 +1,8 @@
 """Fine-tuned MiniLM pair classifier vs the feature scorer on one two-table benchmark (issue 12 §4).
 
     python -m benchmarks.er_finetune --data ../shared/data/amazon_google [--epochs 4] [--lr 1e-4] [--head-lr 3e-3] [--form siamese|cross] [--threads 2]
-        [--pilot] [--out reports/er_finetune_amazon_google.json]
+        [--seed 0] [--pilot] [--out reports/er_finetune_amazon_google.json]
+    python -m benchmarks.er_finetune --merge run_seed0.json run_seed1.json ... --out reports/er_finetune_<b>.json
 
 Trains on train.csv (epoch and threshold chosen on a 10 % dev split of train), scores valid.csv
 once, and prints valid P/R/F1 of: the feature scorer — the pipeline's own, built from ``--params``' ``er``
@@ -10,6 +11,9 @@ threshold), so its valid F1 is the stage's (its token vocabulary is chosen on al
 included, which favours the feature scorer slightly in the weight choice below) — the fine-tuned encoder, their mean
 probability, and their weighted mean (weight and threshold chosen on the same train dev split; the encoder's
 epoch was chosen there too, which favours the encoder slightly in that choice).
+``--merge`` joins runs of one benchmark that differ only in ``--seed``: the first run's figures stay the
+file's own (what ``er_report`` shows per row), and ``repeats`` adds every run's valid P/R/F1 with the mean and
+the standard deviation over seeds.
 ``--pilot`` never reads valid.csv: it trains and prints the dev-split history only (for choosing
 the recipe on train).
 """
@@ -21,6 +25,7 @@ import json
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,21 +38,62 @@ from crossmatch.er.pipeline import choose_token_vocab
 from crossmatch.er.scorer import PairScorer, best_f1_threshold
 from stages._er import load_params, read_benchmark
 
+_OUTPUTS = ("feature_scorer", "finetuned_minilm", "ensemble_mean", "ensemble_weighted")
+
+
+def merge(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One result from runs that differ only in the seed: the first run's figures, plus ``repeats``."""
+    if len(runs) < 2:
+        raise SystemExit("--merge needs at least two result files")
+    if len({r["benchmark"] for r in runs}) != 1:
+        raise SystemExit("--merge: the files are of different benchmarks")
+    seeds = [r["config"].get("seed", 0) for r in runs]
+    if len(set(seeds)) != len(seeds):
+        raise SystemExit(f"--merge: two runs share a seed ({seeds})")
+    recipe = [{k: v for k, v in r["config"].items() if k not in ("seed", "threads")} for r in runs]
+    if any(c != recipe[0] for c in recipe):
+        raise SystemExit("--merge: the runs differ in more than the seed")
+    rep: dict[str, Any] = {"seeds": seeds, "threads": [r["config"].get("threads") for r in runs],
+                           "chosen_epoch": [chosen_epoch(r["epochs"]) for r in runs],
+                           "encoder_weight": [r["thresholds"]["encoder_weight"] for r in runs]}
+    for k in _OUTPUTS:
+        vals = {m: [float(r[k][m]) for r in runs] for m in ("precision", "recall", "f1")}
+        rep[k] = {"runs": vals["f1"], **{m: float(np.mean(v)) for m, v in vals.items()},
+                  "f1_std": float(np.std(vals["f1"], ddof=1))}
+    return {k: v for k, v in runs[0].items() if k != "repeats"} | {"repeats": rep}
+
+
+def chosen_epoch(history: list[dict[str, float]]) -> int:
+    """The epoch ``finetune`` keeps: the first with the best dev F1."""
+    best = max(h["dev_f1"] for h in history)
+    return int(next(h["epoch"] for h in history if h["dev_f1"] == best))
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", required=True, type=Path)
+    ap.add_argument("--data", type=Path)
+    ap.add_argument("--merge", nargs="+", type=Path, help="result files of one recipe, one per seed")
     ap.add_argument("--params", default="pipelines/real/params.yaml", help="the feature scorer's settings (er)")
-    ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--max-length", type=int, default=128)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--lr", type=float, default=FinetuneConfig.lr)
     ap.add_argument("--head-lr", type=float, default=FinetuneConfig.head_lr, help="the head's learning rate")
     ap.add_argument("--form", choices=("cross", "siamese"), default=FinetuneConfig.form)
+    ap.add_argument("--seed", type=int, default=FinetuneConfig.seed,
+                    help="the dev split, the head's initialisation and the batch order")
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     ap.add_argument("--pilot", action="store_true", help="train only; valid.csv is not read")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
+    if args.merge:
+        res = merge([json.loads(f.read_text()) for f in args.merge])
+        print(json.dumps(res["repeats"], indent=2))
+        if args.out:
+            args.out.write_text(json.dumps(res, indent=2) + "\n")
+        return
+    if args.data is None:
+        ap.error("--data is required (or --merge)")
     torch.set_num_threads(args.threads)
     b = read_benchmark(args.data)
     if args.pilot:
@@ -57,7 +103,7 @@ def main() -> None:
     ser = (serialise(b.attributes, rows[0]), serialise(b.attributes, rows[1]))
     tl, tr, ty = (b.train.get_column(c).to_numpy() for c in ("l", "r", "label"))
     cfg = FinetuneConfig(epochs=args.epochs, max_length=args.max_length, batch_size=args.batch_size, lr=args.lr,
-                         form=args.form, head_lr=args.head_lr)
+                         form=args.form, head_lr=args.head_lr, seed=args.seed)
     t0 = time.time()
     ft = finetune([ser[0][i] for i in tl], [ser[1][j] for j in tr], ty, config=cfg, progress=print)
     train_s = time.time() - t0
@@ -90,13 +136,15 @@ def main() -> None:
     th_ens, _ = best_f1_threshold((f_dev + e_dev) / 2, ty[dev])
     w, th_w, f1_w = blend_weight(f_dev, e_dev, ty[dev])
     res = {"benchmark": args.data.name, "train_seconds": round(train_s, 1), "epochs": ft.history,
+           "chosen_epoch": chosen_epoch(ft.history),
            "feature_scorer": labelled_metrics(p_feat >= full.threshold, vy),
            "finetuned_minilm": labelled_metrics(p_enc >= ft.threshold, vy),
            "ensemble_mean": labelled_metrics((p_feat + p_enc) / 2 >= th_ens, vy),
            "ensemble_weighted": labelled_metrics((1 - w) * p_feat + w * p_enc >= th_w, vy),
            "feature_scorer_setup": {"params": args.params, "token_vocab": tokens["chosen"],
                                     "features": int(len(keep)), "refit": shipped.scorer.refit},
-           "config": {"form": cfg.form, "lr": cfg.lr, "head_lr": cfg.head_lr, "max_length": cfg.max_length, "batch_size": cfg.batch_size, "threads": args.threads},
+           "config": {"form": cfg.form, "lr": cfg.lr, "head_lr": cfg.head_lr, "max_length": cfg.max_length, "batch_size": cfg.batch_size, "threads": args.threads,
+                      "epochs": cfg.epochs, "seed": cfg.seed},
            "thresholds": {"feature": full.threshold, "finetuned": ft.threshold, "ensemble": th_ens,
                           "weighted": th_w, "encoder_weight": w, "weighted_dev_f1": f1_w}}
     print(json.dumps(res, indent=2))

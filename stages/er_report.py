@@ -48,7 +48,8 @@ def main() -> None:
             data = _load(ft)
             cfg = data.get("config", {})
             form = f"{cfg['form']} form, " if "form" in cfg else ""
-            extra = {f"fine-tuned MiniLM ({form}{len(data['epochs'])} epochs, {data['train_seconds']:.0f} s)":
+            kept = f", epoch {data['chosen_epoch']} kept" if "chosen_epoch" in data else ""
+            extra = {f"fine-tuned MiniLM ({form}{len(data['epochs'])} epochs{kept}, {data['train_seconds']:.0f} s)":
                      data["finetuned_minilm"],
                      _scorer_label(data): data["feature_scorer"],
                      "mean of that feature scorer + fine-tuned MiniLM": data["ensemble_mean"]}
@@ -56,6 +57,12 @@ def main() -> None:
                 w = data["thresholds"]["encoder_weight"]
                 extra[f"weighted mean, encoder weight {w:.1f} (weight and threshold chosen on train's dev split)"] = \
                     data["ensemble_weighted"]
+            rep = data.get("repeats")
+            if rep:  # benchmarks.er_finetune --merge: the same recipe over several seeds
+                seeds = ", ".join(str(s) for s in rep["seeds"])
+                for key, what in (("finetuned_minilm", "fine-tuned MiniLM"), ("ensemble_weighted", "weighted mean")):
+                    extra[f"{what}, mean over seeds {seeds} (F1 {rep[key]['f1']:.3f} ± {rep[key]['f1_std']:.3f})"] = \
+                        rep[key]
         results[b] = (_load(args.metrics_dir / f"real_er_block_{b}.json"),
                       _load(args.metrics_dir / f"real_er_match_{b}.json"), extra)
     write_text(args.out, report(results))

@@ -9,6 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from benchmarks.er_finetune import merge
 from tests.conftest import run_stage
 from tests.er.helpers import synthetic_tables
 
@@ -66,10 +67,12 @@ def test_stages_write_candidates_pairs_metrics_and_plots(tmp_path: Path) -> None
     shutil.copy(tmp_path / "out/block.json", mdir / "real_er_block_bench.json")
     shutil.copy(tmp_path / "out/match.json", mdir / "real_er_match_bench.json")
     row = {"precision": 0.5, "recall": 0.5, "f1": 0.5}
-    (tmp_path / "er_finetune_bench.json").write_text(json.dumps(
-        {"epochs": [{}, {}], "train_seconds": 12.0, "config": {"form": "siamese"}, "finetuned_minilm": row,
-         "feature_scorer": row, "ensemble_mean": row, "ensemble_weighted": {**row, "f1": 0.625},
-         "thresholds": {"encoder_weight": 0.3}, "feature_scorer_setup": {"token_vocab": 64}}))
+    runs = [{"benchmark": "bench", "epochs": [{"epoch": 1, "dev_f1": 0.4}, {"epoch": 2, "dev_f1": 0.6}],
+             "train_seconds": 12.0, "config": {"form": "siamese", "seed": seed}, "finetuned_minilm": row,
+             "feature_scorer": row, "ensemble_mean": row, "ensemble_weighted": {**row, "f1": f1},
+             "thresholds": {"encoder_weight": 0.3}, "feature_scorer_setup": {"token_vocab": 64}}
+            for seed, f1 in ((0, 0.625), (1, 0.575))]
+    (tmp_path / "er_finetune_bench.json").write_text(json.dumps(merge(runs)))
     r = run_stage("er_report", "--benchmarks", "bench", "--metrics-dir", str(mdir), "--finetune-dir", str(tmp_path),
                   "--out", str(tmp_path / "er.md"))
     assert r.returncode == 0, r.stderr
@@ -77,6 +80,7 @@ def test_stages_write_candidates_pairs_metrics_and_plots(tmp_path: Path) -> None
     assert "fine-tuned MiniLM (siamese form, 2 epochs, 12 s)" in text
     assert "weighted mean, encoder weight 0.3" in text and "0.625" in text
     assert "feature scorer as er_match builds it, in that run (token vocabulary 64)" in text
+    assert "weighted mean, mean over seeds 0, 1 (F1 0.600 ± 0.035)" in text
     est = metrics["postprocess"]["threshold"]["end_to_end_estimate"]
     capped = ", capped: as many found as unlabelled" if est["capped"] else ""
     assert f"est. {est['f1']:.3f} ({est['f1_low']:.3f}–{est['f1_high']:.3f}{capped})" in text
