@@ -50,17 +50,21 @@ def merge(runs: list[dict[str, Any]]) -> dict[str, Any]:
     seeds = [r["config"].get("seed", 0) for r in runs]
     if len(set(seeds)) != len(seeds):
         raise SystemExit(f"--merge: two runs share a seed ({seeds})")
-    recipe = [{k: v for k, v in r["config"].items() if k not in ("seed", "threads")} for r in runs]
+    recipe = [({k: v for k, v in r["config"].items() if k not in ("seed", "threads")}, r.get("feature_scorer_setup"))
+              for r in runs]
     if any(c != recipe[0] for c in recipe):
         raise SystemExit("--merge: the runs differ in more than the seed")
+    if any("repeats" in r for r in runs):
+        raise SystemExit("--merge: an input is itself a merged file; merge the single runs")
     rep: dict[str, Any] = {"seeds": seeds, "threads": [r["config"].get("threads") for r in runs],
+                           "train_seconds": [r.get("train_seconds") for r in runs],
                            "chosen_epoch": [chosen_epoch(r["epochs"]) for r in runs],
                            "encoder_weight": [r["thresholds"]["encoder_weight"] for r in runs]}
     for k in _OUTPUTS:
         vals = {m: [float(r[k][m]) for r in runs] for m in ("precision", "recall", "f1")}
         rep[k] = {"runs": vals["f1"], **{m: float(np.mean(v)) for m, v in vals.items()},
                   "f1_std": float(np.std(vals["f1"], ddof=1))}
-    return {k: v for k, v in runs[0].items() if k != "repeats"} | {"repeats": rep}
+    return runs[0] | {"repeats": rep}
 
 
 def chosen_epoch(history: list[dict[str, float]]) -> int:

@@ -47,17 +47,19 @@ def main() -> None:
         if ft.is_file():
             data = _load(ft)
             cfg = data.get("config", {})
+            rep = data.get("repeats")
+            # with repeats, the single rows are the first run's: say which seed they are
+            one = f"seed {rep['seeds'][0]}, " if rep else ""
             form = f"{cfg['form']} form, " if "form" in cfg else ""
             kept = f", epoch {data['chosen_epoch']} kept" if "chosen_epoch" in data else ""
-            extra = {f"fine-tuned MiniLM ({form}{len(data['epochs'])} epochs{kept}, {data['train_seconds']:.0f} s)":
+            extra = {f"fine-tuned MiniLM ({one}{form}{len(data['epochs'])} epochs{kept}, {data['train_seconds']:.0f} s)":
                      data["finetuned_minilm"],
                      _scorer_label(data): data["feature_scorer"],
                      "mean of that feature scorer + fine-tuned MiniLM": data["ensemble_mean"]}
             if "ensemble_weighted" in data:
                 w = data["thresholds"]["encoder_weight"]
-                extra[f"weighted mean, encoder weight {w:.1f} (weight and threshold chosen on train's dev split)"] = \
+                extra[f"weighted mean, {one}encoder weight {w:.1f} (weight and threshold chosen on train's dev split)"] = \
                     data["ensemble_weighted"]
-            rep = data.get("repeats")
             if rep:  # benchmarks.er_finetune --merge: the same recipe over several seeds
                 seeds = ", ".join(str(s) for s in rep["seeds"])
                 for key, what in (("finetuned_minilm", "fine-tuned MiniLM"), ("ensemble_weighted", "weighted mean")):

@@ -84,9 +84,9 @@ def test_finetune_keeps_the_epoch_with_the_best_dev_f1(form: str) -> None:
     assert p.shape == (5,) and np.all((p >= 0) & (p <= 1))
 
 
-def _run(seed: int, f1: float, *, lr: float = 1e-4) -> dict[str, object]:
-    row = {"precision": f1, "recall": f1, "f1": f1}
-    return {"benchmark": "bench", "config": {"form": "siamese", "lr": lr, "epochs": 8, "seed": seed, "threads": 1},
+def _run(seed: int, f1: float, *, lr: float = 1e-4, benchmark: str = "bench") -> dict[str, object]:
+    row = {"precision": f1 - 0.1, "recall": f1 + 0.1, "f1": f1}
+    return {"benchmark": benchmark, "train_seconds": 10.0 + seed, "config": {"form": "siamese", "lr": lr, "epochs": 8, "seed": seed, "threads": 1},
             "epochs": [{"epoch": 1, "dev_f1": 0.5}, {"epoch": 2, "dev_f1": 0.7}, {"epoch": 3, "dev_f1": 0.7}],
             "thresholds": {"encoder_weight": 0.1 * seed}, "feature_scorer": row, "finetuned_minilm": row,
             "ensemble_mean": row, "ensemble_weighted": row}
@@ -99,12 +99,19 @@ def test_merge_keeps_the_first_run_and_adds_mean_and_std_over_seeds() -> None:
     assert out["ensemble_weighted"]["f1"] == 0.80  # the first run's own figures stay the file's
     rep = out["repeats"]
     assert rep["seeds"] == [0, 1, 2] and rep["encoder_weight"] == [0.0, 0.1, 0.2]
+    assert rep["ensemble_weighted"]["runs"] == [0.80, 0.70, 0.75] and rep["train_seconds"] == [10.0, 11.0, 12.0]
     assert rep["ensemble_weighted"]["f1"] == pytest.approx(0.75)
+    assert rep["ensemble_weighted"]["precision"] == pytest.approx(0.65)
+    assert rep["ensemble_weighted"]["recall"] == pytest.approx(0.85)
     assert rep["ensemble_weighted"]["f1_std"] == pytest.approx(0.05)  # sample std of 0.80, 0.70, 0.75
     assert rep["chosen_epoch"] == [2, 2, 2] and chosen_epoch(_run(0, 0.5)["epochs"]) == 2  # type: ignore[arg-type]
     with pytest.raises(SystemExit, match="share a seed"):
         merge([_run(0, 0.8), _run(0, 0.7)])
     with pytest.raises(SystemExit, match="more than the seed"):
         merge([_run(0, 0.8), _run(1, 0.7, lr=3e-4)])
+    with pytest.raises(SystemExit, match="different benchmarks"):
+        merge([_run(0, 0.8), _run(1, 0.7, benchmark="other")])
+    with pytest.raises(SystemExit, match="itself a merged file"):
+        merge([out, _run(3, 0.7)])
     with pytest.raises(SystemExit, match="at least two"):
         merge([_run(0, 0.8)])

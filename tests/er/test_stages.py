@@ -72,13 +72,14 @@ def test_stages_write_candidates_pairs_metrics_and_plots(tmp_path: Path) -> None
              "feature_scorer": row, "ensemble_mean": row, "ensemble_weighted": {**row, "f1": f1},
              "thresholds": {"encoder_weight": 0.3}, "feature_scorer_setup": {"token_vocab": 64}}
             for seed, f1 in ((0, 0.625), (1, 0.575))]
+    runs[0]["chosen_epoch"] = 2
     (tmp_path / "er_finetune_bench.json").write_text(json.dumps(merge(runs)))
     r = run_stage("er_report", "--benchmarks", "bench", "--metrics-dir", str(mdir), "--finetune-dir", str(tmp_path),
                   "--out", str(tmp_path / "er.md"))
     assert r.returncode == 0, r.stderr
     text = (tmp_path / "er.md").read_text()
-    assert "fine-tuned MiniLM (siamese form, 2 epochs, 12 s)" in text
-    assert "weighted mean, encoder weight 0.3" in text and "0.625" in text
+    assert "fine-tuned MiniLM (seed 0, siamese form, 2 epochs, epoch 2 kept, 12 s)" in text
+    assert "weighted mean, seed 0, encoder weight 0.3" in text and "0.625" in text
     assert "feature scorer as er_match builds it, in that run (token vocabulary 64)" in text
     assert "weighted mean, mean over seeds 0, 1 (F1 0.600 ± 0.035)" in text
     est = metrics["postprocess"]["threshold"]["end_to_end_estimate"]
