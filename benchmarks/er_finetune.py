@@ -1,6 +1,6 @@
 """Fine-tuned MiniLM pair classifier vs the feature scorer on one two-table benchmark (issue 12 §4).
 
-    python -m benchmarks.er_finetune --data ../shared/data/amazon_google [--epochs 4] [--lr 1e-4] [--head-lr 3e-3] [--form siamese|cross] [--threads 2]
+    python -m benchmarks.er_finetune --data ../shared/data/amazon_google [--epochs 8] [--lr 1e-4] [--head-lr 3e-3] [--form siamese|cross] [--threads 2]
         [--seed 0] [--pilot] [--out reports/er_finetune_amazon_google.json]
     python -m benchmarks.er_finetune --merge run_seed0.json run_seed1.json ... --out reports/er_finetune_<b>.json
 
