@@ -31,9 +31,9 @@ import numpy as np
 import polars as pl
 
 from crossmatch.er.blocking import BlockingConfig, tfidf_matrices
+from crossmatch.er.candidates import block
 from crossmatch.er.features import PairFeaturizer
 from crossmatch.er.knn import exact_work, topk
-from crossmatch.er.pipeline import block
 from crossmatch.er.tables import Benchmark, positives
 from stages._er import load_params, read_benchmark
 

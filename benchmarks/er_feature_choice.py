@@ -28,9 +28,9 @@ from pathlib import Path
 import numpy as np
 
 from crossmatch.er.blocking import BlockingConfig
+from crossmatch.er.candidates import block
 from crossmatch.er.evaluate import labelled_metrics
 from crossmatch.er.features import PairFeaturizer
-from crossmatch.er.pipeline import block
 from crossmatch.er.scorer import PairScorer, ScorerConfig
 from crossmatch.er.selection import grouped_end_to_end
 from stages._er import read_benchmark

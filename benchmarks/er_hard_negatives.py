@@ -29,8 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
+from crossmatch.er.candidates import block
 from crossmatch.er.features import PairFeaturizer
-from crossmatch.er.pipeline import block, match, token_columns
+from crossmatch.er.pipeline import match, token_columns
 from crossmatch.er.selection import held_out_pair_f1
 from stages._er import load_params, read_benchmark
 

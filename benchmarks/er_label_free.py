@@ -20,8 +20,9 @@ import json
 import time
 from pathlib import Path
 
+from crossmatch.er.candidates import block
 from crossmatch.er.evaluate import end_to_end_bounds, end_to_end_estimate, output_metrics
-from crossmatch.er.pipeline import block, match
+from crossmatch.er.pipeline import match
 from crossmatch.er.tables import positives
 from stages._er import load_params, read_benchmark
 

@@ -11,11 +11,18 @@ commands (``stages.er_block``, ``stages.er_match`` with ``pipelines/real/params.
   both tables (found an all-NaN-feature crash in the scorer);
 * ``textual``: Amazon–Google in Abt-Buy's shape — ``name``, a ~1,000-character ``description`` of random title words
   after the title, prices written ``$ 1,299.00`` (found the rapidfuzz cost of long values, a record view drowned by
-  the description, and formatted prices read as text).
+  the description, and formatted prices read as text);
+* ``dirty_walmart_amazon``, ``dirty_dblp_acm``: the two benchmarks made *dirty* the way DeepMatcher (Mudgal et al.,
+  SIGMOD 2018, §5) derived its dirty variants — every attribute value other than the title moved, with probability
+  1/2, to the end of the record's title, its own cell left empty — so brand, model number, price or venue are
+  missing where the per-attribute features look for them. Our own draw (seed 0), not DeepMatcher's files;
+* ``swapped_walmart_amazon``: Walmart–Amazon with the two tables swapped, so the 22 k-record catalogue is on the left
+  (blocking proposes right records per left record).
 
-Prints per layout: candidates, blocking recall, valid F1 of the scorer, output pairs, seconds. ~16 min on 2 cores.
+Prints per layout: candidates, blocking recall, valid F1 of the scorer, output pairs, seconds. ~30 min on 2 cores
+(``--layouts`` picks some).
 
-    python -m benchmarks.er_layouts [--data ../shared/data] [--work /tmp/er_layouts]
+    python -m benchmarks.er_layouts [--data ../shared/data] [--work /tmp/er_layouts] [--layouts dirty_walmart_amazon ...]
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
@@ -95,7 +103,40 @@ def textual(src: Path, out: Path) -> None:
             .write_csv(out / f"{name}.csv")
 
 
-def run_layout(folder: Path, params: Path) -> dict[str, float]:
+def dirty(src: Path, out: Path, *, seed: int = 0, share: float = 0.5) -> None:
+    """``src``'s benchmark made dirty (module docstring): each non-empty value of an attribute other than ``title``
+    moves, with probability ``share``, to the end of its record's title; the pair files are copied unchanged."""
+    rng = random.Random(seed)
+    tables = {name: _read(src / f"{name}.csv") for name in ("tableA", "tableB")}
+    for name, t in tables.items():
+        if "title" not in t.columns:
+            raise SystemExit(f"{src / name}.csv has no title column to make dirty")
+    out.mkdir(parents=True)
+    for name, t in tables.items():
+        attrs = [c for c in t.columns if c not in ("id", "title")]
+        rows = t.to_dicts()
+        for r in rows:
+            for c in attrs:
+                if r[c] is not None and r[c] != "" and rng.random() < share:
+                    r["title"] = f"{r['title'] or ''} {r[c]}".strip()
+                    r[c] = None
+        pl.DataFrame(rows, schema={c: pl.Utf8 for c in t.columns}).write_csv(out / f"{name}.csv")
+    for name in ("train.csv", "valid.csv"):
+        shutil.copy(src / name, out / name)
+
+
+def swapped(src: Path, out: Path) -> None:
+    """``src``'s benchmark with the tables swapped (tableA ↔ tableB, ``ltable_id`` ↔ ``rtable_id``): the larger
+    catalogue on the left, as in no benchmark the project was built on."""
+    out.mkdir(parents=True)
+    shutil.copy(src / "tableA.csv", out / "tableB.csv")
+    shutil.copy(src / "tableB.csv", out / "tableA.csv")
+    for name in ("train", "valid"):
+        t = _read(src / f"{name}.csv")
+        t.rename({"ltable_id": "rtable_id", "rtable_id": "ltable_id"}).select(t.columns).write_csv(out / f"{name}.csv")
+
+
+def run_layout(folder: Path, params: Path) -> dict[str, object]:
     """The README's two commands on ``folder``; their metrics."""
     o = folder / "out"
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
@@ -107,7 +148,9 @@ def run_layout(folder: Path, params: Path) -> dict[str, float]:
                        check=True, env=env)
     block, match = json.loads((o / "block.json").read_text()), json.loads((o / "match.json").read_text())
     return {"candidates": block["candidate_pairs"], "recall_valid": block["recall_valid"],
-            "scorer_valid_f1": match["scorer"]["valid"]["f1"], "output_pairs": match["output_pairs"],
+            "scorer_valid_f1": match["scorer"]["valid"]["f1"], "output": match["output"],
+            "output_pairs": match["output_pairs"],
+            "unsupervised_valid_f1": (match.get("unsupervised") or {}).get("valid", {}).get("f1"),
             "seconds": round(time.time() - t0, 1)}
 
 
@@ -120,16 +163,22 @@ def fresh_workdir(work: Path, marker: str) -> None:
     (work / marker).touch()
 
 
+LAYOUTS: dict[str, tuple[Callable[[Path, Path], None], str]] = {
+    "small_renamed": (small_renamed, "dblp_acm"), "string_ids": (string_ids, "amazon_google"),
+    "textual": (textual, "amazon_google"), "dirty_walmart_amazon": (dirty, "walmart_amazon"),
+    "dirty_dblp_acm": (dirty, "dblp_acm"), "swapped_walmart_amazon": (swapped, "walmart_amazon")}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=Path("../shared/data"))
     ap.add_argument("--work", type=Path, default=Path("/tmp/er_layouts"))
     ap.add_argument("--params", type=Path, default=Path("pipelines/real/params.yaml"))
+    ap.add_argument("--layouts", nargs="+", choices=sorted(LAYOUTS), default=list(LAYOUTS))
     args = ap.parse_args()
     fresh_workdir(args.work, ".er_layouts")
-    layouts = {"small_renamed": (small_renamed, "dblp_acm"), "string_ids": (string_ids, "amazon_google"),
-               "textual": (textual, "amazon_google")}
-    for name, (build, src) in layouts.items():
+    for name in args.layouts:
+        build, src = LAYOUTS[name]
         build(args.data / src, args.work / name)
         print(json.dumps({"layout": name, **run_layout(args.work / name, args.params)}), flush=True)
 

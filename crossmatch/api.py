@@ -18,7 +18,8 @@ import numpy as np
 import polars as pl
 
 from crossmatch.er.blocking import BlockingConfig
-from crossmatch.er.pipeline import MatchConfig, block, match
+from crossmatch.er.candidates import block
+from crossmatch.er.pipeline import MatchConfig, match
 from crossmatch.er.tables import make_benchmark
 from crossmatch.twosided.instance import Instance
 

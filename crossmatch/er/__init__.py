@@ -5,7 +5,8 @@ pairs; :func:`block` proposes candidate pairs; :func:`match` scores them and dec
 """
 
 from crossmatch.er.blocking import BlockingConfig
-from crossmatch.er.pipeline import BlockingResult, MatchConfig, MatchResult, block, match
+from crossmatch.er.candidates import BlockingResult, block
+from crossmatch.er.pipeline import MatchConfig, MatchResult, match
 from crossmatch.er.scorer import ScorerConfig
 from crossmatch.er.tables import Benchmark, make_benchmark
 

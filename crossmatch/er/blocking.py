@@ -1,8 +1,8 @@
 """Unsupervised candidate generation for entity resolution: TF-IDF nearest neighbours (issue 12 §1).
 
 Every record of one table proposes its ``k`` most similar records of the other (cosine of
-sublinear character n-gram TF-IDF over all attributes); the candidate set is the union over
-both directions. No label is needed; labels, when present, only choose ``k`` (on train) and
+sublinear character n-gram TF-IDF over all attributes; here the left table, the other one with ``k_right``;
+:mod:`crossmatch.er.candidates` decides which table is "left"). No label is needed; labels, when present, only choose ``k`` (on train) and
 measure recall (on valid). The neighbour search is :func:`crossmatch.er.knn.topk`: exact while its
 multiply-adds stay below ``exact_max_work`` (the three benchmarks), else pruned to the features held by at
 most ``max_df`` records and re-ranked exactly — linear in the data where the exact search grows as
@@ -32,13 +32,16 @@ class BlockingConfig:
     analyzer: str = "char_wb"  # char_wb | word
     ngram_min: int = 3
     ngram_max: int = 5
-    k_left: int = 20  # candidates each left record proposes
-    k_right: int = 0  # candidates each right record proposes (0: one direction only)
+    k_left: int = 20  # candidates each record of the proposing table proposes (without labels; the left by default)
+    k_right: int = 0  # candidates each record of the other table proposes too (0: one direction only)
+    # which table proposes (crossmatch.er.candidates): auto = with train labels the one reaching target_recall with
+    # fewer pairs, else the smaller; left | right: that one
+    proposer: str = "auto"
     k_grid: tuple[int, ...] = (5, 10, 20, 40, 60)
     target_recall: float = 0.99  # the smallest k of the grid reaching it on train is chosen
     chunk: int = 1024
     # all: the whole record's text. auto: the same, unless it misses target_recall on train at every k of the grid
-    # (a long description drowns the name); then each text attribute alone is tried too (pipeline.block)
+    # (a long description drowns the name); then each text attribute alone is tried too (candidates.block)
     views: str = "all"
     # the neighbour search (crossmatch.er.knn): exact up to exact_max_work multiply-adds (Walmart–Amazon's record
     # view: 0.39e9), above that pruned to the features of at most max_df records, shortlist·k re-ranked exactly.
@@ -58,6 +61,8 @@ class BlockingConfig:
             raise ConfigError("er blocking: k_left and every k_grid value must be >= 1, k_right >= 0")
         if not 0.0 < self.target_recall <= 1.0:
             raise ConfigError("er blocking.target_recall must be in (0, 1]")
+        if self.proposer not in ("auto", "left", "right"):
+            raise ConfigError(f"er blocking.proposer must be auto | left | right, got {self.proposer!r}")
         if self.views not in ("all", "auto"):
             raise ConfigError(f"er blocking.views must be all | auto, got {self.views!r}")
         if self.search not in SEARCHES:

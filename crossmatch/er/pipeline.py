@@ -1,4 +1,4 @@
-"""Entity resolution end to end, as two library calls (issue 12): :func:`block` and :func:`match`.
+"""Entity resolution end to end, as two library calls (issue 12): :func:`~crossmatch.er.candidates.block` and :func:`match`.
 
 Protocol (issue 12 §1): what is tuned — the blocking ``k``, the scorer, its calibration and
 threshold — is tuned on ``train`` only (cross-validation inside it); ``valid`` is never seen
@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from crossmatch.er.blocking import BlockingConfig, choose_k, recall, recall_curve, searched_candidates
 from crossmatch.er.evaluate import (
     end_to_end_bounds,
     end_to_end_estimate,
@@ -28,67 +27,9 @@ from crossmatch.er.features import PairFeaturizer
 from crossmatch.er.postprocess import METHODS, select
 from crossmatch.er.scorer import PairScorer, ScorerConfig
 from crossmatch.er.selection import grouped_end_to_end_by_method, hard_negatives
-from crossmatch.er.tables import Benchmark, numeric_attributes, positives
+from crossmatch.er.tables import Benchmark, positives
 from crossmatch.er.unsupervised import self_trained_scores, unsupervised_matches
 from crossmatch.errors import ConfigError
-
-
-@dataclass(frozen=True)
-class BlockingResult:
-    candidates: pl.DataFrame  # l, r, similarity, rank_left, rank_right
-    curve: pl.DataFrame  # k, pairs, recall_<split>
-    metrics: dict[str, Any]
-
-
-def _view(bench: Benchmark, config: BlockingConfig, truths: dict[str, set[tuple[int, int]]],
-          attributes: tuple[str, ...] | None) -> tuple[pl.DataFrame, pl.DataFrame, int, str]:
-    """One view's candidate pool at the largest k, its recall curve, its k (chosen on train, else k_left) and the
-    neighbour search that ran."""
-    pool, search = searched_candidates(bench, config, k_left=max(max(config.k_grid), config.k_left),
-                                       attributes=attributes)
-    curve = recall_curve(pool, truths, sorted(set(config.k_grid) | {config.k_left}))
-    k = choose_k(curve, target=config.target_recall) if truths.get("train") else config.k_left
-    return pool, curve, k, search
-
-
-def block(bench: Benchmark, *, config: BlockingConfig) -> BlockingResult:
-    """Candidate pairs; with labels, ``k`` is the smallest of ``k_grid`` reaching the target recall on train.
-
-    ``views: auto``: when the whole record's text misses the target on train at every ``k``, each text attribute
-    alone is tried as well, and the view that reaches it with the fewest pairs is kept (none does: the one with the
-    best train recall at the largest ``k``). Labels only choose; valid recall is reported.
-    """
-    truths = {n: positives(p) for n, p in (("train", bench.train), ("valid", bench.valid)) if p is not None}
-    pool, curve, k, search = _view(bench, config, truths, None)
-    view, tried = "all", {}
-    if config.views == "auto" and truths.get("train") and _recall_at(curve, k) < config.target_recall:
-        numeric = set(numeric_attributes(bench))
-        def rank(c: pl.DataFrame, k: int) -> tuple[bool, float, int]:
-            # reaching the target first, then (among those missing it) recall, then fewer pairs
-            hit = _recall_at(c, k) >= config.target_recall
-            return hit, 0.0 if hit else _recall_at(c, k), -_pairs_at(c, k)
-
-        best = rank(curve, k)
-        tried["all"] = {"k": k, "recall_train": _recall_at(curve, k), "pairs": _pairs_at(curve, k)}
-        for a in bench.attributes:
-            if a in numeric or not (bench.left.get_column(a) != "").any() or not (bench.right.get_column(a) != "").any():
-                continue
-            p, c, ka, sa = _view(bench, config, truths, (a,))
-            tried[a] = {"k": ka, "recall_train": _recall_at(c, ka), "pairs": _pairs_at(c, ka)}
-            if rank(c, ka) > best:
-                best, view, pool, curve, k, search = rank(c, ka), a, p, c, ka, sa
-    chosen = pool.filter(((pl.col("rank_left") >= 1) & (pl.col("rank_left") <= k)) | (pl.col("rank_right") >= 1))
-    total = bench.left.height * bench.right.height
-    metrics: dict[str, Any] = {"k": k, "k_chosen_on": "train" if truths.get("train") else "config", "view": view,
-                               "search": search,
-                               "candidate_pairs": chosen.height, "all_pairs": total,
-                               "reduction": 1.0 - chosen.height / total if total else 0.0}
-    if tried:
-        metrics["views_tried"] = tried
-    for name, truth in truths.items():
-        metrics[f"recall_{name}"] = recall(chosen, truth)
-        metrics[f"true_pairs_{name}"] = len(truth)
-    return BlockingResult(chosen, curve, metrics)
 
 
 def _transform_with_eta(feats: PairFeaturizer, l: np.ndarray, r: np.ndarray, progress: Callable[[str], None], *,
@@ -104,14 +45,6 @@ def _transform_with_eta(feats: PairFeaturizer, l: np.ndarray, r: np.ndarray, pro
         left = (time.perf_counter() - t0) / done * (len(l) - done)
         progress(f"features of {len(l):,} candidate pairs: {done:,} done" + (f", ~{left:.0f} s left" if left else ""))
     return np.concatenate(parts)
-
-
-def _pairs_at(curve: pl.DataFrame, k: int) -> int:
-    return int(curve.filter(pl.col("k") == k).get_column("pairs")[0])
-
-
-def _recall_at(curve: pl.DataFrame, k: int) -> float:
-    return float(curve.filter(pl.col("k") == k).get_column("recall_train")[0])
 
 
 @dataclass(frozen=True)

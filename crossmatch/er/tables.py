@@ -33,6 +33,12 @@ class Benchmark:
     def has_labels(self) -> bool:
         return self.train is not None and self.train.height > 0
 
+    def swapped(self) -> Benchmark:
+        """The same benchmark with the two tables exchanged (labelled pairs' ``l`` and ``r`` too)."""
+        def flip(p: pl.DataFrame | None) -> pl.DataFrame | None:
+            return None if p is None else p.rename({"l": "r", "r": "l"}).select(p.columns)
+        return Benchmark(self.right, self.left, self.attributes, flip(self.train), flip(self.valid))
+
     def text(self, side: str, attributes: tuple[str, ...] | None = None) -> list[str]:
         """One string per record: the attribute values joined by spaces."""
         frame = self.left if side == "left" else self.right

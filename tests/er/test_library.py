@@ -1010,7 +1010,7 @@ def test_blocking_views_auto_falls_back_to_one_attribute_when_the_record_text_mi
         return t.with_columns(pl.Series("description", [" ".join(rng.choice(vocab, 60)) for _ in range(t.height)]))
 
     noisy = make_benchmark(left=noise(left), right=noise(right), train=train, valid=valid)
-    cfg = BlockingConfig(k_grid=(1, 2), k_left=2, target_recall=0.95)
+    cfg = BlockingConfig(k_grid=(1, 2), k_left=2, target_recall=0.95, proposer="left")  # views: per proposer
     plain = block(noisy, config=cfg)
     assert plain.metrics["view"] == "all" and plain.metrics["recall_train"] < 0.95 and "views_tried" not in plain.metrics
     auto = block(noisy, config=replace(cfg, views="auto"))
