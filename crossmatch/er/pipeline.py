@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from crossmatch.er.candidates import swap_candidates
 from crossmatch.er.evaluate import (
     end_to_end_bounds,
     end_to_end_estimate,
@@ -194,7 +195,26 @@ def match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
 
     ``withheld_positives``: the published number of positives of a split withheld here (a benchmark's test
     split); with valid labels, each output's end-to-end figure is also estimated against all labelled positives
-    (:func:`crossmatch.er.evaluate.end_to_end_estimate`, ``end_to_end_estimate`` in the metrics)."""
+    (:func:`crossmatch.er.evaluate.end_to_end_estimate`, ``end_to_end_estimate`` in the metrics).
+
+    What is grouped by record — the output choice's folds, the unsupervised rule's self-training, the hard
+    negatives — is grouped by the records of the **smaller** table (the left on a tie): the benchmark is matched
+    with its tables swapped when the right one is smaller and the pairs are swapped back, so the result does not
+    depend on which table the user called A (as the blocking, :mod:`crossmatch.er.candidates`)."""
+    if bench.right.height >= bench.left.height:
+        res = _match(bench, cands, config=config, embeddings=embeddings, withheld_positives=withheld_positives,
+                     progress=progress)
+        return MatchResult(res.pairs, {**res.metrics, "grouped_by": "left"}, res.pr)
+    res = _match(bench.swapped(), swap_candidates(cands), config=config,
+                 embeddings=None if embeddings is None else (embeddings[1], embeddings[0]),
+                 withheld_positives=withheld_positives, progress=progress)
+    return MatchResult(swap_candidates(res.pairs), {**res.metrics, "grouped_by": "right"}, res.pr)
+
+
+def _match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
+           embeddings: tuple[np.ndarray, np.ndarray] | None, withheld_positives: int,
+           progress: Callable[[str], None]) -> MatchResult:
+    """:func:`match` with the left table's records as the groups."""
     if withheld_positives < 0:
         raise ConfigError(f"withheld_positives must be >= 0, got {withheld_positives}")
     if config.mode == "supervised" and not bench.has_labels:

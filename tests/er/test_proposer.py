@@ -8,7 +8,7 @@ from dataclasses import replace
 import polars as pl
 import pytest
 
-from crossmatch.er import Benchmark, BlockingConfig, block, make_benchmark
+from crossmatch.er import Benchmark, BlockingConfig, MatchConfig, ScorerConfig, block, make_benchmark, match
 from crossmatch.er.candidates import proposing_sides, swap_candidates
 from crossmatch.errors import ConfigError
 from tests.er.helpers import synthetic_tables
@@ -85,3 +85,21 @@ def test_swapped_benchmark_exchanges_tables_and_pairs() -> None:
     assert ba.train.columns == ab.train.columns
     assert ba.train["l"].to_list() == ab.train["r"].to_list() and ba.train["r"].to_list() == ab.train["l"].to_list()
     assert ba.swapped().train is not None and ba.swapped().train.equals(ab.train)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("labels", [True, False])
+def test_matching_does_not_depend_on_which_table_is_a(labels: bool) -> None:
+    """The match stage groups by the smaller table's records whichever side it is on: the swapped benchmark gives
+    the same pairs (mirrored), probabilities and headline figures."""
+    ab, ba = _benches(labels)
+    cfg = MatchConfig(scorer=ScorerConfig(max_iter=50, folds=3))
+    one = match(ab, block(ab, config=CFG).candidates, config=cfg)
+    two = match(ba, block(ba, config=CFG).candidates, config=cfg)
+    assert (one.metrics["grouped_by"], two.metrics["grouped_by"]) == ("left", "right")
+    mirrored = two.pairs.rename({"l": "r", "r": "l"}).select(one.pairs.columns).sort("l", "r")
+    assert mirrored.equals(one.pairs)
+    for key in ("mode", "output", "output_pairs", "pool_pairs"):
+        assert one.metrics.get(key) == two.metrics.get(key), key
+    assert one.metrics["unsupervised"] == two.metrics["unsupervised"]
+    if labels:
+        assert one.metrics["scorer"]["valid"] == two.metrics["scorer"]["valid"]
