@@ -31,6 +31,7 @@ from crossmatch.er.blocking import BlockingConfig
 from crossmatch.er.candidates import block
 from crossmatch.er.evaluate import labelled_metrics
 from crossmatch.er.features import PairFeaturizer
+from crossmatch.er.pipeline import oriented
 from crossmatch.er.scorer import PairScorer, ScorerConfig
 from crossmatch.er.selection import grouped_end_to_end
 from stages._er import read_benchmark
@@ -59,7 +60,7 @@ def main() -> None:
           f"{'valid F1':>14} {'s':>6}"
           + (f" {'train e2e F1':>14} {'pairs':>7}" if args.end_to_end else ""))
     for folder in args.data:
-        bench = read_benchmark(folder)
+        bench = oriented(read_benchmark(folder))  # as match() groups: the smaller table left
         assert bench.train is not None and bench.valid is not None, f"{folder}: needs train.csv and valid.csv"
         cands = block(bench, config=BlockingConfig()).candidates if args.end_to_end else None
         built: dict[tuple[int, int], tuple[PairFeaturizer, np.ndarray, np.ndarray]] = {}

@@ -31,7 +31,7 @@ import numpy as np
 
 from crossmatch.er.candidates import block
 from crossmatch.er.features import PairFeaturizer
-from crossmatch.er.pipeline import match, token_columns
+from crossmatch.er.pipeline import match, oriented, token_columns
 from crossmatch.er.selection import held_out_pair_f1
 from stages._er import load_params, read_benchmark
 
@@ -50,7 +50,8 @@ def main() -> None:
     shipped: dict[int, list[float]] = {n: [] for n in args.per_record}
     held: dict[int, list[float]] = {n: [] for n in args.per_record}
     for folder in args.data:
-        bench = replace(read_benchmark(folder), valid=None)  # no reference to valid.csv's pairs is kept
+        # oriented as match() groups (the smaller table left); no reference to valid.csv's pairs is kept
+        bench = replace(oriented(read_benchmark(folder)), valid=None)
         if bench.train is None:
             raise SystemExit(f"{folder}: needs train.csv")
         train = bench.train

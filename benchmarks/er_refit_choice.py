@@ -25,6 +25,7 @@ import numpy as np
 import polars as pl
 
 from crossmatch.er.features import PairFeaturizer
+from crossmatch.er.pipeline import oriented
 from crossmatch.er.scorer import ScorerConfig
 from crossmatch.er.selection import held_out_pair_f1
 from stages._er import read_benchmark
@@ -44,7 +45,8 @@ def main() -> None:
     mean: dict[str, list[float]] = {v: [] for v in VARIANTS}
     print(f"{'benchmark':16} {'refit':>6} {'nested train F1':>16}  per seed", flush=True)
     for folder in args.data:
-        bench = replace(read_benchmark(folder), valid=None)  # valid's pairs are not this script's to read
+        # oriented as match() groups (the smaller table left); valid's pairs are not this script's to read
+        bench = replace(oriented(read_benchmark(folder)), valid=None)
         assert bench.train is not None, f"{folder}: needs train.csv"
         feats = PairFeaturizer(bench, context_k=args.context_k, context_attributes=True,
                                token_vocab=vocab.get(folder.name, 0))

@@ -37,6 +37,7 @@ from crossmatch.er.blocking import candidates
 from crossmatch.er.encoder import embed, serialise
 from crossmatch.er.evaluate import end_to_end, output_metrics
 from crossmatch.er.features import PairFeaturizer
+from crossmatch.er.pipeline import oriented
 from crossmatch.er.postprocess import greedy_one_to_one
 from crossmatch.er.scorer import ScorerConfig
 from crossmatch.er.tables import Benchmark, positives
@@ -96,7 +97,7 @@ def main() -> None:
     e2es: dict[str, list[float]] = {}
     for folder in args.data:
         t0 = time.perf_counter()
-        bench = read_benchmark(folder)
+        bench = oriented(read_benchmark(folder))  # the smaller table left: it proposes, as without labels
         if bench.train is None or bench.valid is None:
             raise SystemExit(f"{folder}: needs train.csv and valid.csv to judge the variants")
         cands = candidates(bench, bc, k_left=bc.k_left)

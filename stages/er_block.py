@@ -3,8 +3,8 @@
 Inputs:   --data <folder>    tableA.csv, tableB.csv[, train.csv, valid.csv]
 Outputs:  --out              candidates.parquet: left_id, right_id, l, r (row positions), similarity,
                              rank_left, rank_right
-          --metrics          k (chosen on train), candidate pairs, reduction, recall on train / valid
-          --curve            <prefix>.csv and <prefix>.png: candidate-set size vs recall
+          --metrics          proposing table and k (chosen on train), candidate pairs, reduction, recall on train / valid
+          --curve            <prefix>.csv and <prefix>.png: candidate-set size vs recall (k per record of the proposer)
 """
 
 from __future__ import annotations
@@ -37,10 +37,14 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(args.out, lambda p: ids.select("left_id", "right_id", "l", "r", "similarity", "rank_left",
                                                 "rank_right").write_parquet(p))
-    write_atomic(args.curve.with_suffix(".csv"), lambda p: res.curve.write_csv(p))
+    # k in the curve is per record of the proposing table: the column says which
+    curve = res.curve.with_columns(pl.lit(res.metrics.get("proposer", "left")).alias("proposer"))
+    write_atomic(args.curve.with_suffix(".csv"), lambda p: curve.write_csv(p))
     write_atomic(args.curve.with_suffix(".png"), lambda p: _plot(res.curve, p, args.data.name))
     write_json(args.metrics, {"benchmark": args.data.name, **res.metrics})
-    console.print(f"er_block {args.data.name}: {res.metrics['candidate_pairs']} candidate pairs (k = {res.metrics['k']})"
+    side = "tableA" if res.metrics.get("proposer", "left") == "left" else "tableB"
+    console.print(f"er_block {args.data.name}: {res.metrics['candidate_pairs']} candidate pairs ({side} proposes, "
+                  f"k = {res.metrics['k']})"
                   + "".join(f", recall {s} {res.metrics[f'recall_{s}']:.4f}" for s in ("train", "valid")
                             if f"recall_{s}" in res.metrics))
 

@@ -32,7 +32,7 @@ class BlockingConfig:
     analyzer: str = "char_wb"  # char_wb | word
     ngram_min: int = 3
     ngram_max: int = 5
-    k_left: int = 20  # candidates each record of the proposing table proposes (without labels; the left by default)
+    k_left: int = 20  # candidates each record of the proposing table proposes, without labels (then the smaller proposes)
     k_right: int = 0  # candidates each record of the other table proposes too (0: one direction only)
     # which table proposes (crossmatch.er.candidates): auto = with train labels the one reaching target_recall with
     # fewer pairs, else the smaller; left | right: that one
@@ -123,7 +123,8 @@ def recall(cands: pl.DataFrame, truth: set[tuple[int, int]]) -> float:
 
 
 def recall_curve(cands: pl.DataFrame, truths: dict[str, set[tuple[int, int]]], ks: Sequence[int]) -> pl.DataFrame:
-    """Candidate-set size vs recall when each left record keeps its top ``k`` (``rank_left ≤ k``)."""
+    """Candidate-set size vs recall when each left record keeps its top ``k`` (``rank_left ≤ k``; the left table
+    is the proposing one, :mod:`crossmatch.er.candidates`)."""
     rows = []
     for k in sorted(set(int(x) for x in ks)):
         sub = cands.filter((pl.col("rank_left") >= 1) & (pl.col("rank_left") <= k) | (pl.col("rank_right") >= 1))

@@ -70,7 +70,8 @@ class MatchConfig:
     fuzzy_max_chars: int = 256  # leading characters of a value the rapidfuzz features read (features.PairFeaturizer)
     token_choice_seeds: int = 1  # fold splits averaged per size by choose_token_vocab
     token_min_gain: float = 0.0  # train OOF F1 a larger vocabulary must gain to be chosen
-    # per left record with a train positive, this many of its most similar blocked candidates that are not train
+    # per record of the grouping table (the smaller; oriented) with a train positive, this many of its most similar
+    # blocked candidates that are not train
     # pairs join the scorer's training pairs as negatives (selection.hard_negatives); 0: the labelled pairs only
     hard_negatives: int = 0
     self_training_rounds: int = 1  # unsupervised rule: pseudo-label rounds (0: the mixture rule alone)
@@ -122,7 +123,7 @@ def choose_output(feats: PairFeaturizer, bench: Benchmark, cands: pl.DataFrame, 
     """``output: auto``: the post-processing of ``config.postprocess`` with the best train-only end-to-end F1
     over the blocked candidates (:func:`crossmatch.er.selection.grouped_end_to_end_by_method`; ties: the
     earlier one). The labelled-pair figures cannot choose it: they never see the candidates nobody labelled.
-    With positives for fewer than ``4 × folds`` left records (``folds`` of the scorer), or where a fold leaves
+    With positives for fewer than ``4 × folds`` records of the grouping table (``folds`` of the scorer), or where a fold leaves
     its scorer too few pairs to fit: ``threshold``, and no estimates."""
     assert bench.train is not None
     folds = config.scorer.folds
@@ -188,6 +189,13 @@ def choose_token_vocab(X: np.ndarray, y: np.ndarray, feats: PairFeaturizer, size
     return best[1], best[2], {"chosen": best[0], "oof_f1_train": oof, "seeds": seeds, "min_gain": min_gain}
 
 
+def oriented(bench: Benchmark) -> Benchmark:
+    """``bench`` as :func:`match` groups it: the smaller table on the left (the left on a tie), so every step that
+    groups by record groups by the smaller table's records. Scripts that call the grouped steps
+    (:mod:`crossmatch.er.selection`, :mod:`crossmatch.er.unsupervised`) directly orient first, as ``match`` does."""
+    return bench.swapped() if bench.right.height < bench.left.height else bench
+
+
 def match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
           embeddings: tuple[np.ndarray, np.ndarray] | None = None, withheld_positives: int = 0,
           progress: Callable[[str], None] = lambda _: None) -> MatchResult:
@@ -201,7 +209,7 @@ def match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
     negatives — is grouped by the records of the **smaller** table (the left on a tie): the benchmark is matched
     with its tables swapped when the right one is smaller and the pairs are swapped back, so the result does not
     depend on which table the user called A (as the blocking, :mod:`crossmatch.er.candidates`)."""
-    if bench.right.height >= bench.left.height:
+    if oriented(bench) is bench:
         res = _match(bench, cands, config=config, embeddings=embeddings, withheld_positives=withheld_positives,
                      progress=progress)
         return MatchResult(res.pairs, {**res.metrics, "grouped_by": "left"}, res.pr)

@@ -4,7 +4,8 @@ The labelled-pair protocol scores a model on the pairs someone chose to label; t
 every *blocked candidate* the scorer accepts, after post-processing. The two can disagree: a feature can
 separate the labelled pairs better and still accept more wrong candidates, and a one-to-one rule can lose
 labelled recall and still give a far better output. :func:`grouped_end_to_end_by_method` measures the
-output without touching valid.csv: every left record of the candidates is put in one of ``folds`` folds;
+output without touching valid.csv: every left record of the candidates is put in one of ``folds`` folds (``match``
+runs it on :func:`crossmatch.er.pipeline.oriented`, so "left" is the smaller table);
 each fold's candidates are scored by a scorer fitted on the train pairs of the *other* folds' records
 (out-of-fold probabilities for the whole candidate set), each post-processing then runs once on the whole
 set, as it does in the pipeline, and its output is counted on the left records that have a train

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import polars as pl
 import pytest
 
+import crossmatch.er.candidates as candidates_module
 from crossmatch.er import Benchmark, BlockingConfig, MatchConfig, ScorerConfig, block, make_benchmark, match
-from crossmatch.er.candidates import proposing_sides, swap_candidates
+from crossmatch.er.candidates import proposing_sides
 from crossmatch.errors import ConfigError
 from tests.er.helpers import synthetic_tables
 
@@ -58,23 +60,60 @@ def test_without_labels_the_smaller_table_proposes() -> None:
     assert res.candidates.sort("l", "r").equals(res.candidates)
 
 
-def test_with_labels_auto_keeps_the_table_that_reaches_the_target_with_fewer_pairs() -> None:
-    ab, _ = _benches(labels=True)
-    res = block(ab, config=CFG)
-    tried = res.metrics["proposers_tried"]
-    assert set(tried) == {"left", "right"}
-    hits = [s for s, f in tried.items() if f["recall_train"] >= CFG.target_recall]
-    assert hits, tried
-    assert res.metrics["proposer"] == min(hits, key=lambda s: (tried[s]["pairs"], s != "left"))
-    assert tried[res.metrics["proposer"]]["pairs"] == res.candidates.height
-    # a fixed proposer is obeyed, and "right" is the left proposer of the swapped benchmark, mirrored back
-    right = block(ab, config=replace(CFG, proposer="right"))
-    assert right.metrics["proposer"] == "right" and "proposers_tried" not in right.metrics
-    assert right.metrics["candidate_pairs"] == tried["right"]["pairs"]
-    mirror = block(ab.swapped(), config=replace(CFG, proposer="left"))
-    assert swap_candidates(mirror.candidates).equals(right.candidates)
+def test_a_fixed_proposer_is_obeyed_and_fills_its_own_ranks() -> None:
+    ab, ba = _benches(labels=True)  # ab: 80 left, 120 right
+    for bench, side, n in ((ab, "right", 120), (ba, "left", 120), (ab, "left", 80)):
+        res = block(bench, config=replace(CFG, proposer=side))
+        assert res.metrics["proposer"] == side and "proposers_tried" not in res.metrics
+        own, other = ("rank_left", "rank_right") if side == "left" else ("rank_right", "rank_left")
+        k = res.metrics["k"]
+        assert res.candidates.height == n * k
+        assert res.candidates[own].to_numpy().min() >= 1 and res.candidates[own].to_numpy().max() <= k
+        assert (res.candidates[other].to_numpy() == 0).all()
+    # auto on the swapped files: tableB (80 records) proposes, its ranks in rank_right
+    res = block(ba, config=CFG)
+    assert res.metrics["proposer"] == "right" and (res.candidates["rank_left"].to_numpy() == 0).all()
     with pytest.raises(ConfigError, match="proposer"):
         BlockingConfig(proposer="smaller")
+
+
+def _fake_sides(monkeypatch: pytest.MonkeyPatch, figures: dict[int, tuple[float, int]]) -> list[int]:
+    """``_left_proposes`` replaced by one that returns ``(recall_train, pairs)`` by the proposing table's size;
+    returns the sizes it was called with."""
+    calls: list[int] = []
+
+    def fake(bench: Benchmark, config: BlockingConfig, proposer: str) -> candidates_module.BlockingResult:
+        calls.append(bench.left.height)
+        recall, pairs = figures[bench.left.height]
+        cands = pl.DataFrame({"l": [0], "r": [0], "similarity": [1.0], "rank_left": [1], "rank_right": [0]})
+        return candidates_module.BlockingResult(cands, pl.DataFrame(), {
+            "k": 5, "proposer": proposer, "candidate_pairs": pairs, "recall_train": recall})
+
+    monkeypatch.setattr(candidates_module, "_left_proposes", fake)
+    return calls
+
+
+def test_auto_searches_the_larger_table_only_where_it_can_win(monkeypatch: pytest.MonkeyPatch) -> None:
+    ab, _ = _benches(labels=True)  # 80 left, 120 right; the grid's smallest k is 1: the right gives >= 120 pairs
+    # the smaller table needs 400 pairs: the larger one is searched, and wins with fewer at the target
+    calls = _fake_sides(monkeypatch, {80: (0.99, 400), 120: (0.995, 240)})
+    res = block(ab, config=CFG)
+    assert calls == [80, 120] and res.metrics["proposer"] == "right"
+    assert res.metrics["proposers_tried"] == {"left": {"k": 5, "recall_train": 0.99, "pairs": 400},
+                                              "right": {"k": 5, "recall_train": 0.995, "pairs": 240}}
+    # reaching the target beats fewer pairs; equal figures keep the left table
+    _fake_sides(monkeypatch, {80: (0.99, 400), 120: (0.9, 240)})
+    assert block(ab, config=CFG).metrics["proposer"] == "left"
+    _fake_sides(monkeypatch, {80: (0.5, 400), 120: (0.5, 400)})
+    assert block(ab, config=CFG).metrics["proposer"] == "left"
+    # the smaller table reaches the target with 100 pairs: the other cannot have fewer (>= 120), not searched
+    calls = _fake_sides(monkeypatch, {80: (0.99, 100), 120: (1.0, 120)})
+    res = block(ab, config=CFG)
+    assert calls == [80] and res.metrics["proposer"] == "left"
+    assert res.metrics["proposers_tried"]["right"] == {"skipped": True, "pairs_at_least": 120}
+    # ... but it is searched when the smaller one misses the target
+    calls = _fake_sides(monkeypatch, {80: (0.9, 100), 120: (0.99, 600)})
+    assert block(ab, config=CFG).metrics["proposer"] == "right" and calls == [80, 120]
 
 
 def test_swapped_benchmark_exchanges_tables_and_pairs() -> None:
@@ -93,8 +132,10 @@ def test_matching_does_not_depend_on_which_table_is_a(labels: bool) -> None:
     the same pairs (mirrored), probabilities and headline figures."""
     ab, ba = _benches(labels)
     cfg = MatchConfig(scorer=ScorerConfig(max_iter=50, folds=3))
-    one = match(ab, block(ab, config=CFG).candidates, config=cfg)
-    two = match(ba, block(ba, config=CFG).candidates, config=cfg)
+    rng = np.random.default_rng(0)  # record embeddings (one row per record of each table): swapped with the tables
+    ea, eb = (x / np.linalg.norm(x, axis=1, keepdims=True) for x in (rng.normal(size=(t.height, 8)) for t in (ab.left, ab.right)))
+    one = match(ab, block(ab, config=CFG).candidates, config=cfg, embeddings=(ea, eb))
+    two = match(ba, block(ba, config=CFG).candidates, config=cfg, embeddings=(eb, ea))
     assert (one.metrics["grouped_by"], two.metrics["grouped_by"]) == ("left", "right")
     mirrored = two.pairs.rename({"l": "r", "r": "l"}).select(one.pairs.columns).sort("l", "r")
     assert mirrored.equals(one.pairs)
