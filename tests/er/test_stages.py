@@ -54,6 +54,8 @@ def test_stages_write_candidates_pairs_metrics_and_plots(tmp_path: Path) -> None
     assert {"left_id", "right_id", "similarity"} <= set(cands.columns)
     block = json.loads((tmp_path / "out/block.json").read_text())
     assert block["k"] in (1, 3, 5) and block["recall_valid"] >= 0.95
+    assert block["proposer"] in ("left", "right") and set(block["proposers_tried"]) == {"left", "right"}
+    assert pl.read_csv(tmp_path / "out/curve.csv")["proposer"].to_list() == [block["proposer"]] * 3
     pairs = pl.read_parquet(tmp_path / "out/pairs.parquet")
     assert {"left_id", "right_id", "probability", "decision", "in_threshold", "in_hungarian"} <= set(pairs.columns)
     metrics = json.loads((tmp_path / "out/match.json").read_text())
@@ -78,6 +80,8 @@ def test_stages_write_candidates_pairs_metrics_and_plots(tmp_path: Path) -> None
                   "--out", str(tmp_path / "er.md"))
     assert r.returncode == 0, r.stderr
     text = (tmp_path / "er.md").read_text()
+    side = "tableA" if block["proposer"] == "left" else "tableB"
+    assert f"Blocking: {side} proposes (table" in text and f"k = {block['k']} (chosen on train" in text
     assert "fine-tuned MiniLM (seed 0, siamese form, 2 epochs, epoch 2 kept, 12 s)" in text
     assert "weighted mean, seed 0, encoder weight 0.3" in text and "0.625" in text
     assert "feature scorer as er_match builds it, in that run (token vocabulary 64)" in text
