@@ -33,21 +33,23 @@ class Resolution:
 
     matches: pl.DataFrame  # left_id, right_id, probability: the pairs decided to be the same entity
     candidates: pl.DataFrame  # left_id, right_id, probability, decision: every scored candidate pair
-    metrics: dict[str, Any]  # blocking and matching figures (valid-split scores when ``valid`` is given)
+    metrics: dict[str, Any]  # blocking and matching figures (valid / test scores when those splits are given)
 
 
 def resolve(*, left: pl.DataFrame, right: pl.DataFrame, train: pl.DataFrame | None = None,
-            valid: pl.DataFrame | None = None, blocking: BlockingConfig | None = None,
+            valid: pl.DataFrame | None = None, test: pl.DataFrame | None = None,
+            blocking: BlockingConfig | None = None,
             matching: MatchConfig | None = None) -> Resolution:
     """Match the records of ``left`` and ``right`` (each with an ``id`` column and shared attribute columns).
 
-    ``train`` / ``valid``: optional labelled pairs (``ltable_id, rtable_id, label``). With ``train`` the pair
-    scorer is fitted on it (and the blocking ``k`` is chosen on it); ``valid`` is only scored. Without
+    ``train`` / ``valid`` / ``test``: optional labelled pairs (``ltable_id, rtable_id, label``). With ``train``
+    the pair scorer is fitted on it (and the blocking ``k`` is chosen on it); ``valid`` and ``test`` are only
+    scored (their figures under ``valid`` / ``test`` in the metrics). Without
     labels the unsupervised rule decides (a two-component mixture on the blocking similarity, then
     self-training; :mod:`crossmatch.er.unsupervised`). Bad input raises :class:`crossmatch.errors.InputError`
     naming the table, column and rows.
     """
-    bench = make_benchmark(left=left, right=right, train=train, valid=valid)
+    bench = make_benchmark(left=left, right=right, train=train, valid=valid, test=test)
     blocked = block(bench, config=blocking or BlockingConfig())
     result = match(bench, blocked.candidates, config=matching or MatchConfig())
     lid, rid = bench.left.get_column("id"), bench.right.get_column("id")

@@ -1,8 +1,8 @@
 """What the two entity-resolution stages share: reading a two-table benchmark folder and the ``er`` params.
 
 Folder layout (DeepMatcher / Magellan): ``tableA.csv``, ``tableB.csv`` (``id`` + attribute
-columns), optional ``train.csv`` / ``valid.csv`` (``ltable_id, rtable_id, label``). Without the
-pair files everything runs unsupervised.
+columns), optional ``train.csv`` / ``valid.csv`` / ``test.csv`` (``ltable_id, rtable_id, label``). Without the
+pair files everything runs unsupervised; a ``test.csv`` is scored and reported like valid, never read by a choice.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def benchmark_args(description: str | None) -> argparse.ArgumentParser:
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--section", default="er")
     ap.add_argument("--data", required=True, type=Path)
-    ap.add_argument("--no-labels", action="store_true", help="ignore train/valid even when present")
+    ap.add_argument("--no-labels", action="store_true", help="ignore train/valid/test even when present")
     return ap
 
 
@@ -69,7 +69,7 @@ def _unreadable(path: Path, exc: Exception) -> InputError:
 
 
 def read_benchmark(folder: Path, *, labels: bool = True) -> Benchmark:
-    """The benchmark in ``folder``; ``labels=False`` ignores train/valid even when present."""
+    """The benchmark in ``folder``; ``labels=False`` ignores train/valid/test even when present."""
     if not folder.is_dir():
         raise InputError("benchmark folder not found", file=str(folder))
     tables = {}
@@ -79,12 +79,12 @@ def read_benchmark(folder: Path, *, labels: bool = True) -> Benchmark:
             raise InputError(f"{name}.csv not found (need tableA.csv and tableB.csv)", file=str(folder))
         tables[name] = _read_csv(path)
     pairs: dict[str, pl.DataFrame | None] = {}
-    for name in ("train", "valid"):
+    for name in ("train", "valid", "test"):
         path = folder / f"{name}.csv"
         pairs[name] = _read_csv(path) if labels and path.is_file() else None
     return make_benchmark(left=tables["tableA"], right=tables["tableB"], train=pairs["train"], valid=pairs["valid"],
-                          names=(str(folder / "tableA.csv"), str(folder / "tableB.csv")),
-                          pair_names=(str(folder / "train.csv"), str(folder / "valid.csv")))
+                          test=pairs["test"], names=(str(folder / "tableA.csv"), str(folder / "tableB.csv")),
+                          pair_names=tuple(str(folder / f"{n}.csv") for n in ("train", "valid", "test")))
 
 
 @dataclass(frozen=True)

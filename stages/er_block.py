@@ -1,9 +1,9 @@
 """Stage ``er_block``: candidate pairs of a two-table benchmark (issue 12 §1; crossmatch.er.block).
 
-Inputs:   --data <folder>    tableA.csv, tableB.csv[, train.csv, valid.csv]
+Inputs:   --data <folder>    tableA.csv, tableB.csv[, train.csv, valid.csv, test.csv]
 Outputs:  --out              candidates.parquet: left_id, right_id, l, r (row positions), similarity,
                              rank_left, rank_right
-          --metrics          proposing table and k (chosen on train), candidate pairs, reduction, recall on train / valid
+          --metrics          proposing table and k (chosen on train), candidate pairs, reduction, recall on train / valid / test
           --curve            <prefix>.csv and <prefix>.png: candidate-set size vs recall (k per record of the proposer)
 """
 
@@ -45,7 +45,7 @@ def main() -> None:
     side = "tableA" if res.metrics.get("proposer", "left") == "left" else "tableB"
     console.print(f"er_block {args.data.name}: {res.metrics['candidate_pairs']} candidate pairs ({side} proposes, "
                   f"k = {res.metrics['k']})"
-                  + "".join(f", recall {s} {res.metrics[f'recall_{s}']:.4f}" for s in ("train", "valid")
+                  + "".join(f", recall {s} {res.metrics[f'recall_{s}']:.4f}" for s in ("train", "valid", "test")
                             if f"recall_{s}" in res.metrics))
 
 

@@ -1,11 +1,11 @@
 """Stage ``er_match``: score candidate pairs, decide match / no match, post-process (issue 12 §2–§6).
 
-Inputs:   --data <folder>      tableA.csv, tableB.csv[, train.csv, valid.csv]
+Inputs:   --data <folder>      tableA.csv, tableB.csv[, train.csv, valid.csv, test.csv]
           --candidates         candidates.parquet of ``er_block`` (left_id, right_id, similarity, ...)
 Outputs:  --out                pairs.parquet: left_id, right_id, probability, decision, in_<post-processing>
-          --metrics            scorer P/R/F1 on valid (threshold from train), every post-processing on valid
+          --metrics            scorer P/R/F1 on valid / test (threshold from train), every post-processing on them
                                and end to end, the unsupervised rule's output and figures
-          --pr                 <prefix>.csv / .png: the scorer's precision-recall curve on valid
+          --pr                 <prefix>.csv / .png: the scorer's precision-recall curve on test, else valid
 With labels the scorer is trained on train.csv only; without (or ``--no-labels``) the unsupervised rule
 of crossmatch.er.unsupervised decides.
 """
@@ -79,24 +79,25 @@ def main() -> None:
     pr = res.pr if res.pr is not None else pl.DataFrame(schema={"threshold": pl.Float64, "precision": pl.Float64,
                                                                 "recall": pl.Float64})
     write_atomic(args.pr.with_suffix(".csv"), lambda p: pr.write_csv(p))
-    write_atomic(args.pr.with_suffix(".png"), lambda p: _plot(pr, p, args.data.name))
+    split = res.metrics.get("scorer", {}).get("pr_split", "valid")
+    write_atomic(args.pr.with_suffix(".png"), lambda p: _plot(pr, p, args.data.name, split))
     write_json(args.metrics, {"benchmark": args.data.name, "embeddings": params.embeddings, **res.metrics})
-    sc = res.metrics.get("scorer", {}).get("valid")
+    scorer = res.metrics.get("scorer", {})
     how = res.metrics.get("output", "unsupervised rule")
     console.print(f"er_match {args.data.name}: {res.metrics['output_pairs']} output pairs ({how})"
-                  + (f", scorer valid F1 {sc['f1']:.4f}" if sc else ""))
+                  + "".join(f", scorer {s} F1 {scorer[s]['f1']:.4f}" for s in ("valid", "test") if s in scorer))
     if "mode_reason" in res.metrics:
         console.print(f"er_match {args.data.name}: {res.metrics['mode_reason']}")
 
 
-def _plot(pr: pl.DataFrame, path: Path, name: str) -> None:
+def _plot(pr: pl.DataFrame, path: Path, name: str, split: str) -> None:
     fig, ax = plt.subplots(figsize=(4.5, 4))
     if pr.height:
         ax.plot(pr.get_column("recall"), pr.get_column("precision"))
     else:
         ax.text(0.5, 0.5, "no labelled valid pairs", ha="center")
-    ax.set_xlabel("recall (valid)")
-    ax.set_ylabel("precision (valid)")
+    ax.set_xlabel(f"recall ({split})")
+    ax.set_ylabel(f"precision ({split})")
     ax.set_xlim(0, 1.02)
     ax.set_ylim(0, 1.02)
     ax.set_title(f"{name}: pair scorer")

@@ -60,7 +60,7 @@ def _view(bench: Benchmark, config: BlockingConfig, truths: dict[str, set[tuple[
 
 def _left_proposes(bench: Benchmark, config: BlockingConfig, proposer: str) -> BlockingResult:
     """The left table proposes; ``k`` and the view chosen on train (module docstring)."""
-    truths = {n: positives(p) for n, p in (("train", bench.train), ("valid", bench.valid)) if p is not None}
+    truths = {n: positives(p) for n, p in (("train", bench.train), *bench.evaluation_splits().items())}
     pool, curve, k, search = _view(bench, config, truths, None)
     view, tried = "all", {}
     if config.views == "auto" and truths.get("train") and _recall_at(curve, k) < config.target_recall:
@@ -72,8 +72,9 @@ def _left_proposes(bench: Benchmark, config: BlockingConfig, proposer: str) -> B
                 continue
             p, c, ka, sa = _view(bench, config, truths, (a,))
             tried[a] = {"k": ka, "recall_train": _recall_at(c, ka), "pairs": _pairs_at(c, ka)}
-            if _rank(_recall_at(c, ka), _pairs_at(c, ka), config.target_recall) > best:
-                best = _rank(_recall_at(c, ka), _pairs_at(c, ka), config.target_recall)
+            rank = _rank(_recall_at(c, ka), _pairs_at(c, ka), config.target_recall)
+            if rank > best:
+                best = rank
                 view, pool, curve, k, search = a, p, c, ka, sa
     chosen = pool.filter(((pl.col("rank_left") >= 1) & (pl.col("rank_left") <= k)) | (pl.col("rank_right") >= 1))
     total = bench.left.height * bench.right.height
@@ -122,8 +123,8 @@ def block(bench: Benchmark, *, config: BlockingConfig) -> BlockingResult:
     best train recall at the largest ``k``). ``proposer: auto`` with labels: each table proposes in turn and the
     same rule keeps one (a tie: the left); the second is skipped when even its smallest ``k`` gives more pairs than
     the first needed to reach the target (Walmart–Amazon's 22 k-record table: ≥ 110,370 against 25,540), so the
-    choice costs a second search only where it can change the result. Labels only choose; valid recall is
-    reported.
+    choice costs a second search only where it can change the result. Train labels only choose; valid (and test,
+    where present) recall is reported.
     """
     runs: dict[str, BlockingResult] = {}
     skipped: dict[str, dict[str, Any]] = {}

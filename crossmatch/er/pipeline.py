@@ -199,7 +199,11 @@ def oriented(bench: Benchmark) -> Benchmark:
 def match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
           embeddings: tuple[np.ndarray, np.ndarray] | None = None, withheld_positives: int = 0,
           progress: Callable[[str], None] = lambda _: None) -> MatchResult:
-    """Score the candidates, decide match / no match, post-process; evaluate on valid when labelled.
+    """Score the candidates, decide match / no match, post-process; evaluate on valid (and test) when labelled.
+
+    A labelled split is scored pair by pair (the DeepMatcher / Magellan protocol: its pairs outside the candidates
+    join the pool with no blocking similarity) and reported; only train's labels choose anything, so a ``test``
+    split changes no choice — only the pool's one-to-one post-processings see its extra pairs, as they see valid's.
 
     ``withheld_positives``: the published number of positives of a split withheld here (a benchmark's test
     split); with valid labels, each output's end-to-end figure is also estimated against all labelled positives
@@ -232,14 +236,16 @@ def _match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
     # auto: a scorer's folds need `folds` positives and negatives; with fewer the labels only evaluate
     few = bench.has_labels and min(n_pos, n_neg) < config.scorer.folds
     supervised = config.mode == "supervised" or (config.mode == "auto" and bench.has_labels and not few)
-    truth = positives(bench.train) | positives(bench.valid)
-    labelled = {(a, b) for f in (bench.train, bench.valid) if f is not None
-                for a, b in zip(f.get_column("l").to_list(), f.get_column("r").to_list(), strict=True)}
+    splits = bench.evaluation_splits()  # valid, and test where a benchmark ships it: scored, never read by a choice
+    frames = [f for f in (bench.train, *splits.values()) if f is not None]
+    truth = set().union(*(positives(f) for f in frames))
+    labelled = {(a, b) for f in frames for a, b in zip(f.get_column("l").to_list(), f.get_column("r").to_list(),
+                                                        strict=True)}
     pool = cands.select("l", "r", "similarity")
-    if bench.valid is not None:  # valid pairs are scored too (the labelled-pair protocol); never their labels
-        # unique: a pair labelled twice in valid.csv must be one candidate (the one-to-one solvers need that)
-        extra = bench.valid.select("l", "r").unique().join(pool, on=["l", "r"], how="anti").with_columns(
-            pl.lit(float("nan")).alias("similarity"))
+    if splits:  # their pairs are scored too (the labelled-pair protocol); never their labels
+        # unique: a pair labelled twice must be one candidate (the one-to-one solvers need that)
+        extra = pl.concat([f.select("l", "r") for f in splits.values()]).unique().join(
+            pool, on=["l", "r"], how="anti").with_columns(pl.lit(float("nan")).alias("similarity"))
         pool = pl.concat([pool, extra]).sort("l", "r")
     l, r = pool.get_column("l").to_numpy(), pool.get_column("r").to_numpy()
     metrics: dict[str, Any] = {"mode": "supervised" if supervised else "unsupervised", "pool_pairs": pool.height}
@@ -271,13 +277,16 @@ def _match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
         metrics["scorer"] = {"threshold": scorer.threshold, "oof_f1_train": scorer.oof_f1,
                              "features": len(keep), "train_pairs": int(bench.train.height), "token_vocab": tokens,
                              "hard_negatives": {"per_record": config.hard_negatives, "pairs": len(hl)}}
-        if bench.valid is not None and bench.valid.height:
-            pv = scorer.predict_proba(feats.transform(bench.valid.get_column("l").to_numpy(),
-                                                      bench.valid.get_column("r").to_numpy())[:, keep])
-            yv = bench.valid.get_column("label").to_numpy()
-            metrics["scorer"]["valid"] = _rounded(labelled_metrics(pv >= scorer.threshold, yv))
-            metrics["scorer"]["valid_at_0.5"] = _rounded(labelled_metrics(pv >= 0.5, yv))
-            pr = pr_curve(pv, yv)
+        for split, frame in splits.items():
+            if not frame.height:
+                continue
+            pv = scorer.predict_proba(feats.transform(frame.get_column("l").to_numpy(),
+                                                      frame.get_column("r").to_numpy())[:, keep])
+            yv = frame.get_column("label").to_numpy()
+            metrics["scorer"][split] = _rounded(labelled_metrics(pv >= scorer.threshold, yv))
+            metrics["scorer"][f"{split}_at_0.5"] = _rounded(labelled_metrics(pv >= 0.5, yv))
+            # the curve of the reported split: test where present, else valid
+            pr, metrics["scorer"]["pr_split"] = pr_curve(pv, yv), split
         cols["probability"] = prob
         progress("post-processing")
         for method in config.postprocess:
@@ -285,8 +294,7 @@ def _match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
             out = sel.pairs(l, r)
             entry: dict[str, Any] = {"pairs": len(out), "solvers": sel.solvers}
             valid = output_metrics(out, bench.valid) if bench.valid is not None else None
-            if valid is not None:
-                entry["valid"] = _rounded(valid)
+            entry |= {split: _rounded(output_metrics(out, frame)) for split, frame in splits.items()}
             entry["end_to_end"] = _rounded(end_to_end_bounds(out, truth, labelled))
             entry |= _estimate(out, truth, labelled, bench, withheld_positives, valid)
             metrics.setdefault("postprocess", {})[method] = entry
@@ -343,7 +351,7 @@ def _match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
         if truth:
             row["end_to_end"] = _rounded(end_to_end_bounds(out_u, truth, labelled))
         split_metrics = {split: output_metrics(out_u, frame)
-                         for split, frame in (("train", bench.train), ("valid", bench.valid)) if frame is not None}
+                         for split, frame in (("train", bench.train), *splits.items()) if frame is not None}
         row |= {split: _rounded(m) for split, m in split_metrics.items()}
         row |= _estimate(out_u, truth, labelled, bench, withheld_positives, split_metrics.get("valid"))
         metrics[name] = row

@@ -1,7 +1,8 @@
 """Two-table entity-resolution benchmarks: records of two sources and labelled pairs (issue 12).
 
 The layout is the DeepMatcher / Magellan one: ``tableA`` and ``tableB`` share an ``id`` column
-and the same attribute columns; ``train`` / ``valid`` list ``ltable_id, rtable_id, label``. Any
+and the same attribute columns; ``train`` / ``valid`` (and, where a benchmark ships it, ``test``) list
+``ltable_id, rtable_id, label``. Any
 benchmark in this layout — or two catalogues with no labels at all — is a :class:`Benchmark`.
 Records are kept as strings ("" for missing) so every feature sees one type; numeric
 attributes are recognised later from their values (:func:`numeric_attributes`).
@@ -28,6 +29,8 @@ class Benchmark:
     attributes: tuple[str, ...]
     train: pl.DataFrame | None  # l, r (row positions), label
     valid: pl.DataFrame | None
+    # scored and reported like valid where a benchmark ships its labels; never read by a choice
+    test: pl.DataFrame | None = None
 
     @property
     def has_labels(self) -> bool:
@@ -37,7 +40,11 @@ class Benchmark:
         """The same benchmark with the two tables exchanged (labelled pairs' ``l`` and ``r`` too)."""
         def flip(p: pl.DataFrame | None) -> pl.DataFrame | None:
             return None if p is None else p.rename({"l": "r", "r": "l"}).select(p.columns)
-        return Benchmark(self.right, self.left, self.attributes, flip(self.train), flip(self.valid))
+        return Benchmark(self.right, self.left, self.attributes, flip(self.train), flip(self.valid), flip(self.test))
+
+    def evaluation_splits(self) -> dict[str, pl.DataFrame]:
+        """The labelled splits that are scored and reported (``valid``, ``test``), those present, in that order."""
+        return {n: f for n, f in (("valid", self.valid), ("test", self.test)) if f is not None}
 
     def text(self, side: str, attributes: tuple[str, ...] | None = None) -> list[str]:
         """One string per record: the attribute values joined by spaces."""
@@ -83,8 +90,9 @@ def _pairs(frame: pl.DataFrame, name: str, left_pos: dict[str, int], right_pos: 
 
 
 def make_benchmark(*, left: pl.DataFrame, right: pl.DataFrame, train: pl.DataFrame | None = None,
-                   valid: pl.DataFrame | None = None, names: tuple[str, str] = ("tableA", "tableB"),
-                   pair_names: tuple[str, str] = ("train", "valid")) -> Benchmark:
+                   valid: pl.DataFrame | None = None, test: pl.DataFrame | None = None,
+                   names: tuple[str, str] = ("tableA", "tableB"),
+                   pair_names: tuple[str, ...] = ("train", "valid", "test")) -> Benchmark:
     """Validate and normalise a benchmark; every error names the file, column and rows at fault."""
     L, R = _records(left, names[0]), _records(right, names[1])
     attrs = tuple(c for c in L.columns if c != "id" and c in R.columns)
@@ -94,7 +102,9 @@ def make_benchmark(*, left: pl.DataFrame, right: pl.DataFrame, train: pl.DataFra
     rpos = {i: k for k, i in enumerate(R.get_column("id").to_list())}
     tr = _pairs(train, pair_names[0], lpos, rpos) if train is not None else None
     va = _pairs(valid, pair_names[1], lpos, rpos) if valid is not None else None
-    return Benchmark(left=L.select("id", *attrs), right=R.select("id", *attrs), attributes=attrs, train=tr, valid=va)
+    te = _pairs(test, pair_names[2] if len(pair_names) > 2 else "test", lpos, rpos) if test is not None else None
+    return Benchmark(left=L.select("id", *attrs), right=R.select("id", *attrs), attributes=attrs, train=tr, valid=va,
+                     test=te)
 
 
 # a number as catalogues write one: a currency sign or code before or after, thousands commas, a percent sign
