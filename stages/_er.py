@@ -82,9 +82,12 @@ def read_benchmark(folder: Path, *, labels: bool = True) -> Benchmark:
     for name in ("train", "valid", "test"):
         path = folder / f"{name}.csv"
         pairs[name] = _read_csv(path) if labels and path.is_file() else None
-    return make_benchmark(left=tables["tableA"], right=tables["tableB"], train=pairs["train"], valid=pairs["valid"],
-                          test=pairs["test"], names=(str(folder / "tableA.csv"), str(folder / "tableB.csv")),
-                          pair_names=tuple(str(folder / f"{n}.csv") for n in ("train", "valid", "test")))
+    bench = make_benchmark(left=tables["tableA"], right=tables["tableB"], train=pairs["train"], valid=pairs["valid"],
+                           test=pairs["test"], names=(str(folder / "tableA.csv"), str(folder / "tableB.csv")),
+                           pair_names=tuple(str(folder / f"{n}.csv") for n in ("train", "valid", "test")))
+    for split, n in bench.train_overlap().items():
+        console.print(f"{folder / split}.csv: {n} pair(s) also in train.csv; their figures are not held out")
+    return bench
 
 
 @dataclass(frozen=True)

@@ -249,6 +249,8 @@ def _match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
         pool = pl.concat([pool, extra]).sort("l", "r")
     l, r = pool.get_column("l").to_numpy(), pool.get_column("r").to_numpy()
     metrics: dict[str, Any] = {"mode": "supervised" if supervised else "unsupervised", "pool_pairs": pool.height}
+    if overlap := bench.train_overlap():  # a split sharing pairs with train: its figures are partly in-sample
+        metrics["train_overlap"] = overlap
     if few and not supervised:
         metrics["mode_reason"] = (f"train.csv has {n_pos} positive and {n_neg} negative pairs, fewer than the "
                                   f"scorer's {config.scorer.folds} folds need: unsupervised rule, labels only evaluate")

@@ -46,6 +46,16 @@ class Benchmark:
         """The labelled splits that are scored and reported (``valid``, ``test``), those present, in that order."""
         return {n: f for n, f in (("valid", self.valid), ("test", self.test)) if f is not None}
 
+    def train_overlap(self) -> dict[str, int]:
+        """Per evaluation split, how many of its distinct pairs train.csv labels too (whatever the label): their
+        figures are not held out. Splits with none are left out."""
+        if self.train is None:
+            return {}
+        seen = set(zip(self.train.get_column("l").to_list(), self.train.get_column("r").to_list(), strict=True))
+        counts = {n: len(set(zip(f.get_column("l").to_list(), f.get_column("r").to_list(), strict=True)) & seen)
+                  for n, f in self.evaluation_splits().items()}
+        return {n: c for n, c in counts.items() if c}
+
     def text(self, side: str, attributes: tuple[str, ...] | None = None) -> list[str]:
         """One string per record: the attribute values joined by spaces."""
         frame = self.left if side == "left" else self.right

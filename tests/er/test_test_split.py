@@ -149,3 +149,21 @@ def test_resolve_takes_a_test_split(halves: tuple[pl.DataFrame, ...]) -> None:
     res = crossmatch.resolve(left=left, right=right, train=train, valid=valid, test=test, blocking=BLOCKING,
                              matching=MATCH)
     assert res.metrics["blocking"]["recall_test"] > 0.9 and res.metrics["matching"]["scorer"]["test"]["f1"] > 0.9
+
+
+def test_pairs_shared_with_train_are_counted_and_said(halves: tuple[pl.DataFrame, ...], tmp_path: Path) -> None:
+    left, right, train, valid, test = halves
+    leaky = pl.concat([test, train.head(3), train.head(1)])  # three distinct train pairs, one of them twice
+    bench = make_benchmark(left=left, right=right, train=train, valid=valid, test=leaky)
+    assert bench.train_overlap() == {"test": 3} and _bench(halves, 3, 4).train_overlap() == {}
+    cands = block(bench, config=BLOCKING).candidates
+    assert match(bench, cands, config=MATCH).metrics["train_overlap"] == {"test": 3}
+    d = tmp_path / "bench"
+    d.mkdir()
+    for name, frame in (("tableA", left), ("tableB", right), ("train", train), ("valid", valid), ("test", leaky)):
+        frame.write_csv(d / f"{name}.csv")
+    (tmp_path / "params.yaml").write_text("er:\n  blocking: {k_left: 3, k_grid: [1, 3, 5]}\n")
+    b = run_stage("er_block", "--params", str(tmp_path / "params.yaml"), "--data", str(d), "--out",
+                  str(tmp_path / "c.parquet"), "--metrics", str(tmp_path / "b.json"), "--curve", str(tmp_path / "c"))
+    assert b.returncode == 0, b.stderr
+    assert "test.csv: 3 pair(s) also in train.csv; their figures are not held out" in _said(b)
