@@ -1,9 +1,10 @@
 """The entity-resolution report (issue 12 §8): one table per benchmark next to published figures.
 
 Published figures are pairwise F1 (%) on each benchmark's *test* split, as printed in the papers'
-tables — ours are on *valid* where the test split is withheld (as from this project), so they compare in kind,
-not exactly; where a benchmark folder ships its ``test.csv``, the table reports test, with valid beside it. Sources: DeepMatcher (Mudgal et al., SIGMOD 2018, Table 3: Magellan and DeepMatcher
-Hybrid on the structured datasets); Ditto (Li et al., PVLDB 14(1), 2021, Table 5, full Ditto).
+tables — ours are on *valid* where the test split is withheld (as from this project), so they compare in
+kind, not exactly; where a benchmark folder ships its ``test.csv``, the table reports test, with valid beside
+it. Sources: DeepMatcher (Mudgal et al., SIGMOD 2018, Table 3: Magellan and DeepMatcher Hybrid on the
+structured datasets); Ditto (Li et al., PVLDB 14(1), 2021, Table 5, full Ditto).
 """
 
 from __future__ import annotations
@@ -119,7 +120,7 @@ def report(results: Mapping[str, tuple[Mapping[str, Any], Mapping[str, Any], Map
             "Everything tuned (blocking k and proposing table, scorer, calibration, threshold) is tuned on train.csv only; "
             "the figures are on valid.csv (on test.csv where a benchmark folder ships one, valid's F1 beside it), which "
             "nothing saw before scoring. End-to-end F1 counts every "
-            "output pair against the labelled positives of train + valid, so unlabelled true matches count "
+            "output pair against the labelled positives of train + valid (+ test where shipped), so unlabelled true matches count "
             "as errors; the second figure counts every output pair nobody labelled as a match instead (the test "
             "split's pairs are withheld and most candidate pairs were never labelled), an upper bound of the true "
             "figure; the first bounds precision from below, not recall (true matches nobody labelled and the output "
