@@ -86,7 +86,8 @@ def read_benchmark(folder: Path, *, labels: bool = True) -> Benchmark:
                            test=pairs["test"], names=(str(folder / "tableA.csv"), str(folder / "tableB.csv")),
                            pair_names=tuple(str(folder / f"{n}.csv") for n in ("train", "valid", "test")))
     for split, n in bench.train_overlap().items():
-        console.print(f"{folder / split}.csv: {n} pair(s) also in train.csv; their figures are not held out")
+        console.print(f"{folder / split}.csv: {n} pair(s) also in train.csv; their figures are not held out",
+                      highlight=False, soft_wrap=True)  # a path is not broken across lines
     return bench
 
 

@@ -166,4 +166,4 @@ def test_pairs_shared_with_train_are_counted_and_said(halves: tuple[pl.DataFrame
     b = run_stage("er_block", "--params", str(tmp_path / "params.yaml"), "--data", str(d), "--out",
                   str(tmp_path / "c.parquet"), "--metrics", str(tmp_path / "b.json"), "--curve", str(tmp_path / "c"))
     assert b.returncode == 0, b.stderr
-    assert "test.csv: 3 pair(s) also in train.csv; their figures are not held out" in _said(b)
+    assert f"{d / 'test.csv'}: 3 pair(s) also in train.csv; their figures are not held out" in b.stderr
