@@ -295,10 +295,10 @@ def _match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
             sel = select(l, r, prob, method=method, threshold=scorer.threshold, dense_max=config.dense_max)
             out = sel.pairs(l, r)
             entry: dict[str, Any] = {"pairs": len(out), "solvers": sel.solvers}
-            valid = output_metrics(out, bench.valid) if bench.valid is not None else None
-            entry |= {split: _rounded(output_metrics(out, frame)) for split, frame in splits.items()}
+            per_split = {split: output_metrics(out, frame) for split, frame in splits.items()}
+            entry |= {split: _rounded(m) for split, m in per_split.items()}
             entry["end_to_end"] = _rounded(end_to_end_bounds(out, truth, labelled))
-            entry |= _estimate(out, truth, labelled, bench, withheld_positives, valid)
+            entry |= _estimate(out, truth, labelled, bench, withheld_positives, per_split.get("valid"))
             metrics.setdefault("postprocess", {})[method] = entry
             cols[f"in_{method}"] = np.isin(np.arange(len(l)), sel.keep)
         output = config.output
