@@ -11,6 +11,7 @@ n_left × n_right. Memory is bounded per chunk, never the full n_left × n_right
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -71,14 +72,42 @@ class BlockingConfig:
             raise ConfigError("er blocking: max_df and shortlist must be >= 1, exact_max_work >= 0")
 
 
-def tfidf_matrices(bench: Benchmark, config: BlockingConfig,
-                   attributes: tuple[str, ...] | None = None) -> tuple[sp.csr_matrix, sp.csr_matrix]:
-    """Row-normalised TF-IDF of each side's concatenated ``attributes`` (default: all), one vocabulary for both."""
+TfidfCache = dict[tuple[object, ...], tuple[sp.csr_matrix, sp.csr_matrix]]
+
+
+def tfidf_matrices(bench: Benchmark, config: BlockingConfig, attributes: tuple[str, ...] | None = None, *,
+                   cache: TfidfCache | None = None) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """Row-normalised TF-IDF of each side's concatenated ``attributes`` (default: all), one vocabulary for both.
+
+    One vectoriser pass over both tables (``fit_transform``, then split): character n-grams of long values are the
+    slow part of blocking (a Python loop over every n-gram). ``cache`` (a dict the caller owns, keyed by the texts
+    themselves) returns the matrices of texts seen before — also with the tables swapped, as ``block`` asks when
+    each table proposes in turn — and of a one-attribute view whose text is the whole record's. The vocabulary is
+    sorted and the IDF counts both tables, so the swapped pair is the same matrices in the other order."""
     ngram = (config.ngram_min, config.ngram_max) if config.analyzer == "char_wb" else (1, 1)
     left, right = bench.text("left", attributes), bench.text("right", attributes)
+    key = (config.analyzer, ngram, _digest(left), _digest(right))
+    if cache is not None:
+        if key in cache:
+            return cache[key]
+        if (flipped := (*key[:2], key[3], key[2])) in cache:
+            B, A = cache[flipped]
+            return A, B
     vec = TfidfVectorizer(analyzer=config.analyzer, ngram_range=ngram, sublinear_tf=True, dtype=np.float32)
-    vec.fit(left + right)
-    return vec.transform(left).tocsr(), vec.transform(right).tocsr()
+    M = vec.fit_transform(left + right).tocsr()
+    M.sort_indices()  # as vec.transform leaves them: the sparse products then sum in the same order
+    out = (M[:len(left)].tocsr(), M[len(left):].tocsr())
+    if cache is not None:
+        cache[key] = out
+    return out
+
+
+def _digest(texts: list[str]) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    for t in texts:
+        h.update(t.encode("utf-8", "surrogatepass"))
+        h.update(b"\x00")
+    return h.hexdigest()
 
 
 def topk(X: sp.csr_matrix, Y: sp.csr_matrix, k: int,
@@ -97,10 +126,11 @@ def candidates(bench: Benchmark, config: BlockingConfig, *, k_left: int | None =
 
 
 def searched_candidates(bench: Benchmark, config: BlockingConfig, *, k_left: int | None = None,
-                        k_right: int | None = None,
-                        attributes: tuple[str, ...] | None = None) -> tuple[pl.DataFrame, str]:
-    """:func:`candidates` and the neighbour search that produced them (``exact`` or ``pruned``)."""
-    A, B = tfidf_matrices(bench, config, attributes)
+                        k_right: int | None = None, attributes: tuple[str, ...] | None = None,
+                        cache: TfidfCache | None = None) -> tuple[pl.DataFrame, str]:
+    """:func:`candidates` and the neighbour search that produced them (``exact`` or ``pruned``); ``cache``: see
+    :func:`tfidf_matrices`."""
+    A, B = tfidf_matrices(bench, config, attributes, cache=cache)
     kl = config.k_left if k_left is None else k_left
     kr = config.k_right if k_right is None else k_right
     l1, r1, s1, rk1 = topk(A, B, kl, config)

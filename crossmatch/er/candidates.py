@@ -20,7 +20,14 @@ from typing import Any
 
 import polars as pl
 
-from crossmatch.er.blocking import BlockingConfig, choose_k, recall, recall_curve, searched_candidates
+from crossmatch.er.blocking import (
+    BlockingConfig,
+    TfidfCache,
+    choose_k,
+    recall,
+    recall_curve,
+    searched_candidates,
+)
 from crossmatch.er.tables import Benchmark, numeric_attributes, positives
 
 __all__ = ["BlockingResult", "block", "proposing_sides", "swap_candidates"]
@@ -48,20 +55,20 @@ def _rank(recall_train: float, pairs: int, target: float) -> tuple[bool, float, 
 
 
 def _view(bench: Benchmark, config: BlockingConfig, truths: dict[str, set[tuple[int, int]]],
-          attributes: tuple[str, ...] | None) -> tuple[pl.DataFrame, pl.DataFrame, int, str]:
+          attributes: tuple[str, ...] | None, cache: TfidfCache) -> tuple[pl.DataFrame, pl.DataFrame, int, str]:
     """One view's candidate pool at the largest k, its recall curve, its k (chosen on train, else k_left) and the
     neighbour search that ran."""
     pool, search = searched_candidates(bench, config, k_left=max(max(config.k_grid), config.k_left),
-                                       attributes=attributes)
+                                       attributes=attributes, cache=cache)
     curve = recall_curve(pool, truths, sorted(set(config.k_grid) | {config.k_left}))
     k = choose_k(curve, target=config.target_recall) if truths.get("train") else config.k_left
     return pool, curve, k, search
 
 
-def _left_proposes(bench: Benchmark, config: BlockingConfig, proposer: str) -> BlockingResult:
+def _left_proposes(bench: Benchmark, config: BlockingConfig, proposer: str, cache: TfidfCache) -> BlockingResult:
     """The left table proposes; ``k`` and the view chosen on train (module docstring)."""
     truths = {n: positives(p) for n, p in (("train", bench.train), *bench.evaluation_splits().items())}
-    pool, curve, k, search = _view(bench, config, truths, None)
+    pool, curve, k, search = _view(bench, config, truths, None, cache)
     view, tried = "all", {}
     if config.views == "auto" and truths.get("train") and _recall_at(curve, k) < config.target_recall:
         numeric = set(numeric_attributes(bench))
@@ -70,7 +77,7 @@ def _left_proposes(bench: Benchmark, config: BlockingConfig, proposer: str) -> B
         for a in bench.attributes:
             if a in numeric or not (bench.left.get_column(a) != "").any() or not (bench.right.get_column(a) != "").any():
                 continue
-            p, c, ka, sa = _view(bench, config, truths, (a,))
+            p, c, ka, sa = _view(bench, config, truths, (a,), cache)
             tried[a] = {"k": ka, "recall_train": _recall_at(c, ka), "pairs": _pairs_at(c, ka)}
             rank = _rank(_recall_at(c, ka), _pairs_at(c, ka), config.target_recall)
             if rank > best:
@@ -128,6 +135,7 @@ def block(bench: Benchmark, *, config: BlockingConfig) -> BlockingResult:
     """
     runs: dict[str, BlockingResult] = {}
     skipped: dict[str, dict[str, Any]] = {}
+    cache: TfidfCache = {}  # each proposer and view reuses the TF-IDF of texts already vectorised
     for side in proposing_sides(bench, config):
         if runs:
             done = next(iter(runs.values())).metrics
@@ -136,9 +144,9 @@ def block(bench: Benchmark, *, config: BlockingConfig) -> BlockingResult:
                 skipped[side] = {"skipped": True, "pairs_at_least": floor}
                 continue
         if side == "left":
-            runs[side] = _left_proposes(bench, config, side)
+            runs[side] = _left_proposes(bench, config, side, cache)
         else:
-            res = _left_proposes(bench.swapped(), config, side)
+            res = _left_proposes(bench.swapped(), config, side, cache)
             runs[side] = BlockingResult(swap_candidates(res.candidates), res.curve, res.metrics)
     if len(runs) + len(skipped) == 1:
         return next(iter(runs.values()))

@@ -82,7 +82,8 @@ def _fake_sides(monkeypatch: pytest.MonkeyPatch, figures: dict[int, tuple[float,
     returns the sizes it was called with."""
     calls: list[int] = []
 
-    def fake(bench: Benchmark, config: BlockingConfig, proposer: str) -> candidates_module.BlockingResult:
+    def fake(bench: Benchmark, config: BlockingConfig, proposer: str,
+             cache: object = None) -> candidates_module.BlockingResult:
         calls.append(bench.left.height)
         recall, pairs = figures[bench.left.height]
         cands = pl.DataFrame({"l": [0], "r": [0], "similarity": [1.0], "rank_left": [1], "rank_right": [0]})
@@ -144,3 +145,38 @@ def test_matching_does_not_depend_on_which_table_is_a(labels: bool) -> None:
     assert one.metrics["unsupervised"] == two.metrics["unsupervised"]
     if labels:
         assert one.metrics["scorer"]["valid"] == two.metrics["scorer"]["valid"]
+
+
+def test_each_text_is_vectorised_once_per_block(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The character n-grams of long values are blocking's slow part: with both tables proposing (the larger one is
+    searched here, its smallest k being cheap enough) and every attribute view tried, each distinct text is
+    vectorised once, and the reused matrices give the candidates a fresh vectorisation gives."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from crossmatch.er.blocking import tfidf_matrices
+
+    left, right, train, valid = synthetic_tables()
+    # a labelled match no search finds at k <= 2 (a record and a distractor): the target is missed, so every
+    # attribute view is tried and the larger table proposes too
+    far = pl.DataFrame({"ltable_id": ["a0"], "rtable_id": [right["id"][-1]], "label": [1]}).cast(train.schema)
+    ab = make_benchmark(left=left, right=right, train=pl.concat([train, far]), valid=valid)
+    cfg = replace(CFG, views="auto", target_recall=1.0, proposer="auto", k_grid=(1, 2))
+    fitted: list[int] = []
+    real = TfidfVectorizer.fit_transform
+
+    def counting(self, raw, y=None):  # type: ignore[no-untyped-def]
+        fitted.append(len(raw))
+        return real(self, raw, y)
+
+    monkeypatch.setattr(TfidfVectorizer, "fit_transform", counting)
+    res = block(ab, config=cfg)
+    assert set(res.metrics["proposers_tried"]) == {"left", "right"} and "views_tried" in res.metrics
+    distinct = {tuple(ab.text("left", a)) for a in (None, *((x,) for x in ab.attributes))}
+    assert 1 < len(fitted) <= len(distinct)  # the record and each text attribute once, for both proposers
+    A, B = tfidf_matrices(ab, cfg)  # no cache: vectorised afresh
+    cache: dict = {}  # type: ignore[type-arg]
+    B2, A2 = tfidf_matrices(ab.swapped(), cfg, cache=cache)
+    A3, B3 = tfidf_matrices(ab, cfg, cache=cache)
+    assert len(cache) == 1 and A3 is A2 and B3 is B2
+    for x, y in ((A, A2), (B, B2)):
+        assert (x != y).nnz == 0 and np.array_equal(x.indices, y.indices)
