@@ -24,6 +24,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from crossmatch.errors import ConfigError
+from crossmatch.topk import best_k
 
 SEARCHES = ("exact", "pruned", "auto")
 _DENSE_CELLS = 50_000_000
@@ -85,35 +86,13 @@ def _exact(X: sp.csr_matrix, Y: sp.csr_matrix, k: int, chunk: int,
     chunk = max(1, min(chunk, _DENSE_CELLS // max(Y.shape[0], 1)))  # a dense block of at most ~200 MB
     for s in range(0, len(rows_of), chunk):
         part = rows_of[s:s + chunk]
-        idx, val = _best_k((X[part] @ YT).toarray(), k)
+        idx, val = best_k((X[part] @ YT).toarray(), k)  # ties by the smaller column: portable (crossmatch.topk)
         rows.append(np.repeat(part, k))
         cols.append(idx.ravel())
         sims.append(val.ravel())
         ranks.append(np.tile(np.arange(1, k + 1), len(part)))
     return (np.concatenate(rows).astype(np.int64), np.concatenate(cols).astype(np.int64),
             np.concatenate(sims).astype(np.float64), np.concatenate(ranks).astype(np.int64))
-
-
-def _best_k(S: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's ``k`` largest entries of the dense block ``S``: ``(columns, values)``, ``[rows, k]``, best first,
-    ties by the smaller column id. Which of several tied entries ``np.argpartition`` returns is up to its
-    selection kernel, which NumPy picks per CPU (AVX-512 ones where present), so an argpartition top-k of records
-    with duplicates is not portable. Only the k-th largest *value* is read from a partition (the same whichever
-    entry holds it); the entries above it and the first ties with it by column id are then ordered."""
-    n, m = S.shape
-    if k >= m:
-        idx = np.tile(np.arange(m), (n, 1))
-    else:
-        kth = np.partition(S, m - k, axis=1)[:, m - k][:, None]
-        rg, cg = np.nonzero(S > kth)  # fewer than k per row
-        re, ce = np.nonzero(S == kth)  # ties with the k-th, ascending column ids within a row
-        need = k - np.bincount(rg, minlength=n)
-        take = np.arange(len(re)) - np.searchsorted(re, re) < need[re]
-        rr, cc = np.r_[rg, re[take]], np.r_[cg, ce[take]]
-        idx = cc[np.lexsort((cc, -S[rr, cc], rr))].reshape(n, k)
-    val = np.take_along_axis(S, idx, axis=1)
-    order = np.argsort(-val, axis=1, kind="stable")  # by value, ties by column id (idx is in that order already)
-    return np.take_along_axis(idx, order, axis=1), np.take_along_axis(val, order, axis=1)
 
 
 def _shortlists(P: sp.csr_matrix, m: int) -> tuple[np.ndarray, np.ndarray]:

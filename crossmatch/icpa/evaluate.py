@@ -23,6 +23,7 @@ import polars as pl
 import scipy.sparse as sp
 
 from crossmatch.metrics.ranking import per_user_metrics
+from crossmatch.topk import best_k
 
 Scorer = Callable[[sp.csr_matrix], np.ndarray]
 
@@ -142,7 +143,8 @@ def hybrid_scorer(learned: Scorer, ranker: Scorer, weight: float) -> Scorer:
 
 
 def topk(scorer: Scorer, split: Split, k: int, *, exclude_history: bool = True, chunk: int | None = None) -> np.ndarray:
-    """``[len(split.users), k]`` best items per evaluated user (history items excluded).
+    """``[len(split.users), k]`` best items per evaluated user (history items excluded), best first; tied scores
+    go to the smaller item id on every CPU (:mod:`crossmatch.topk`; both retrieval ``topk`` methods keep that rule).
 
     A scorer with a ``topk(H, k, exclude_history)`` method (the eq. 10 scorers of
     :mod:`crossmatch.icpa.retrieval`) ranks all users at once without dense ``[u, n]`` scores.
@@ -161,9 +163,7 @@ def topk(scorer: Scorer, split: Split, k: int, *, exclude_history: bool = True, 
         if exclude_history:
             r, c = Hu.nonzero()
             scores[r, c] = -np.inf
-        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-        order = np.argsort(-np.take_along_axis(scores, part, axis=1), axis=1, kind="stable")
-        out.append(np.take_along_axis(part, order, axis=1))
+        out.append(best_k(scores, k)[0])  # ties (popularity counts, zeros) by the smaller item id, on any CPU
     return np.concatenate(out) if out else np.zeros((0, k), dtype=np.int64)
 
 

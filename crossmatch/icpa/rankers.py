@@ -26,6 +26,7 @@ import scipy.linalg as la
 import scipy.sparse as sp
 
 from crossmatch.errors import ConfigError
+from crossmatch.topk import best_k_entries
 
 RANKERS: tuple[str, ...] = ("popularity", "cooccurrence", "itemknn", "ease")
 EASE_MAX_ITEMS = 30_000  # a dense float64 Gram matrix of this size is 7.2 GB
@@ -85,10 +86,7 @@ def _top_k_rows(S: sp.csr_matrix, k: int) -> sp.csr_matrix:
     if deg.max(initial=0) <= k:
         return S
     rows = np.repeat(np.arange(S.shape[0]), deg)
-    # Sort by row, then by value descending: lexsort's last key is the primary one.
-    order = np.lexsort((S.indices, -S.data, rows))
-    rank = np.arange(order.size) - np.repeat(S.indptr[:-1], deg)
-    keep = order[rank < k]
+    keep = best_k_entries(rows, S.indices, S.data, k)
     return sp.csr_matrix((S.data[keep], (rows[keep], S.indices[keep])), shape=S.shape)
 
 

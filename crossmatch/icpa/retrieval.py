@@ -157,7 +157,8 @@ def _merge(best_v: Tensor, best_i: Tensor, out: Tensor, lo: int) -> None:
     """Merge one block's scores ``out`` (``[n_sub, m, _SUB]``: item ``lo + s·_SUB + c``) into the running
     top-k ``best_v`` / ``best_i`` (``[m, k]``, best first) of the same ``m`` users, in place.
 
-    Until every user has ``k`` entries (the first block) this is a ``torch.topk`` over the block.
+    Until every user has ``k`` entries (the first block) this is a stable sort over the block. Ties go to the
+    smaller item id (on every CPU, unlike ``torch.topk``'s pick).
     After that only entries above a user's current k-th best can enter, and they are few: the
     ``_SUB``-wide segments whose maximum beats it are found first (one cheap ``amax`` pass), and only
     their winning entries are sorted together with the touched users' current lists. A ``topk``
@@ -167,7 +168,10 @@ def _merge(best_v: Tensor, best_i: Tensor, out: Tensor, lo: int) -> None:
     thr = best_v[:, k - 1]
     if bool(torch.isinf(thr).any()):
         flat = out.permute(1, 0, 2).reshape(m, -1)
-        v, j = torch.topk(torch.cat([best_v, flat], 1), k, dim=1)
+        # a stable sort, not torch.topk: among tied scores the smaller item id (best_v's ids precede the
+        # block's, which ascend), whatever CPU kernel runs (crossmatch.topk)
+        v, j = torch.sort(torch.cat([best_v, flat], 1), dim=1, descending=True, stable=True)
+        v, j = v[:, :k], j[:, :k]
         ids = torch.cat([best_i, (lo + torch.arange(flat.shape[1])).expand(m, -1)], 1)
         best_i.copy_(torch.gather(ids, 1, j))
         best_v.copy_(v)
@@ -178,9 +182,11 @@ def _merge(best_v: Tensor, best_i: Tensor, out: Tensor, lo: int) -> None:
     seg = out[s, r]  # [segments, _SUB]
     p, c = (seg > thr[r][:, None]).nonzero(as_tuple=True)
     hit = torch.unique(r)
-    rows = torch.cat([r[p], hit.repeat_interleave(k)])  # every hit user keeps its k current entries in play
-    vals = torch.cat([seg[p, c], best_v[hit].reshape(-1)])
-    items = torch.cat([lo + s[p] * _SUB + c, best_i[hit].reshape(-1)])
+    # every hit user keeps its k current entries in play; they come first, so the stable sorts below give a tie
+    # to the smaller item id (the current ones are from earlier blocks; the block's ascend in s, then c)
+    rows = torch.cat([hit.repeat_interleave(k), r[p]])
+    vals = torch.cat([best_v[hit].reshape(-1), seg[p, c]])
+    items = torch.cat([best_i[hit].reshape(-1), lo + s[p] * _SUB + c])
     by_value = torch.argsort(vals, descending=True, stable=True)
     perm = by_value[torch.argsort(rows[by_value], stable=True)]  # grouped by user, best first
     rows = rows[perm]

@@ -11,7 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.sparse as sp
-import torch
+
+from crossmatch.topk import best_k, best_k_entries
 
 BUDGET = 1 << 24  # elements of one working block (densified users × items here; items × block in retrieval)
 
@@ -29,11 +30,11 @@ def sparse_topk(H: sp.csr_matrix, S: sp.csr_matrix, k: int, *, exclude_history: 
                 user_chunk: int | None = None, workers: int | None = None) -> np.ndarray:
     """Top-``k`` items ``[u, k]`` of ``H @ S`` (dense scores: 0 where the product has no entry).
 
-    Rows with at least ``k`` positive non-history entries take their top-k among those entries (a
-    padded ``torch.topk``; everything else scores ≤ 0); the rest are densified, in chunks of at
-    most :data:`BUDGET` elements. Chunks of users are independent, so they run on ``workers`` threads
-    (default :func:`default_workers`; SciPy's sparse product and the top-k release the GIL): the
-    result is the same for any number of workers.
+    Rows with at least ``k`` positive non-history entries take their top-k among those entries (everything
+    else scores ≤ 0); the rest are densified, in chunks of at most :data:`BUDGET` elements. Chunks of users
+    are independent, so they run on ``workers`` threads (default :func:`default_workers`; SciPy's sparse
+    product releases the GIL): the result is the same for any number of workers. Tied scores go to the smaller item id, on every CPU
+    (:mod:`crossmatch.topk`; ``torch.topk``'s pick among ties is its kernel's).
     """
     u, n = H.shape
     if S.shape != (n, n):
@@ -73,16 +74,9 @@ def _chunk_topk(Hc: sp.csr_matrix, S: sp.csr_matrix, k: int, exclude_history: bo
     ok = cnt >= k
     if ok.any():
         sel = ok[rows]
-        r, c, v = rows[sel], cols[sel], vals[sel]
-        slot = np.arange(r.size) - np.repeat(np.cumsum(cnt[ok]) - cnt[ok], cnt[ok])
-        dense_row = np.cumsum(ok) - 1
-        pad = torch.full((int(ok.sum()), int(cnt[ok].max())), -torch.inf, dtype=torch.float64)
-        idx = torch.zeros(pad.shape, dtype=torch.int64)
-        pad[dense_row[r], slot] = torch.from_numpy(v)
-        idx[dense_row[r], slot] = torch.from_numpy(c.astype(np.int64))
-        out[np.flatnonzero(ok)] = torch.gather(idx, 1, torch.topk(pad, k, dim=1).indices).numpy()
+        c = cols[sel]
+        out[np.flatnonzero(ok)] = c[best_k_entries(rows[sel], c, vals[sel], k)].reshape(-1, k)
     bad = np.flatnonzero(~ok)
     if bad.size:
-        D = torch.from_numpy(np.asarray(P[bad].todense(), dtype=np.float64))
-        out[bad] = torch.topk(D, k, dim=1).indices.numpy()
+        out[bad] = best_k(np.asarray(P[bad].todense(), dtype=np.float64), k)[0]
     return out

@@ -241,3 +241,51 @@ def test_itemknn_in_blocks_of_rows_is_the_same_matrix():
         part = itemknn_matrix(X, 6, block=block)
         assert (part != whole).nnz == 0 and part.shape == (45, 45)
     assert whole.diagonal().sum() == 0 and np.diff(whole.indptr).max() <= 6
+
+
+def _tied_instance(n: int = 400, users: int = 30, groups: int = 4, seed: int = 3):
+    """Items in ``groups`` classes of identical context vectors, the classes' members spread over the ids (item
+    ``i`` is in class ``i % groups``): every score ties with a quarter of the catalogue."""
+    g = torch.Generator().manual_seed(seed)
+    A = torch.nn.functional.normalize(torch.randn(n, 8, generator=g), dim=1)
+    C = torch.nn.functional.normalize(torch.randn(groups, 8, generator=g), dim=1)[torch.arange(n) % groups]
+    rng = np.random.default_rng(seed)
+    # four distinct history items per user: weights of 1/4 make each user's sums of a class's (identical) pair
+    # scores bit-identical, whichever order or FMA a kernel uses
+    items = np.concatenate([rng.choice(n, 4, replace=False) for _ in range(users)])
+    H = sp.csr_matrix((np.ones(users * 4), (np.repeat(np.arange(users), 4), items)), shape=(users, n))
+    return A, C, normalised_rows(H)
+
+
+def _stable_top(masked: np.ndarray, k: int) -> np.ndarray:
+    """The reference: a stable sort by score, so ties go to the smaller item id."""
+    return np.argsort(-masked, axis=1, kind="stable")[:, :k]
+
+
+def test_tied_scores_go_to_the_smaller_item_id_in_every_top_k():
+    """The pick among tied scores must not be a kernel's (np.argpartition / torch.topk choose per CPU): the
+    XMarket and default figures of popularity, item-kNN and EASE moved between an AVX-512 and an AVX2 machine."""
+    A, C, H = _tied_instance()
+    r, c = H.nonzero()
+    k = 150  # more than a class: each list ends inside a tie
+    # the eq. 10 exact search, one block and many (the dense first-block sort and the sparse merge)
+    S, masked, _ = _dense(A, C, H, "sigmoid")
+    for block in (None, 64, 7):
+        ids, _ = exact_topk(A, C, H, k, score="sigmoid", block=block)
+        # float32 products may split a class by its last bit: compare on the values, then on the ids of ties
+        assert np.array_equal(ids, _stable_top(np.round(masked, 5), k)), block
+    # the generic path of evaluate.topk (dense scores per chunk of users) on a popularity-like scorer
+    counts = np.arange(400) % 5  # 80 items tie at each count
+    split = make_split([_frame(H)], _frame(sp.csr_matrix((np.ones(len(r)), (r, (c + 1) % 400)), shape=H.shape)),
+                       H.shape[0], 400)
+    pop = np.broadcast_to(counts.astype(np.float64), (split.users.size, 400)).copy()
+    hr, hc = H[split.users].nonzero()
+    pop[hr, hc] = -np.inf
+    assert np.array_equal(topk(lambda Hu: np.tile(counts.astype(np.float64), (Hu.shape[0], 1)), split, k, chunk=7),
+                          _stable_top(pop, k))
+    # the sparse product H @ S: long rows (entries only) and short rows (densified, zeros tie)
+    G = sp.csr_matrix(np.where(np.arange(400)[None, :] % 8 == np.arange(400)[:, None] % 8, 1.0, 0.0))
+    dense = np.asarray((H @ G).todense())
+    dense[r, c] = dense.min() - 1.0
+    for kk in (20, 390):  # 20: every row has enough entries; 390: densified, the zeros decide
+        assert np.array_equal(sparse_topk(H, G, kk), _stable_top(dense, kk)), kk
