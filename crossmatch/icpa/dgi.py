@@ -48,7 +48,8 @@ def train_dgi(src: np.ndarray, dst: np.ndarray, n_items: int, *, dim: int = 64, 
         raise ConfigError(f"dgi: need >= 2 items and steps >= 0, got {n_items} items, {steps} steps")
     torch.manual_seed(seed)
     dev = torch.device(device)
-    s, d = torch.as_tensor(src, dtype=torch.long), torch.as_tensor(dst, dtype=torch.long)
+    # a copy: the edges often arrive as read-only views of a polars frame, which torch warns about sharing
+    s, d = torch.tensor(src, dtype=torch.long), torch.tensor(dst, dtype=torch.long)
     edge_index = torch.unique(torch.stack([torch.cat([s, d]), torch.cat([d, s])]), dim=1).to(dev)
     encoder = _Encoder(n_items, dim, hidden)
     model = DeepGraphInfomax(hidden, encoder=encoder, summary=_summary, corruption=_corruption).to(dev)
