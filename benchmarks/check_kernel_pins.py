@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from stages._kernels import AVX2, OPT_OUT, THREADS, cpu_flags
+from stages._kernels import AVX2, OPT_OUT, THREADS, machine_flags
 
 ROOT = Path(__file__).resolve().parents[1]
 CURVES = ROOT / "plots" / "icpa_curves" / "train_align"
@@ -54,7 +54,7 @@ def main() -> None:
     args = ap.parse_args()
     if not (ROOT / "data" / "edges").exists():
         sys.exit("check_kernel_pins: data/edges is missing; run `dvc repro edges` first")
-    flags = cpu_flags(Path("/proc/cpuinfo").read_text()) if Path("/proc/cpuinfo").exists() else frozenset()
+    flags = machine_flags()
     print(json.dumps({"avx2": "avx2" in flags, "fma": "fma" in flags, "avx512f": "avx512f" in flags}))
     variants: dict[str, dict[str, str]] = {"pinned": {}, "native": {OPT_OUT: "1", **THREADS}}
     if args.each:
