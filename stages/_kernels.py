@@ -53,12 +53,16 @@ def kernel_pins(*, flags: frozenset[str], environ: Mapping[str, str]) -> dict[st
     return {name: value for name, value in wanted.items() if name not in environ}
 
 
+def machine_flags() -> frozenset[str]:
+    """This CPU's feature flags (empty off Linux, where there is no ``/proc/cpuinfo`` to read)."""
+    try:
+        return cpu_flags(CPUINFO.read_text(errors="replace"))
+    except OSError:
+        return frozenset()
+
+
 def pin(environ: MutableMapping[str, str] = os.environ) -> dict[str, str]:
     """Apply :func:`kernel_pins` for this machine to ``environ``; returns what was set."""
-    try:
-        flags = cpu_flags(CPUINFO.read_text(errors="replace"))
-    except OSError:  # not Linux: no flags to read, so the thread pin only
-        flags = frozenset()
-    pins = kernel_pins(flags=flags, environ=environ)
+    pins = kernel_pins(flags=machine_flags(), environ=environ)
     environ.update(pins)
     return pins

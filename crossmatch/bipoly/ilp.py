@@ -8,6 +8,10 @@ incumbent. The model and warm-start names stay importable from here.
 
 from __future__ import annotations
 
+import ctypes
+import os
+import sys
+import threading
 import time
 import warnings
 from collections.abc import Sequence
@@ -24,9 +28,44 @@ __all__ = ["GAP_NOISE", "INF", "MIN_SOLVE_SECONDS", "IlpConfig", "IlpFamily", "I
            "solve_ilp", "start_objective"]
 
 
+_BANNER_LOCK = threading.Lock()
+_banner_done = False
+
+
+def _swallow_banner() -> None:
+    """Create this process's first HiGHS instance with the C-level stdout pointed at ``/dev/null``.
+
+    HiGHS (1.16) prints a two-line licence banner when a process creates its first instance, in the constructor,
+    before ``output_flag`` can be set: every blocking worker wrote it into ``crossmatch run``'s live view. Later
+    instances print nothing. Under a lock, so threads never swap the descriptor twice."""
+    global _banner_done
+    with _BANNER_LOCK:
+        if _banner_done:
+            return
+        _banner_done = True
+        try:
+            sys.stdout.flush()
+            saved, null = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+        except (OSError, ValueError):  # no usable stdout (a closed descriptor): nothing to protect
+            highspy.Highs()
+            return
+        try:
+            os.dup2(null, 1)
+            highspy.Highs()
+            try:  # the banner may sit in the C library's buffer: flush it while it still goes to /dev/null
+                ctypes.CDLL(None).fflush(None)
+            except (OSError, AttributeError, TypeError):  # no C runtime reachable this way (not POSIX)
+                pass
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+            os.close(null)
+
+
 def _highs(model: IlpModel, cfg: IlpConfig, start: np.ndarray | None) -> highspy.Highs:
     """A HiGHS instance holding the model (and the start values, when given), not yet run; the caller
     sets ``time_limit`` to what is left of the budget just before ``run``."""
+    _swallow_banner()
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("mip_rel_gap", float(cfg.mip_gap))

@@ -22,6 +22,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from crossmatch.er.knn import SEARCHES, resolve_search
 from crossmatch.er.knn import topk as knn_topk
+from crossmatch.er.ngrams import char_wb_tfidf
 from crossmatch.er.tables import Benchmark
 from crossmatch.errors import ConfigError
 
@@ -93,9 +94,12 @@ def tfidf_matrices(bench: Benchmark, config: BlockingConfig, attributes: tuple[s
         if (flipped := (*key[:2], key[3], key[2])) in cache:
             B, A = cache[flipped]
             return A, B
-    vec = TfidfVectorizer(analyzer=config.analyzer, ngram_range=ngram, sublinear_tf=True, dtype=np.float32)
-    M = vec.fit_transform(left + right).tocsr()
-    M.sort_indices()  # as vec.transform leaves them: the sparse products then sum in the same order
+    if config.analyzer == "char_wb":  # the vectoriser's matrix, computed once per distinct word (many times faster)
+        M = char_wb_tfidf(left + right, ngram)
+    else:
+        M = TfidfVectorizer(analyzer=config.analyzer, ngram_range=ngram, sublinear_tf=True,
+                            dtype=np.float32).fit_transform(left + right).tocsr()
+        M.sort_indices()  # as vec.transform leaves them: the sparse products then sum in the same order
     out = (M[:len(left)].tocsr(), M[len(left):].tocsr())
     if cache is not None:
         cache[key] = out

@@ -29,6 +29,7 @@ from rapidfuzz.distance import JaroWinkler
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from crossmatch.er.blocking import BlockingConfig, tfidf_matrices, topk
+from crossmatch.er.ngrams import char_wb_tfidf
 from crossmatch.er.tables import Benchmark, numeric_attributes, parse_numbers
 
 _TOKEN = re.compile(r"[a-z0-9]+")
@@ -94,14 +95,14 @@ class PairFeaturizer:
             if c in self.numeric:
                 continue
             left, right = self.values[c]
-            for analyzer, ngram in (("char_wb", (2, 4)), ("word", (1, 1))):
-                vec = TfidfVectorizer(analyzer=analyzer, ngram_range=ngram, sublinear_tf=True, dtype=np.float32,
-                                      token_pattern=r"[a-z0-9]+" if analyzer == "word" else None)
-                try:
-                    vec.fit(left + right)
-                except ValueError:  # an attribute that is empty everywhere has no vocabulary
-                    continue
-                self.tfidf[(c, analyzer)] = (vec.transform(left).tocsr(), vec.transform(right).tocsr())
+            try:  # the vectoriser's matrices (fitted on both sides), the character one per distinct word
+                M = char_wb_tfidf(left + right, (2, 4))
+                self.tfidf[(c, "char_wb")] = (M[:len(left)].tocsr(), M[len(left):].tocsr())
+                vec = TfidfVectorizer(analyzer="word", sublinear_tf=True, dtype=np.float32, token_pattern=r"[a-z0-9]+")
+                vec.fit(left + right)
+                self.tfidf[(c, "word")] = (vec.transform(left).tocsr(), vec.transform(right).tocsr())
+            except ValueError:  # an attribute that is empty everywhere has no vocabulary
+                continue
         self.text = (b.text("left"), b.text("right"))
         # alphanumerics only: "ELP-LP12" and "elplp12" are one model number
         self.compact = ([_compact(t) for t in self.text[0]], [_compact(t) for t in self.text[1]])

@@ -84,3 +84,24 @@ def test_blocking_params_check_the_node_limit() -> None:
     with pytest.raises(ConfigError, match="blocking.ilp.node_limit"):
         IlpParams(node_limit=0)
     assert IlpParams().node_limit is None
+
+
+def test_a_solve_writes_nothing_to_stdout() -> None:
+    """HiGHS prints a licence banner when a process creates its first instance, before ``output_flag`` can be set
+    (it interleaved with ``crossmatch run``'s live view once per blocking worker): the ILP swallows it, and the
+    process's own output before and after is intact."""
+    import subprocess
+    import sys
+
+    code = ("import numpy as np\n"
+            "from crossmatch.bipoly.ilp import IlpConfig, solve_ilp\n"
+            "from crossmatch.bipoly.instance import Instance, Rewards\n"
+            "print('before', flush=True)\n"
+            "inst = Instance.from_dense(np.array([[0.9, 0.1], [0.2, 0.8]]))\n"
+            "solve_ilp(inst, Rewards.tied(0.1, 0.2), IlpConfig(family='bipoly'))\n"
+            "solve_ilp(inst, Rewards.tied(0.1, 0.2), IlpConfig(family='poly'))\n"
+            "print('after')\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == "before\nafter\n"
+    assert "HiGHS" not in res.stderr

@@ -151,8 +151,7 @@ def test_each_text_is_vectorised_once_per_block(monkeypatch: pytest.MonkeyPatch)
     """The character n-grams of long values are blocking's slow part: with both tables proposing (the larger one is
     searched here, its smallest k being cheap enough) and every attribute view tried, each distinct text is
     vectorised once, and the reused matrices give the candidates a fresh vectorisation gives."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
+    import crossmatch.er.blocking as blocking_module
     from crossmatch.er.blocking import tfidf_matrices
 
     left, right, train, valid = synthetic_tables()
@@ -162,13 +161,13 @@ def test_each_text_is_vectorised_once_per_block(monkeypatch: pytest.MonkeyPatch)
     ab = make_benchmark(left=left, right=right, train=pl.concat([train, far]), valid=valid)
     cfg = replace(CFG, views="auto", target_recall=1.0, proposer="auto", k_grid=(1, 2))
     fitted: list[int] = []
-    real = TfidfVectorizer.fit_transform
+    real = blocking_module.char_wb_tfidf  # the blocking's character TF-IDF (crossmatch.er.ngrams)
 
-    def counting(self, raw, y=None):  # type: ignore[no-untyped-def]
-        fitted.append(len(raw))
-        return real(self, raw, y)
+    def counting(texts, ngram):  # type: ignore[no-untyped-def]
+        fitted.append(len(texts))
+        return real(texts, ngram)
 
-    monkeypatch.setattr(TfidfVectorizer, "fit_transform", counting)
+    monkeypatch.setattr(blocking_module, "char_wb_tfidf", counting)
     res = block(ab, config=cfg)
     assert set(res.metrics["proposers_tried"]) == {"left", "right"} and "views_tried" in res.metrics
     distinct = {tuple(ab.text("left", a)) for a in (None, *((x,) for x in ab.attributes))}
