@@ -93,9 +93,11 @@ def experiments_from_json(records: Sequence[Mapping[str, Any]]) -> list[Experime
         label = "workspace" if rev == "workspace" else f"{name} ({rev[:7]})" if name else rev[:7]
         out.append(_record(rec, label))
         for group in rec.get("experiments") or []:
+            state = (group.get("executor") or {}).get("state")
             for sub in group.get("revs") or []:
-                sub_name = sub.get("name") or group.get("name") or str(sub.get("rev", ""))[:7]
-                out.append(_record(sub, str(sub_name)))
+                sub_name = str(sub.get("name") or group.get("name") or str(sub.get("rev", ""))[:7])
+                # a queued, running or failed experiment says so: its metrics are missing or partial
+                out.append(_record(sub, f"{sub_name} ({state})" if state and state != "success" else sub_name))
     return out
 
 

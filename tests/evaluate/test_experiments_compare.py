@@ -35,13 +35,16 @@ RECORDS = [
                                 "experiments": None}],
                       "executor": None, "name": "inane-snow"},
                      {"revs": [{"rev": "1111111111", "name": "broken", "data": {}, "error": {"msg": "stage failed"},
-                                "experiments": None}], "executor": None, "name": "broken"}]},
+                                "experiments": None}], "executor": None, "name": "broken"},
+                     {"revs": [{"rev": "2222222222", "name": "later", "data": _data("2222222", 7, 0.0),
+                                "error": None, "experiments": None}], "name": "later",
+                      "executor": {"state": "queued", "name": "dvc-task", "local": {"pid": None}}}]},
 ]
 
 
 def test_rows_in_dvc_order_with_labels():
     exps = experiments_from_json(RECORDS)
-    assert [e.label for e in exps] == ["workspace", "main (d7b3ea0)", "inane-snow", "broken"]
+    assert [e.label for e in exps] == ["workspace", "main (d7b3ea0)", "inane-snow", "broken", "later (queued)"]
     assert exps[1].params["edges.window"] == 3
     assert exps[1].params["pipelines/real/params.yaml:er.k"] == 10  # another file's keys carry its path
     assert exps[1].params["icpa.sources"] == "a, b"  # a list is one value
@@ -49,7 +52,8 @@ def test_rows_in_dvc_order_with_labels():
 
 
 def test_only_changed_params_and_the_headline_file():
-    comp = compare(experiments_from_json(RECORDS), metric_files=["metrics/headline.json"])
+    comp = compare(experiments_from_json(RECORDS[:1] + [{**RECORDS[1], "experiments": RECORDS[1]["experiments"][:2]}]),
+                   metric_files=["metrics/headline.json"])
     assert comp.columns == ["workspace", "main (d7b3ea0)", "inane-snow"]
     assert comp.params == [("edges.window", [5, 3, 5])]
     assert comp.unchanged_params == 3
@@ -58,7 +62,8 @@ def test_only_changed_params_and_the_headline_file():
     assert dict(rows) == {"icpa.ndcg@10.icpa": [0.46, 0.45, 0.46], "match.f1": [0.88, 0.88, 0.88],
                           "new.key": [None, None, 1]}
     assert comp.errors == [("broken", "stage failed")]
-    changed = compare(experiments_from_json(RECORDS), metric_files=["metrics/headline.json"],
+    changed = compare(experiments_from_json(RECORDS[:1] + [{**RECORDS[1], "experiments": RECORDS[1]["experiments"][:2]}]),
+                      metric_files=["metrics/headline.json"],
                       only_changed_metrics=True)
     assert [k for k, _ in changed.metrics[0][1]] == ["icpa.ndcg@10.icpa", "new.key"]
     every = compare(experiments_from_json(RECORDS))
