@@ -315,7 +315,10 @@ def experiments(
         headline = None if all_metrics else [f"{spec.metrics_dir}/{spec.headline_file}.json"]
         comp = compare(experiments_from_json(records), metric_files=headline, only_changed_metrics=only_changed)
     except (DvcError, CrossmatchError, json.JSONDecodeError) as exc:
-        console.print(f"[red]error:[/] {str(exc).splitlines()[0] if str(exc) else exc}", highlight=False, soft_wrap=True)
+        lines = [ln for ln in str(exc).splitlines() if ln.strip()]
+        # DVC's own reason is its last line ("ERROR: ..."); the first only names the command
+        why = lines[-1] if isinstance(exc, DvcError) and lines else (lines[0] if lines else type(exc).__name__)
+        console.print(f"[red]error:[/] {why}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     if as_json:
         console.print_json(json.dumps(comp.to_dict()))
