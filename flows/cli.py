@@ -272,7 +272,7 @@ def readme(
 
 def _render_comparison(comp: Any, pipeline_name: str) -> Table:
     """The comparison as a table: one row per changed param and per metric, one column per experiment."""
-    from crossmatch.report.experiments import cell
+    from crossmatch.experiments import cell
 
     n_exp, n_eq = len(comp.columns), comp.unchanged_params
     table = Table(title=f"{n_exp} experiment{'s' * (n_exp != 1)}, {pipeline_name} pipeline", title_justify="left",
@@ -302,7 +302,7 @@ def experiments(
 ) -> None:
     """Compare experiments on one screen: the params that differ and the headline metrics, one column per experiment (`dvc exp show`, transposed and filtered)."""
     from crossmatch.errors import CrossmatchError
-    from crossmatch.report.experiments import compare, experiments_from_json
+    from crossmatch.experiments import compare, experiments_from_json
     from flows.dvc import DvcError, dvc
     from flows.guard import repository
 

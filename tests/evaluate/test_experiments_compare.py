@@ -7,7 +7,7 @@ import pytest
 from rich.console import Console
 
 from crossmatch.errors import CrossmatchError
-from crossmatch.report.experiments import cell, compare, experiments_from_json
+from crossmatch.experiments import cell, compare, experiments_from_json
 
 
 def _data(rev: str, window: int, ndcg: float, extra: dict | None = None) -> dict:
