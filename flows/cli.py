@@ -270,6 +270,66 @@ def readme(
     console.print(f"updated the results table in {path}")
 
 
+def _render_comparison(comp: Any, pipeline_name: str) -> Table:
+    """The comparison as a table: one row per changed param and per metric, one column per experiment."""
+    from crossmatch.experiments import cell
+
+    n_exp, n_eq = len(comp.columns), comp.unchanged_params
+    table = Table(title=f"{n_exp} experiment{'s' * (n_exp != 1)}, {pipeline_name} pipeline", title_justify="left",
+                  caption=f"{n_eq} param{'s' * (n_eq != 1)} equal in all, not shown", caption_justify="left")
+    table.add_column("", no_wrap=True)
+    for label in comp.columns:
+        table.add_column(label, justify="right", no_wrap=True)
+    table.add_row("[bold]params that differ[/]" if comp.params else "[bold]params[/]: none differ")
+    for key, values in comp.params:
+        table.add_row(f"  {key}", *(cell(v) for v in values))
+    for path, rows in comp.metrics:
+        table.add_row(f"[bold]{path}[/]")
+        for key, values in rows:
+            table.add_row(f"  {key}", *(cell(v) for v in values))
+    return table
+
+
+@app.command("exps")
+def experiments(
+    pipeline_name: Annotated[str, typer.Option("--pipeline", help="whose headline metrics: default | real | a folder with a dvc.yaml")] = "default",
+    repo: Annotated[Optional[Path], typer.Option(help="project folder")] = None,
+    num: Annotated[int, typer.Option("-n", "--num", help="commits back from HEAD, with their experiments")] = 1,
+    all_commits: Annotated[bool, typer.Option("-A", "--all-commits", help="every commit")] = False,
+    all_metrics: Annotated[bool, typer.Option(help="every metrics file DVC reports, not only the pipeline's headline")] = False,
+    only_changed: Annotated[bool, typer.Option(help="drop metric rows equal in every experiment")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """Compare experiments on one screen: the params that differ and the headline metrics, one column per experiment (`dvc exp show`, transposed and filtered)."""
+    from crossmatch.errors import CrossmatchError
+    from crossmatch.experiments import compare, experiments_from_json
+    from flows.dvc import DvcError, dvc
+    from flows.guard import repository
+
+    with _friendly_errors():
+        root = repository(repo)
+    spec = _pipeline_spec(pipeline_name, root)
+    args = ["exp", "show", "--json", "--no-fetch"] + (["-A"] if all_commits else ["-n", str(max(num, 1))])
+    try:
+        records = json.loads(dvc(args, root).stdout)
+        headline = None if all_metrics else [f"{spec.metrics_dir}/{spec.headline_file}.json"]
+        comp = compare(experiments_from_json(records), metric_files=headline, only_changed_metrics=only_changed)
+    except (DvcError, CrossmatchError, json.JSONDecodeError) as exc:
+        lines = [ln for ln in str(exc).splitlines() if ln.strip()]
+        # DVC's own reason is its last line ("ERROR: ..."); the first only names the command
+        why = lines[-1] if isinstance(exc, DvcError) and lines else (lines[0] if lines else type(exc).__name__)
+        console.print(f"[red]error:[/] {why}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    if as_json:
+        console.print_json(json.dumps(comp.to_dict()))
+        return
+    console.print(_render_comparison(comp, pipeline_name))
+    for path in comp.missing_files:
+        console.print(f"[yellow]{path}: in none of these experiments (its stage has not run)[/]", highlight=False)
+    for label, msg in comp.errors:
+        console.print(f"[yellow]{label}: not shown, DVC reports an error: {msg}[/]", highlight=False, soft_wrap=True)
+
+
 @app.command()
 def concurrency() -> None:
     """Create the tag concurrency limits on the Prefect API in use: dvc = 1, gpu = one per CUDA device of this machine (one per CPU core without one; CROSSMATCH_GPU_SLOTS overrides)."""

@@ -74,8 +74,13 @@ def _left_proposes(bench: Benchmark, config: BlockingConfig, proposer: str, cach
         numeric = set(numeric_attributes(bench))
         best = _rank(_recall_at(curve, k), _pairs_at(curve, k), config.target_recall)
         tried["all"] = {"k": k, "recall_train": _recall_at(curve, k), "pairs": _pairs_at(curve, k)}
+        record_text = (bench.text("left"), bench.text("right"))
         for a in bench.attributes:
             if a in numeric or not (bench.left.get_column(a) != "").any() or not (bench.right.get_column(a) != "").any():
+                continue
+            if (bench.text("left", (a,)), bench.text("right", (a,))) == record_text:
+                # the attribute is the whole record's text (e.g. one text column): the same search, not run again
+                tried[a] = dict(tried["all"])
                 continue
             p, c, ka, sa = _view(bench, config, truths, (a,), cache)
             tried[a] = {"k": ka, "recall_train": _recall_at(c, ka), "pairs": _pairs_at(c, ka)}

@@ -1027,6 +1027,36 @@ def test_blocking_views_auto_falls_back_to_one_attribute_when_the_record_text_mi
         BlockingConfig(views="title")
 
 
+def test_a_view_equal_to_the_record_is_not_searched_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One text attribute (Company's shape) is the record's text: when the record misses the target, ``views:
+    auto`` lists that attribute with the record's figures instead of running the same neighbour search twice."""
+    import crossmatch.er.candidates as candidates_module
+
+    left, right, train, valid = synthetic_tables()
+    # a labelled match no search finds at k = 1 (a record and a distractor): the target is missed
+    far = pl.DataFrame({"ltable_id": ["a0"], "rtable_id": [right["id"][-1]], "label": [1]}).cast(train.schema)
+    train = pl.concat([train, far])
+    one = make_benchmark(left=left.select("id", "title"), right=right.select("id", "title"), train=train, valid=valid)
+    cfg = BlockingConfig(k_grid=(1,), k_left=1, target_recall=1.0, proposer="left", views="auto")
+    calls: list[object] = []
+    real = candidates_module.searched_candidates
+
+    def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(kwargs.get("attributes"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(candidates_module, "searched_candidates", counting)
+    res = block(one, config=cfg)
+    assert calls == [None]  # the record view only
+    assert res.metrics["views_tried"] == {"all": res.metrics["views_tried"]["all"], "title": res.metrics["views_tried"]["all"]}
+    assert res.metrics["view"] == "all"
+    two = make_benchmark(left=left.select("id", "title", "brand"), right=right.select("id", "title", "brand"),
+                         train=train, valid=valid)
+    calls.clear()
+    block(two, config=cfg)
+    assert calls == [None, ("title",), ("brand",)]  # a view that differs from the record is still searched
+
+
 def test_candidate_features_in_chunks_equal_one_pass_and_report_progress(bench) -> None:  # type: ignore[no-untyped-def]
     from crossmatch.er.pipeline import _transform_with_eta
 

@@ -51,7 +51,7 @@ def repo(tmp_path: Path) -> Path:
     return tmp_path
 
 
-@pytest.mark.parametrize("command", [["stages"], ["run"]])
+@pytest.mark.parametrize("command", [["stages"], ["run"], ["exps"]])
 def test_outside_a_repository(outside: Path, command: list[str]) -> None:
     code, out = _cli(command, outside)
     line = _one_line(out)

@@ -6,7 +6,9 @@ import json
 import subprocess
 
 import pytest
+from typer.testing import CliRunner
 
+from flows.cli import app
 from flows.dvc import dvc
 from tests.flows.repo_copy import make_repo_copy
 
@@ -31,3 +33,12 @@ def test_repro_twice_then_experiment(tmp_path):
     assert changed["sources"]["alpha"]["item_item_weight"] < baseline["sources"]["alpha"]["item_item_weight"]
     shown = json.loads(dvc(["exp", "show", "--json"], repo).stdout)
     assert "edges.window" in json.dumps(shown) or '"window": 5' in json.dumps(shown)
+    # the comparison a person reads: the changed param and the experiments side by side, nothing else
+    res = CliRunner().invoke(app, ["exps", "--repo", str(repo)], env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    rows = [line for line in res.output.splitlines() if "edges.window" in line]
+    assert len(rows) == 1
+    cells = [c.strip() for c in rows[0].split("│")[2:-1]]
+    assert cells == ["5", "9", "5"]  # workspace, the baseline commit, the experiment
+    assert "metrics/headline.json" in res.output and "edges.holdout_fraction" not in res.output
+    assert max(len(line) for line in res.output.splitlines()) <= 120
