@@ -277,7 +277,7 @@ def _render_comparison(comp: Any, pipeline_name: str) -> Table:
     n_exp, n_eq = len(comp.columns), comp.unchanged_params
     table = Table(title=f"{n_exp} experiment{'s' * (n_exp != 1)}, {pipeline_name} pipeline", title_justify="left",
                   caption=f"{n_eq} param{'s' * (n_eq != 1)} equal in all, not shown", caption_justify="left")
-    table.add_column("", no_wrap=True)
+    table.add_column("", overflow="fold")  # a narrow terminal folds a long key instead of cutting it
     for label in comp.columns:
         table.add_column(label, justify="right", no_wrap=True)
     table.add_row("[bold]params that differ[/]" if comp.params else "[bold]params[/]: none differ")
