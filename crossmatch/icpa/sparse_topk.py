@@ -73,9 +73,22 @@ def _chunk_topk(Hc: sp.csr_matrix, S: sp.csr_matrix, k: int, exclude_history: bo
     cnt = np.bincount(rows, minlength=P.shape[0])
     ok = cnt >= k
     if ok.any():
+        # Each such row's k-th largest value from one partition of its entries, padded side by side (the
+        # value, unlike which tied entry holds it, is the same on every CPU); then only the entries at or above
+        # it are sorted (crossmatch.topk.best_k_entries: ties by the smaller item id). Sorting every entry
+        # instead was 4-10x slower on a `large` source.
         sel = ok[rows]
-        c = cols[sel]
-        out[np.flatnonzero(ok)] = c[best_k_entries(rows[sel], c, vals[sel], k)].reshape(-1, k)
+        r, c, v = rows[sel], cols[sel], vals[sel]
+        n_ok = cnt[ok]
+        slot = np.arange(r.size) - np.repeat(np.cumsum(n_ok) - n_ok, n_ok)
+        at = (np.cumsum(ok) - 1)[r]
+        width = int(n_ok.max())
+        pad = np.full((n_ok.size, width), -np.inf)  # never the k-th: each row has >= k real entries
+        pad[at, slot] = v
+        kth = np.partition(pad, width - k, axis=1)[:, width - k]
+        top = v >= kth[at]
+        c = c[top]
+        out[np.flatnonzero(ok)] = c[best_k_entries(r[top], c, v[top], k)].reshape(-1, k)
     bad = np.flatnonzero(~ok)
     if bad.size:
         out[bad] = best_k(np.asarray(P[bad].todense(), dtype=np.float64), k)[0]

@@ -289,3 +289,20 @@ def test_tied_scores_go_to_the_smaller_item_id_in_every_top_k():
     dense[r, c] = dense.min() - 1.0
     for kk in (20, 390):  # 20: every row has enough entries; 390: densified, the zeros decide
         assert np.array_equal(sparse_topk(H, G, kk), _stable_top(dense, kk)), kk
+
+
+def test_sparse_topk_breaks_random_ties_like_a_stable_sort_in_both_paths():
+    """The long-row path reads each row's k-th value from one partition of its padded entries and sorts only
+    the entries at or above it; any slip in that bookkeeping (padding, row offsets, ties at the k-th value)
+    shows against a stable sort of the dense product."""
+    rng = np.random.default_rng(3)
+    for trial in range(40):
+        u, n = int(rng.integers(5, 120)), int(rng.integers(30, 200))
+        H = sp.random(u, n, density=float(rng.uniform(0.02, 0.2)), random_state=trial, format="csr")
+        H.data[:] = 1.0
+        S = sp.random(n, n, density=float(rng.uniform(0.05, 0.3)), random_state=100 + trial, format="csr")
+        S.data = rng.integers(1, 4, S.nnz).astype(np.float64)  # integer scores: ties everywhere
+        k = int(rng.integers(1, 30))
+        want = np.argsort(-np.asarray((H @ S).todense()), axis=1, kind="stable")[:, :k]
+        got = sparse_topk(H, S, k, exclude_history=False, user_chunk=int(rng.integers(1, 40)), workers=1)
+        assert np.array_equal(got, want), trial
