@@ -26,6 +26,7 @@ import polars as pl
 
 from benchmarks.er_layouts import fresh_workdir, run_layout, with_description
 from crossmatch.er.features import PairFeaturizer
+from stages._common import run
 from stages._er import load_params, read_benchmark
 
 
@@ -64,4 +65,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run("bench_er_long_text", main)  # bad input or params: one short line and exit 2, no traceback

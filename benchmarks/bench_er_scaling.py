@@ -35,6 +35,7 @@ from crossmatch.er.candidates import block
 from crossmatch.er.features import PairFeaturizer
 from crossmatch.er.knn import exact_work, topk
 from crossmatch.er.tables import Benchmark, positives
+from stages._common import run
 from stages._er import load_params, read_benchmark
 
 
@@ -113,4 +114,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run("bench_er_scaling", main)  # bad input or params: one short line and exit 2, no traceback

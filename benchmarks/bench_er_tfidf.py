@@ -24,6 +24,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from benchmarks.er_layouts import with_description
 from crossmatch.er.ngrams import char_wb_tfidf
+from stages._common import run
 from stages._er import read_benchmark
 
 DEFAULT = [Path("../shared/data") / n for n in ("walmart_amazon", "amazon_google", "dblp_acm")]
@@ -65,4 +66,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run("bench_er_tfidf", main)  # bad input or params: one short line and exit 2, no traceback

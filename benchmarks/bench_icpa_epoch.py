@@ -22,6 +22,7 @@ import torch
 
 from crossmatch.icpa import Trainer, build_model
 from crossmatch.icpa.methods import phase1_config, phase2_config, single_config
+from stages._common import run
 from stages._icpa import load_data, load_params
 
 
@@ -63,4 +64,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run("bench_icpa_epoch", main)  # bad input or params: one short line and exit 2, no traceback

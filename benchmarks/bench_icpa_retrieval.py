@@ -42,6 +42,7 @@ from crossmatch.icpa.retrieval import (
     pair_scores,
 )
 from crossmatch.icpa.sparse_topk import default_workers, sparse_topk
+from stages._common import run
 
 
 def peak_rss_mb() -> float:
@@ -185,5 +186,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run("bench_icpa_retrieval", main)  # bad input or params: one short line and exit 2, no traceback
 

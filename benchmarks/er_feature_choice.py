@@ -34,6 +34,7 @@ from crossmatch.er.features import PairFeaturizer
 from crossmatch.er.pipeline import oriented
 from crossmatch.er.scorer import PairScorer, ScorerConfig
 from crossmatch.er.selection import grouped_end_to_end
+from stages._common import run
 from stages._er import read_benchmark
 
 
@@ -102,4 +103,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run("er_feature_choice", main)  # bad input or params: one short line and exit 2, no traceback

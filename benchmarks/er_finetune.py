@@ -36,6 +36,7 @@ from crossmatch.er.features import PairFeaturizer
 from crossmatch.er.finetune import FinetuneConfig, blend_weight, dev_split, finetune
 from crossmatch.er.pipeline import choose_token_vocab
 from crossmatch.er.scorer import PairScorer, best_f1_threshold
+from stages._common import run
 from stages._er import load_params, read_benchmark
 
 _OUTPUTS = ("feature_scorer", "finetuned_minilm", "ensemble_mean", "ensemble_weighted")
@@ -158,4 +159,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run("er_finetune", main)  # bad input or params: one short line and exit 2, no traceback

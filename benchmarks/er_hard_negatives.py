@@ -33,6 +33,7 @@ from crossmatch.er.candidates import block
 from crossmatch.er.features import PairFeaturizer
 from crossmatch.er.pipeline import match, oriented, token_columns
 from crossmatch.er.selection import held_out_pair_f1
+from stages._common import run
 from stages._er import load_params, read_benchmark
 
 
@@ -90,4 +91,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run("er_hard_negatives", main)  # bad input or params: one short line and exit 2, no traceback

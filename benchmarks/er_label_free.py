@@ -24,6 +24,7 @@ from crossmatch.er.candidates import block
 from crossmatch.er.evaluate import end_to_end_bounds, end_to_end_estimate, output_metrics
 from crossmatch.er.pipeline import match
 from crossmatch.er.tables import positives
+from stages._common import run
 from stages._er import load_params, read_benchmark
 
 
@@ -63,4 +64,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run("er_label_free", main)  # bad input or params: one short line and exit 2, no traceback

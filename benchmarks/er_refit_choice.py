@@ -28,6 +28,7 @@ from crossmatch.er.features import PairFeaturizer
 from crossmatch.er.pipeline import oriented
 from crossmatch.er.scorer import ScorerConfig
 from crossmatch.er.selection import held_out_pair_f1
+from stages._common import run
 from stages._er import read_benchmark
 
 VARIANTS = ("full", "folds")
@@ -65,4 +66,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run("er_refit_choice", main)  # bad input or params: one short line and exit 2, no traceback

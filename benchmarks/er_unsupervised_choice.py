@@ -42,6 +42,7 @@ from crossmatch.er.postprocess import greedy_one_to_one
 from crossmatch.er.scorer import ScorerConfig
 from crossmatch.er.tables import Benchmark, positives
 from crossmatch.er.unsupervised import self_trained_scores, unsupervised_matches
+from stages._common import run
 from stages._er import load_params, read_benchmark
 
 
@@ -133,4 +134,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run("er_unsupervised_choice", main)  # bad input or params: one short line and exit 2, no traceback

@@ -26,7 +26,7 @@ import yaml
 from crossmatch.icpa import build_model
 from crossmatch.icpa.comparison import Evaluator, tune_rankers
 from crossmatch.icpa.methods import phase1_config, single_config
-from stages._common import load_section, params_as
+from stages._common import load_section, params_as, run
 from stages._icpa import Checkpoints, ICPAParams, evaluate_source, load_data, train_run
 
 
@@ -113,4 +113,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run("icpa_tune", main)  # bad input or params: one short line and exit 2, no traceback
