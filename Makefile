@@ -57,7 +57,7 @@ test: setup lint
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=20; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
 
-# ruff on the whole tree and mypy on crossmatch/, stages/, flows/ (both configured in pyproject.toml).
+# ruff on the whole tree and mypy on crossmatch/, stages/, flows/, benchmarks/ (both configured in pyproject.toml).
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy

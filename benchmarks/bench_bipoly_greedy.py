@@ -19,12 +19,16 @@ from __future__ import annotations
 import argparse
 import resource
 import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 
 from crossmatch.bipoly import Instance, Rewards, bipoly_c, bipoly_s
 from crossmatch.bipoly.reference import bipoly_s_reference
 from crossmatch.bipoly.similarity import Documents, similarity
+
+T = TypeVar("T")
 
 AUTHORS = {"dense": 13.5, "top20": 9.6}
 
@@ -43,7 +47,7 @@ def random_top_k(rng: np.random.Generator, m: int, n: int, k: int) -> Instance:
     return Instance.from_pairs(m, n, rows, cols.ravel(), rng.random(m * k))
 
 
-def timed(f, *a, **kw):  # type: ignore[no-untyped-def]
+def timed(f: Callable[..., T], *a: Any, **kw: Any) -> tuple[T, float]:
     t0 = time.perf_counter()
     out = f(*a, **kw)
     return out, time.perf_counter() - t0
@@ -73,10 +77,10 @@ def main() -> None:
                              tuple(" ".join(vocab[rng.zipf(1.3, 60) % vocab.size]) for _ in range(n)), np.ones(n, dtype=np.int64))
     dl, dr = mk(10_000), mk(10_000)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    res, secs = timed(similarity, dl, dr, "tfidf", top_k=50)
+    sim, secs = timed(similarity, dl, dr, "tfidf", top_k=50)
     rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"similarity tfidf 10^4 x 10^4 categories, top-50: {secs:.2f} s, {res.n_kept:,} pairs kept of "
-          f"{res.n_nonzero:,} non-zero; peak RSS {rss1:.0f} MB (was {rss0:.0f} MB; a dense float64 matrix alone is 800 MB)")
+    print(f"similarity tfidf 10^4 x 10^4 categories, top-50: {secs:.2f} s, {sim.n_kept:,} pairs kept of "
+          f"{sim.n_nonzero:,} non-zero; peak RSS {rss1:.0f} MB (was {rss0:.0f} MB; a dense float64 matrix alone is 800 MB)")
 
     h = rng.random((2000, 2000))
     for label, inst in (("dense", Instance.from_dense(h)), ("top20", row_top_k(h, 20))):

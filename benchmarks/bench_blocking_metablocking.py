@@ -74,7 +74,7 @@ def main() -> None:
     for combine, boost in (("none", 0.0), ("boost", 0.1), ("boost", 1.0), ("intersect", 0.0)):
         t1 = time.perf_counter()
         res = meta_blocking(tw, ta, cl, cr, len(dl.names), len(dr.names), lambda inst: bipoly_c(inst, rw),
-                            max_comparisons=args.max_comparisons, weighting=args.weighting,  # type: ignore[arg-type]
+                            max_comparisons=args.max_comparisons, weighting=args.weighting,
                             node_k=args.node_k, combine=combine, boost=boost)  # type: ignore[arg-type]
         secs = time.perf_counter() - t1
         kc, kr, kt, kn = score(res.keyword_left, res.keyword_right)

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import torch
 
-from crossmatch.icpa import Trainer, build_model
+from crossmatch.icpa import ICPAModel, Trainer, build_model
+from crossmatch.icpa.config import PhaseConfig
 from crossmatch.icpa.methods import phase1_config, phase2_config, single_config
 from stages._common import run
 from stages._icpa import load_data, load_params
@@ -44,7 +45,7 @@ def main() -> None:
     g = data.graph
     anchors = sum(int(s.anchors.numel()) for s in g.sources)
 
-    def run(name: str, phase, frozen=None, tower: str = "mlp") -> None:
+    def train_one(name: str, phase: PhaseConfig, frozen: ICPAModel | None = None, tower: str = "mlp") -> ICPAModel:
         cfg = dataclasses.replace(params.model_config, tower=tower)
         model = build_model(g.schemas, len(g.categories), cfg, 0)
         if frozen is not None:
@@ -57,10 +58,10 @@ def main() -> None:
               f"(target <= 60 s: {'met' if sec <= 60 else 'NOT met'})")
         return tr.model
 
-    p1 = run("ICPA phase 1", phase1_config(sched, align=True))
-    run("Base", single_config("base", None, sched))
-    run("ICPA phase 2 (ca)", phase2_config("icpa", 0, sched), frozen=p1)
-    run("MMoE", single_config("mmoe", None, sched), tower="mmoe")
+    p1 = train_one("ICPA phase 1", phase1_config(sched, align=True))
+    train_one("Base", single_config("base", None, sched))
+    train_one("ICPA phase 2 (ca)", phase2_config("icpa", 0, sched), frozen=p1)
+    train_one("MMoE", single_config("mmoe", None, sched), tower="mmoe")
 
 
 if __name__ == "__main__":

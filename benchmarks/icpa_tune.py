@@ -105,10 +105,10 @@ def main() -> None:
         phase = (single_config("base", None, schedule) if args.method == "base"
                  else phase1_config(schedule, align=True))
         trainer = train_run(f"{name or 'default'}", model, data, phase, params, Checkpoints(None), tag="")
-        vals = {s: evaluate_source(trainer.model, data, s, dataclasses.replace(params.eval_config))["valid"]["10"]["ndcg"]
-                for s in params.sources}
-        print(f"variant {name or 'default'} {sets}: valid NDCG@10 mean {np.mean(list(vals.values())):.4f} | "
-              + "  ".join(f"{s} {v:.4f}" for s, v in vals.items())
+        per_source = {s: evaluate_source(trainer.model, data, s, dataclasses.replace(params.eval_config))["valid"]["10"]["ndcg"]
+                      for s in params.sources}
+        print(f"variant {name or 'default'} {sets}: valid NDCG@10 mean {np.mean(list(per_source.values())):.4f} | "
+              + "  ".join(f"{s} {v:.4f}" for s, v in per_source.items())
               + f" | {trainer.step} steps, {time.perf_counter() - t0:.0f}s", flush=True)
 
 
