@@ -190,6 +190,37 @@ def _run_summary(view: Any, state: Any, root: Path) -> None:
     raise typer.Exit(1)
 
 
+@app.command("er")
+def entity_resolution(
+    data: Annotated[Path, typer.Argument(help="folder with tableA.csv, tableB.csv [, train.csv, valid.csv, test.csv]")],
+    out: Annotated[Path, typer.Option(help="folder for candidates, pairs, matches.csv, metrics and curves")] = Path("out/er"),
+    params: Annotated[Optional[Path], typer.Option(help="params file with an `er` section [default: the "
+                                                      "repository's pipelines/real/params.yaml]")] = None,
+    section: Annotated[str, typer.Option(help="the params section")] = "er",
+    no_labels: Annotated[bool, typer.Option("--no-labels", help="ignore the pair files even when present")] = False,
+) -> None:
+    """Match the records of two tables: er_block then er_match (the README's two commands), matches.csv, a summary.
+
+    Only train.csv chooses anything; without labelled pairs the unsupervised rule decides. Exit codes: 0 done;
+    2 bad input or params (the stage's own one-line message); 1 any other failure.
+    """
+    from flows.er import ErOutputs, run_er, summary_rows, write_matches
+
+    chosen = params if params is not None else Path(__file__).resolve().parents[1] / "pipelines/real/params.yaml"
+    outputs = ErOutputs(out)
+    failed, code = run_er(data, outputs, params=chosen, section=section, no_labels=no_labels,
+                          on_stage=lambda s: console.print(f"[bold]crossmatch er[/]: {s} on {data}", highlight=False))
+    if failed is not None:
+        raise typer.Exit(code)
+    n = write_matches(outputs)
+    table = Table(title=f"crossmatch er: {data.name}", show_header=False)
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in summary_rows(outputs, n):
+        table.add_row(key, value)
+    console.print(table)
+
+
 @app.command()
 def serve(
     cron: Annotated[Optional[str], typer.Option(help='cron schedule, e.g. "0 3 * * *"')] = None,

@@ -46,7 +46,7 @@ def main() -> None:
     console.print(f"er_block {args.data.name}: {res.metrics['candidate_pairs']} candidate pairs ({side} proposes, "
                   f"k = {res.metrics['k']})"
                   + "".join(f", recall {s} {res.metrics[f'recall_{s}']:.4f}" for s in ("train", "valid", "test")
-                            if f"recall_{s}" in res.metrics))
+                            if res.metrics.get(f"recall_{s}") is not None))
 
 
 def _plot(curve: pl.DataFrame, path: Path, name: str) -> None:

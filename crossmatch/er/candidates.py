@@ -15,6 +15,7 @@ like one. Which table is A is the user's accident, so the blocking must not depe
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -154,7 +155,7 @@ def block(bench: Benchmark, *, config: BlockingConfig) -> BlockingResult:
             res = _left_proposes(bench.swapped(), config, side, cache)
             runs[side] = BlockingResult(swap_candidates(res.candidates), res.curve, res.metrics)
     if len(runs) + len(skipped) == 1:
-        return next(iter(runs.values()))
+        return _without_nan(next(iter(runs.values())))
     figures: dict[str, dict[str, Any]] = {
         s: {"k": r.metrics["k"], "recall_train": r.metrics["recall_train"], "pairs": r.metrics["candidate_pairs"]}
         for s, r in runs.items()}
@@ -162,4 +163,14 @@ def block(bench: Benchmark, *, config: BlockingConfig) -> BlockingResult:
     side = max(sorted(runs), key=lambda s: _rank(figures[s]["recall_train"], figures[s]["pairs"], config.target_recall))
     out = runs[side]
     tried = {s: figures.get(s) or skipped[s] for s in ("left", "right") if s in figures or s in skipped}
-    return BlockingResult(out.candidates, out.curve, {**out.metrics, "proposers_tried": tried})
+    return _without_nan(BlockingResult(out.candidates, out.curve, {**out.metrics, "proposers_tried": tried}))
+
+
+def _without_nan(res: BlockingResult) -> BlockingResult:
+    """A recall of a split with no labelled positive is undefined (NaN inside, where the choice rules read it): null in
+    the metrics, which are written as JSON, where NaN is not a value."""
+    def clean(obj: Any) -> Any:
+        if isinstance(obj, dict):
+            return {k: clean(v) for k, v in obj.items()}
+        return None if isinstance(obj, float) and math.isnan(obj) else obj
+    return BlockingResult(res.candidates, res.curve, clean(res.metrics))

@@ -261,6 +261,7 @@ def _match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
                            token_vocab=max(config.token_vocab) if supervised else 0,
                            token_text_only=config.token_text_only, fuzzy_max_chars=config.fuzzy_max_chars)
     cols: dict[str, Any] = {"l": l, "r": r}
+    closure: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     pr = None
     Xpool: np.ndarray | None = None
     if supervised:
@@ -301,6 +302,9 @@ def _match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
             entry |= _estimate(out, truth, labelled, bench, withheld_positives, per_split.get("valid"))
             metrics.setdefault("postprocess", {})[method] = entry
             cols[f"in_{method}"] = np.isin(np.arange(len(l)), sel.keep)
+            if sel.extra:  # clusters: closure pairs that are no candidates, scored like the pool for the file
+                el, er_ = (np.asarray(v, dtype=np.int64) for v in zip(*sorted(sel.extra), strict=True))
+                closure[method] = (el, er_, scorer.predict_proba(feats.transform(el, er_)[:, keep]))
         output = config.output
         if output == "auto":
             progress("output choice")
@@ -364,5 +368,22 @@ def _match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
         cols["probability"] = prob_u
         decision = unsup
     cols["decision"] = decision
-    metrics["output_pairs"] = int(np.sum(decision))
-    return MatchResult(pl.DataFrame(cols), metrics, pr)
+    pairs = pl.DataFrame(cols)
+    if closure:
+        pairs = _with_closure(pairs, closure, metrics.get("output") if supervised else None)
+    metrics["output_pairs"] = int(pairs.get_column("decision").sum())
+    return MatchResult(pairs, metrics, pr)
+
+
+def _with_closure(pairs: pl.DataFrame, closure: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
+                  output: str | None) -> pl.DataFrame:
+    """``pairs`` plus the pairs a post-processing adds beyond the pool (the ``clusters`` closure), so that each
+    ``in_<method>`` column, and ``decision`` where that method is the output, holds exactly the pair set its
+    metrics judge; sorted by ``l, r`` like the pool."""
+    flags = [c for c in pairs.columns if c.startswith("in_")]
+    extra = [pl.DataFrame({"l": el, "r": er_, "probability": pe, "decision": np.full(len(el), method == output),
+                           **{c: np.full(len(el), c == f"in_{method}") for c in flags}}).select(pairs.columns)
+             for method, (el, er_, pe) in closure.items()]
+    if len(closure) > 1:  # only clusters adds pairs; two methods could add the same pair twice
+        raise ValueError(f"more than one post-processing adds pairs beyond the pool: {sorted(closure)}")
+    return pl.concat([pairs, *extra], how="vertical_relaxed").sort("l", "r")

@@ -1105,3 +1105,35 @@ def test_neighbour_values_searched_once_per_distinct_text_equal_a_search_over_ev
         want = np.pad(want, ((0, 0), (0, k - want.shape[1])), constant_values=-1.0)
         assert got.shape == (40, k)
         assert np.allclose(got, want, atol=1e-6)
+
+
+def test_clusters_output_file_holds_the_closure_pairs_its_metrics_judge() -> None:
+    """A cluster joined through two candidates adds the pair between its ends that blocking never proposed; the
+    metrics always counted it, and ``pairs`` (so ``pairs.parquet``, ``matches.csv``) must hold it too: decision,
+    ``in_clusters`` and ``output_pairs`` describe the same pair set as ``postprocess.clusters``."""
+    left, right, train, valid = synthetic_tables()
+    partner = train.filter((pl.col("ltable_id") == "a0") & (pl.col("label") == 1)).get_column("rtable_id").item()
+    left = pl.concat([left, left.filter(pl.col("id") == "a0").with_columns(pl.lit("a0dup").alias("id"))])
+    right = pl.concat([right, right.filter(pl.col("id") == partner).with_columns(pl.lit("bdup").alias("id"))])
+    b = make_benchmark(left=left, right=right, train=train, valid=valid)
+    ids_l, ids_r = b.left.get_column("id").to_list(), b.right.get_column("id").to_list()
+    a0, a0dup, bp, bdup = ids_l.index("a0"), ids_l.index("a0dup"), ids_r.index(partner), ids_r.index("bdup")
+    cands = block(b, config=BlockingConfig(k_left=3, k_grid=(3,))).candidates
+    need = pl.DataFrame({"l": [a0, a0dup, a0dup], "r": [bp, bp, bdup]}, schema={"l": cands.schema["l"],
+                                                                                 "r": cands.schema["r"]})
+    cands = (pl.concat([cands, need.join(cands, on=["l", "r"], how="anti").with_columns(
+        *[pl.lit(v, dtype=cands.schema[c]).alias(c) for c, v in (("similarity", 1.0), ("rank_left", 1),
+                                                                   ("rank_right", 1))]).select(cands.columns)])
+             .filter(~((pl.col("l") == a0) & (pl.col("r") == bdup))).sort("l", "r"))
+    cfg = MatchConfig(scorer=ScorerConfig(max_iter=30, folds=3), postprocess=("threshold", "clusters"), output="clusters")
+    res = match(b, cands, config=cfg)
+    clusters = res.metrics["postprocess"]["clusters"]
+    rows = res.pairs.filter(pl.col("decision"))
+    assert res.metrics["output"] == "clusters"
+    assert (a0, bdup) in set(zip(rows.get_column("l").to_list(), rows.get_column("r").to_list(), strict=True))
+    assert res.metrics["output_pairs"] == rows.height == clusters["pairs"] == int(res.pairs.get_column("in_clusters").sum())
+    # (the toy's own duplicates close a few more clusters the same way)
+    assert res.pairs.height > res.metrics["pool_pairs"] and res.pairs.select("l", "r").is_unique().all()
+    assert res.pairs.select("l", "r").equals(res.pairs.select("l", "r").sort("l", "r"))
+    closure = res.pairs.filter((pl.col("l") == a0) & (pl.col("r") == bdup))
+    assert closure.get_column("probability").item() > 0.5 and not closure.get_column("in_threshold").item()

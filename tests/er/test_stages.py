@@ -98,6 +98,10 @@ def test_unlabelled_folder_runs_unsupervised(tmp_path: Path) -> None:
     metrics = json.loads((tmp_path / "out/match.json").read_text())
     assert metrics["mode"] == "unsupervised" and 40 <= metrics["output_pairs"] <= 100
     assert "end_to_end_estimate" not in metrics["unsupervised"]  # a withheld count for "bench", but no valid labels
+    # no labelled pair: no recall, as JSON's null (json.dumps wrote NaN, which strict JSON readers refuse)
+    block = json.loads((tmp_path / "out/block.json").read_text(), parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
+    assert block["recall_train"] is None and block["true_pairs_train"] == 0
+    assert "recall" not in b.stderr  # type: ignore[attr-defined]
 
 
 def test_too_few_labelled_positives_run_unsupervised_and_say_why(tmp_path: Path) -> None:
