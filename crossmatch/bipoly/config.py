@@ -17,6 +17,7 @@ from crossmatch.bipoly.grid import GREEDY_METHODS, value_range
 from crossmatch.bipoly.instance import Side
 from crossmatch.bipoly.labelled import LabelParams
 from crossmatch.bipoly.similarity import KINDS, LEXICAL_KINDS, SimilarityKind
+from crossmatch.bipoly.union import UnionParams
 from crossmatch.errors import ConfigError
 from crossmatch.params import check_fields
 
@@ -187,13 +188,16 @@ class BlockingParams:
     metablocking: Any = field(default_factory=MetaParams)
     untuned: Any = field(default_factory=UntunedParams)  # the setting used without labelled pairs
     labels: Any = field(default_factory=LabelParams)  # the cross-fitted `labels` similarity kind (off by default)
+    # BiPoly plus the labelled category pairs, cross-fitted (crossmatch.bipoly.union; off by default)
+    labelled_union: Any = field(default_factory=UnionParams)
     # generalisation protocol (issue 12): tune on these truth splits, report on those (null: all labels for both)
     tune_splits: list[str] | None = None
     report_splits: list[str] | None = None
 
     def __post_init__(self) -> None:
         for name, cls in (("grid", GridParams), ("ilp", IlpParams), ("scenario", ScenarioParams),
-                          ("metablocking", MetaParams), ("untuned", UntunedParams), ("labels", LabelParams)):
+                          ("metablocking", MetaParams), ("untuned", UntunedParams), ("labels", LabelParams),
+                          ("labelled_union", UnionParams)):
             object.__setattr__(self, name, _sub(cls, getattr(self, name), f"blocking.{name}"))
         if self.similarity not in (*KINDS, "best"):
             raise ConfigError(f"blocking.similarity must be one of {[*KINDS, 'best']}, got {self.similarity!r}")

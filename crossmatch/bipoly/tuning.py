@@ -55,6 +55,7 @@ from crossmatch.bipoly.similarity import (
     similarity,
     truth_similarity,
 )
+from crossmatch.bipoly.union import cross_fitted_union
 from crossmatch.errors import ConfigError, InputError
 
 __all__ = ["ILP_TUNED_BY", "CategoryBlocking", "OnStage", "method_summary", "rewards_dict", "tune_categories",
@@ -255,10 +256,34 @@ def tune_categories(
                               "seconds": round(time.perf_counter() - t_lab, 3)}
         if on_progress is not None:
             on_progress("labels similarity (cross-fitted)", 1, 1)
+    union_fits = {}
+    if params.labelled_union.enabled and labels is not None:
+        t_union = time.perf_counter()
+        if not labels.held_out:
+            raise ConfigError("blocking.labelled_union needs held-out reporting labels (tune_splits / report_splits): "
+                              "it holds the tuning positives' category pairs, so it would be graded on its own pairs")
+        if on_progress is not None:
+            on_progress("BiPoly + labelled pairs (cross-fitted)", 0, 1)
+        union_fits = cross_fitted_union(
+            params.labelled_union, instances={k: v for k, v in instances.items() if k != "labels"},
+            tune_pairs=labels.tune, points=grid_points(value_range(params.grid.omega), value_range(params.grid.eta),
+                                                       tie_sides=params.grid.tie_sides),
+            truth_of=lambda pairs: blocking_truth(left_items, right_items, dl.names, dr.names, pairs),
+            host_side=params.host_side, seed=params.seed,
+            keep=None if groups is None else (lambda a, b: groups[0][a] == groups[1][b]))
+        sim_info["labelled_union_seconds"] = round(time.perf_counter() - t_union, 3)
+        if on_progress is not None:
+            on_progress("BiPoly + labelled pairs (cross-fitted)", 1, 1)
     t_grid = time.perf_counter() - t0
 
     matchings: dict[str, Matching] = {}
     extras: dict[str, dict[str, Any]] = {}
+    for mt, uf in union_fits.items():
+        name = f"{mt}_plus_labelled"
+        matchings[name] = uf.matching
+        extras[name] = {"similarity": uf.kind, **rewards_dict(uf.rewards), "min_count": uf.min_count,
+                        "cv": {"coverage": uf.cv_coverage, "reduction": uf.cv_reduction, "tradeoff": uf.cv_tradeoff},
+                        **uf.matching.info}
     for mt in greedy:
         if mt not in best:
             continue

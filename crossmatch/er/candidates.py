@@ -112,11 +112,13 @@ def swap_candidates(cands: pl.DataFrame) -> pl.DataFrame:
 
 def proposing_sides(bench: Benchmark, config: BlockingConfig) -> list[str]:
     """The tables to try as the proposer, in order: the configured one; under ``auto`` the smaller table first (the
-    left on a tie), then the other one only with train labels (the choice is made on them)."""
+    left on a tie), then the other one only with train positives (the choice is made on them)."""
     if config.proposer != "auto":
         return [config.proposer]
     smaller = "left" if bench.left.height <= bench.right.height else "right"
-    return [smaller, "right" if smaller == "left" else "left"] if bench.has_labels else [smaller]
+    # train labels without a positive cannot choose (every recall is undefined): as without labels
+    has_positives = bench.train is not None and int(bench.train.get_column("label").sum()) > 0
+    return [smaller, "right" if smaller == "left" else "left"] if has_positives else [smaller]
 
 
 def _fewest_pairs(bench: Benchmark, config: BlockingConfig, side: str) -> int:

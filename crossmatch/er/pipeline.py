@@ -29,8 +29,8 @@ from crossmatch.er.postprocess import METHODS, select
 from crossmatch.er.scorer import PairScorer, ScorerConfig
 from crossmatch.er.selection import grouped_end_to_end_by_method, hard_negatives
 from crossmatch.er.tables import Benchmark, positives
-from crossmatch.er.unsupervised import self_trained_scores, unsupervised_matches
-from crossmatch.errors import ConfigError
+from crossmatch.er.unsupervised import TooFewPairs, self_trained_scores, unsupervised_matches
+from crossmatch.errors import ConfigError, InputError
 
 
 def _transform_with_eta(feats: PairFeaturizer, l: np.ndarray, r: np.ndarray, progress: Callable[[str], None], *,
@@ -151,8 +151,8 @@ def _estimate(out: set[tuple[int, int]], truth: set[tuple[int, int]], labelled: 
               bench: Benchmark, withheld_positives: int, valid: dict[str, float] | None) -> dict[str, Any]:
     """``{"end_to_end_estimate": ...}`` where a withheld split's positives are known and valid has positives;
     ``valid``: the output's unrounded labelled-pair metrics on valid (its recall drives the estimate)."""
-    if not withheld_positives or valid is None or bench.valid is None:
-        return {}
+    if not withheld_positives or valid is None or bench.valid is None or bench.test is not None:
+        return {}  # (with a test.csv its positives are in the truth already: nothing is withheld)
     n_valid = int(bench.valid.get_column("label").sum())
     if not n_valid:
         return {}
@@ -237,6 +237,8 @@ def _match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
     few = bench.has_labels and min(n_pos, n_neg) < config.scorer.folds
     supervised = config.mode == "supervised" or (config.mode == "auto" and bench.has_labels and not few)
     splits = bench.evaluation_splits()  # valid, and test where a benchmark ships it: scored, never read by a choice
+    # a split with no labelled positive has no recall or F1: its pairs join the pool, no figure is made up for it
+    scored = {name: f for name, f in splits.items() if int(f.get_column("label").sum())}
     frames = [f for f in (bench.train, *splits.values()) if f is not None]
     truth = set().union(*(positives(f) for f in frames))
     labelled = {(a, b) for f in frames for a, b in zip(f.get_column("l").to_list(), f.get_column("r").to_list(),
@@ -249,6 +251,8 @@ def _match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
         pool = pl.concat([pool, extra]).sort("l", "r")
     l, r = pool.get_column("l").to_numpy(), pool.get_column("r").to_numpy()
     metrics: dict[str, Any] = {"mode": "supervised" if supervised else "unsupervised", "pool_pairs": pool.height}
+    if unscored := sorted(set(splits) - set(scored)):
+        metrics["unscored_splits"] = {name: "no labelled positive: recall and F1 are undefined" for name in unscored}
     if overlap := bench.train_overlap():  # a split sharing pairs with train: its figures are partly in-sample
         metrics["train_overlap"] = overlap
     if few and not supervised:
@@ -280,9 +284,7 @@ def _match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
         metrics["scorer"] = {"threshold": scorer.threshold, "oof_f1_train": scorer.oof_f1,
                              "features": len(keep), "train_pairs": int(bench.train.height), "token_vocab": tokens,
                              "hard_negatives": {"per_record": config.hard_negatives, "pairs": len(hl)}}
-        for split, frame in splits.items():
-            if not frame.height:
-                continue
+        for split, frame in scored.items():
             pv = scorer.predict_proba(feats.transform(frame.get_column("l").to_numpy(),
                                                       frame.get_column("r").to_numpy())[:, keep])
             yv = frame.get_column("label").to_numpy()
@@ -292,11 +294,13 @@ def _match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
             pr, metrics["scorer"]["pr_split"] = pr_curve(pv, yv), split
         cols["probability"] = prob
         progress("post-processing")
-        for method in config.postprocess:
+        # an output named outside `postprocess` is evaluated too: its figures and file rows are then the ones written
+        evaluated = (*config.postprocess, *([config.output] if config.output not in (*config.postprocess, "auto") else []))
+        for method in evaluated:
             sel = select(l, r, prob, method=method, threshold=scorer.threshold, dense_max=config.dense_max)
             out = sel.pairs(l, r)
             entry: dict[str, Any] = {"pairs": len(out), "solvers": sel.solvers}
-            per_split = {split: output_metrics(out, frame) for split, frame in splits.items()}
+            per_split = {split: output_metrics(out, frame) for split, frame in scored.items()}
             entry |= {split: _rounded(m) for split, m in per_split.items()}
             entry["end_to_end"] = _rounded(end_to_end_bounds(out, truth, labelled))
             entry |= _estimate(out, truth, labelled, bench, withheld_positives, per_split.get("valid"))
@@ -314,15 +318,20 @@ def _match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
             output, estimates = choose_output(feats, bench, cands, config, train_features=Xtr,
                                               cand_features=Xpool[at.get_column("i").to_numpy()], hard=(Xh, hl))
             metrics["output_choice"] = {"chosen": output, "train_end_to_end": estimates}
-        decision = cols[f"in_{output}"] if output in config.postprocess else \
-            np.isin(np.arange(len(l)), select(l, r, prob, method=output, threshold=scorer.threshold,
-                                               dense_max=config.dense_max).keep)
+        decision = cols[f"in_{output}"]
         metrics["output"] = output
     # the unsupervised rule always runs: it is the default without labels and a baseline with them
     progress("unsupervised rule")
     idx = np.flatnonzero(np.isfinite(pool.get_column("similarity").to_numpy()))
     sim = pool.get_column("similarity").to_numpy()[idx]
-    kept, mix = unsupervised_matches(l[idx], r[idx], sim, seed=config.seed)
+    try:
+        kept, mix = unsupervised_matches(l[idx], r[idx], sim, seed=config.seed)
+    except TooFewPairs as exc:
+        if not supervised:
+            raise InputError(f"{exc}: the unsupervised rule cannot set a threshold; label some pairs (train.csv) "
+                             "or match larger tables") from None
+        metrics["unsupervised_skipped"] = str(exc)  # a baseline only, here: the scorer's output stands
+        return _result(cols, decision, metrics, pr, closure)
     variants = {"unsupervised_mixture": (idx[kept], mix.threshold)}
     uscore = sim
     trained = None
@@ -357,7 +366,8 @@ def _match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
         if truth:
             row["end_to_end"] = _rounded(end_to_end_bounds(out_u, truth, labelled))
         split_metrics = {split: output_metrics(out_u, frame)
-                         for split, frame in (("train", bench.train), *splits.items()) if frame is not None}
+                         for split, frame in (("train", bench.train), *scored.items())
+                         if frame is not None and int(frame.get_column("label").sum())}
         row |= {split: _rounded(m) for split, m in split_metrics.items()}
         row |= _estimate(out_u, truth, labelled, bench, withheld_positives, split_metrics.get("valid"))
         metrics[name] = row
@@ -367,10 +377,15 @@ def _match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
         prob_u[idx] = uscore
         cols["probability"] = prob_u
         decision = unsup
+    return _result(cols, decision, metrics, pr, closure)
+
+
+def _result(cols: dict[str, Any], decision: np.ndarray, metrics: dict[str, Any], pr: pl.DataFrame | None,
+            closure: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]) -> MatchResult:
     cols["decision"] = decision
     pairs = pl.DataFrame(cols)
     if closure:
-        pairs = _with_closure(pairs, closure, metrics.get("output") if supervised else None)
+        pairs = _with_closure(pairs, closure, metrics.get("output"))
     metrics["output_pairs"] = int(pairs.get_column("decision").sum())
     return MatchResult(pairs, metrics, pr)
 

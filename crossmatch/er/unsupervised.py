@@ -29,6 +29,10 @@ from crossmatch.er.postprocess import greedy_one_to_one
 from crossmatch.er.scorer import PairScorer, ScorerConfig
 
 
+class TooFewPairs(ValueError):
+    """Too few distinct scores for a two-component mixture (a table of a few rows, or one repeated score)."""
+
+
 @dataclass(frozen=True)
 class MixtureThreshold:
     """The 0.5-posterior cut of a two-component mixture and the components' means and weights."""
@@ -42,7 +46,8 @@ def mixture_threshold(scores: np.ndarray, *, seed: int = 0, grid: int = 2001) ->
     """The score above which the high-mean component of a 2-Gaussian mixture is the more likely one."""
     s = np.asarray(scores, dtype=np.float64).reshape(-1, 1)
     if s.shape[0] < 4 or np.ptp(s) == 0:
-        raise ValueError(f"need at least 4 distinct-valued scores for a two-component mixture, got {s.shape[0]}")
+        raise TooFewPairs(f"{s.shape[0]} one-to-one candidate pair(s){' of one score' if s.shape[0] >= 4 else ''}: "
+                          "a two-component mixture needs at least 4, not all equal")
     g = GaussianMixture(2, random_state=seed).fit(s)
     means = g.means_.ravel()
     hi = int(np.argmax(means))

@@ -1137,3 +1137,81 @@ def test_clusters_output_file_holds_the_closure_pairs_its_metrics_judge() -> Non
     assert res.pairs.select("l", "r").equals(res.pairs.select("l", "r").sort("l", "r"))
     closure = res.pairs.filter((pl.col("l") == a0) & (pl.col("r") == bdup))
     assert closure.get_column("probability").item() > 0.5 and not closure.get_column("in_threshold").item()
+
+
+def test_tables_too_small_for_the_mixture_are_an_input_error_without_labels_and_no_crash_with_them() -> None:
+    """The unsupervised rule's two-component mixture needs >= 4 one-to-one candidate pairs. Without labels that is
+    the user's input (a clear InputError, the stage's exit 2); with labels the rule is only a baseline: skipped,
+    said, and the scorer's output stands (it used to end in a ValueError traceback either way)."""
+    base = ["acme camera x100 series", "globex laptop y200 plus", "hooli phone z300 edition"]
+    left = pl.DataFrame({"id": ["a0", "a1", "a2"], "title": base})
+    right_titles, rows = [], []
+    for i, t in enumerate(base):
+        for v in (" black", " new", " pro", " kit"):
+            rows.append((f"a{i}", f"b{len(right_titles)}", 1))
+            right_titles.append(t + v)
+    right_titles += [f"wonka tablet q{j}" for j in range(8)]
+    right = pl.DataFrame({"id": [f"b{j}" for j in range(len(right_titles))], "title": right_titles})
+    bare = make_benchmark(left=left, right=right)
+    with pytest.raises(InputError, match="3 one-to-one candidate pair.*label some pairs"):
+        match(bare, block(bare, config=BlockingConfig()).candidates, config=MatchConfig())
+    neg = [(f"a{i}", f"b{12 + j}", 0) for i in range(3) for j in range(2)]
+    train = pl.DataFrame(rows + neg, schema=["ltable_id", "rtable_id", "label"], orient="row")
+    b = make_benchmark(left=left, right=right, train=train)
+    cands = block(b, config=BlockingConfig(k_grid=(5,), k_left=5)).candidates
+    res = match(b, cands, config=MatchConfig(scorer=ScorerConfig(max_iter=30, folds=3), context_k=0))
+    assert res.metrics["mode"] == "supervised" and "3 one-to-one" in res.metrics["unsupervised_skipped"]
+    assert res.metrics["output_pairs"] == int(res.pairs.get_column("decision").sum()) > 0
+
+
+def test_train_labels_without_a_positive_do_not_make_table_a_propose() -> None:
+    """Negatives only: every train recall is undefined, so nothing can choose between the tables; the smaller
+    one proposes as without labels, whichever the user called A (tableA used to win every NaN comparison)."""
+    left, right, train, _ = synthetic_tables(40)
+    neg = train.filter(pl.col("label") == 0)
+    flipped = neg.select(pl.col("rtable_id").alias("ltable_id"), pl.col("ltable_id").alias("rtable_id"), "label")
+    as_given = block(make_benchmark(left=left, right=right, train=neg), config=BlockingConfig(k_left=5)).metrics
+    swapped = block(make_benchmark(left=right, right=left, train=flipped), config=BlockingConfig(k_left=5)).metrics
+    unlabelled = block(make_benchmark(left=left, right=right), config=BlockingConfig(k_left=5)).metrics
+    assert as_given["proposer"] == "left" and swapped["proposer"] == "right"  # the 40-row table both times
+    assert as_given["candidate_pairs"] == swapped["candidate_pairs"] == unlabelled["candidate_pairs"]
+    assert "proposers_tried" not in as_given and as_given["recall_train"] is None
+
+
+def test_a_split_without_positives_is_pooled_but_not_scored(bench) -> None:  # type: ignore[no-untyped-def]
+    """Recall and F1 of a split with no labelled positive are undefined: no 0.0 made up for them, and the
+    precision-recall curve stays valid's when such a test split is present."""
+    test = _pairs_frame(bench, bench.valid.filter(pl.col("label") == 0))
+    b = make_benchmark(left=bench.left, right=bench.right, train=_pairs_frame(bench, bench.train),
+                       valid=_pairs_frame(bench, bench.valid), test=test)
+    cands = block(b, config=BlockingConfig(k_left=3, k_grid=(3,))).candidates
+    res = match(b, cands, config=MatchConfig(scorer=ScorerConfig(max_iter=30, folds=3), postprocess=("threshold",)))
+    assert set(res.metrics["unscored_splits"]) == {"test"}
+    assert "test" not in res.metrics["scorer"] and res.metrics["scorer"]["pr_split"] == "valid"
+    assert "test" not in res.metrics["postprocess"]["threshold"] and "valid" in res.metrics["postprocess"]["threshold"]
+
+
+def test_an_output_outside_postprocess_is_evaluated_and_written_like_the_others(bench) -> None:  # type: ignore[no-untyped-def]
+    cands = block(bench, config=BlockingConfig(k_left=3, k_grid=(3,))).candidates
+    res = match(bench, cands, config=MatchConfig(scorer=ScorerConfig(max_iter=30, folds=3), postprocess=("threshold",),
+                                                  output="clusters"))
+    assert set(res.metrics["postprocess"]) == {"threshold", "clusters"}
+    assert res.pairs.get_column("decision").to_list() == res.pairs.get_column("in_clusters").to_list()
+    assert res.metrics["output_pairs"] == res.metrics["postprocess"]["clusters"]["pairs"]
+
+
+def test_no_end_to_end_estimate_when_the_test_split_is_present(bench) -> None:  # type: ignore[no-untyped-def]
+    """``withheld_positives`` is the published count of a test split this folder lacks; with a test.csv its
+    positives are in the truth already, and adding them again counted them twice (a perfect output read 0.8)."""
+    b = make_benchmark(left=bench.left, right=bench.right, train=_pairs_frame(bench, bench.train),
+                       valid=_pairs_frame(bench, bench.valid), test=_pairs_frame(bench, bench.valid.head(20)))
+    cands = block(b, config=BlockingConfig(k_left=3, k_grid=(3,))).candidates
+    res = match(b, cands, config=MatchConfig(scorer=ScorerConfig(max_iter=30, folds=3), postprocess=("threshold",)),
+                withheld_positives=10)
+    assert "end_to_end_estimate" not in res.metrics["postprocess"]["threshold"]
+    no_test = make_benchmark(left=bench.left, right=bench.right, train=_pairs_frame(bench, bench.train),
+                             valid=_pairs_frame(bench, bench.valid))
+    res = match(no_test, block(no_test, config=BlockingConfig(k_left=3, k_grid=(3,))).candidates,
+                config=MatchConfig(scorer=ScorerConfig(max_iter=30, folds=3), postprocess=("threshold",)),
+                withheld_positives=10)
+    assert "end_to_end_estimate" in res.metrics["postprocess"]["threshold"]
