@@ -211,6 +211,13 @@ class BlockingParams:
             if self.labels.base not in computed:
                 raise ConfigError(f"blocking.labels.base must be a similarity kind the blocking computes {computed}, "
                                   f"got {self.labels.base!r}")
+        if self.labelled_union.enabled:
+            missing = [m for m in self.labelled_union.methods if m not in self.methods]
+            if missing:
+                raise ConfigError(f"blocking.labelled_union.methods {missing} are not in blocking.methods {self.methods}")
+            if not self.tune_splits or not self.report_splits:
+                raise ConfigError("blocking.labelled_union needs held-out reporting labels: set tune_splits and "
+                                  "report_splits (it holds the tuning positives' category pairs)")
         if self.runner not in ("thread", "process"):
             raise ConfigError(f"blocking.runner must be 'thread' or 'process', got {self.runner!r}")
         if self.workers < 1:

@@ -278,12 +278,6 @@ def tune_categories(
 
     matchings: dict[str, Matching] = {}
     extras: dict[str, dict[str, Any]] = {}
-    for mt, uf in union_fits.items():
-        name = f"{mt}_plus_labelled"
-        matchings[name] = uf.matching
-        extras[name] = {"similarity": uf.kind, **rewards_dict(uf.rewards), "min_count": uf.min_count,
-                        "cv": {"coverage": uf.cv_coverage, "reduction": uf.cv_reduction, "tradeoff": uf.cv_tradeoff},
-                        **uf.matching.info}
     for mt in greedy:
         if mt not in best:
             continue
@@ -293,6 +287,12 @@ def tune_categories(
             continue
         matchings[mt] = m
         extras[mt] = {"similarity": kind, **rewards_dict(r.rewards)}
+    for mt, uf in union_fits.items():
+        name = f"{mt}_plus_labelled"
+        matchings[name] = uf.matching
+        extras[name] = {"similarity": uf.kind, **rewards_dict(uf.rewards), "min_count": uf.min_count,
+                        "cv": {"coverage": uf.cv_coverage, "reduction": uf.cv_reduction, "tradeoff": uf.cv_tradeoff},
+                        **uf.matching.info}
     bipoly: list[str] = [mt for mt in ("bipoly_s", "bipoly_c") if mt in matchings]
     # tuned: the better BiPoly on the labels; untuned: BiPoly.C (the default select)
     bipoly_best = max(bipoly, key=lambda mt: best[mt][1].tradeoff) if labelled and bipoly else (bipoly[-1] if bipoly else None)

@@ -85,6 +85,17 @@ class UnionFit:
     matching: Matching
 
 
+def _keys(counts: sp.spmatrix | sp.sparray, min_count: int,
+          keep: Callable[[np.ndarray, np.ndarray], np.ndarray] | None, n_right: int) -> np.ndarray:
+    c = sp.coo_matrix(counts)
+    sel = c.data >= min_count
+    rows, cols = c.row[sel].astype(np.int64), c.col[sel].astype(np.int64)
+    if keep is not None and rows.size:
+        ok = keep(rows, cols)
+        rows, cols = rows[ok], cols[ok]
+    return np.unique(rows * n_right + cols)
+
+
 def cross_fitted_union(
     params: UnionParams, *, instances: dict[str, Instance], tune_pairs: pl.DataFrame,
     truth_of: Callable[[pl.DataFrame], BlockingTruth], points: Sequence[Rewards], host_side: Side = "left",
@@ -105,6 +116,10 @@ def cross_fitted_union(
     fold = np.random.default_rng(seed).permutation(tune_pairs.height) % params.folds
     splits = [(truth_of(tune_pairs.filter(pl.Series(fold != k))).counts(), truth_of(tune_pairs.filter(pl.Series(fold == k))))
               for k in range(params.folds)]
+    n_right = next(iter(instances.values())).n_right
+    # per (fold, m): the labelled category pairs as int64 keys l * n_right + r, built once (the grid reuses them)
+    labelled = {(k, mc): _keys(counts, mc, keep, n_right) for k, (counts, _) in enumerate(splits)
+                for mc in params.min_counts}
     fits: dict[str, UnionFit] = {}
     for method in params.methods:
         best: tuple[float, str, Rewards, int, float, float] | None = None
@@ -113,8 +128,12 @@ def cross_fitted_union(
                 m = run_greedy(method, inst, rw, host_side)
                 if m is None:
                     continue
+                own = m.left * n_right + m.right
                 for mc in sorted(params.min_counts):
-                    scores = [held.score_matching(labelled_union(m, counts, mc, keep)) for counts, held in splits]
+                    scores = []
+                    for k, (_, held) in enumerate(splits):
+                        keys = np.union1d(own, labelled[(k, mc)])
+                        scores.append(held.score(keys // n_right, keys % n_right))
                     t = float(np.mean([s.tradeoff for s in scores]))
                     if best is None or t > best[0]:
                         best = (t, kind, rw, mc, float(np.mean([s.coverage for s in scores])),

@@ -39,6 +39,12 @@ def test_union_params_are_checked() -> None:
     for bad in ({"methods": ["poly"]}, {"methods": []}, {"min_counts": [0]}, {"min_counts": [True]}, {"folds": 1}):
         with pytest.raises(ConfigError, match="labelled_union"):
             UnionParams(**bad)  # type: ignore[arg-type]
+    # checked when the params load, not after minutes of grid: methods the blocking runs, held-out labels
+    with pytest.raises(ConfigError, match=r"labelled_union.methods \['bipoly_s'\] are not in blocking.methods"):
+        BlockingParams(methods=["bipoly_c"], labelled_union={"enabled": True}, tune_splits=["train"],
+                       report_splits=["valid"])
+    with pytest.raises(ConfigError, match="labelled_union needs held-out reporting labels"):
+        BlockingParams(labelled_union={"enabled": True})
 
 
 @pytest.fixture
