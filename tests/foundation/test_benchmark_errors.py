@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
     ("bench_icpa_retrieval", ["compare", "--root", "{tmp}/none"], "run the ingest stage first"),
     ("er_label_free", ["--data", "{tmp}/none"], "benchmark folder not found"),
     ("icpa_tune", ["--params", "{tmp}/none.yaml"], "params file not found"),
+    ("bipoly_union_pilot", ["--root", "{tmp}/none"], "ingest_walmart_amazon first"),
 ])
 def test_a_missing_input_is_one_line_and_exit_2(tmp_path: Path, module: str, args: list[str], says: str) -> None:
     cmd = [sys.executable, "-m", f"benchmarks.{module}", *(a.format(tmp=tmp_path) for a in args)]
