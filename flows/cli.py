@@ -207,7 +207,7 @@ def entity_resolution(
     from flows.er import ErOutputs, run_er, summary_rows, write_matches
 
     chosen = params if params is not None else Path(__file__).resolve().parents[1] / "pipelines/real/params.yaml"
-    outputs = ErOutputs(out)
+    outputs = ErOutputs.under(out)
     failed, code = run_er(data, outputs, params=chosen, section=section, no_labels=no_labels,
                           on_stage=lambda s: console.print(f"[bold]crossmatch er[/]: {s} on {data}", highlight=False))
     if failed is not None:

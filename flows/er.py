@@ -24,37 +24,21 @@ from stages._common import write_atomic
 
 @dataclass(frozen=True)
 class ErOutputs:
-    """Where the two stages and the matches go, all inside one folder."""
+    """Where the two stages and the matches go (``recall_curve`` and ``pr_curve`` are prefixes of a .csv and a .png)."""
 
-    root: Path
+    candidates: Path
+    block_metrics: Path
+    recall_curve: Path
+    pairs: Path
+    match_metrics: Path
+    pr_curve: Path
+    matches: Path
 
-    @property
-    def candidates(self) -> Path:
-        return self.root / "candidates.parquet"
-
-    @property
-    def block_metrics(self) -> Path:
-        return self.root / "block.json"
-
-    @property
-    def recall_curve(self) -> Path:
-        return self.root / "recall"  # .csv and .png
-
-    @property
-    def pairs(self) -> Path:
-        return self.root / "pairs.parquet"
-
-    @property
-    def match_metrics(self) -> Path:
-        return self.root / "match.json"
-
-    @property
-    def pr_curve(self) -> Path:
-        return self.root / "pr"  # .csv and .png
-
-    @property
-    def matches(self) -> Path:
-        return self.root / "matches.csv"
+    @classmethod
+    def under(cls, root: Path) -> ErOutputs:
+        """All of them inside one folder."""
+        return cls(root / "candidates.parquet", root / "block.json", root / "recall", root / "pairs.parquet",
+                   root / "match.json", root / "pr", root / "matches.csv")
 
 
 def er_commands(data: Path, out: ErOutputs, *, params: Path, section: str = "er", no_labels: bool = False,

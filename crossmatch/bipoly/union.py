@@ -54,22 +54,31 @@ class UnionParams:
             raise ConfigError(f"blocking.labelled_union.folds must be an integer >= 2, got {self.folds!r}")
 
 
-def labelled_union(m: Matching, counts: sp.spmatrix | sp.sparray, min_count: int,
-                   keep: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> Matching:
-    """``m``'s pairs plus every category pair with at least ``min_count`` labelled positives (module docstring).
-    ``keep(left, right)`` may drop labelled pairs (e.g. across ``partition_by`` values). F is undefined for the
-    union (not a BiPoly matching in general), so ``objective`` is NaN."""
+def _keys(counts: sp.spmatrix | sp.sparray, min_count: int,
+          keep: Callable[[np.ndarray, np.ndarray], np.ndarray] | None, n_right: int) -> np.ndarray:
+    """The category pairs with at least ``min_count`` positives that ``keep`` keeps, as sorted keys
+    ``left * n_right + right``."""
     c = sp.coo_matrix(counts)
-    if c.shape[0] <= int(m.left.max(initial=-1)) or c.shape[1] <= int(m.right.max(initial=-1)):
-        raise ValueError(f"counts {c.shape} do not cover the matching's categories")
     sel = c.data >= min_count
     rows, cols = c.row[sel].astype(np.int64), c.col[sel].astype(np.int64)
     if keep is not None and rows.size:
         ok = keep(rows, cols)
         rows, cols = rows[ok], cols[ok]
-    pairs = np.unique(np.c_[np.r_[m.left, rows], np.r_[m.right, cols]], axis=0).reshape(-1, 2)
-    return Matching.from_pairs(pairs[:, 0], pairs[:, 1], method=f"{m.method}_plus_labelled", seconds=m.seconds,
-                               info={"bipoly_pairs": m.n_pairs, "labelled_pairs": int(rows.size)})
+    return np.unique(rows * n_right + cols)
+
+
+def labelled_union(m: Matching, counts: sp.spmatrix | sp.sparray, min_count: int,
+                   keep: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> Matching:
+    """``m``'s pairs plus every category pair with at least ``min_count`` labelled positives (module docstring).
+    ``keep(left, right)`` may drop labelled pairs (e.g. across ``partition_by`` values). F is undefined for the
+    union (not a BiPoly matching in general), so ``objective`` is NaN."""
+    n_left, n_right = counts.shape
+    if n_left <= int(m.left.max(initial=-1)) or n_right <= int(m.right.max(initial=-1)):
+        raise ValueError(f"counts {counts.shape} do not cover the matching's categories")
+    labelled = _keys(counts, min_count, keep, n_right)
+    keys = np.union1d(m.left * n_right + m.right, labelled)
+    return Matching.from_pairs(keys // n_right, keys % n_right, method=f"{m.method}_plus_labelled", seconds=m.seconds,
+                               info={"bipoly_pairs": m.n_pairs, "labelled_pairs": int(labelled.size)})
 
 
 @dataclass(frozen=True)
@@ -83,17 +92,6 @@ class UnionFit:
     cv_reduction: float
     cv_tradeoff: float
     matching: Matching
-
-
-def _keys(counts: sp.spmatrix | sp.sparray, min_count: int,
-          keep: Callable[[np.ndarray, np.ndarray], np.ndarray] | None, n_right: int) -> np.ndarray:
-    c = sp.coo_matrix(counts)
-    sel = c.data >= min_count
-    rows, cols = c.row[sel].astype(np.int64), c.col[sel].astype(np.int64)
-    if keep is not None and rows.size:
-        ok = keep(rows, cols)
-        rows, cols = rows[ok], cols[ok]
-    return np.unique(rows * n_right + cols)
 
 
 def cross_fitted_union(
