@@ -34,8 +34,8 @@ from crossmatch.er.encoder import serialise
 from crossmatch.er.evaluate import labelled_metrics
 from crossmatch.er.features import PairFeaturizer
 from crossmatch.er.finetune import FinetuneConfig, blend_weight, dev_split, finetune
-from crossmatch.er.pipeline import choose_token_vocab
 from crossmatch.er.scorer import PairScorer, best_f1_threshold
+from crossmatch.er.token_vocab import choose_token_vocab
 from stages._common import run
 from stages._er import load_params, read_benchmark
 

@@ -31,8 +31,9 @@ import numpy as np
 
 from crossmatch.er.candidates import block
 from crossmatch.er.features import PairFeaturizer
-from crossmatch.er.pipeline import match, oriented, token_columns
+from crossmatch.er.pipeline import match, oriented
 from crossmatch.er.selection import held_out_pair_f1
+from crossmatch.er.token_vocab import token_columns
 from stages._common import run
 from stages._er import load_params, read_benchmark
 

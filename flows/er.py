@@ -90,6 +90,9 @@ def summary_rows(out: ErOutputs, n_matches: int) -> list[tuple[str, str]]:
         if isinstance(scorer.get(s), dict):
             m = scorer[s]
             rows.append((f"pair scorer, {s}", f"P {m['precision']:.3f}  R {m['recall']:.3f}  F1 {m['f1']:.3f}"))
+        if isinstance(ref := match.get("reference", {}).get(s), dict):  # the nothing-tuned floor, same pairs
+            rows.append((f"reference classifier, {s}", f"P {ref['precision']:.3f}  R {ref['recall']:.3f}  "
+                         f"F1 {ref['f1']:.3f}"))
     rows.append(("matches", str(out.matches)))
     rows.append(("all candidates, scored", str(out.pairs)))
     rows.append(("curves", f"{out.recall_curve}.png, {out.pr_curve}.png"))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -26,9 +26,11 @@ from crossmatch.er.evaluate import (
 )
 from crossmatch.er.features import PairFeaturizer
 from crossmatch.er.postprocess import METHODS, select
-from crossmatch.er.scorer import PairScorer, ScorerConfig
+from crossmatch.er.reference import reference_classifier
+from crossmatch.er.scorer import ScorerConfig
 from crossmatch.er.selection import grouped_end_to_end_by_method, hard_negatives
 from crossmatch.er.tables import Benchmark, positives
+from crossmatch.er.token_vocab import choose_token_vocab
 from crossmatch.er.unsupervised import TooFewPairs, self_trained_scores, unsupervised_matches
 from crossmatch.errors import ConfigError, InputError
 
@@ -140,13 +142,6 @@ def choose_output(feats: PairFeaturizer, bench: Benchmark, cands: pl.DataFrame, 
     return best, {m: _rounded(v) for m, v in est.items()}
 
 
-def token_columns(feats: PairFeaturizer, size: int) -> np.ndarray:
-    """Column indices of ``feats.names`` with the token-presence features of only the ``size`` most frequent
-    tokens (the vocabulary is ordered by frequency, so a smaller vocabulary is a prefix of a larger one)."""
-    keep = {f"token:{t}" for t in feats.vocab[:size]}
-    return np.array([i for i, n in enumerate(feats.names) if n not in feats.token_names or n in keep], dtype=np.int64)
-
-
 def _estimate(out: set[tuple[int, int]], truth: set[tuple[int, int]], labelled: set[tuple[int, int]],
               bench: Benchmark, withheld_positives: int, valid: dict[str, float] | None) -> dict[str, Any]:
     """``{"end_to_end_estimate": ...}`` where a withheld split's positives are known and valid has positives;
@@ -159,34 +154,6 @@ def _estimate(out: set[tuple[int, int]], truth: set[tuple[int, int]], labelled: 
     return {"end_to_end_estimate": _rounded(end_to_end_estimate(
         out, truth, labelled, withheld_positives=withheld_positives, valid_recall=valid["recall"],
         valid_positives=n_valid))}
-
-
-def choose_token_vocab(X: np.ndarray, y: np.ndarray, feats: PairFeaturizer, sizes: tuple[int, ...],
-                       scorer: ScorerConfig, *, seeds: int = 1,
-                       min_gain: float = 0.0) -> tuple[np.ndarray, PairScorer, dict[str, Any]]:
-    """The vocabulary size of ``sizes`` whose scorer has the best out-of-fold F1 on the train pairs, with its
-    columns and fitted scorer (issue 12 §3). The F1 of a size is the mean over ``seeds`` fold splits
-    (``scorer.seed``, ``+1``, …); a larger size replaces the best so far only when it gains at least ``min_gain``
-    (and strictly more than 0), so a difference within the fold-split noise keeps the smaller vocabulary.
-    ``X`` = ``feats.transform`` of the train pairs, with ``feats.token_vocab`` ≥ every size. Train only, as every
-    other choice of the scorer: valid is never read. The returned scorer is the one fitted with ``scorer.seed``."""
-    if X.ndim != 2 or X.shape[1] != len(feats.names):
-        raise ValueError(f"X must be feats.transform output with {len(feats.names)} columns, got shape {X.shape}")
-    if max(sizes, default=0) > feats.token_vocab:
-        raise ValueError(f"token vocabulary sizes {sorted(set(sizes))} exceed the featurizer's {feats.token_vocab}")
-    if seeds < 1 or not min_gain >= 0.0:
-        raise ValueError(f"seeds must be >= 1 and min_gain >= 0, got {seeds} and {min_gain}")
-    best: tuple[int, np.ndarray, PairScorer, float] | None = None
-    oof: dict[str, float] = {}
-    for size in sorted(set(sizes)):
-        cols = token_columns(feats, size)
-        fits = [PairScorer(replace(scorer, seed=scorer.seed + i)).fit(X[:, cols], y) for i in range(seeds)]
-        score = float(np.mean([f.oof_f1 for f in fits]))
-        oof[str(size)] = round(score, 6)
-        if best is None or (score > best[3] and score - best[3] >= min_gain):
-            best = (size, cols, fits[0], score)
-    assert best is not None
-    return best[1], best[2], {"chosen": best[0], "oof_f1_train": oof, "seeds": seeds, "min_gain": min_gain}
 
 
 def oriented(bench: Benchmark) -> Benchmark:
@@ -293,6 +260,8 @@ def _match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
             # the curve of the reported split: test where present, else valid
             pr, metrics["scorer"]["pr_split"] = pr_curve(pv, yv), split
         cols["probability"] = prob
+        progress("reference classifier")  # the floor the scorer is reported against, trained on train alone
+        metrics["reference"] = reference_classifier(bench, scored, seed=config.scorer.seed)
         progress("post-processing")
         # an output named outside `postprocess` is evaluated too: its figures and file rows are then the ones written
         evaluated = (*config.postprocess, *([config.output] if config.output not in (*config.postprocess, "auto") else []))

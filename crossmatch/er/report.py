@@ -74,7 +74,7 @@ def benchmark_table(name: str, block: Mapping[str, Any], match: Mapping[str, Any
     if split in sc:
         p, r, f, w = cells(sc)
         tv = sc.get("token_vocab", {})
-        # the choice (pipeline.choose_token_vocab) reads the mean OOF F1 over its fold splits, printed to 4 places so
+        # the choice (token_vocab.choose_token_vocab) reads the mean OOF F1 over its fold splits, printed to 4 places so
         # that a minimum gain is visible; the scorer's own oof_f1_train is one split's
         rule = "; ".join(([f"mean of {tv['seeds']} fold splits"] if tv.get("seeds", 1) > 1 else [])
                          + ([f"a larger size must gain ≥ {tv['min_gain']:g}"] if tv.get("min_gain") else []))
@@ -87,6 +87,12 @@ def benchmark_table(name: str, block: Mapping[str, Any], match: Mapping[str, Any
             tokens += f"; trained with {hn['pairs']:,} hard negatives ({hn['per_record']} per record with a train positive)"
         lines.append(f"| feature scorer (threshold {_f(sc.get('threshold'))} from train OOF{tokens}) | {p} "
                      f"| {r} | **{f}** | | |{w}")
+    ref = match.get("reference", {})
+    if split in ref:  # the floor (crossmatch.er.reference): what the scorer's features and choices add over it
+        p, r, f, w = cells(ref)
+        lines.append(f"| reference classifier (the floor: TF-IDF cosine + 4 rapidfuzz ratios per attribute and "
+                     f"record, {ref.get('features')} features, gradient boosting at its defaults, threshold 0.5, "
+                     f"nothing tuned) | {p} | {r} | {f} | | |{w}")
     for method, entry in match.get("postprocess", {}).items():
         p, r, f, w = cells(entry)
         solvers = ", ".join(f"{k} on {n} items" for k, n in entry.get("solvers", {}).items())

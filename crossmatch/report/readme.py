@@ -55,7 +55,8 @@ ER_BENCHMARKS = (("walmart_amazon", "Walmart–Amazon"), ("amazon_google", "Amaz
 
 
 def _er(rows: list[dict[str, str]], files: Files) -> None:
-    """Entity resolution (issue 12): blocking recall on valid, scorer F1 on valid, unsupervised end to end."""
+    """Entity resolution (issue 12): blocking recall on valid, scorer and reference-classifier F1 on valid,
+    unsupervised end to end."""
     for stem, data in ER_BENCHMARKS:
         b, m = files.get(f"real_er_block_{stem}"), files.get(f"real_er_match_{stem}")
         if b and "recall_valid" in b:
@@ -63,6 +64,9 @@ def _er(rows: list[dict[str, str]], files: Files) -> None:
                              f"{fmt(b['recall_valid'], 4)}, {b['candidate_pairs']:,}"))
         if m and "valid" in m.get("scorer", {}):
             rows.append(_row("Entity resolution", data, "feature scorer: valid F1", m["scorer"]["valid"]["f1"]))
+            if "valid" in m.get("reference", {}):  # the nothing-tuned floor on the same pairs (crossmatch.er.reference)
+                rows.append(_row("Entity resolution", data, "reference classifier (nothing tuned): valid F1",
+                                 m["reference"]["valid"]["f1"]))
             best = max(m.get("postprocess", {}).items(), key=lambda kv: kv[1].get("valid", {}).get("f1", 0.0),
                        default=None)
             if best:

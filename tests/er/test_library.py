@@ -193,7 +193,7 @@ def test_token_features_are_the_presence_states_of_the_most_frequent_tokens(benc
 
 
 def test_token_vocab_is_chosen_by_train_out_of_fold_f1(bench) -> None:  # type: ignore[no-untyped-def]
-    from crossmatch.er.pipeline import choose_token_vocab, token_columns
+    from crossmatch.er.token_vocab import choose_token_vocab, token_columns
 
     f = PairFeaturizer(bench, token_vocab=20)
     l, r = bench.train.get_column("l").to_numpy(), bench.train.get_column("r").to_numpy()
@@ -244,7 +244,7 @@ def test_token_vocabulary_from_text_attributes_only(bench) -> None:  # type: ign
 def test_token_vocab_choice_averages_fold_splits_and_demands_a_minimum_gain(bench) -> None:  # type: ignore[no-untyped-def]
     import dataclasses
 
-    from crossmatch.er.pipeline import choose_token_vocab, token_columns
+    from crossmatch.er.token_vocab import choose_token_vocab, token_columns
 
     f = PairFeaturizer(bench, token_vocab=20)
     y = bench.train.get_column("label").to_numpy()
@@ -805,7 +805,7 @@ def test_report_names_the_token_vocabulary_chosen_on_train() -> None:
 
 
 def test_token_vocab_from_params_and_bad_calls() -> None:
-    from crossmatch.er.pipeline import choose_token_vocab
+    from crossmatch.er.token_vocab import choose_token_vocab
     from stages._er import ERParams
 
     assert ERParams(match={"token_vocab": 64}).match_config().token_vocab == (64,)
@@ -873,7 +873,7 @@ def test_hard_negatives_are_each_positive_records_nearest_other_candidates() -> 
 def test_hard_negatives_join_the_scorer_and_stay_in_their_records_fold(bench, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     """The pipeline trains on them (and says how many); the train-only output estimate fits each fold's scorer
     on the hard negatives of the other folds' records only, never on those of the records it then decides."""
-    from crossmatch.er import pipeline, selection
+    from crossmatch.er import selection, token_vocab
     from crossmatch.er.selection import hard_negatives
 
     cands = block(bench, config=BlockingConfig(k_left=3, k_grid=(3,))).candidates
@@ -885,7 +885,7 @@ def test_hard_negatives_join_the_scorer_and_stay_in_their_records_fold(bench, mo
             rows.append(X.shape[0])
             return super().fit(X, y)
 
-    monkeypatch.setattr(pipeline, "PairScorer", Counting)
+    monkeypatch.setattr(token_vocab, "PairScorer", Counting)
     cfg = MatchConfig(context_k=0, scorer=ScorerConfig(max_iter=50, folds=3))
     runs = [match(bench, cands, config=replace(cfg, hard_negatives=n, output=o))
             for n, o in ((0, "threshold"), (2, "threshold"), (2, "auto"))]

@@ -55,7 +55,9 @@ def test_one_command_writes_the_matches_of_the_chosen_output_and_a_summary(tmp_p
     assert matches.get_column("probability").is_sorted(descending=True)
     # the synthetic duplicates are easy: most true pairs are found
     assert match["scorer"]["valid"]["f1"] > 0.8
+    ref = match["reference"]["valid"]  # the nothing-tuned floor, beside the scorer
     for text in ("er_block on shop", "er_match on shop", "blocking recall, valid", "pair scorer, valid",
+                 "reference classifier, valid", f"P {ref['precision']:.3f}  R {ref['recall']:.3f}",
                  f"{match['output']}: {match['output_pairs']} matched pairs", "res/matches.csv"):
         assert text in out, (text, out)
     assert (res / "recall.png").exists() and (res / "pr.png").exists()
@@ -66,6 +68,7 @@ def test_without_labels_the_unsupervised_rule_decides_and_no_recall_is_shown(tmp
     code, out = _cli(["shop", "--params", "params.yaml", "--out", "res", "--no-labels"], tmp_path)
     assert code == 0, out
     assert "unsupervised" in out and "blocking recall" not in out and "nan" not in out
+    assert "reference classifier" not in out  # it needs train labels
     assert pl.read_csv(tmp_path / "res/matches.csv").height > 0
 
 
