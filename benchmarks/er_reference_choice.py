@@ -5,7 +5,7 @@ threshold 0.5, scikit-learn defaults). valid.csv is not read. The variants: rapi
 its four ratios, character 3–5- or 2–4-grams, with or without the whole record as one more column.
 
     python -m benchmarks.er_reference_choice --data ../shared/data/dblp_acm ../shared/data/amazon_google \
-        ../shared/data/walmart_amazon        # ~1 min on one core
+        ../shared/data/walmart_amazon        # ~3 min on one core
 """
 
 from __future__ import annotations

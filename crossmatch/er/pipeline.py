@@ -261,7 +261,8 @@ def _match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
             pr, metrics["scorer"]["pr_split"] = pr_curve(pv, yv), split
         cols["probability"] = prob
         progress("reference classifier")  # the floor the scorer is reported against, trained on train alone
-        metrics["reference"] = reference_classifier(bench, scored, seed=config.scorer.seed)
+        metrics["reference"] = reference_classifier(bench, scored, seed=config.scorer.seed,
+                                                    fuzzy_max_chars=config.fuzzy_max_chars)
         progress("post-processing")
         # an output named outside `postprocess` is evaluated too: its figures and file rows are then the ones written
         evaluated = (*config.postprocess, *([config.output] if config.output not in (*config.postprocess, "auto") else []))

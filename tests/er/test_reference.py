@@ -36,8 +36,16 @@ def test_features_per_attribute_and_record_nan_where_a_value_is_empty(bench) -> 
     price = [i for i, n in enumerate(names) if n.startswith("price:")]
     assert np.allclose(Xs[0], 1.0) and np.isnan(Xs[1, price]).all()
     assert np.allclose(np.delete(Xs[1], price)[:per], 1.0)  # the title still agrees
+    # the ratios read a value's first fuzzy_max_chars characters (the scorer's cost bound), the TF-IDF all of it
+    two = make_benchmark(left=pl.DataFrame({"id": ["a"], "title": ["acme camera x100 black"]}),
+                         right=pl.DataFrame({"id": ["b"], "title": ["acme camera x100 silver"]}), train=None, valid=None)
+    full, _ = reference_features(two, np.array([0]), np.array([0]))
+    cut, _ = reference_features(two, np.array([0]), np.array([0]), fuzzy_max_chars=16)
+    assert cut[0, 0] == full[0, 0] < 1.0 and np.all(cut[0, 1:per] == 1.0) and np.all(full[0, 1:per] < 1.0)
     with pytest.raises(ValueError, match="1-d of one length"):
         reference_features(bench, np.array([0, 1]), np.array([0]))
+    with pytest.raises(ValueError, match="fuzzy_max_chars"):
+        reference_features(bench, l, r, fuzzy_max_chars=0)
 
 
 def test_trained_on_train_only_scored_at_one_half(bench) -> None:  # type: ignore[no-untyped-def]
