@@ -260,9 +260,10 @@ def _match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
             # the curve of the reported split: test where present, else valid
             pr, metrics["scorer"]["pr_split"] = pr_curve(pv, yv), split
         cols["probability"] = prob
-        progress("reference classifier")  # the floor the scorer is reported against, trained on train alone
-        metrics["reference"] = reference_classifier(bench, scored, seed=config.scorer.seed,
-                                                    fuzzy_max_chars=config.fuzzy_max_chars)
+        if scored:  # the floor the scorer is reported against, trained on train alone
+            progress("reference classifier")
+            metrics["reference"] = reference_classifier(bench, scored, seed=config.scorer.seed,
+                                                        fuzzy_max_chars=config.fuzzy_max_chars)
         progress("post-processing")
         # an output named outside `postprocess` is evaluated too: its figures and file rows are then the ones written
         evaluated = (*config.postprocess, *([config.output] if config.output not in (*config.postprocess, "auto") else []))

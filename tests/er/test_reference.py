@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import polars as pl
 import pytest
 
-from crossmatch.er import MatchConfig, block, make_benchmark, match
+from crossmatch.er import MatchConfig, block, make_benchmark, match, pipeline
 from crossmatch.er.blocking import BlockingConfig
+from crossmatch.er.candidates import swap_candidates
 from crossmatch.er.reference import RATIOS, RECORD, THRESHOLD, reference_classifier, reference_features
 from crossmatch.er.report import benchmark_table
 from crossmatch.er.scorer import ScorerConfig
@@ -67,7 +70,7 @@ def test_trained_on_train_only_scored_at_one_half(bench) -> None:  # type: ignor
             reference_classifier(type(bench)(bench.left, bench.right, bench.attributes, train, bench.valid), {})
 
 
-def test_match_reports_the_reference_beside_the_scorer_and_not_without_labels(bench) -> None:  # type: ignore[no-untyped-def]
+def test_match_reports_the_reference_beside_the_scorer_and_not_without_labels(bench, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     cands = block(bench, config=BlockingConfig(k_left=3, k_grid=(3,))).candidates
     cfg = MatchConfig(context_k=0, scorer=ScorerConfig(max_iter=50, folds=3))
     res = match(bench, cands, config=cfg)
@@ -76,6 +79,13 @@ def test_match_reports_the_reference_beside_the_scorer_and_not_without_labels(be
     ref = res.metrics["reference"]["valid"]
     assert "| reference classifier (the floor: TF-IDF cosine + 4 rapidfuzz ratios" in table
     assert f"| {ref['precision']:.3f} | {ref['recall']:.3f} | {ref['f1']:.3f} |" in table
+    # the stage's cost bound reaches it, and which table is A does not matter
+    seen: list[dict[str, object]] = []
+    monkeypatch.setattr(pipeline, "reference_classifier", lambda *a, **k: seen.append(k) or reference_classifier(*a, **k))
+    match(bench, cands, config=replace(cfg, fuzzy_max_chars=8))
+    assert seen == [{"seed": cfg.scorer.seed, "fuzzy_max_chars": 8}]
+    monkeypatch.undo()
+    assert match(bench.swapped(), swap_candidates(cands), config=cfg).metrics["reference"] == res.metrics["reference"]
     unlabelled = type(bench)(bench.left, bench.right, bench.attributes, None, bench.valid)
     assert "reference" not in match(unlabelled, cands, config=cfg).metrics
 
