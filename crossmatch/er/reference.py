@@ -26,6 +26,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 
 from crossmatch.er.evaluate import labelled_metrics
 from crossmatch.er.ngrams import char_wb_tfidf
+from crossmatch.er.scorer import _empty_columns, _fill
 from crossmatch.er.tables import Benchmark
 
 THRESHOLD = 0.5
@@ -102,9 +103,12 @@ def reference_classifier(bench: Benchmark, splits: dict[str, pl.DataFrame], *, s
                                   np.concatenate([p[1] for p in parts.values()]), fuzzy_max_chars=fuzzy_max_chars)
     at = np.cumsum([0, *(len(p[2]) for p in parts.values())])
     rows = {k: X[at[i]:at[i + 1]] for i, k in enumerate(parts)}
-    model = HistGradientBoostingClassifier(random_state=seed).fit(rows["train"], yt)
+    # a column (nearly) empty in train, e.g. an attribute no record fills, is held constant: the booster's binning
+    # stops on a column it has seen no value of (the scorer's own rule)
+    empty = _empty_columns(rows["train"])
+    model = HistGradientBoostingClassifier(random_state=seed).fit(_fill(rows["train"], empty), yt)
     out: dict[str, Any] = {"features": len(names), "train_pairs": int(len(yt)), "threshold": THRESHOLD}
     for split in splits:
-        prob = model.predict_proba(rows[f"split:{split}"])[:, 1]
+        prob = model.predict_proba(_fill(rows[f"split:{split}"], empty))[:, 1]
         out[split] = {k: round(v, 6) for k, v in labelled_metrics(prob >= THRESHOLD, parts[f"split:{split}"][2]).items()}
     return out

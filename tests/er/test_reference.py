@@ -99,3 +99,13 @@ def test_readme_headline_puts_the_reference_right_after_the_scorer() -> None:
     assert rows[at + 1] == ("Amazon–Google", "reference classifier (nothing tuned): valid F1", "0.812")
     older = results_rows({"real_er_match_amazon_google": {"scorer": {"valid": {"f1": 0.9}}}})  # before the floor
     assert not any("reference" in r["metric"] for r in older)
+
+
+def test_an_attribute_empty_in_both_tables_is_held_constant_not_fatal(bench) -> None:  # type: ignore[no-untyped-def]
+    """The booster's binning stops on a column with no value (found by the scorer's own empty-attribute test)."""
+    empty = pl.lit(None, pl.Utf8).alias("notes")
+    left, right, train, valid = synthetic_tables()
+    with_empty = make_benchmark(left=left.with_columns(empty), right=right.with_columns(empty), train=train, valid=valid)
+    res = reference_classifier(with_empty, {"valid": with_empty.valid})
+    plain = reference_classifier(bench, {"valid": bench.valid})
+    assert res["features"] == plain["features"] + 1 + len(RATIOS) and res["valid"] == plain["valid"]
