@@ -44,10 +44,11 @@ def _bench(halves: tuple[pl.DataFrame, ...], valid: int | None, test: int | None
 
 
 def _split_figures(metrics: dict[str, Any], split: str) -> dict[str, Any]:
-    """Every figure the match reports on ``split``: the scorer's, each post-processing's, the unsupervised rows'."""
+    """Every figure the match reports on ``split``: the scorer's, each post-processing's, the unsupervised rows', the
+    reference classifier's."""
     out = {"scorer": metrics["scorer"][split], "scorer_at_0.5": metrics["scorer"][f"{split}_at_0.5"]}
     out |= {m: e[split] for m, e in metrics["postprocess"].items()}
-    out |= {k: metrics[k][split] for k in ("unsupervised", "unsupervised_mixture")}
+    out |= {k: metrics[k][split] for k in ("unsupervised", "unsupervised_mixture", "reference")}
     return out
 
 
@@ -70,6 +71,7 @@ def test_test_split_is_scored_like_valid_and_changes_no_choice(halves: tuple[pl.
     assert p.metrics["scorer"]["valid"] == t.metrics["scorer"]["valid"]
     assert p.metrics["postprocess"]["threshold"]["valid"] == t.metrics["postprocess"]["threshold"]["valid"]
     assert p.metrics["unsupervised"]["valid"] == t.metrics["unsupervised"]["valid"]
+    assert p.metrics["reference"]["valid"] == t.metrics["reference"]["valid"] and "test" not in p.metrics["reference"]
     assert "test" not in p.metrics["scorer"] and p.metrics["scorer"]["pr_split"] == "valid"
     # test is scored exactly as valid is: the two halves' roles exchanged exchange every figure
     assert _split_figures(t.metrics, "test") == _split_figures(s.metrics, "valid")
