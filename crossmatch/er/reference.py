@@ -26,7 +26,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 
 from crossmatch.er.evaluate import labelled_metrics
 from crossmatch.er.ngrams import char_wb_tfidf
-from crossmatch.er.scorer import _empty_columns, _fill
+from crossmatch.er.scorer import empty_columns, fill_empty
 from crossmatch.er.tables import Benchmark
 
 THRESHOLD = 0.5
@@ -39,7 +39,8 @@ NGRAMS = (2, 4)
 
 def reference_features(bench: Benchmark, l: np.ndarray, r: np.ndarray, *, record: bool = True,
                        fuzzy_max_chars: int = 256) -> tuple[np.ndarray, list[str]]:
-    """``[len(l), 5 · columns]`` features of the pairs (row positions ``l`` into the left table, ``r`` into the
+    """The reference's features (issue 12, "Why": the floor's TF-IDF cosine and rapidfuzz ratios per column):
+    ``[len(l), 5 · columns]`` features of the pairs (row positions ``l`` into the left table, ``r`` into the
     right) and their names; the columns are the attributes and, with ``record``, the whole record: per column the
     cosine of character n-gram TF-IDF vectors (fitted on both tables' values, sublinear term frequency, as the
     scorer's own) and the four ratios in [0, 1]; NaN where either value is empty (gradient boosting routes missing
@@ -86,7 +87,8 @@ def _pairs(frame: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def reference_classifier(bench: Benchmark, splits: dict[str, pl.DataFrame], *, seed: int = 0,
                          fuzzy_max_chars: int = 256) -> dict[str, Any]:
-    """Fit the reference on ``bench.train`` and score each of ``splits`` (labelled pairs, e.g. valid / test).
+    """Fit the reference on ``bench.train`` and score each of ``splits`` (labelled pairs, e.g. valid / test): issue
+    12's floor, "threshold 0.5, nothing tuned".
 
     Returns ``{"features": n, "train_pairs": n, "threshold": 0.5, <split>: {precision, recall, f1}}``: the
     labelled-pair protocol of the pipeline's scorer (a pair is predicted a match when its probability is ≥ 0.5). Only ``seed`` (the booster's random state; it matters only when its early stopping samples a
@@ -105,10 +107,10 @@ def reference_classifier(bench: Benchmark, splits: dict[str, pl.DataFrame], *, s
     rows = {k: X[at[i]:at[i + 1]] for i, k in enumerate(parts)}
     # a column (nearly) empty in train, e.g. an attribute no record fills, is held constant: the booster's binning
     # stops on a column it has seen no value of (the scorer's own rule)
-    empty = _empty_columns(rows["train"])
-    model = HistGradientBoostingClassifier(random_state=seed).fit(_fill(rows["train"], empty), yt)
+    empty = empty_columns(rows["train"])
+    model = HistGradientBoostingClassifier(random_state=seed).fit(fill_empty(rows["train"], empty), yt)
     out: dict[str, Any] = {"features": len(names), "train_pairs": int(len(yt)), "threshold": THRESHOLD}
     for split in splits:
-        prob = model.predict_proba(_fill(rows[f"split:{split}"], empty))[:, 1]
+        prob = model.predict_proba(fill_empty(rows[f"split:{split}"], empty))[:, 1]
         out[split] = {k: round(v, 6) for k, v in labelled_metrics(prob >= THRESHOLD, parts[f"split:{split}"][2]).items()}
     return out

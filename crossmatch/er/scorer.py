@@ -105,9 +105,9 @@ class PairScorer:
         oof = np.zeros(len(y))
         members: list[tuple[list[HistGradientBoostingClassifier], np.ndarray]] = []
         for tr, te in StratifiedKFold(self.config.folds, shuffle=True, random_state=self.config.seed).split(X, y):
-            empty = _empty_columns(X[tr])
-            bag = self._fit_bag(_fill(X[tr], empty), y[tr])
-            oof[te] = self._bag_proba(bag, _fill(X[te], empty))
+            empty = empty_columns(X[tr])
+            bag = self._fit_bag(fill_empty(X[tr], empty), y[tr])
+            oof[te] = self._bag_proba(bag, fill_empty(X[te], empty))
             members.append((bag, empty))
         self.calibrator = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(oof, y)
         cal = self.calibrator.predict(oof)
@@ -117,9 +117,9 @@ class PairScorer:
         else:
             self.threshold = self.config.threshold
             self.oof_f1 = _f1(cal >= self.threshold, y)
-        self.empty = _empty_columns(X)
+        self.empty = empty_columns(X)
         # (bag, its empty columns) per scoring member: one full refit, or the fold models
-        self.members = members if self.config.refit == "folds" else [(self._fit_bag(_fill(X, self.empty), y),
+        self.members = members if self.config.refit == "folds" else [(self._fit_bag(fill_empty(X, self.empty), y),
                                                                       self.empty)]
         return self
 
@@ -131,21 +131,22 @@ class PairScorer:
             return np.zeros(0)
         if X.ndim != 2 or X.shape[1] != len(self.empty):
             raise ValueError(f"X must have the {len(self.empty)} feature columns the scorer was fitted on, got {X.shape}")
-        return np.mean([np.asarray(self.calibrator.predict(self._bag_proba(bag, _fill(X, empty))), dtype=np.float64)
+        return np.mean([np.asarray(self.calibrator.predict(self._bag_proba(bag, fill_empty(X, empty))), dtype=np.float64)
                         for bag, empty in self.members], axis=0)
 
 
-def _empty_columns(X: np.ndarray, min_values: int = 5) -> np.ndarray:
-    """Columns with fewer than ``min_values`` values in ``X`` (an attribute empty in both tables gives one with
-    none). scikit-learn's binning cannot fit a column it has seen no value of, and above 10,000 rows its early
+def empty_columns(X: np.ndarray, min_values: int = 5) -> np.ndarray:
+    """Columns with fewer than ``min_values`` values in ``X`` (issue 12 §3; an attribute empty in both tables gives
+    one with none). scikit-learn's binning cannot fit a column it has seen no value of, and above 10,000 rows its early
     stopping bins only a random 90 % of them: a column with k values is empty there with probability 0.1^k."""
     if not X.shape[0]:
         return np.zeros(X.shape[1], dtype=bool)
     return np.asarray((~np.isnan(X)).sum(axis=0) < min_values)
 
 
-def _fill(X: np.ndarray, empty: np.ndarray) -> np.ndarray:
-    """``X`` with the columns that were (nearly) empty at fit time set to 0: constant, so the model ignores them."""
+def fill_empty(X: np.ndarray, empty: np.ndarray) -> np.ndarray:
+    """``X`` with the columns that were (nearly) empty at fit time set to 0: constant, so the model ignores them
+    (issue 12 §3; :func:`empty_columns`)."""
     if not empty.any():
         return X
     out = np.array(X, dtype=np.float64, copy=True)
