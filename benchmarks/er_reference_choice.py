@@ -35,24 +35,19 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, nargs="+", required=True)
     args = ap.parse_args()
-    shipped = (ref.RATIOS, ref.NGRAMS)
     rows: dict[str, list[float]] = {name: [] for name in VARIANTS}
-    try:
-        for folder in args.data:
-            bench = read_benchmark(folder)
-            assert bench.train is not None
-            l, r = bench.train.get_column("l").to_numpy(), bench.train.get_column("r").to_numpy()
-            y = bench.train.get_column("label").to_numpy().astype(np.int64)
-            for name, (ratios, ngrams, record) in VARIANTS.items():
-                ref.RATIOS, ref.NGRAMS = ratios, ngrams
-                X, _ = ref.reference_features(bench, l, r, record=record)
-                oof = cross_val_predict(HistGradientBoostingClassifier(random_state=0), X, y, method="predict_proba",
-                                        cv=StratifiedKFold(5, shuffle=True, random_state=0))[:, 1]
-                f1 = labelled_metrics(oof >= ref.THRESHOLD, y)["f1"]
-                rows[name].append(f1)
-                print(f"{folder.name:16s} {name:36s} train OOF F1 {f1:.4f}", flush=True)
-    finally:
-        ref.RATIOS, ref.NGRAMS = shipped
+    for folder in args.data:
+        bench = read_benchmark(folder)
+        assert bench.train is not None
+        l, r = bench.train.get_column("l").to_numpy(), bench.train.get_column("r").to_numpy()
+        y = bench.train.get_column("label").to_numpy().astype(np.int64)
+        for name, (ratios, ngrams, record) in VARIANTS.items():
+            X, _ = ref.reference_features(bench, l, r, record=record, ratios=ratios, ngrams=ngrams)
+            oof = cross_val_predict(HistGradientBoostingClassifier(random_state=0), X, y, method="predict_proba",
+                                    cv=StratifiedKFold(5, shuffle=True, random_state=0))[:, 1]
+            f1 = labelled_metrics(oof >= ref.THRESHOLD, y)["f1"]
+            rows[name].append(f1)
+            print(f"{folder.name:16s} {name:36s} train OOF F1 {f1:.4f}", flush=True)
     for name, f1s in rows.items():
         print(f"{name:36s} " + " / ".join(f"{v:.3f}" for v in f1s) + f"   mean {np.mean(f1s):.4f}")
 

@@ -17,6 +17,7 @@ with the record as one more column: ratio + token-set at 3–5-grams 0.983 / 0.5
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -38,7 +39,8 @@ NGRAMS = (2, 4)
 
 
 def reference_features(bench: Benchmark, l: np.ndarray, r: np.ndarray, *, record: bool = True,
-                       fuzzy_max_chars: int = 256) -> tuple[np.ndarray, list[str]]:
+                       fuzzy_max_chars: int = 256, ratios: Mapping[str, Any] = RATIOS,
+                       ngrams: tuple[int, int] = NGRAMS) -> tuple[np.ndarray, list[str]]:
     """The reference's features (issue 12, "Why": the floor's TF-IDF cosine and rapidfuzz ratios per column):
     ``[len(l), 5 · columns]`` features of the pairs (row positions ``l`` into the left table, ``r`` into the
     right) and their names; the columns are the attributes and, with ``record``, the whole record: per column the
@@ -46,7 +48,9 @@ def reference_features(bench: Benchmark, l: np.ndarray, r: np.ndarray, *, record
     scorer's own) and the four ratios in [0, 1]; NaN where either value is empty (gradient boosting routes missing
     values itself). The ratios read a value's first ``fuzzy_max_chars`` characters, the scorer's cost bound
     (``er.match.fuzzy_max_chars``): partial ratio costs 81 ms a pair at 1,000 characters, and a whole record of a
-    textual benchmark is longer. Each table is vectorised once per column, whatever the number of pairs."""
+    textual benchmark is longer. Each table is vectorised once per column, whatever the number of pairs.
+    ``ratios`` (name → rapidfuzz scorer) and ``ngrams`` exist for the comparison that settled them
+    (``benchmarks/er_reference_choice.py``); the reference itself uses the defaults."""
     l, r = np.asarray(l, dtype=np.int64), np.asarray(r, dtype=np.int64)
     if l.shape != r.shape or l.ndim != 1:
         raise ValueError(f"l and r must be 1-d of one length, got shapes {l.shape} and {r.shape}")
@@ -61,7 +65,7 @@ def reference_features(bench: Benchmark, l: np.ndarray, r: np.ndarray, *, record
         va, vb = [left[i] for i in l], [right[j] for j in r]
         missing = np.array([not x or not y for x, y in zip(va, vb, strict=True)], dtype=bool)
         try:
-            M = char_wb_tfidf(left + right, NGRAMS)
+            M = char_wb_tfidf(left + right, ngrams)
         except ValueError:  # the attribute is empty (or has no n-gram) in both tables: nothing to compare
             cos = np.full(len(l), np.nan)
         else:
@@ -70,11 +74,11 @@ def reference_features(bench: Benchmark, l: np.ndarray, r: np.ndarray, *, record
         cols.append(cos)
         names.append(f"{a}:tfidf_cosine")
         fa, fb = [x[:fuzzy_max_chars] for x in va], [y[:fuzzy_max_chars] for y in vb]
-        for name, scorer in RATIOS.items():
+        for name, scorer in ratios.items():
             v = process.cpdist(fa, fb, scorer=scorer, workers=1) / 100.0 if len(l) else np.zeros(0)
             cols.append(np.asarray(v, dtype=np.float64))
             names.append(f"{a}:{name}")
-        for c in cols[-1 - len(RATIOS):]:
+        for c in cols[-1 - len(ratios):]:
             c[missing] = np.nan
     X = np.column_stack(cols) if cols else np.zeros((len(l), 0))
     return X, names
