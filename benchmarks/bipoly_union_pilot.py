@@ -1,4 +1,4 @@
-"""The train-only pilot behind ``blocking.labelled_union`` (README, BiPoly plus the labelled category pairs).
+"""The train-only pilot behind ``blocking.labelled_union`` (docs/blocking.md, BiPoly plus the labelled category pairs).
 
 Before the method was built, one 5-fold split of Walmart–Amazon's *train* positives asked whether BiPoly.C on the
 label-free ``neighbours`` kind, united with the category pairs of the other folds' positives, blocks the held-out
