@@ -103,7 +103,8 @@ def main() -> None:
         if scale <= args.context_up_to:
             t0 = time.perf_counter()
             PairFeaturizer(bench, context_k=match.context_k, context_attributes=match.context_attributes,
-                           context_codes=match.context_codes, fuzzy_max_chars=match.fuzzy_max_chars)
+                           context_codes=match.context_codes, fuzzy_max_chars=match.fuzzy_max_chars,
+                           code_prefix=match.code_prefix)
             row["featuriser_s"] = round(time.perf_counter() - t0, 1)
         print(json.dumps(row), flush=True)
         cols["records"].append(float(A.shape[0] + B.shape[0]))

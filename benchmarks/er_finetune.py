@@ -130,7 +130,8 @@ def main() -> None:
                          "to 0 / none, or the feature scorer would not be er_match's")
     feats = PairFeaturizer(b, context_k=shipped.context_k, context_attributes=shipped.context_attributes,
                            context_codes=shipped.context_codes, token_vocab=max(shipped.token_vocab),
-                           token_text_only=shipped.token_text_only, fuzzy_max_chars=shipped.fuzzy_max_chars)
+                           token_text_only=shipped.token_text_only, fuzzy_max_chars=shipped.fuzzy_max_chars,
+                           code_prefix=shipped.code_prefix)
     Xtr, Xva = feats.transform(tl, tr), feats.transform(vl, vr)
     keep, full, tokens = choose_token_vocab(Xtr, ty, feats, shipped.token_vocab, shipped.scorer,
                                             seeds=shipped.token_choice_seeds, min_gain=shipped.token_min_gain)

@@ -67,7 +67,7 @@ def main() -> None:
             size = m["scorer"]["token_vocab"]["chosen"] if m is not None else int(sizes[folder.name])
             feats = PairFeaturizer(bench, context_k=config.context_k, context_attributes=config.context_attributes,
                                    context_codes=config.context_codes, token_vocab=size,
-                                   token_text_only=config.token_text_only)
+                                   token_text_only=config.token_text_only, code_prefix=config.code_prefix)
             Xtr = feats.transform(train.get_column("l").to_numpy(), train.get_column("r").to_numpy())
             Xc = feats.transform(cands.get_column("l").to_numpy(), cands.get_column("r").to_numpy())
             keep = token_columns(feats, size)

@@ -91,6 +91,8 @@ def main() -> None:
                     help="the score the mixture and the pseudo-labels start from")
     ap.add_argument("--embedding-feature", nargs="+", type=int, default=[0], choices=[0, 1],
                     help="1: the MiniLM record cosine is one more feature of the self-trained scorer")
+    ap.add_argument("--code-prefix", type=int, default=0, choices=[0, 1],
+                    help="1: the scorer's longest-prefix features of values and model codes (PairFeaturizer.code_prefix)")
     args = ap.parse_args()
     params = load_params(args.params, "er")
     bc = params.blocking_config()
@@ -121,7 +123,8 @@ def main() -> None:
             e2es.setdefault(f"{tag}mixture", []).append(e2e)
             print(f"  {tag + 'mixture only':<40} trainF1 {f1:.3f}  e2e* {e2e:.3f}  pairs {n}", flush=True)
             for ef in args.embedding_feature:
-                feats = PairFeaturizer(bench, context_k=0, token_vocab=0, embeddings=emb if ef else None)
+                feats = PairFeaturizer(bench, context_k=0, token_vocab=0, embeddings=emb if ef else None,
+                                       code_prefix=bool(args.code_prefix))
                 drop = feats.context_names | feats.token_names  # the rule's own features, as in the pipeline
                 X = feats.transform(l, r)[:, [i for i, c in enumerate(feats.names) if c not in drop]]
                 etag = tag + ("" if args.embedding_feature == [0] else f"embfeat {ef} ")

@@ -26,11 +26,15 @@ def _load(path: Path) -> Any:
         raise InputError(f"not valid JSON ({exc.msg}, line {exc.lineno})", file=str(path)) from None
 
 
-def _scorer_label(data: dict[str, Any]) -> str:
+def _scorer_label(data: dict[str, Any], match: dict[str, Any]) -> str:
     setup = data.get("feature_scorer_setup")
     if setup is None:  # a file from before the benchmark rebuilt er_match's scorer
         return "feature scorer in the same benchmark run (features of that run)"
-    return f"feature scorer as er_match builds it, in that run (token vocabulary {setup['token_vocab']})"
+    now = match.get("scorer", {}).get("features")
+    # a fine-tune run takes 25-48 CPU-minutes and is not a stage: say when er_match has moved on since
+    stale = (f"; {setup['features']} features, where er_match now builds {now}: an earlier feature set"
+             if "features" in setup and now is not None and now != setup["features"] else "")
+    return f"feature scorer as er_match builds it, in that run (token vocabulary {setup['token_vocab']}{stale})"
 
 
 def main() -> None:
@@ -44,6 +48,7 @@ def main() -> None:
     for b in args.benchmarks:
         extra = None
         ft = args.finetune_dir / f"er_finetune_{b}.json"
+        match = _load(args.metrics_dir / f"real_er_match_{b}.json")
         if ft.is_file():
             data = _load(ft)
             cfg = data.get("config", {})
@@ -54,7 +59,7 @@ def main() -> None:
             kept = f", epoch {data['chosen_epoch']} kept" if "chosen_epoch" in data else ""
             extra = {f"fine-tuned MiniLM ({one}{form}{len(data['epochs'])} epochs{kept}, {data['train_seconds']:.0f} s)":
                      data["finetuned_minilm"],
-                     _scorer_label(data): data["feature_scorer"],
+                     _scorer_label(data, match): data["feature_scorer"],
                      "mean of that feature scorer + fine-tuned MiniLM": data["ensemble_mean"]}
             if "ensemble_weighted" in data:
                 w = data["thresholds"]["encoder_weight"]
@@ -65,8 +70,7 @@ def main() -> None:
                 for key, what in (("finetuned_minilm", "fine-tuned MiniLM"), ("ensemble_weighted", "weighted mean")):
                     extra[f"{what}, mean over seeds {seeds} (F1 {rep[key]['f1']:.3f} ± {rep[key]['f1_std']:.3f})"] = \
                         rep[key]
-        results[b] = (_load(args.metrics_dir / f"real_er_block_{b}.json"),
-                      _load(args.metrics_dir / f"real_er_match_{b}.json"), extra)
+        results[b] = (_load(args.metrics_dir / f"real_er_block_{b}.json"), match, extra)
     write_text(args.out, report(results))
 
 

@@ -7,7 +7,9 @@ text (a model number inside a title), agreement of the tokens that contain digit
 codes, versions, years), and the IDF mass of the tokens only one side has. With ``context_k``: where the
 pair ranks among each record's nearest neighbours (record text, per attribute, code tokens only). With ``token_vocab``:
 for each of the most frequent word tokens, whether neither, only one or both records hold it, so the classifier
-learns which disagreements matter ("upgrade", "mac", "black") where IDF mass weighs every token alike. Optionally
+learns which disagreements matter ("upgrade", "mac", "black") where IDF mass weighs every token alike. With
+``code_prefix``: how much of each value, and of each model code (a word with a digit), the other record holds as a
+prefix, so "dcb-309black" meets "dcb-309" by its stem. Optionally
 the cosine of learned record embeddings (MiniLM or ICPA). Missing values are NaN, which the
 gradient-boosting scorer handles natively, so "unknown" is never confused with "different".
 """
@@ -49,6 +51,25 @@ def _compact(text: str) -> str:
     return "".join(_TOKEN.findall(text))
 
 
+def _prefix_found(code: str, text: str) -> int:
+    """Length of the longest prefix of ``code`` that occurs in ``text`` (containment is monotone in the prefix
+    length, so a binary search): "dcb309black" in "...dcb309slrcamera..." finds 6."""
+    lo, hi = 0, len(code)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if code[:mid] in text:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def _codes(text: str) -> list[str]:
+    """Model-code candidates: the blank-separated words holding a digit, alphanumerics only, at least 3 long
+    ("rc-534-kkn2-gp" stays one code, where the word tokens split it in four)."""
+    return [c for c in (_compact(w) for w in text.split()) if len(c) >= 3 and any(ch.isdigit() for ch in c)]
+
+
 def _top_values(X: sp.csr_matrix, Y: sp.csr_matrix, x_text: list[str], y_text: list[str], k: int) -> np.ndarray:
     """``[rows of X, k]``: each row's ``k`` largest cosines with the rows of ``Y``, best first (-1 where ``Y`` has
     fewer rows; -1 never ranks). Searched once per distinct text on each side — a category or a brand repeats in
@@ -82,9 +103,13 @@ class PairFeaturizer:
     # about as the cube of the length (0.8 ms a pair at 256 characters, 81 ms at 1,000, 0.66 s at 2,000; one core),
     # so a description column would keep one featurisation busy for hours. TF-IDF and containment read it all.
     fuzzy_max_chars: int = 256
+    # the longest prefix of each value / model code found in the other record's text: a code with a colour or
+    # pack suffix ("dcb-309black" against "dcb-309") matches by its stem, where containment needs all of it
+    code_prefix: bool = False
     names: list[str] = field(default_factory=list, init=False)
     context_names: set[str] = field(default_factory=set, init=False)  # the neighbourhood columns of ``names``
     token_names: set[str] = field(default_factory=set, init=False)  # the token-presence columns of ``names``
+    code_names: set[str] = field(default_factory=set, init=False)  # the code-prefix columns of ``names``
 
     def __post_init__(self) -> None:
         b = self.bench
@@ -107,6 +132,8 @@ class PairFeaturizer:
         # alphanumerics only: "ELP-LP12" and "elplp12" are one model number
         self.compact = ([_compact(t) for t in self.text[0]], [_compact(t) for t in self.text[1]])
         self.tok = ([_tokens(t) for t in self.text[0]], [_tokens(t) for t in self.text[1]])
+        self.codes = ([_codes(t) for t in self.text[0]], [_codes(t) for t in self.text[1]]) if self.code_prefix \
+            else ([], [])
         df = Counter(t for side in self.tok for toks in side for t in toks)
         n = len(self.tok[0]) + len(self.tok[1])
         self.idf = {t: float(np.log(n / c)) for t, c in df.items()}
@@ -188,6 +215,7 @@ class PairFeaturizer:
             raise ValueError(f"l and r must be 1-d of equal length, got {l.shape} and {r.shape}")
         cols: list[np.ndarray] = []
         names: list[str] = []
+        code: set[str] = set()
 
         def add(name: str, v: np.ndarray | list[float]) -> None:
             names.append(name)
@@ -223,7 +251,18 @@ class PairFeaturizer:
                 ka, kb = [self.compact[0][i] for i in l], [self.compact[1][j] for j in r]
                 add(f"{c}:left_in_right_compact", [float(x in t) if x else np.nan for x, t in zip(ca, kb, strict=True)])
                 add(f"{c}:right_in_left_compact", [float(y in t) if y else np.nan for y, t in zip(cb, ka, strict=True)])
+                if self.code_prefix:
+                    add(f"{c}:left_prefix_in_right_compact",
+                        [_prefix_found(x, t) / len(x) if x else np.nan for x, t in zip(ca, kb, strict=True)])
+                    add(f"{c}:right_prefix_in_left_compact",
+                        [_prefix_found(y, t) / len(y) if y else np.nan for y, t in zip(cb, ka, strict=True)])
+                    code.update(names[-2:])
         self._record_features(l, r, add)
+        if self.code_prefix:
+            first = len(names)
+            self._code_features(l, r, add)
+            code.update(names[first:])
+        self.code_names = code
         if self.context_k:
             first = len(names)
             self._context_features(l, r, add)
@@ -241,6 +280,18 @@ class PairFeaturizer:
             add("embedding:cosine", np.einsum("ij,ij->i", ea[l], eb[r]))
         self.names = names
         return np.column_stack(cols) if cols else np.zeros((len(l), 0))
+
+    def _code_features(self, l: np.ndarray, r: np.ndarray, add: Callable[[str, np.ndarray], None]) -> None:
+        for side, (mine, theirs, rows, others) in {"left": (self.codes[0], self.compact[1], l, r),
+                                                   "right": (self.codes[1], self.compact[0], r, l)}.items():
+            best, chars = np.full(len(l), np.nan), np.zeros(len(l))
+            for n, (i, j) in enumerate(zip(rows.tolist(), others.tolist(), strict=True)):
+                if mine[i]:
+                    found = [(_prefix_found(c, theirs[j]), len(c)) for c in mine[i]]
+                    best[n] = max(f / k for f, k in found)
+                    chars[n] = max(f for f, _ in found)
+            add(f"record:code_prefix_{side}", best)
+            add(f"record:code_prefix_chars_{side}", chars)
 
     def _record_features(self, l: np.ndarray, r: np.ndarray, add: object) -> None:
         idf, top = self.idf, float(np.log(len(self.tok[0]) + len(self.tok[1])))

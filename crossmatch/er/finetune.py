@@ -34,7 +34,7 @@ from crossmatch.errors import ConfigError
 class FinetuneConfig:
     """The recipe; defaults chosen on Walmart–Amazon's train dev split (2-epoch pilots, dev F1 after epoch 1 / 2):
     cross form lr 3e-5 (an earlier 3-epoch run) 0.35 / 0.67, lr 1e-4 0.31 / 0.46, lr 3e-4 0.33 / 0.38, with head_lr
-    3e-3 0.33 / —; siamese lr 1e-4 0.34 / 0.36, with head_lr 3e-3 **0.69 / 0.71** (README, entity resolution)."""
+    3e-3 0.33 / —; siamese lr 1e-4 0.34 / 0.36, with head_lr 3e-3 **0.69 / 0.71** (docs/entity-resolution.md)."""
 
     epochs: int = 4
     batch_size: int = 32

@@ -65,6 +65,9 @@ class MatchConfig:
     context_k: int = 20  # neighbourhood features of the pair scorer (features.PairFeaturizer); 0: off
     context_attributes: bool = True  # neighbourhood per text attribute too, not only per record
     context_codes: bool = False  # and on the code tokens (tokens with a digit): better labelled pairs, worse output
+    # the longest prefix of each value and model code found in the other record (features.PairFeaturizer.code_prefix);
+    # the scorer's only: the unsupervised rule keeps its own features
+    code_prefix: bool = False
     # token-presence features (features.PairFeaturizer) for the N most frequent tokens: the N of this grid with
     # the best train out-of-fold F1 (choose_token_vocab); one value: that N
     token_vocab: tuple[int, ...] = (0,)
@@ -230,7 +233,8 @@ def _match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
     feats = PairFeaturizer(bench, embeddings=embeddings, context_k=config.context_k if supervised else 0,
                            context_attributes=config.context_attributes, context_codes=config.context_codes,
                            token_vocab=max(config.token_vocab) if supervised else 0,
-                           token_text_only=config.token_text_only, fuzzy_max_chars=config.fuzzy_max_chars)
+                           token_text_only=config.token_text_only, fuzzy_max_chars=config.fuzzy_max_chars,
+                           code_prefix=config.code_prefix and supervised)
     cols: dict[str, Any] = {"l": l, "r": r}
     closure: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     pr = None
@@ -314,8 +318,8 @@ def _match(bench: Benchmark, cands: pl.DataFrame, *, config: MatchConfig,
             names = feats.names
         # the neighbourhood features re-state the similarity ranks the pseudo-labels are drawn from: with
         # them, self-training learns its own labelling rule back instead of what else separates the pairs;
-        # the token ones are left out too, so the rule is the same with and without labels
-        drop = feats.context_names | feats.token_names
+        # the token and code-prefix ones are left out too, so the rule is the same with and without labels
+        drop = feats.context_names | feats.token_names | feats.code_names
         X = X[:, [i for i, n in enumerate(names) if n not in drop]]
         trained = self_trained_scores(X, l[idx], r[idx], sim, rounds=config.self_training_rounds,
                                       confident_quantile=config.confident_quantile,

@@ -18,7 +18,7 @@ from crossmatch.er.evaluate import (
     labelled_metrics,
     output_metrics,
 )
-from crossmatch.er.features import PairFeaturizer
+from crossmatch.er.features import PairFeaturizer, _codes, _prefix_found
 from crossmatch.er.postprocess import greedy_one_to_one, select
 from crossmatch.er.scorer import PairScorer, ScorerConfig, best_f1_threshold
 from crossmatch.er.tables import numeric_attributes, positives
@@ -636,6 +636,45 @@ def test_self_training_never_sees_the_token_features_with_labels_either(bench, s
     assert seen[0] == seen[1] and runs[1].metrics["scorer"]["features"] == seen[0] + 10
     u = [run.metrics["unsupervised"] for run in runs]
     assert u[0] == u[1]  # the unsupervised baseline beside a labelled run does not move with token_vocab
+
+
+def test_self_training_never_sees_the_code_prefix_features_with_labels_either(bench, self_training_columns) -> None:  # type: ignore[no-untyped-def]
+    seen = self_training_columns
+    cands = block(bench, config=BlockingConfig(k_left=3, k_grid=(3,))).candidates
+    runs = [match(bench, cands, config=MatchConfig(context_k=0, code_prefix=cp, output="threshold")) for cp in (False, True)]
+    assert seen[0] == seen[1]
+    # two per text attribute (title, brand) and four per record
+    assert runs[1].metrics["scorer"]["features"] == seen[0] + 2 * 2 + 4
+    assert runs[0].metrics["unsupervised"] == runs[1].metrics["unsupervised"]
+
+
+def test_prefix_found_is_the_longest_prefix_contained() -> None:
+    for code, text in [("dcb309black", "caselogicdcb309slr"), ("abc", "xyz"), ("abc", "zabcz"), ("", "abc"),
+                       ("m552pink", "kodakm552digital"), ("aaab", "aaaab")]:
+        want = max((k for k in range(len(code) + 1) if code[:k] in text), default=0)
+        assert _prefix_found(code, text) == want, (code, text)
+    assert _codes("Case Logic dcb-309black slr 12 rc-534-kkn2-gp x1") == ["dcb309black", "rc534kkn2gp"]
+
+
+def test_code_prefix_features_read_a_codes_stem_and_are_nan_without_a_value() -> None:
+    left = pl.DataFrame({"id": ["a0", "a1"], "title": ["case logic dcb-309black backpack", "plain bag"],
+                         "modelno": ["dcb-309black", ""]})
+    right = pl.DataFrame({"id": ["b0", "b1"], "title": ["case logic dcb-309 slr backpack", "other bag"],
+                          "modelno": ["dcb-309", "zz"]})
+    b = make_benchmark(left=left, right=right)
+    f = PairFeaturizer(b, code_prefix=True)
+    X = f.transform(np.array([0, 1, 0]), np.array([0, 1, 1]))
+    col = {n: X[:, i] for i, n in enumerate(f.names)}
+    assert {"modelno:left_prefix_in_right_compact", "record:code_prefix_left"} <= f.code_names <= set(f.names)
+    assert col["modelno:left_prefix_in_right_compact"][0] == pytest.approx(6 / 11)  # "dcb309" of "dcb309black"
+    assert col["modelno:right_prefix_in_left_compact"][0] == 1.0
+    assert np.isnan(col["modelno:left_prefix_in_right_compact"][1])  # a1 has no model number
+    assert col["record:code_prefix_left"][0] == pytest.approx(6 / 11) and col["record:code_prefix_chars_left"][0] == 6
+    assert np.isnan(col["record:code_prefix_left"][1])  # "plain bag": no code
+    assert col["record:code_prefix_left"][2] == 0.0  # "dcb309black" against "otherbagzz": not even its first letter
+    plain = PairFeaturizer(b)
+    plain.transform(np.array([0]), np.array([0]))
+    assert not plain.code_names and len(plain.names) == len(f.names) - len(f.code_names)
 
 
 def test_pseudo_labels_take_confident_matches_and_their_runner_ups() -> None:

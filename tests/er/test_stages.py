@@ -72,7 +72,8 @@ def test_stages_write_candidates_pairs_metrics_and_plots(tmp_path: Path) -> None
     runs = [{"benchmark": "bench", "epochs": [{"epoch": 1, "dev_f1": 0.4}, {"epoch": 2, "dev_f1": 0.6}],
              "train_seconds": 12.0, "config": {"form": "siamese", "seed": seed}, "finetuned_minilm": row,
              "feature_scorer": row, "ensemble_mean": row, "ensemble_weighted": {**row, "f1": f1},
-             "thresholds": {"encoder_weight": 0.3}, "feature_scorer_setup": {"token_vocab": 64}}
+             "thresholds": {"encoder_weight": 0.3},
+             "feature_scorer_setup": {"token_vocab": 64, "features": metrics["scorer"]["features"]}}
             for seed, f1 in ((0, 0.625), (1, 0.575))]
     runs[0]["chosen_epoch"] = 2
     (tmp_path / "er_finetune_bench.json").write_text(json.dumps(merge(runs)))
@@ -85,7 +86,17 @@ def test_stages_write_candidates_pairs_metrics_and_plots(tmp_path: Path) -> None
     assert "fine-tuned MiniLM (seed 0, siamese form, 2 epochs, epoch 2 kept, 12 s)" in text
     assert "weighted mean, seed 0, encoder weight 0.3" in text and "0.625" in text
     assert "feature scorer as er_match builds it, in that run (token vocabulary 64)" in text
-    assert "weighted mean, mean over seeds 0, 1 (F1 0.600 ± 0.035)" in text
+    assert "weighted mean, mean over seeds 0, 1 (F1 0.600 ± 0.035)" in text and "earlier feature set" not in text
+    # a fine-tune file from before er_match's feature set changed says so (it is a benchmark, not a stage)
+    for run in runs:
+        run["feature_scorer_setup"]["features"] = metrics["scorer"]["features"] - 3
+    (tmp_path / "er_finetune_bench.json").write_text(json.dumps(merge(runs)))
+    r = run_stage("er_report", "--benchmarks", "bench", "--metrics-dir", str(mdir), "--finetune-dir", str(tmp_path),
+                  "--out", str(tmp_path / "er.md"))
+    assert r.returncode == 0, r.stderr
+    n = metrics["scorer"]["features"]
+    assert (f"(token vocabulary 64; {n - 3} features, where er_match now builds {n}: an earlier feature set)"
+            in (tmp_path / "er.md").read_text())
     est = metrics["postprocess"]["threshold"]["end_to_end_estimate"]
     capped = ", capped: as many found as unlabelled" if est["capped"] else ""
     assert f"est. {est['f1']:.3f} ({est['f1_low']:.3f}–{est['f1_high']:.3f}{capped})" in text
