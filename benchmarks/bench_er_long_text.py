@@ -8,7 +8,8 @@ characters a word. The descriptions carry no signal, so the F1 printed is no qua
 Per variant it prints
 * the mean description length;
 * featurisation milliseconds per pair on ``--sample`` train pairs (``PairFeaturizer`` without neighbourhood
-  features), capped at the shipped ``fuzzy_max_chars`` and uncapped, and their ratio;
+  features), capped at the shipped ``fuzzy_max_chars`` and uncapped, and their ratio; capped with the code-prefix
+  features too (``code_prefix``);
 * the reference classifier's milliseconds per pair (:mod:`crossmatch.er.reference`: features of every train and
   valid pair, its fit and scoring, at the shipped cap);
 * the README's two commands (``stages.er_block``, ``stages.er_match``) end to end with the shipped params: seconds,
@@ -33,11 +34,11 @@ from stages._common import run
 from stages._er import load_params, read_benchmark
 
 
-def ms_per_pair(folder: Path, sample: int, max_chars: int) -> float:
+def ms_per_pair(folder: Path, sample: int, max_chars: int, code_prefix: bool = False) -> float:
     bench = read_benchmark(folder)
     assert bench.train is not None
     pairs = bench.train.head(sample)
-    feats = PairFeaturizer(bench, fuzzy_max_chars=max_chars)
+    feats = PairFeaturizer(bench, fuzzy_max_chars=max_chars, code_prefix=code_prefix)
     t0 = time.perf_counter()
     feats.transform(pairs.get_column("l").to_numpy(), pairs.get_column("r").to_numpy())
     return (time.perf_counter() - t0) / pairs.height * 1e3
@@ -70,9 +71,11 @@ def main() -> None:
         lengths = pl.read_csv(folder / "tableA.csv").get_column("description").str.len_chars().to_numpy()
         length = float(lengths.mean())
         capped, uncapped = ms_per_pair(folder, args.sample, cap), ms_per_pair(folder, args.sample, 1 << 30)
+        prefixed = ms_per_pair(folder, args.sample, cap, code_prefix=True)
         print(json.dumps({"words": words, "description_chars": round(length), "fuzzy_max_chars": cap,
                           "ms_per_pair_capped": round(capped, 2), "ms_per_pair_uncapped": round(uncapped, 2),
                           "uncapped_over_capped": round(uncapped / capped, 1),
+                          "ms_per_pair_capped_code_prefix": round(prefixed, 2),
                           "reference_ms_per_pair": round(reference_ms_per_pair(folder, cap), 2)}), flush=True)
         if not args.no_stages:
             print(json.dumps({"words": words, **run_layout(folder, args.params)}), flush=True)

@@ -92,7 +92,8 @@ def main() -> None:
     ap.add_argument("--embedding-feature", nargs="+", type=int, default=[0], choices=[0, 1],
                     help="1: the MiniLM record cosine is one more feature of the self-trained scorer")
     ap.add_argument("--code-prefix", type=int, default=0, choices=[0, 1],
-                    help="1: the scorer's longest-prefix features of values and model codes (PairFeaturizer.code_prefix)")
+                    help="1: the self-trained scorer also gets the longest-prefix features of values and model codes "
+                         "(PairFeaturizer.code_prefix; the pipeline's rule never does: this measures why)")
     args = ap.parse_args()
     params = load_params(args.params, "er")
     bc = params.blocking_config()
@@ -125,7 +126,9 @@ def main() -> None:
             for ef in args.embedding_feature:
                 feats = PairFeaturizer(bench, context_k=0, token_vocab=0, embeddings=emb if ef else None,
                                        code_prefix=bool(args.code_prefix))
-                drop = feats.context_names | feats.token_names  # the rule's own features, as in the pipeline
+                # the rule's own features, as in the pipeline (context_k and token_vocab are 0 here anyway); with
+                # --code-prefix 1 the code-prefix columns are deliberately kept, unlike the pipeline
+                drop = feats.context_names | feats.token_names
                 X = feats.transform(l, r)[:, [i for i, c in enumerate(feats.names) if c not in drop]]
                 etag = tag + ("" if args.embedding_feature == [0] else f"embfeat {ef} ")
                 run_grid(args, bench, l, r, s0, X, etag, scores, e2es)
