@@ -66,8 +66,9 @@ class MatchConfig:
     context_attributes: bool = True  # neighbourhood per text attribute too, not only per record
     context_codes: bool = False  # and on the code tokens (tokens with a digit): better labelled pairs, worse output
     # the longest prefix of each value and model code found in the other record (features.PairFeaturizer.code_prefix);
-    # the scorer's only: the unsupervised rule keeps its own features
-    code_prefix: bool = False
+    # the scorer's only: the unsupervised rule keeps its own features. On by default, as shipped (chosen on train:
+    # pipelines/real/params.yaml), so the library facade (crossmatch.api) scores as the pipeline does
+    code_prefix: bool = True
     # token-presence features (features.PairFeaturizer) for the N most frequent tokens: the N of this grid with
     # the best train out-of-fold F1 (choose_token_vocab); one value: that N
     token_vocab: tuple[int, ...] = (0,)

@@ -632,7 +632,8 @@ def test_self_training_never_sees_the_neighbourhood_features(bench, self_trainin
 def test_self_training_never_sees_the_token_features_with_labels_either(bench, self_training_columns) -> None:  # type: ignore[no-untyped-def]
     seen = self_training_columns
     cands = block(bench, config=BlockingConfig(k_left=3, k_grid=(3,))).candidates
-    runs = [match(bench, cands, config=MatchConfig(context_k=0, token_vocab=(v,), output="threshold")) for v in (0, 10)]
+    runs = [match(bench, cands, config=MatchConfig(context_k=0, token_vocab=(v,), output="threshold", code_prefix=False))
+            for v in (0, 10)]
     assert seen[0] == seen[1] and runs[1].metrics["scorer"]["features"] == seen[0] + 10
     u = [run.metrics["unsupervised"] for run in runs]
     assert u[0] == u[1]  # the unsupervised baseline beside a labelled run does not move with token_vocab
