@@ -3,6 +3,8 @@
     python -m benchmarks.er_finetune --data ../shared/data/amazon_google [--epochs 8] [--lr 1e-4] [--head-lr 3e-3] [--form siamese|cross] [--threads 2]
         [--seed 0] [--pilot] [--out reports/er_finetune_amazon_google.json]
     python -m benchmarks.er_finetune --merge run_seed0.json run_seed1.json ... --out reports/er_finetune_<b>.json
+    python -m benchmarks.er_finetune --data ../shared/data/walmart_amazon --reblend reports/er_finetune_walmart_amazon.json \
+        --out reports/er_finetune_walmart_amazon.json   # after a change to the feature scorer: seconds, no fine-tuning
 
 Trains on train.csv (epoch and threshold chosen on a 10 % dev split of train), scores valid.csv
 once, and prints valid P/R/F1 of: the feature scorer — the pipeline's own, built from ``--params``' ``er``
@@ -14,6 +16,10 @@ epoch was chosen there too, which favours the encoder slightly in that choice).
 ``--merge`` joins runs of one benchmark that differ only in ``--seed``: the first run's figures stay the
 file's own (what ``er_report`` shows per row), and ``repeats`` adds every run's valid P/R/F1 with the mean and
 the standard deviation over seeds.
+Each run keeps its encoder's probabilities on the dev split and on valid beside its result (``X.encoder.npz`` for
+``--out X.json``); ``--reblend`` rebuilds the feature scorer from the current ``--params`` and the blends from them,
+so a change to the pair features no longer leaves the fine-tune rows measured against an earlier scorer (the
+encoder itself does not read the features). A merged file is not reblended: reblend its single runs, then merge.
 ``--pilot`` never reads valid.csv: it trains and prints the dev-split history only (for choosing
 the recipe on train).
 """
@@ -35,6 +41,7 @@ from crossmatch.er.evaluate import labelled_metrics
 from crossmatch.er.features import PairFeaturizer
 from crossmatch.er.finetune import FinetuneConfig, blend_weight, dev_split, finetune
 from crossmatch.er.scorer import PairScorer, best_f1_threshold
+from crossmatch.er.tables import Benchmark
 from crossmatch.er.token_vocab import choose_token_vocab
 from stages._common import run
 from stages._er import load_params, read_benchmark
@@ -74,10 +81,60 @@ def chosen_epoch(history: list[dict[str, float]]) -> int:
     return int(next(h["epoch"] for h in history if h["dev_f1"] == best))
 
 
+def probabilities_file(out: Path) -> Path:
+    """Where a run's encoder probabilities lie beside its result file (``X.json`` -> ``X.encoder.npz``): kept so
+    ``--reblend`` can pair them with a later feature scorer without fine-tuning again (25-48 CPU-minutes a run)."""
+    return out.with_suffix(".encoder.npz")
+
+
+def blend(b: Benchmark, res: dict[str, Any], e_dev: np.ndarray, p_enc: np.ndarray, params: str) -> dict[str, Any]:
+    """``res`` with the feature scorer ``er_match`` builds from ``params``' ``er`` section, fitted on train, and its
+    mean and dev-weighted blends with the encoder's probabilities on the train dev split (``e_dev``, in
+    ``dev_split`` order) and on valid (``p_enc``), scored on valid."""
+    assert b.train is not None and b.valid is not None
+    tl, tr, ty = (b.train.get_column(c).to_numpy() for c in ("l", "r", "label"))
+    vl, vr, vy = (b.valid.get_column(c).to_numpy() for c in ("l", "r", "label"))
+    enc = res["encoder"]
+    dev = dev_split(ty, enc["dev_fraction"], np.random.default_rng(res["config"]["seed"]))
+    if len(e_dev) != len(dev) or len(p_enc) != len(vy):
+        raise SystemExit(f"{res['benchmark']}: the stored encoder probabilities ({len(e_dev)} dev, {len(p_enc)} valid) do not "
+                         f"fit this benchmark's split ({len(dev)} dev, {len(vy)} valid pairs)")
+    fit = np.setdiff1d(np.arange(len(ty)), dev)
+    er = load_params(params, "er")
+    shipped = er.match_config()  # the scorer er_match builds
+    if shipped.hard_negatives or er.embeddings != "none":
+        raise SystemExit(f"{params}: er.match.hard_negatives and er.embeddings are not rebuilt here; set them "
+                         "to 0 / none, or the feature scorer would not be er_match's")
+    feats = PairFeaturizer(b, context_k=shipped.context_k, context_attributes=shipped.context_attributes,
+                           context_codes=shipped.context_codes, token_vocab=max(shipped.token_vocab),
+                           token_text_only=shipped.token_text_only, fuzzy_max_chars=shipped.fuzzy_max_chars,
+                           code_prefix=shipped.code_prefix)
+    Xtr, Xva = feats.transform(tl, tr), feats.transform(vl, vr)
+    keep, full, tokens = choose_token_vocab(Xtr, ty, feats, shipped.token_vocab, shipped.scorer,
+                                            seeds=shipped.token_choice_seeds, min_gain=shipped.token_min_gain)
+    Xtr, Xva = Xtr[:, keep], Xva[:, keep]
+    p_feat = full.predict_proba(Xva)
+    f_dev = PairScorer(shipped.scorer).fit(Xtr[fit], ty[fit]).predict_proba(Xtr[dev])
+    th_ens, _ = best_f1_threshold((f_dev + e_dev) / 2, ty[dev])
+    w, th_w, f1_w = blend_weight(f_dev, e_dev, ty[dev])
+    return res | {
+        "feature_scorer": labelled_metrics(p_feat >= full.threshold, vy),
+        "finetuned_minilm": labelled_metrics(p_enc >= enc["threshold"], vy),
+        "ensemble_mean": labelled_metrics((p_feat + p_enc) / 2 >= th_ens, vy),
+        "ensemble_weighted": labelled_metrics((1 - w) * p_feat + w * p_enc >= th_w, vy),
+        "feature_scorer_setup": {"params": params, "token_vocab": tokens["chosen"], "features": int(len(keep)),
+                                 "refit": shipped.scorer.refit},
+        "thresholds": {"feature": full.threshold, "finetuned": enc["threshold"], "ensemble": th_ens,
+                       "weighted": th_w, "encoder_weight": w, "weighted_dev_f1": f1_w}}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path)
     ap.add_argument("--merge", nargs="+", type=Path, help="result files of one recipe, one per seed")
+    ap.add_argument("--reblend", type=Path,
+                    help="a single run's result file (with its encoder probabilities): rebuild the feature scorer "
+                         "from --params and its blends, no fine-tuning; with --data, written to --out")
     ap.add_argument("--params", default="pipelines/real/params.yaml", help="the feature scorer's settings (er)")
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--max-length", type=int, default=128)
@@ -99,6 +156,21 @@ def main() -> None:
         return
     if args.data is None:
         ap.error("--data is required (or --merge)")
+    if args.reblend:
+        old = json.loads(args.reblend.read_text())
+        npz = probabilities_file(args.reblend)
+        if "encoder" not in old or "repeats" in old or not npz.exists():
+            raise SystemExit(f"{args.reblend}: not a single run with its encoder probabilities beside it ({npz.name}; "
+                             "runs before they were kept must fine-tune again; a merged file: reblend its single "
+                             "runs, then --merge)")
+        with np.load(npz) as z:
+            res = blend(read_benchmark(args.data), old, z["dev"], z["valid"], args.params)
+        print(json.dumps({k: res[k] for k in _OUTPUTS}, indent=2))
+        if args.out:
+            args.out.write_text(json.dumps(res, indent=2) + "\n")
+            if args.out != args.reblend:
+                probabilities_file(args.out).write_bytes(npz.read_bytes())
+        return
     torch.set_num_threads(args.threads)
     b = read_benchmark(args.data)
     if args.pilot:
@@ -117,45 +189,21 @@ def main() -> None:
                           "train_seconds": round(train_s, 1), "epochs": ft.history}, indent=2))
         return
     assert b.valid is not None
-    vl, vr, vy = (b.valid.get_column(c).to_numpy() for c in ("l", "r", "label"))
+    vl, vr = (b.valid.get_column(c).to_numpy() for c in ("l", "r"))
     p_enc = ft.predict_proba([ser[0][i] for i in vl], [ser[1][j] for j in vr])
     # the same inner dev split as the encoder's, for the ensemble threshold
-    rng = np.random.default_rng(cfg.seed)
-    dev = dev_split(ty, cfg.dev_fraction, rng)
-    fit = np.setdiff1d(np.arange(len(ty)), dev)
-    er = load_params(args.params, "er")
-    shipped = er.match_config()  # the scorer er_match builds
-    if shipped.hard_negatives or er.embeddings != "none":
-        raise SystemExit(f"{args.params}: er.match.hard_negatives and er.embeddings are not rebuilt here; set them "
-                         "to 0 / none, or the feature scorer would not be er_match's")
-    feats = PairFeaturizer(b, context_k=shipped.context_k, context_attributes=shipped.context_attributes,
-                           context_codes=shipped.context_codes, token_vocab=max(shipped.token_vocab),
-                           token_text_only=shipped.token_text_only, fuzzy_max_chars=shipped.fuzzy_max_chars,
-                           code_prefix=shipped.code_prefix)
-    Xtr, Xva = feats.transform(tl, tr), feats.transform(vl, vr)
-    keep, full, tokens = choose_token_vocab(Xtr, ty, feats, shipped.token_vocab, shipped.scorer,
-                                            seeds=shipped.token_choice_seeds, min_gain=shipped.token_min_gain)
-    Xtr, Xva = Xtr[:, keep], Xva[:, keep]
-    p_feat = full.predict_proba(Xva)
-    part = PairScorer(shipped.scorer).fit(Xtr[fit], ty[fit])
-    f_dev, e_dev = part.predict_proba(Xtr[dev]), ft.predict_proba([ser[0][i] for i in tl[dev]], [ser[1][j] for j in tr[dev]])
-    th_ens, _ = best_f1_threshold((f_dev + e_dev) / 2, ty[dev])
-    w, th_w, f1_w = blend_weight(f_dev, e_dev, ty[dev])
+    dev = dev_split(ty, cfg.dev_fraction, np.random.default_rng(cfg.seed))
+    e_dev = ft.predict_proba([ser[0][i] for i in tl[dev]], [ser[1][j] for j in tr[dev]])
     res = {"benchmark": args.data.name, "train_seconds": round(train_s, 1), "epochs": ft.history,
            "chosen_epoch": chosen_epoch(ft.history),
-           "feature_scorer": labelled_metrics(p_feat >= full.threshold, vy),
-           "finetuned_minilm": labelled_metrics(p_enc >= ft.threshold, vy),
-           "ensemble_mean": labelled_metrics((p_feat + p_enc) / 2 >= th_ens, vy),
-           "ensemble_weighted": labelled_metrics((1 - w) * p_feat + w * p_enc >= th_w, vy),
-           "feature_scorer_setup": {"params": args.params, "token_vocab": tokens["chosen"],
-                                    "features": int(len(keep)), "refit": shipped.scorer.refit},
-           "config": {"form": cfg.form, "lr": cfg.lr, "head_lr": cfg.head_lr, "max_length": cfg.max_length, "batch_size": cfg.batch_size, "threads": args.threads,
-                      "epochs": cfg.epochs, "seed": cfg.seed},
-           "thresholds": {"feature": full.threshold, "finetuned": ft.threshold, "ensemble": th_ens,
-                          "weighted": th_w, "encoder_weight": w, "weighted_dev_f1": f1_w}}
+           "config": {"form": cfg.form, "lr": cfg.lr, "head_lr": cfg.head_lr, "max_length": cfg.max_length,
+                      "batch_size": cfg.batch_size, "threads": args.threads, "epochs": cfg.epochs, "seed": cfg.seed},
+           "encoder": {"threshold": ft.threshold, "dev_fraction": cfg.dev_fraction}}
+    res = blend(b, res, e_dev, p_enc, args.params)
     print(json.dumps(res, indent=2))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(probabilities_file(args.out), dev=e_dev, valid=p_enc)
         args.out.write_text(json.dumps(res, indent=2) + "\n")
 
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 
 from benchmarks.er_finetune import merge
-from tests.conftest import run_stage
+from tests.conftest import ROOT, run_stage
 from tests.er.helpers import synthetic_tables
 
 PARAMS = """
@@ -209,3 +212,42 @@ def test_a_table_that_is_not_utf8_is_read_as_windows_1252(tmp_path: Path) -> Non
     (d / "tableB.csv").write_bytes(b"id,title\n1,a,b,c\n")
     with pytest.raises(InputError, match="not a readable CSV"):
         read_benchmark(d)
+
+
+def test_finetune_reblend_pairs_stored_encoder_probabilities_with_er_match_s_scorer(tmp_path: Path) -> None:
+    """``benchmarks.er_finetune --reblend``: a run's kept encoder probabilities are blended with the feature scorer
+    the current params build, which is er_match's (its valid F1 equals the stage's), without fine-tuning again."""
+    from benchmarks.er_finetune import probabilities_file
+    from crossmatch.er.finetune import dev_split
+
+    data = _folder(tmp_path)
+    b, m = _run(tmp_path, data)
+    assert b.returncode == 0 and m.returncode == 0, m.stderr  # type: ignore[attr-defined]
+    stage = json.loads((tmp_path / "out/match.json").read_text())["scorer"]
+    ty = pl.read_csv(data / "train.csv").get_column("label").to_numpy()
+    vy = pl.read_csv(data / "valid.csv").get_column("label").to_numpy()
+    dev = dev_split(ty, 0.1, np.random.default_rng(3))
+    run0 = {"benchmark": "bench", "train_seconds": 1.0, "epochs": [{"epoch": 1, "dev_f1": 1.0}], "chosen_epoch": 1,
+            "config": {"form": "siamese", "seed": 3, "epochs": 1}, "encoder": {"threshold": 0.5, "dev_fraction": 0.1}}
+    (tmp_path / "run.json").write_text(json.dumps(run0))
+    # an encoder that is always right, on the dev split and on valid
+    np.savez_compressed(probabilities_file(tmp_path / "run.json"), dev=ty[dev].astype(float), valid=vy.astype(float))
+    cmd = [sys.executable, "-m", "benchmarks.er_finetune", "--data", str(data), "--params", str(tmp_path / "params.yaml"),
+           "--reblend", str(tmp_path / "run.json"), "--out", str(tmp_path / "new.json")]
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    new = json.loads((tmp_path / "new.json").read_text())
+    assert new["feature_scorer"]["f1"] == pytest.approx(stage["valid"]["f1"])  # er_match's scorer, rebuilt
+    assert new["feature_scorer_setup"]["features"] == stage["features"]
+    assert new["finetuned_minilm"]["f1"] == 1.0 and new["thresholds"]["weighted_dev_f1"] == 1.0
+    assert new["epochs"] == run0["epochs"] and new["train_seconds"] == 1.0  # the run's own facts kept
+    assert probabilities_file(tmp_path / "new.json").read_bytes() == probabilities_file(tmp_path / "run.json").read_bytes()
+    # probabilities of another split, or none kept: a one-line refusal, nothing written
+    np.savez_compressed(probabilities_file(tmp_path / "run.json"), dev=ty[dev][:-1].astype(float), valid=vy.astype(float))
+    (tmp_path / "new.json").unlink()
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode != 0 and "do not fit this benchmark's split" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "new.json").exists()
+    probabilities_file(tmp_path / "run.json").unlink()
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode != 0 and "encoder probabilities beside it" in r.stderr and "Traceback" not in r.stderr
